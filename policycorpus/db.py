@@ -1,0 +1,401 @@
+"""The corpus.db schema: the one place that creates, migrates and documents it.
+
+Every table is declared once in ``TABLES`` with a description of the table and
+of each column. ``ensure_schema`` creates missing tables and columns (additive
+migrations), ``docs/schema.md`` and the Datasette metadata are generated from
+the same declarations, so documentation cannot drift from the database.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlite_utils
+
+SCHEMA_VERSION = 1
+DEFAULT_DB = "corpus.db"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: type | str
+    description: str
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    description: str
+    columns: list[Column]
+    pk: str | tuple[str, ...] = "id"
+    foreign_keys: list[tuple[str, str, str]] = field(default_factory=list)
+    indexes: list[tuple[tuple[str, ...], bool]] = field(default_factory=list)  # (columns, unique)
+    not_null: tuple[str, ...] = ()
+    fts: tuple[str, ...] = ()  # columns indexed for full-text search
+
+
+def C(name, typ, description):
+    return Column(name, typ, description)
+
+
+TABLES: list[Table] = [
+    Table(
+        "meta",
+        "Key/value facts about this corpus file (schema version, creation time).",
+        [C("key", str, "Name of the fact."), C("value", str, "Its value.")],
+        pk="key",
+    ),
+    Table(
+        "companies",
+        "Organizations in the corpus, imported from a CSV or created by import-docs.",
+        [
+            C("id", int, "Row id."),
+            C("name", str, "Organization name as given in the input (unique)."),
+            C("slug", str, "Lower-case identifier derived from the name (unique)."),
+            C("homepage", str, "Homepage URL the crawl starts from."),
+            C("policy_url", str, "Known URL of the social media policy, if the input gave one."),
+            C("domains", str, "JSON list of host names that belong to the organization."),
+            C("industry", str, "Industry label from the input."),
+            C("country", str, "Country from the input."),
+            C("peer_groups", str, "JSON list of peer-group names the organization belongs to."),
+            C("added_at", str, "UTC time the row was first imported (ISO 8601)."),
+        ],
+        indexes=[(("name",), True), (("slug",), True)],
+        not_null=("name", "slug"),
+    ),
+    Table(
+        "documents",
+        "One policy document per URL per company: a crawled page judged to be a policy, or an imported file.",
+        [
+            C("id", int, "Row id."),
+            C("company_id", int, "The company the document belongs to."),
+            C("url", str, "Canonical URL of the policy (file:// URI for imported files)."),
+            C("source", str, "'crawl' or 'import'."),
+            C("title", str, "Title of the latest snapshot."),
+            C("policy_score", float, "Policy classifier score of the latest snapshot (0..1)."),
+            C("first_seen", str, "UTC time of the first snapshot."),
+            C("last_seen", str, "UTC time the document was last fetched or imported."),
+            C("latest_snapshot_id", int, "Id of the newest snapshot of this document."),
+            C("snapshot_count", int, "How many distinct versions were stored."),
+        ],
+        foreign_keys=[("company_id", "companies", "id")],
+        indexes=[(("company_id", "url"), True)],
+        not_null=("company_id", "url"),
+        fts=("title", "url"),
+    ),
+    Table(
+        "snapshots",
+        "Every distinct version of a document. A re-fetch with the same extracted text adds no row.",
+        [
+            C("id", int, "Row id."),
+            C("document_id", int, "The document this is a version of."),
+            C("fetched_at", str, "UTC time the version was fetched or imported."),
+            C("year", int, "Year of fetched_at, for facets."),
+            C("http_status", int, "HTTP status of the response (null for imported files)."),
+            C("content_type", str, "Media type of the raw bytes (text/html, application/pdf, text/markdown ...)."),
+            C("content_hash", str, "SHA-256 of the raw bytes."),
+            C("text_hash", str, "SHA-256 of the extracted text; versions are distinct by this hash."),
+            C("raw", bytes, "The raw response body, zlib-compressed."),
+            C("raw_size", int, "Size of the raw body before compression, in bytes."),
+            C("title", str, "Title found in the document."),
+            C("text", str, "Extracted main text: blocks joined by blank lines."),
+            C("structure", str, "JSON list of blocks {type: heading|paragraph|list_item, level, text, start, end}; start/end are character offsets into text."),
+            C("extractor", str, "Which extractor produced the text (trafilatura, pypdf, markdown, text ...)."),
+        ],
+        foreign_keys=[("document_id", "documents", "id")],
+        indexes=[(("document_id", "text_hash"), True)],
+        not_null=("document_id", "text_hash", "text"),
+    ),
+    Table(
+        "crawls",
+        "One row per run of `policycorpus crawl`.",
+        [
+            C("id", int, "Row id."),
+            C("started_at", str, "UTC start time."),
+            C("finished_at", str, "UTC end time (null while running or if killed)."),
+            C("status", str, "running, finished or interrupted."),
+            C("settings", str, "JSON of the crawl options used."),
+            C("companies", int, "Companies crawled."),
+            C("pages", int, "Responses received."),
+            C("policies", int, "Policy documents found."),
+            C("errors", int, "Requests that failed."),
+        ],
+    ),
+    Table(
+        "candidates",
+        "Every page the crawler judged, with its policy score and the reasons, for audit.",
+        [
+            C("id", int, "Row id."),
+            C("crawl_id", int, "The crawl that judged the page."),
+            C("company_id", int, "The company whose site the page is on."),
+            C("url", str, "URL of the page (after redirects)."),
+            C("depth", int, "Link depth from the start URL."),
+            C("link_score", float, "Score of the link that led here (anchor text, URL, title)."),
+            C("policy_score", float, "Policy classifier score of the page's text (0..1)."),
+            C("accepted", int, "1 if the page became a document."),
+            C("reasons", str, "JSON list of the signals behind the score."),
+            C("title", str, "Page title."),
+            C("content_type", str, "Media type of the response."),
+            C("judged_at", str, "UTC time of the judgement."),
+        ],
+        foreign_keys=[("company_id", "companies", "id")],
+        indexes=[(("company_id",), False), (("crawl_id", "url"), False)],
+    ),
+    Table(
+        "crawl_log",
+        "Every request's outcome: fetched, failed, filtered or refused, with the reason.",
+        [
+            C("id", int, "Row id."),
+            C("crawl_id", int, "The crawl the request belongs to."),
+            C("company_id", int, "The company being crawled."),
+            C("url", str, "Requested URL."),
+            C("status", int, "HTTP status, null when no response arrived."),
+            C("outcome", str, "ok, error, timeout, too_large, robots, refused, offsite, not_html, http_error ..."),
+            C("reason", str, "Human-readable detail of the outcome."),
+            C("content_type", str, "Media type of the response."),
+            C("size", int, "Body size in bytes."),
+            C("elapsed_ms", float, "Download time in milliseconds."),
+            C("at", str, "UTC time of the outcome."),
+        ],
+        indexes=[(("crawl_id",), False), (("company_id",), False)],
+    ),
+    Table(
+        "categories",
+        "The clause taxonomy (from taxonomy/taxonomy.yaml): one row per category id of TAXONOMY.md.",
+        [
+            C("id", str, "Category id, as in TAXONOMY.md."),
+            C("name", str, "Readable name."),
+            C("group_name", str, "Who, When, Identity, Routing, Reporting, Conduct or Governance."),
+            C("group_order", int, "Position of the group in reports."),
+            C("position", int, "Position of the category in reports."),
+            C("description", str, "What a clause of this category does."),
+        ],
+        pk="id",
+    ),
+    Table(
+        "clauses",
+        "Snapshots split into clauses: one per paragraph or list item, long paragraphs split at sentences.",
+        [
+            C("id", int, "Row id."),
+            C("snapshot_id", int, "The snapshot the clause comes from."),
+            C("document_id", int, "The document (denormalised for queries)."),
+            C("company_id", int, "The company (denormalised for queries)."),
+            C("position", int, "Order of the clause in the snapshot, from 0."),
+            C("kind", str, "clause, heading or boilerplate; only clauses are tagged."),
+            C("heading_path", str, "Headings above the clause, joined by ' > '."),
+            C("lead_in", str, "The sentence introducing a list item ('You must not:'), if any."),
+            C("text", str, "The clause text."),
+            C("span_start", int, "Start offset of the clause in snapshots.text."),
+            C("span_end", int, "End offset of the clause in snapshots.text."),
+            C("segmenter_version", str, "Version of the segmenter that produced the clause."),
+            C("modality", str, "Modality from the latest tagging: prohibition, obligation, recommendation, permission, information."),
+            C("modality_score", float, "Confidence of the modality."),
+            C("model_version", str, "Version of the model that produced the modality and tags."),
+        ],
+        foreign_keys=[
+            ("snapshot_id", "snapshots", "id"),
+            ("document_id", "documents", "id"),
+            ("company_id", "companies", "id"),
+        ],
+        indexes=[(("snapshot_id", "position"), False), (("company_id",), False)],
+        fts=("text", "heading_path"),
+    ),
+    Table(
+        "tags",
+        "Categories given to clauses by the tagger, with confidence and model version.",
+        [
+            C("clause_id", int, "The tagged clause."),
+            C("category", str, "Category id."),
+            C("score", float, "Confidence (0..1)."),
+            C("model_version", str, "Version of the tagger model."),
+        ],
+        pk=("clause_id", "category", "model_version"),
+        foreign_keys=[("clause_id", "clauses", "id"), ("category", "categories", "id")],
+        indexes=[(("category",), False)],
+    ),
+    Table(
+        "processing",
+        "Which snapshots each pipeline step has processed, and with which version (makes steps incremental).",
+        [
+            C("snapshot_id", int, "The processed snapshot."),
+            C("step", str, "segment or tag."),
+            C("version", str, "Segmenter or model version."),
+            C("processed_at", str, "UTC time."),
+        ],
+        pk=("snapshot_id", "step", "version"),
+    ),
+    Table(
+        "cluster_runs",
+        "One row per `policycorpus cluster` run with every parameter, so runs are reproducible.",
+        [
+            C("id", int, "Row id."),
+            C("created_at", str, "UTC time."),
+            C("params", str, "JSON of every parameter (backend, seed, k range, ...)."),
+            C("n_clauses", int, "Clauses clustered."),
+            C("n_clusters", int, "Clusters found."),
+            C("quality", float, "Silhouette score of the chosen clustering."),
+        ],
+    ),
+    Table(
+        "clusters",
+        "Clusters of clauses with their label terms, representatives and taxonomy overlap.",
+        [
+            C("run_id", int, "The cluster run."),
+            C("cluster", int, "Cluster number within the run (-1 = outliers)."),
+            C("size", int, "Number of clauses."),
+            C("label", str, "Distinctive terms (class-based TF-IDF)."),
+            C("representatives", str, "JSON list of representative clause ids."),
+            C("companies", str, "JSON list of company names the cluster spans."),
+            C("n_companies", int, "How many companies the cluster spans."),
+            C("top_category", str, "Most frequent taxonomy category among members."),
+            C("category_overlap", float, "Share of members carrying top_category; low values flag clause types the taxonomy lacks."),
+        ],
+        pk=("run_id", "cluster"),
+    ),
+    Table(
+        "cluster_members",
+        "Which clause is in which cluster of a run.",
+        [
+            C("run_id", int, "The cluster run."),
+            C("clause_id", int, "The clause."),
+            C("cluster", int, "Its cluster."),
+            C("x", float, "2-D map coordinate."),
+            C("y", float, "2-D map coordinate."),
+        ],
+        pk=("run_id", "clause_id"),
+    ),
+    Table(
+        "template_families",
+        "Clauses shared almost word for word across organizations (near-duplicate families).",
+        [
+            C("id", int, "Row id."),
+            C("run_id", int, "The template pass that found the family."),
+            C("size", int, "Number of member clauses."),
+            C("n_companies", int, "Number of distinct companies."),
+            C("companies", str, "JSON list of company names."),
+            C("example", str, "A representative member's text."),
+        ],
+    ),
+    Table(
+        "template_members",
+        "Members of template families.",
+        [
+            C("family_id", int, "The template family."),
+            C("clause_id", int, "The member clause."),
+            C("company_id", int, "Its company."),
+            C("similarity", float, "Estimated Jaccard similarity to the family's example."),
+        ],
+        pk=("family_id", "clause_id"),
+    ),
+    Table(
+        "doc_similarity",
+        "Pairwise similarity of whole policies (latest snapshot per document).",
+        [
+            C("run_id", int, "The template pass."),
+            C("doc_a", int, "Document id."),
+            C("doc_b", int, "Document id."),
+            C("similarity", float, "Cosine similarity of TF-IDF vectors (0..1)."),
+        ],
+        pk=("run_id", "doc_a", "doc_b"),
+    ),
+]
+
+TABLES_BY_NAME = {t.name: t for t in TABLES}
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def open_db(path: str | Path = DEFAULT_DB, *, create: bool = True) -> sqlite_utils.Database:
+    """Open corpus.db with WAL and foreign keys on, creating or migrating the schema."""
+    path = Path(path)
+    if not create and not path.exists():
+        raise FileNotFoundError(f"no corpus database at {path}")
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=60)
+    db = sqlite_utils.Database(conn)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA foreign_keys=ON")
+    db.execute("PRAGMA busy_timeout=60000")
+    ensure_schema(db)
+    return db
+
+
+def memory_db() -> sqlite_utils.Database:
+    db = sqlite_utils.Database(memory=True)
+    db.execute("PRAGMA foreign_keys=ON")
+    ensure_schema(db)
+    return db
+
+
+def ensure_schema(db: sqlite_utils.Database) -> None:
+    """Create missing tables, columns and indexes; record the schema version."""
+    for table in TABLES:
+        _ensure_table(db, table)
+    db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
+    if not db["meta"].count_where("key = 'created_at'"):
+        db["meta"].insert({"key": "created_at", "value": utcnow()}, pk="key")
+
+
+def _ensure_table(db: sqlite_utils.Database, table: Table) -> None:
+    columns = {c.name: c.type for c in table.columns}
+    t = db[table.name]
+    if not t.exists():
+        t.create(
+            columns,
+            pk=table.pk,
+            foreign_keys=table.foreign_keys or None,
+            not_null=set(table.not_null) or None,
+        )
+    else:
+        existing = set(t.columns_dict)
+        for c in table.columns:
+            if c.name not in existing:
+                t.add_column(c.name, c.type)
+    for cols, unique in table.indexes:
+        t.create_index(list(cols), unique=unique, if_not_exists=True)
+
+
+def ensure_fts(db: sqlite_utils.Database) -> None:
+    """Create or refresh the FTS5 indexes declared in TABLES (porter stemming, kept in sync by triggers)."""
+    for table in TABLES:
+        if not table.fts:
+            continue
+        t = db[table.name]
+        if not t.detect_fts():
+            t.enable_fts(list(table.fts), fts_version="FTS5", tokenize="porter", create_triggers=True)
+        else:
+            t.rebuild_fts()
+
+
+def loads(value, default=None):
+    """Decode a JSON column, tolerating nulls."""
+    if value in (None, ""):
+        return default
+    return json.loads(value)
+
+
+def schema_markdown() -> str:
+    """docs/schema.md, generated from TABLES."""
+    out = [
+        "# corpus.db schema",
+        "",
+        "Generated from `policycorpus/db.py` by `policycorpus schema --markdown`; do not edit by hand.",
+        "",
+    ]
+    for table in TABLES:
+        out += [f"## `{table.name}`", "", table.description, "", "| column | type | description |", "|---|---|---|"]
+        for c in table.columns:
+            typ = c.type.__name__ if isinstance(c.type, type) else c.type
+            typ = {"str": "TEXT", "int": "INTEGER", "float": "REAL", "bytes": "BLOB"}.get(typ, typ)
+            out.append(f"| `{c.name}` | {typ} | {c.description} |")
+        out.append("")
+    return "\n".join(out)

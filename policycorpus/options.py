@@ -1,0 +1,43 @@
+"""Options and error handling shared by every command."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import click
+
+from policycorpus.db import DEFAULT_DB
+
+
+class UserError(click.ClickException):
+    """Bad input from the user: printed as one line, exit status 1."""
+
+
+def db_option(fn):
+    """--db PATH, defaulting to $POLICYCORPUS_DB or ./corpus.db."""
+    return click.option(
+        "--db",
+        "db_path",
+        type=click.Path(dir_okay=False),
+        default=lambda: os.environ.get("POLICYCORPUS_DB", DEFAULT_DB),
+        show_default="corpus.db or $POLICYCORPUS_DB",
+        help="Path of the corpus database.",
+    )(fn)
+
+
+def existing_db_option(fn):
+    """--db PATH that must already exist (for read-only commands)."""
+
+    @db_option
+    @functools.wraps(fn)
+    def wrapper(*args, db_path, **kwargs):
+        if not os.path.exists(db_path):
+            raise UserError(f"no corpus database at {db_path} (run 'policycorpus crawl' or 'make demo' first)")
+        return fn(*args, db_path=db_path, **kwargs)
+
+    return wrapper
+
+
+def quiet_option(fn):
+    return click.option("-q", "--quiet", is_flag=True, help="Print only errors and the final summary.")(fn)

@@ -1,0 +1,99 @@
+"""Writing documents and snapshots: one distinct version per extracted text."""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from policycorpus.db import utcnow
+from policycorpus.structure import Block, join_blocks, sha256, structure_json
+
+
+@dataclass
+class Fetched:
+    """A policy document as fetched or read, with its extracted blocks."""
+
+    url: str
+    raw: bytes
+    content_type: str
+    blocks: list[Block]
+    title: str | None = None
+    http_status: int | None = None
+    extractor: str = ""
+    policy_score: float | None = None
+    fetched_at: str | None = None
+
+
+@dataclass
+class SaveResult:
+    document_id: int
+    snapshot_id: int
+    new_document: bool
+    new_snapshot: bool
+
+
+def save_document(db: sqlite_utils.Database, company_id: int, fetched: Fetched, source: str = "crawl") -> SaveResult:
+    """Store a fetched policy; add a snapshot only if its extracted text is new for the document.
+
+    Runs in one transaction so a killed process leaves either the whole
+    document+snapshot or nothing.
+    """
+    text, blocks = join_blocks(fetched.blocks)
+    text_hash = sha256(text)
+    now = fetched.fetched_at or utcnow()
+    with db.conn:
+        doc = next(db["documents"].rows_where("company_id = ? and url = ?", [company_id, fetched.url], limit=1), None)
+        new_document = doc is None
+        if new_document:
+            doc_id = db["documents"].insert(
+                {
+                    "company_id": company_id,
+                    "url": fetched.url,
+                    "source": source,
+                    "title": fetched.title,
+                    "policy_score": fetched.policy_score,
+                    "first_seen": now,
+                    "last_seen": now,
+                    "snapshot_count": 0,
+                }
+            ).last_pk
+        else:
+            doc_id = doc["id"]
+        same = next(db["snapshots"].rows_where("document_id = ? and text_hash = ?", [doc_id, text_hash], limit=1), None)
+        if same:
+            db["documents"].update(doc_id, {"last_seen": now})
+            return SaveResult(doc_id, same["id"], new_document, False)
+        snapshot_id = db["snapshots"].insert(
+            {
+                "document_id": doc_id,
+                "fetched_at": now,
+                "year": int(now[:4]),
+                "http_status": fetched.http_status,
+                "content_type": fetched.content_type,
+                "content_hash": sha256(fetched.raw),
+                "text_hash": text_hash,
+                "raw": zlib.compress(fetched.raw, 6),
+                "raw_size": len(fetched.raw),
+                "title": fetched.title,
+                "text": text,
+                "structure": structure_json(blocks),
+                "extractor": fetched.extractor,
+            }
+        ).last_pk
+        db["documents"].update(
+            doc_id,
+            {
+                "last_seen": now,
+                "title": fetched.title,
+                "policy_score": fetched.policy_score,
+                "latest_snapshot_id": snapshot_id,
+                "snapshot_count": db["snapshots"].count_where("document_id = ?", [doc_id]),
+            },
+        )
+    return SaveResult(doc_id, snapshot_id, new_document, True)
+
+
+def raw_bytes(snapshot_row: dict) -> bytes:
+    return zlib.decompress(snapshot_row["raw"]) if snapshot_row.get("raw") else b""
