@@ -127,6 +127,19 @@ TABLES: list[Table] = [
         ],
     ),
     Table(
+        "crawl_companies",
+        "Per crawl, which companies were fully crawled; `crawl --resume` skips those and re-crawls the rest.",
+        [
+            C("crawl_id", int, "The crawl."),
+            C("company_id", int, "The company."),
+            C("status", str, "done once every request for the company was answered."),
+            C("pages", int, "Responses received for the company."),
+            C("policies", int, "Pages accepted as policies."),
+            C("finished_at", str, "UTC time."),
+        ],
+        pk=("crawl_id", "company_id"),
+    ),
+    Table(
         "candidates",
         "Every page the crawler judged, with its policy score and the reasons, for audit.",
         [

@@ -1,0 +1,148 @@
+"""`policycorpus crawl`: run the policy spider over the company list."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from crawler.settings import DEFAULT_CONTACT_URL
+from policycorpus.companies import find_companies
+from policycorpus.db import open_db, utcnow
+from policycorpus.options import UserError, db_option
+
+
+def start_crawl(db, settings: dict, resume: bool) -> tuple[int, set[int]]:
+    """Create (or reopen with resume) the crawls row; return its id and the companies already done."""
+    if resume:
+        row = next(db["crawls"].rows_where("status != 'finished'", order_by="id desc", limit=1), None)
+        if row is None:
+            raise UserError("nothing to resume: every crawl in this corpus finished")
+        done = {r["company_id"] for r in db["crawl_companies"].rows_where("crawl_id = ? and status = 'done'", [row["id"]])}
+        db["crawls"].update(row["id"], {"status": "running"})
+        return row["id"], done
+    crawl_id = db["crawls"].insert({"started_at": utcnow(), "status": "running", "settings": json.dumps(settings)}).last_pk
+    return crawl_id, set()
+
+
+def crawl_summary(db, crawl_id: int) -> dict:
+    one = lambda sql: db.execute(sql, [crawl_id]).fetchone()[0]  # noqa: E731
+    return {
+        "companies": one("select count(*) from crawl_companies where crawl_id = ?"),
+        "pages": one("select count(*) from crawl_log where crawl_id = ? and outcome = 'ok'"),
+        "policies": one("select count(distinct url) from candidates where crawl_id = ? and accepted = 1"),
+        "errors": one("select count(*) from crawl_log where crawl_id = ? and outcome not in "
+                      "('ok', 'robots', 'skipped', 'offsite') and url not like '%/sitemap.xml'"),
+    }
+
+
+def unreachable_companies(db, crawl_id: int, company_ids: list[int]) -> list[str]:
+    """Companies of this crawl for which not one page was received."""
+    rows = db.execute(
+        "select c.name from companies c where c.id in (%s) and not exists (select 1 from crawl_log l "
+        "where l.crawl_id = ? and l.company_id = c.id and l.outcome = 'ok' and l.url not like '%%/sitemap.xml')"
+        % ",".join("?" * len(company_ids)),
+        [*company_ids, crawl_id],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def run_spider(settings: dict, companies: list[dict], crawl_id: int) -> str:
+    """Run the spider in this process; returns Scrapy's finish reason."""
+    from scrapy.crawler import CrawlerProcess
+
+    from crawler.spider import PolicySpider
+
+    process = CrawlerProcess(settings=settings, install_root_handler=True)
+    crawler = process.create_crawler(PolicySpider)
+    process.crawl(crawler, companies=companies, crawl_id=crawl_id)
+    process.start()
+    return crawler.stats.get_value("finish_reason") or "unknown"
+
+
+@click.command()
+@click.option("--company", "company_names", multiple=True, help="Crawl only this company (repeatable).")
+@click.option("--resume", is_flag=True, help="Continue the last unfinished crawl; companies it finished are skipped.")
+@click.option("--max-depth", default=3, show_default=True, type=click.IntRange(0, 10), help="Link depth from the homepage.")
+@click.option("--max-pages", default=60, show_default=True, type=click.IntRange(1, 100000), help="Pages per site.")
+@click.option("--threshold", default=0.5, show_default=True, type=click.FloatRange(0, 1), help="Policy score needed to keep a page.")
+@click.option("--contact-url", default=DEFAULT_CONTACT_URL, show_default=True, help="Contact URL in the User-Agent.")
+@click.option("--allow-private", is_flag=True, help="Allow loopback/private addresses (local test webs only).")
+@click.option("--no-polite", is_flag=True, help="Turn AutoThrottle and per-domain limits off (benchmarks only).")
+@click.option("--redis", "redis_url", default=None, help="Share the queue and dupefilter in Redis (scrapy-redis), e.g. redis://127.0.0.1:6379/0.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+@db_option
+def crawl(company_names, resume, max_depth, max_pages, threshold, contact_url, allow_private, no_polite,
+          redis_url, quiet, db_path):
+    """Discover and collect every company's social media policy.
+
+    Starts at each company's homepage (and known policy_url), obeys
+    robots.txt, reads sitemap.xml, follows the most policy-like links within
+    --max-depth and --max-pages, judges candidate pages with the policy
+    classifier and stores accepted ones as documents and snapshots. Every
+    request's outcome lands in crawl_log, every judged page in candidates.
+
+    \b
+    Example:
+        policycorpus companies import companies.csv
+        policycorpus crawl --db corpus.db
+        policycorpus crawl --resume            # after an interruption
+    """
+    from crawler.settings import crawl_settings
+
+    db = open_db(db_path)
+    companies = find_companies(db, list(company_names)) if company_names else list(db["companies"].rows_where(order_by="id"))
+    if not companies:
+        raise UserError("no companies in the corpus: run 'policycorpus companies import FILE.csv' first")
+    options = {"max_depth": max_depth, "max_pages": max_pages, "threshold": threshold,
+               "allow_private": allow_private, "polite": not no_polite, "contact_url": contact_url}
+    crawl_id, done = start_crawl(db, options, resume)
+    todo = [c for c in companies if c["id"] not in done and (c.get("homepage") or c.get("policy_url"))]
+    if resume:
+        click.echo(f"Resuming crawl {crawl_id}: {len(done)} companies already done, {len(todo)} to go.", err=True)
+    db.conn.close()
+    extra = {}
+    if redis_url:
+        from crawler.distributed import redis_settings
+
+        extra = redis_settings(redis_url, crawl_id)
+    settings = crawl_settings(db_path=db_path, crawl_id=crawl_id, progress=not quiet and sys.stderr.isatty(),
+                              extra=extra, **options)
+    reason = run_spider(settings, todo, crawl_id) if todo else "finished"
+
+    db = open_db(db_path)
+    status = "finished" if reason == "finished" else "interrupted"
+    if status == "finished":
+        for company in todo:  # companies whose last request was deduplicated are complete too
+            db["crawl_companies"].upsert({"crawl_id": crawl_id, "company_id": company["id"], "status": "done",
+                                          "finished_at": utcnow()}, pk=("crawl_id", "company_id"), alter=True)
+    summary = crawl_summary(db, crawl_id)
+    db["crawls"].update(crawl_id, {"status": status, "finished_at": utcnow(), **summary})
+    click.echo(f"Crawl {crawl_id} {status}: {summary['companies']} companies, {summary['policies']} policies found, "
+               f"{summary['pages']} pages fetched, {summary['errors']} errors.")
+    unreachable = unreachable_companies(db, crawl_id, [c["id"] for c in todo]) if todo else []
+    if status != "finished":
+        raise UserError(f"crawl {crawl_id} was interrupted ({reason}); continue it with 'policycorpus crawl --resume'")
+    if unreachable:
+        raise UserError(f"{len(unreachable)} compan{'y' if len(unreachable) == 1 else 'ies'} unreachable: "
+                        f"{', '.join(unreachable[:10])} (details in crawl_log)")
+
+
+@click.command()
+@click.argument("sources", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@db_option
+def merge(sources, db_path):
+    """Merge per-worker corpus databases into one corpus.
+
+    \b
+    Example:
+        policycorpus merge worker1.db worker2.db worker3.db --db corpus.db
+    """
+    from crawler.merge import merge_databases
+
+    try:
+        stats = merge_databases(db_path, list(sources))
+    except FileNotFoundError as exc:
+        raise UserError(str(exc)) from None
+    click.echo(f"Merged {len(sources)} databases into {db_path}: " + ", ".join(f"{v} {k}" for k, v in stats.items()))

@@ -1,0 +1,47 @@
+"""Items the policy spider yields; each pipeline handles one kind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class LogItem:
+    """The outcome of one request, for crawl_log."""
+
+    company_id: int
+    url: str
+    outcome: str
+    status: int | None = None
+    reason: str = ""
+    content_type: str = ""
+    size: int = 0
+    elapsed_ms: float | None = None
+
+
+@dataclass
+class CandidateItem:
+    """A page the spider judged; accepted ones also carry what the store needs."""
+
+    company_id: int
+    url: str
+    depth: int
+    link_score: float
+    policy_score: float
+    accepted: bool
+    reasons: list[str] = field(default_factory=list)
+    title: str | None = None
+    content_type: str = ""
+    raw: bytes = b""
+    blocks: list = field(default_factory=list)
+    http_status: int | None = None
+    extractor: str = ""
+
+
+@dataclass
+class CompanyDoneItem:
+    """Every request for this company has been answered."""
+
+    company_id: int
+    pages: int
+    policies: int

@@ -1,0 +1,131 @@
+"""Item pipelines, one purpose each, ordered by ITEM_PIPELINES in crawler/settings.py.
+
+All of them write through one shared connection to corpus.db (see
+``corpus_db``), so the crawl never holds two competing write transactions.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from crawler.items import CandidateItem, CompanyDoneItem, LogItem
+from policycorpus.db import open_db, utcnow
+from policycorpus.store import Fetched, save_document
+
+
+class CorpusConnection:
+    """The crawl's one connection to corpus.db, with buffered writes for log rows."""
+
+    def __init__(self, path: str, crawl_id: int, flush_every: int = 500, flush_seconds: float = 2.0):
+        self.db = open_db(path)
+        self.crawl_id = crawl_id
+        self.flush_every = flush_every
+        self.flush_seconds = flush_seconds
+        self._buffers: dict[str, list[dict]] = {}
+        self._last_flush = time.monotonic()
+
+    def buffer(self, table: str, row: dict) -> None:
+        rows = self._buffers.setdefault(table, [])
+        rows.append(row)
+        if len(rows) >= self.flush_every or time.monotonic() - self._last_flush > self.flush_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        with self.db.conn:
+            for table, rows in self._buffers.items():
+                if rows:
+                    self.db[table].insert_all(rows)
+                    rows.clear()
+        self._last_flush = time.monotonic()
+
+    def close(self) -> None:
+        self.flush()
+        self.db.conn.close()
+
+
+def corpus_db(crawler) -> CorpusConnection:
+    conn = getattr(crawler, "_policycorpus_db", None)
+    if conn is None:
+        settings = crawler.settings
+        conn = CorpusConnection(settings.get("POLICYCORPUS_DB"), settings.getint("POLICYCORPUS_CRAWL_ID"),
+                                flush_every=settings.getint("POLICYCORPUS_FLUSH_EVERY", 500))
+        crawler._policycorpus_db = conn
+    return conn
+
+
+class _CorpusPipeline:
+    def __init__(self, crawler):
+        self.crawler = crawler
+        self.conn = corpus_db(crawler)
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def close_spider(self, spider=None):
+        conn = getattr(self.crawler, "_policycorpus_db", None)
+        if conn is not None:
+            conn.close()
+            self.crawler._policycorpus_db = None
+
+
+class PolicyStorePipeline(_CorpusPipeline):
+    """Accepted candidates become documents; a new snapshot only when the text changed."""
+
+    def process_item(self, item, spider=None):
+        if isinstance(item, CandidateItem) and item.accepted:
+            self.conn.flush()  # keep log rows ordered before the committed policy
+            result = save_document(
+                self.conn.db,
+                item.company_id,
+                Fetched(url=item.url, raw=item.raw, content_type=item.content_type, blocks=item.blocks,
+                        title=item.title, http_status=item.http_status, extractor=item.extractor,
+                        policy_score=item.policy_score),
+            )
+            self.crawler.stats.inc_value("policycorpus/snapshots_new" if result.new_snapshot
+                                         else "policycorpus/snapshots_unchanged")
+        return item
+
+
+class CandidatePipeline(_CorpusPipeline):
+    """Every judged page, with its score and reasons, for audit."""
+
+    def process_item(self, item, spider=None):
+        if isinstance(item, CandidateItem):
+            self.conn.buffer("candidates", {
+                "crawl_id": self.conn.crawl_id, "company_id": item.company_id, "url": item.url,
+                "depth": item.depth, "link_score": item.link_score, "policy_score": round(item.policy_score, 4),
+                "accepted": int(item.accepted), "reasons": json.dumps(item.reasons), "title": item.title,
+                "content_type": item.content_type, "judged_at": utcnow(),
+            })
+        return item
+
+
+class CrawlLogPipeline(_CorpusPipeline):
+    """Every request's outcome."""
+
+    def process_item(self, item, spider=None):
+        if isinstance(item, LogItem):
+            self.conn.buffer("crawl_log", {
+                "crawl_id": self.conn.crawl_id, "company_id": item.company_id, "url": item.url,
+                "status": item.status, "outcome": item.outcome, "reason": item.reason,
+                "content_type": item.content_type, "size": item.size, "elapsed_ms": item.elapsed_ms,
+                "at": utcnow(),
+            })
+            self.crawler.stats.inc_value(f"policycorpus/outcome/{item.outcome}")
+        return item
+
+
+class CompanyDonePipeline(_CorpusPipeline):
+    """Marks a company finished in this crawl, so `--resume` can skip it."""
+
+    def process_item(self, item, spider=None):
+        if isinstance(item, CompanyDoneItem):
+            self.conn.flush()
+            with self.conn.db.conn:
+                self.conn.db["crawl_companies"].upsert({
+                    "crawl_id": self.conn.crawl_id, "company_id": item.company_id, "status": "done",
+                    "pages": item.pages, "policies": item.policies, "finished_at": utcnow(),
+                }, pk=("crawl_id", "company_id"))
+        return item

@@ -1,0 +1,45 @@
+"""A progress line on stderr during long crawls: companies done, pages fetched, policies found."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from scrapy import signals
+from twisted.internet.task import LoopingCall
+
+
+class ProgressDisplay:
+    def __init__(self, crawler, interval: float):
+        self.crawler = crawler
+        self.interval = interval
+        self.started = time.monotonic()
+        self.loop: LoopingCall | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        ext = cls(crawler, crawler.settings.getfloat("POLICYCORPUS_PROGRESS_INTERVAL", 2.0))
+        crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        return ext
+
+    def spider_opened(self, spider):
+        self.loop = LoopingCall(self.report, spider)
+        self.loop.start(self.interval, now=False)
+
+    def spider_closed(self, spider, reason):
+        if self.loop and self.loop.running:
+            self.loop.stop()
+        self.report(spider, end="\n")
+
+    def report(self, spider, end="\r"):
+        states = getattr(spider, "state", {}).values()
+        total = len(getattr(spider, "companies", []))
+        done = sum(s.done for s in states)
+        pages = sum(s.pages for s in states)
+        policies = sum(s.policies for s in states)
+        errors = sum(s.errors for s in states)
+        rate = pages / max(time.monotonic() - self.started, 1e-6)
+        sys.stderr.write(f"crawl: companies {done}/{total} done · pages {pages} ({rate:.0f}/s) · "
+                         f"policies {policies} · errors {errors}   {end}")
+        sys.stderr.flush()

@@ -1,0 +1,77 @@
+"""Scrapy settings for the policy crawl: polite and bounded by default."""
+
+from __future__ import annotations
+
+from policycorpus import __version__
+
+DEFAULT_CONTACT_URL = "https://github.com/policycorpus/policycorpus#crawler"
+
+BASE_SETTINGS = {
+    "BOT_NAME": "policycorpus",
+    "ROBOTSTXT_OBEY": True,
+    "COOKIES_ENABLED": False,
+    "TELNETCONSOLE_ENABLED": False,
+    "LOG_LEVEL": "WARNING",
+    "CONCURRENT_REQUESTS": 16,
+    "CONCURRENT_REQUESTS_PER_DOMAIN": 1,
+    "DOWNLOAD_DELAY": 0.25,
+    "AUTOTHROTTLE_ENABLED": True,
+    "AUTOTHROTTLE_START_DELAY": 0.25,
+    "AUTOTHROTTLE_MAX_DELAY": 10.0,
+    "AUTOTHROTTLE_TARGET_CONCURRENCY": 1.0,
+    "DOWNLOAD_TIMEOUT": 20,
+    "DOWNLOAD_MAXSIZE": 10 * 1024 * 1024,
+    "DOWNLOAD_WARNSIZE": 0,
+    "RETRY_ENABLED": True,
+    "RETRY_TIMES": 2,
+    "REDIRECT_MAX_TIMES": 5,
+    "METAREFRESH_ENABLED": True,
+    "DNS_TIMEOUT": 10,
+    "REACTOR_THREADPOOL_MAXSIZE": 10,
+    "DEPTH_LIMIT": 0,  # the spider bounds depth itself (POLICYCORPUS_MAX_DEPTH)
+    "ITEM_PIPELINES": {
+        "crawler.pipelines.CrawlLogPipeline": 100,
+        "crawler.pipelines.CandidatePipeline": 200,
+        "crawler.pipelines.PolicyStorePipeline": 300,
+        "crawler.pipelines.CompanyDonePipeline": 400,
+    },
+    "DOWNLOADER_MIDDLEWARES": {
+        "crawler.safety.NetworkSafetyMiddleware": 50,
+    },
+    "EXTENSIONS": {
+        "crawler.progress.ProgressDisplay": 500,
+    },
+    "POLICYCORPUS_MAX_DEPTH": 3,
+    "POLICYCORPUS_MAX_PAGES_PER_SITE": 60,
+    "POLICYCORPUS_POLICY_THRESHOLD": 0.5,
+    "POLICYCORPUS_ALLOW_PRIVATE": False,
+    "POLICYCORPUS_SITEMAPS": True,
+    "POLICYCORPUS_PROGRESS_INTERVAL": 2.0,
+}
+
+
+def user_agent(contact_url: str) -> str:
+    return f"PolicyCorpus/{__version__} (research crawler for published social media policies; +{contact_url})"
+
+
+def crawl_settings(*, db_path: str, crawl_id: int, contact_url: str = DEFAULT_CONTACT_URL, polite: bool = True,
+                   allow_private: bool = False, max_depth: int = 3, max_pages: int = 60, threshold: float = 0.5,
+                   progress: bool = True, extra: dict | None = None) -> dict:
+    """The full settings dict for one crawl."""
+    settings = dict(BASE_SETTINGS)
+    settings.update({
+        "USER_AGENT": user_agent(contact_url),
+        "POLICYCORPUS_DB": db_path,
+        "POLICYCORPUS_CRAWL_ID": crawl_id,
+        "POLICYCORPUS_ALLOW_PRIVATE": allow_private,
+        "POLICYCORPUS_MAX_DEPTH": max_depth,
+        "POLICYCORPUS_MAX_PAGES_PER_SITE": max_pages,
+        "POLICYCORPUS_POLICY_THRESHOLD": threshold,
+    })
+    if not polite:
+        settings.update({"AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0,
+                         "CONCURRENT_REQUESTS_PER_DOMAIN": 8, "CONCURRENT_REQUESTS": 64})
+    if not progress:
+        settings["EXTENSIONS"] = {}
+    settings.update(extra or {})
+    return settings

@@ -1,0 +1,305 @@
+"""The policy spider: from each company's homepage (and known policy URL) to its social media policy.
+
+One spider, one job: discover and judge pages. Storage is done by the item
+pipelines (crawler/pipelines.py), politeness and safety by settings and
+downloader middlewares (crawler/settings.py, crawler/safety.py).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import scrapy
+from scrapy import signals
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response, TextResponse
+from scrapy.linkextractors import IGNORED_EXTENSIONS, LinkExtractor
+from scrapy.utils.sitemap import Sitemap
+from twisted.python.failure import Failure
+
+from crawler.items import CandidateItem, CompanyDoneItem, LogItem
+from crawler.links import LinkRules, load_rules, score_link
+
+# PDFs are policies too; everything else Scrapy skips by default stays skipped.
+FOLLOWED_EXTENSIONS = {"pdf"}
+DENY_EXTENSIONS = [e for e in IGNORED_EXTENSIONS if e not in FOLLOWED_EXTENSIONS]
+PROMISING_WORDS = (b"social media", b"social network", b"online communication", b"digital participation")
+
+
+@dataclass
+class CompanyState:
+    company_id: int
+    name: str
+    hosts: set[str]
+    pending: int = 0
+    scheduled: int = 0
+    pages: int = 0
+    policies: int = 0
+    errors: int = 0
+    done: bool = False
+    seen: set[str] = field(default_factory=set)
+
+
+def host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+def site_root(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def canonical(url: str) -> str:
+    """URL without fragment, for the spider's own seen-set."""
+    return url.split("#", 1)[0]
+
+
+class PolicySpider(scrapy.Spider):
+    name = "policies"
+
+    def __init__(self, companies: list[dict] | None = None, crawl_id: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.companies = companies or []
+        self.crawl_id = crawl_id
+        self.state: dict[int, CompanyState] = {}
+        self.link_rules: LinkRules = load_rules()
+        self.link_extractor = LinkExtractor(deny_extensions=DENY_EXTENSIONS, unique=True)
+
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        settings = crawler.settings
+        spider.max_depth = settings.getint("POLICYCORPUS_MAX_DEPTH", 3)
+        spider.max_pages = settings.getint("POLICYCORPUS_MAX_PAGES_PER_SITE", 60)
+        spider.threshold = settings.getfloat("POLICYCORPUS_POLICY_THRESHOLD", 0.5)
+        spider.use_sitemaps = settings.getbool("POLICYCORPUS_SITEMAPS", True)
+        spider.dont_filter = settings.getbool("POLICYCORPUS_OWN_DUPEFILTER", True)
+        spider.classifier = _load_classifier(settings)
+        crawler.signals.connect(spider.on_request_dropped, signal=signals.request_dropped)
+        return spider
+
+    # -- start ------------------------------------------------------------------------
+
+    async def start(self):
+        for company in self.companies:
+            hosts = {host_of(u) for u in (company.get("homepage"), company.get("policy_url")) if u}
+            hosts |= {h.lower() for h in json.loads(company.get("domains") or "[]")}
+            state = CompanyState(company["id"], company["name"], {h for h in hosts if h})
+            self.state[state.company_id] = state
+            starts = []
+            if company.get("policy_url"):
+                starts.append((company["policy_url"], self.link_rules.policy_threshold * 2, ["known-policy-url"]))
+            if company.get("homepage"):
+                starts.append((company["homepage"], 0.0, ["homepage"]))
+            for url, score, reasons in starts:
+                request = self.make_request(state, url, depth=0, link_score=score, reasons=reasons)
+                if request:
+                    yield request
+            if self.use_sitemaps:
+                for root in sorted({site_root(u) for u, _, _ in starts}):
+                    request = self.make_request(
+                        state, f"{root}/sitemap.xml", depth=0, link_score=0, reasons=["sitemap"],
+                        callback=self.parse_sitemap, count_page=False,
+                    )
+                    if request:
+                        yield request
+            if state.pending == 0:
+                yield self.company_done(state)
+
+    # -- requests ---------------------------------------------------------------------
+
+    def make_request(self, state: CompanyState, url: str, *, depth: int, link_score: float, reasons: list[str],
+                     callback=None, count_page: bool = True) -> scrapy.Request | None:
+        url = canonical(url)
+        if url in state.seen:
+            return None
+        if count_page and state.scheduled >= self.max_pages:
+            return None
+        state.seen.add(url)
+        state.pending += 1
+        if count_page:
+            state.scheduled += 1
+        return scrapy.Request(
+            url,
+            callback=callback or self.parse,
+            errback=self.on_error,
+            priority=int(link_score * 10) - depth,
+            dont_filter=self.dont_filter,
+            meta={"company_id": state.company_id, "depth": depth, "link_score": link_score,
+                  "link_reasons": reasons, "crawl_id": self.crawl_id},
+        )
+
+    def answered(self, state: CompanyState):
+        """One request of this company got its answer; yields the done marker when none is left."""
+        state.pending -= 1
+        if state.pending <= 0 and not state.done:
+            yield self.company_done(state)
+
+    def company_done(self, state: CompanyState) -> CompanyDoneItem:
+        state.done = True
+        return CompanyDoneItem(state.company_id, state.pages, state.policies)
+
+    def on_request_dropped(self, request, spider=None):
+        state = self.state.get(request.meta.get("company_id"))
+        if state is not None:
+            state.pending -= 1  # completion of such a company is recorded when the crawl finishes
+
+    # -- responses --------------------------------------------------------------------
+
+    def parse(self, response: Response):
+        state = self.state[response.meta["company_id"]]
+        state.pages += 1
+        content_type = response.headers.get(b"Content-Type", b"").decode("latin-1").lower()
+        yield self.log_item(state, response, "ok", content_type=content_type)
+        if host_of(response.url) not in state.hosts:
+            yield LogItem(state.company_id, response.url, "offsite", response.status,
+                          "redirected off the company's hosts; not judged")
+        elif is_pdf(response, content_type):
+            yield self.judge(state, response, content_type, "pdf")
+        elif isinstance(response, TextResponse) and ("html" in content_type or not content_type):
+            yield from self.follow_links(state, response)
+            if self.is_promising(response):
+                yield self.judge(state, response, content_type, "html")
+        else:
+            yield LogItem(state.company_id, response.url, "skipped", response.status,
+                          f"content type {content_type or 'unknown'} is neither HTML nor PDF")
+        yield from self.answered(state)
+
+    def parse_sitemap(self, response: Response):
+        state = self.state[response.meta["company_id"]]
+        yield self.log_item(state, response, "ok", reason="sitemap")
+        try:
+            entries = list(Sitemap(response.body)) if response.body else []
+        except Exception as exc:  # malformed XML is untrusted input, not a crash
+            entries = []
+            yield LogItem(state.company_id, response.url, "parse_error", response.status, f"sitemap: {exc}")
+        for entry in entries[:5000]:
+            url = entry.get("loc", "")
+            if not url or host_of(url) not in state.hosts:
+                continue
+            if url.endswith(".xml"):
+                request = self.make_request(state, url, depth=0, link_score=0, reasons=["sitemap-index"],
+                                            callback=self.parse_sitemap, count_page=False)
+            else:
+                score, reasons = score_link(url, rules=self.link_rules)
+                if score < self.link_rules.follow_threshold:
+                    continue
+                request = self.make_request(state, url, depth=1, link_score=score, reasons=["sitemap", *reasons])
+            if request:
+                yield request
+        yield from self.answered(state)
+
+    def on_error(self, failure: Failure):
+        request = failure.request
+        state = self.state.get(request.meta.get("company_id"))
+        if state is None:
+            return
+        outcome, status, reason = describe_failure(failure)
+        if outcome not in ("robots", "refused") and not request.meta.get("link_reasons") == ["sitemap"]:
+            state.errors += 1
+        yield LogItem(state.company_id, request.url, outcome, status, reason)
+        yield from self.answered(state)
+
+    # -- discovery and judgement ----------------------------------------------------------
+
+    def follow_links(self, state: CompanyState, response: TextResponse):
+        depth = response.meta.get("depth", 0)
+        if depth >= self.max_depth:
+            return
+        try:
+            links = self.link_extractor.extract_links(response)
+        except Exception as exc:
+            yield LogItem(state.company_id, response.url, "parse_error", response.status, f"links: {exc}")
+            return
+        scored = []
+        for link in links:
+            if host_of(link.url) not in state.hosts:
+                continue
+            score, reasons = score_link(link.url, link.text, rules=self.link_rules)
+            scored.append((score, link.url, reasons))
+        scored.sort(key=lambda s: -s[0])
+        for score, url, reasons in scored:
+            request = self.make_request(state, url, depth=depth + 1, link_score=score, reasons=reasons)
+            if request:
+                yield request
+
+    def is_promising(self, response: TextResponse) -> bool:
+        """Cheap pre-filter so only pages that might be a policy pay for full extraction."""
+        if response.meta.get("link_score", 0) >= self.link_rules.policy_threshold:
+            return True
+        body = response.body[:2_000_000].lower()
+        return sum(body.count(word) for word in PROMISING_WORDS) >= 3
+
+    def judge(self, state: CompanyState, response: Response, content_type: str, kind: str) -> CandidateItem:
+        from crawler.extract import extract_html, extract_pdf
+
+        if kind == "pdf":
+            extracted = extract_pdf(response.body)
+        else:
+            extracted = extract_html(response.body, response.url, content_type)
+        score, reasons = self.classifier.score(extracted, title=extracted.title, url=response.url)
+        accepted = bool(extracted.blocks) and score >= self.threshold
+        state.policies += accepted
+        return CandidateItem(
+            company_id=state.company_id,
+            url=response.url,
+            depth=response.meta.get("depth", 0),
+            link_score=response.meta.get("link_score", 0.0),
+            policy_score=score,
+            accepted=accepted,
+            reasons=list(response.meta.get("link_reasons", [])) + list(reasons),
+            title=extracted.title,
+            content_type=content_type or ("application/pdf" if kind == "pdf" else "text/html"),
+            raw=response.body if accepted else b"",
+            blocks=extracted.blocks if accepted else [],
+            http_status=response.status,
+            extractor=extracted.extractor,
+        )
+
+    def log_item(self, state, response, outcome, reason="", content_type=None) -> LogItem:
+        if content_type is None:
+            content_type = response.headers.get(b"Content-Type", b"").decode("latin-1").lower()
+        elapsed = response.meta.get("download_latency")
+        return LogItem(state.company_id, response.url, outcome, response.status, reason, content_type,
+                       len(response.body), round(elapsed * 1000, 1) if elapsed is not None else None)
+
+
+def is_pdf(response: Response, content_type: str) -> bool:
+    return "application/pdf" in content_type or response.body[:5] == b"%PDF-"
+
+
+def describe_failure(failure: Failure) -> tuple[str, int | None, str]:
+    """Map a download failure to (outcome, HTTP status, reason) for crawl_log."""
+    from scrapy.spidermiddlewares.httperror import HttpError
+    from twisted.internet.error import ConnectionRefusedError, DNSLookupError, TCPTimedOutError, TimeoutError
+
+    exc = failure.value
+    if isinstance(exc, HttpError):
+        return "http_error", exc.response.status, f"HTTP {exc.response.status}"
+    if isinstance(exc, IgnoreRequest):
+        text = str(exc) or type(exc).__name__
+        if "robots" in text.lower():
+            return "robots", None, text
+        if text.startswith("refused"):
+            return "refused", None, text
+        if "maxsize" in text.lower() or "too large" in text.lower():
+            return "too_large", None, text
+        return "ignored", None, text
+    if isinstance(exc, (TimeoutError, TCPTimedOutError)):
+        return "timeout", None, str(exc) or "timed out"
+    if isinstance(exc, DNSLookupError):
+        return "dns_error", None, str(exc)
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection_refused", None, str(exc)
+    text = f"{type(exc).__name__}: {exc}"
+    if "maxsize" in text.lower() or "cancelled" in text.lower():
+        return "too_large", None, text
+    return "error", None, text[:500]
+
+
+def _load_classifier(settings):
+    from crawler.classify import PolicyClassifier
+
+    return PolicyClassifier()
