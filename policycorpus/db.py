@@ -321,6 +321,79 @@ TABLES: list[Table] = [
 TABLES_BY_NAME = {t.name: t for t in TABLES}
 
 
+@dataclass(frozen=True)
+class View:
+    """A read-only view for browsing (Datasette facets and search need one row per item)."""
+
+    name: str
+    description: str
+    columns: list[Column]
+    sql: str
+
+
+# "Current" = the latest snapshot of each document, its latest segmentation, the tags of the
+# model version that last tagged each clause (the definition analysis/corpus.py uses).
+CURRENT_CLAUSES_VIEW_SQL = """
+select
+  cl.id as clause_id,
+  cl.company_id as company_id,
+  co.name as company,
+  co.industry as industry,
+  co.country as country,
+  s.year as year,
+  cl.document_id as document_id,
+  d.title as policy,
+  d.url as url,
+  cl.snapshot_id as snapshot_id,
+  cl.position as position,
+  cl.heading_path as heading_path,
+  cl.text as text,
+  cl.modality as modality,
+  (select json_group_array(category) from (
+      select t.category from tags t left join categories cat on cat.id = t.category
+      where t.clause_id = cl.id and (cl.model_version is null or t.model_version = cl.model_version)
+      order by cat.group_order, cat.position, t.category)) as categories,
+  (select json_group_array(group_name) from (
+      select distinct cat.group_name from tags t join categories cat on cat.id = t.category
+      where t.clause_id = cl.id and (cl.model_version is null or t.model_version = cl.model_version)
+      order by cat.group_order)) as groups
+from clauses cl
+join documents d on d.id = cl.document_id and d.latest_snapshot_id = cl.snapshot_id
+join snapshots s on s.id = cl.snapshot_id
+join companies co on co.id = cl.company_id
+where cl.kind = 'clause'
+  and coalesce(cl.segmenter_version, '') = coalesce(
+      (select c2.segmenter_version from clauses c2 where c2.snapshot_id = cl.snapshot_id order by c2.id desc limit 1), '')
+"""
+
+VIEWS: list[View] = [
+    View(
+        "current_clauses",
+        "Clauses of every document's latest snapshot with their company, year, modality and categories: "
+        "the view to browse, search and facet.",
+        [
+            C("clause_id", int, "Id of the clause (clauses.id)."),
+            C("company_id", int, "Id of the company."),
+            C("company", str, "Company name."),
+            C("industry", str, "Industry of the company."),
+            C("country", str, "Country of the company."),
+            C("year", int, "Year the snapshot was fetched or imported."),
+            C("document_id", int, "Id of the policy document."),
+            C("policy", str, "Title of the policy document."),
+            C("url", str, "Source URL of the policy."),
+            C("snapshot_id", int, "Id of the snapshot the clause comes from."),
+            C("position", int, "Order of the clause in the snapshot, from 0."),
+            C("heading_path", str, "Headings above the clause, joined by ' > '."),
+            C("text", str, "The clause text."),
+            C("modality", str, "prohibition, obligation, recommendation, permission or information."),
+            C("categories", str, "JSON list of the clause's category ids, in report order."),
+            C("groups", str, "JSON list of the groups (Who, When, Identity ...) of those categories."),
+        ],
+        CURRENT_CLAUSES_VIEW_SQL,
+    ),
+]
+
+
 def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -353,6 +426,8 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     """Create missing tables, columns and indexes; record the schema version."""
     for table in TABLES:
         _ensure_table(db, table)
+    for view in VIEWS:
+        _ensure_view(db, view)
     db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
     if not db["meta"].count_where("key = 'created_at'"):
         db["meta"].insert({"key": "created_at", "value": utcnow()}, pk="key")
@@ -377,15 +452,28 @@ def _ensure_table(db: sqlite_utils.Database, table: Table) -> None:
         t.create_index(list(cols), unique=unique, if_not_exists=True)
 
 
-def ensure_fts(db: sqlite_utils.Database) -> None:
-    """Create or refresh the FTS5 indexes declared in TABLES (porter stemming, kept in sync by triggers)."""
+def _ensure_view(db: sqlite_utils.Database, view: View) -> None:
+    sql = view.sql.strip()
+    row = db.execute("select sql from sqlite_master where type = 'view' and name = ?", [view.name]).fetchone()
+    if row and row[0].strip().endswith(sql):
+        return
+    with db.conn:
+        db.execute(f"drop view if exists [{view.name}]")
+        db.execute(f"create view [{view.name}] as {sql}")
+
+
+def ensure_fts(db: sqlite_utils.Database, rebuild: bool = True) -> None:
+    """Create or refresh the FTS5 indexes declared in TABLES (porter stemming, kept in sync by triggers).
+
+    With rebuild=False existing indexes are left as they are (the triggers keep them in sync).
+    """
     for table in TABLES:
         if not table.fts:
             continue
         t = db[table.name]
         if not t.detect_fts():
             t.enable_fts(list(table.fts), fts_version="FTS5", tokenize="porter", create_triggers=True)
-        else:
+        elif rebuild:
             t.rebuild_fts()
 
 
@@ -407,6 +495,13 @@ def schema_markdown() -> str:
     for table in TABLES:
         out += [f"## `{table.name}`", "", table.description, "", "| column | type | description |", "|---|---|---|"]
         for c in table.columns:
+            typ = c.type.__name__ if isinstance(c.type, type) else c.type
+            typ = {"str": "TEXT", "int": "INTEGER", "float": "REAL", "bytes": "BLOB"}.get(typ, typ)
+            out.append(f"| `{c.name}` | {typ} | {c.description} |")
+        out.append("")
+    for view in VIEWS:
+        out += [f"## `{view.name}` (view)", "", view.description, "", "| column | type | description |", "|---|---|---|"]
+        for c in view.columns:
             typ = c.type.__name__ if isinstance(c.type, type) else c.type
             typ = {"str": "TEXT", "int": "INTEGER", "float": "REAL", "bytes": "BLOB"}.get(typ, typ)
             out.append(f"| `{c.name}` | {typ} | {c.description} |")
