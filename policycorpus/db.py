@@ -426,8 +426,6 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     """Create missing tables, columns and indexes; record the schema version."""
     for table in TABLES:
         _ensure_table(db, table)
-    for view in VIEWS:
-        _ensure_view(db, view)
     db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
     if not db["meta"].count_where("key = 'created_at'"):
         db["meta"].insert({"key": "created_at", "value": utcnow()}, pk="key")
@@ -450,6 +448,13 @@ def _ensure_table(db: sqlite_utils.Database, table: Table) -> None:
                 t.add_column(c.name, c.type)
     for cols, unique in table.indexes:
         t.create_index(list(cols), unique=unique, if_not_exists=True)
+
+
+def ensure_views(db: sqlite_utils.Database) -> None:
+    """Create or update the VIEWS (called by serve/publish, not by open_db, so that
+    migrations of the tables never trip over a view that depends on them)."""
+    for view in VIEWS:
+        _ensure_view(db, view)
 
 
 def _ensure_view(db: sqlite_utils.Database, view: View) -> None:
