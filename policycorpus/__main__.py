@@ -1,0 +1,3 @@
+from policycorpus.cli import cli
+
+cli(prog_name="policycorpus")
