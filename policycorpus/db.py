@@ -292,6 +292,21 @@ TABLES: list[Table] = [
             C("n_companies", int, "Number of distinct companies."),
             C("companies", str, "JSON list of company names."),
             C("example", str, "A representative member's text."),
+            C("example_clause_id", int, "Id of that representative clause."),
+        ],
+        indexes=[(("run_id",), False)],
+    ),
+    Table(
+        "template_runs",
+        "One row per `policycorpus templates` pass with every parameter (shingle size, MinHash, threshold).",
+        [
+            C("id", int, "Row id."),
+            C("created_at", str, "UTC time."),
+            C("params", str, "JSON of every parameter of the pass."),
+            C("n_clauses", int, "Current clauses examined."),
+            C("n_eligible", int, "Clauses long enough to compare."),
+            C("n_families", int, "Template families found."),
+            C("n_documents", int, "Documents in the similarity matrix."),
         ],
     ),
     Table(
