@@ -1,0 +1,58 @@
+"""A client's draft policy as one more column of a comparison.
+
+The draft (.md, .txt, .html or .pdf) goes through the same extraction,
+segmentation and tagging as a crawled policy, but nothing is written to
+corpus.db: a consultant's draft is not part of the corpus.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from analysis.corpus import Clause
+from policycorpus.db import utcnow
+from policycorpus.options import UserError
+
+CLIENT_FORMATS = (".md", ".markdown", ".txt", ".text", ".html", ".htm", ".pdf")
+
+
+def read_client_draft(path: str | Path, name: str | None = None) -> tuple[str, list[Clause]]:
+    """(column name, tagged clauses) of a draft policy file."""
+    from crawler.extract import extract_text_file
+
+    path = Path(path)
+    if path.suffix.lower() not in CLIENT_FORMATS:
+        raise UserError(f"{path}: a draft must be .md, .txt, .html or .pdf")
+    extracted = extract_text_file(path)
+    if not extracted.blocks:
+        reason = "; ".join(extracted.warnings) or "no text found"
+        raise UserError(f"{path}: cannot read the draft ({reason})")
+    name = name or f"Draft: {path.name}"
+    return name, tag_draft(extracted.blocks, name, path.resolve().as_uri())
+
+
+def tag_draft(blocks, name: str, url: str) -> list[Clause]:
+    """Segment and tag extracted blocks with the project's tagger; clause ids are negative (not in corpus.db)."""
+    from taxonomy.pipeline import tag_blocks
+
+    today = utcnow()
+    clauses = []
+    for i, item in enumerate(tag_blocks(blocks)):
+        if getattr(item, "kind", "clause") != "clause":
+            continue
+        clauses.append(
+            Clause(
+                id=-(i + 1),
+                company_id=0,
+                company=name,
+                document_id=0,
+                url=url,
+                fetched_at=today,
+                position=i,
+                text=item.text,
+                heading_path=getattr(item, "heading_path", "") or "",
+                modality=item.modality,
+                tags=dict(item.tags),
+            )
+        )
+    return clauses

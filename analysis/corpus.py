@@ -1,0 +1,143 @@
+"""Reading what the analyses need from corpus.db: categories, current clauses and their tags.
+
+"Current" means the clauses of each document's latest snapshot, from the most
+recent segmentation of it, and the tags of the model version that last tagged
+each clause. Older versions stay in the database for history but are not
+compared, clustered or searched for templates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sqlite_utils
+
+from policycorpus.options import UserError
+
+MODALITY_STRENGTH = ("prohibition", "obligation", "recommendation", "permission", "information")
+RESTRICTIVE = frozenset({"prohibition", "obligation"})
+
+
+@dataclass(frozen=True)
+class Category:
+    id: str
+    name: str
+    group: str
+    group_order: int
+    position: int
+    description: str = ""
+
+
+@dataclass
+class Clause:
+    id: int
+    company_id: int
+    company: str
+    document_id: int
+    url: str
+    fetched_at: str
+    position: int
+    text: str
+    heading_path: str = ""
+    modality: str | None = None
+    tags: dict[str, float] = field(default_factory=dict)  # category id -> score
+
+    @property
+    def snapshot_date(self) -> str:
+        return (self.fetched_at or "")[:10]
+
+
+def strongest_modality(modalities) -> str | None:
+    """The most forceful modality among those given (prohibition > obligation > ... > information)."""
+    present = {m for m in modalities if m}
+    for modality in MODALITY_STRENGTH:
+        if modality in present:
+            return modality
+    return None
+
+
+def load_categories(db: sqlite_utils.Database) -> list[Category]:
+    """The taxonomy in report order (by group, then category position).
+
+    The rows come from the `categories` table; if it is still empty the
+    taxonomy package is asked to fill it from taxonomy/taxonomy.yaml.
+    """
+    if not db["categories"].exists() or not db["categories"].count:
+        try:
+            from taxonomy.pipeline import sync_categories
+        except ImportError:
+            raise UserError("the categories table is empty and the taxonomy package cannot fill it") from None
+        sync_categories(db)
+    rows = db.query("select * from categories order by group_order, position, id")
+    return [
+        Category(r["id"], r["name"] or r["id"], r["group_name"] or "", r["group_order"] or 0, r["position"] or 0, r["description"] or "")
+        for r in rows
+    ]
+
+
+def groups_in_order(categories: list[Category]) -> list[str]:
+    seen: list[str] = []
+    for c in categories:
+        if c.group not in seen:
+            seen.append(c.group)
+    return seen
+
+
+CURRENT_CLAUSES_SQL = """
+with last_segmentation as (
+    select snapshot_id, coalesce(segmenter_version, '') as version
+    from clauses where id in (select max(id) from clauses group by snapshot_id)
+)
+select cl.id, cl.company_id, co.name as company, cl.document_id, d.url, s.fetched_at,
+       cl.position, cl.text, cl.heading_path, cl.modality, cl.model_version
+from clauses cl
+join documents d on d.id = cl.document_id and d.latest_snapshot_id = cl.snapshot_id
+join last_segmentation ls on ls.snapshot_id = cl.snapshot_id and ls.version = coalesce(cl.segmenter_version, '')
+join snapshots s on s.id = cl.snapshot_id
+join companies co on co.id = cl.company_id
+where cl.kind = 'clause' {where}
+order by co.name, d.id, cl.position
+"""
+
+
+def current_clauses(
+    db: sqlite_utils.Database, company_ids: list[int] | None = None, *, with_tags: bool = True
+) -> list[Clause]:
+    """Clauses of the latest snapshot of every document (of the given companies), with their tags."""
+    where, params = "", []
+    if company_ids is not None:
+        if not company_ids:
+            return []
+        where = f"and cl.company_id in ({', '.join('?' * len(company_ids))})"
+        params = list(company_ids)
+    clauses = [
+        Clause(
+            id=r["id"],
+            company_id=r["company_id"],
+            company=r["company"],
+            document_id=r["document_id"],
+            url=r["url"],
+            fetched_at=r["fetched_at"] or "",
+            position=r["position"] or 0,
+            text=r["text"] or "",
+            heading_path=r["heading_path"] or "",
+            modality=r["modality"],
+        )
+        for r in db.query(CURRENT_CLAUSES_SQL.format(where=where), params)
+    ]
+    if with_tags and clauses:
+        _attach_tags(db, clauses)
+    return clauses
+
+
+def _attach_tags(db: sqlite_utils.Database, clauses: list[Clause]) -> None:
+    by_id = {c.id: c for c in clauses}
+    ids = list(by_id)
+    # Only the tags of the model version that produced the clause's current modality.
+    for start in range(0, len(ids), 900):
+        chunk = ids[start : start + 900]
+        sql = f"""select t.clause_id, t.category, t.score from tags t join clauses cl on cl.id = t.clause_id
+                  where t.clause_id in ({', '.join('?' * len(chunk))})
+                    and (cl.model_version is null or t.model_version = cl.model_version)"""
+        for r in db.query(sql, chunk):
+            by_id[r["clause_id"]].tags[r["category"]] = r["score"] if r["score"] is not None else 1.0

@@ -1,0 +1,332 @@
+"""Peer comparison: the grid, scores, gap list and the five output formats, on a small hand-made corpus.
+
+The corpus is built with the real store (save_document) and direct clause/tag
+rows with texts written for these tests, so the expected grid is known.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from policycorpus.cli import cli
+from policycorpus.companies import ensure_company
+from policycorpus.db import open_db
+from policycorpus.store import Fetched, save_document
+from policycorpus.structure import Block
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = '<script>alert("x")</script> Never post <b>customer</b> data.'
+FORMULA = '=HYPERLINK("http://evil.example/","click")'
+
+# company -> list of (text, modality, [categories]); written for these tests.
+POLICIES = {
+    "Acme Bank": [
+        ("This policy applies to all Acme employees and contractors, on or off duty.", "obligation", ["scope"]),
+        ("Only the communications team may speak for Acme to the press.", "prohibition", ["spokesperson"]),
+        ("Do not share confidential customer or financial information online.", "prohibition", ["confidentiality"]),
+        ("Be respectful; harassment and discrimination are never acceptable.", "prohibition", ["respect"]),
+        ("Violations may lead to disciplinary action up to and including termination.", "information", ["consequences"]),
+        ("When you mention Acme, say that the views you post are your own and not those of your employer.", "obligation", ["disclosure"]),
+    ],
+    "Bolt Bank": [
+        ("These guidelines cover every Bolt employee who uses social media.", "information", ["scope"]),
+        ("Refer journalists and analysts to the press office.", "obligation", ["spokesperson"]),
+        ("You must not disclose non-public financial results.", "prohibition", ["confidentiality"]),
+        ("Treat colleagues and customers with courtesy in every post.", "recommendation", ["respect"]),
+        ("We encourage you to share Bolt news with your network.", "recommendation", ["participation"]),
+        ("When you mention Bolt, say that the views you post are your own and not those of your employer.", "obligation", ["disclosure"]),
+        (SCRIPT, "prohibition", ["privacy"]),
+    ],
+    "Cobalt Credit": [
+        ("This policy is for all staff of Cobalt and its subsidiaries.", "information", ["scope"]),
+        ("Keep internal plans and unreleased products private.", "obligation", ["confidentiality"]),
+        ("Use strong passwords and two-factor authentication on official accounts.", "obligation", ["security"]),
+        ("Breaches of this policy will be handled under the disciplinary procedure.", "information", ["consequences"]),
+        ("When you mention Cobalt, say that the views you post are your own and not those of your employer.", "obligation", ["disclosure"]),
+        (FORMULA, "information", ["training"]),
+    ],
+    "Delta Savings": [
+        ("All Delta employees are covered by this policy.", "information", ["scope"]),
+        ("Do not post anything confidential about Delta or its clients.", "prohibition", ["confidentiality"]),
+        ("You may use social media during breaks on your own device.", "permission", ["work_time_use"]),
+        ("Report abusive comments about Delta to the social team.", "obligation", ["reporting"]),
+    ],
+    "Echo Union": [
+        ("This guidance applies to Echo staff, volunteers and agencies.", "information", ["scope"]),
+        ("Never reveal member account details or internal figures.", "prohibition", ["confidentiality"]),
+        ("Political campaigning on official Echo channels is not permitted.", "prohibition", ["political"]),
+        ("Nothing in this policy limits your right to discuss pay and working conditions.", "information", ["employee_rights"]),
+    ],
+}
+
+
+def fill_categories(db) -> None:
+    """The categories table from the project's taxonomy (the taxonomy package's sync if it exists)."""
+    try:
+        from taxonomy.pipeline import sync_categories
+    except ImportError:
+        data = yaml.safe_load((ROOT / "taxonomy" / "taxonomy.yaml").read_text(encoding="utf-8"))
+        groups = data["groups"]
+        rows = [
+            {
+                "id": c["id"],
+                "name": c.get("name", c["id"]),
+                "group_name": c["group"],
+                "group_order": groups.index(c["group"]),
+                "position": i,
+                "description": c.get("description", ""),
+            }
+            for i, c in enumerate(data["categories"])
+        ]
+        db["categories"].insert_all(rows, pk="id", replace=True)
+    else:
+        sync_categories(db)
+
+
+def add_policy(db, company: str, clauses: list[tuple[str, str, list[str]]], *, url: str | None = None,
+               fetched_at: str = "2026-03-01T10:00:00+00:00", model_version: str = "test-1") -> int:
+    """Store a policy document (real save_document) and its clause and tag rows; returns the snapshot id."""
+    company_id = ensure_company(db, company, peer_groups=json.dumps(["banks"]))
+    blocks = [Block("heading", f"{company} social media policy", 1)] + [Block("paragraph", t) for t, _, _ in clauses]
+    url = url or f"https://{company.lower().replace(' ', '-')}.example/social-media-policy"
+    result = save_document(db, company_id, Fetched(url, b"<html>raw</html>", "text/html", blocks, title=f"{company} policy",
+                                                   http_status=200, extractor="test", fetched_at=fetched_at))
+    snapshot = db["snapshots"].get(result.snapshot_id)
+    spans = json.loads(snapshot["structure"])
+    with db.conn:
+        heading_id = db["clauses"].insert({
+            "snapshot_id": result.snapshot_id, "document_id": result.document_id, "company_id": company_id,
+            "position": 0, "kind": "heading", "text": spans[0]["text"], "span_start": spans[0]["start"],
+            "span_end": spans[0]["end"], "segmenter_version": "seg-test"}).last_pk
+        assert heading_id
+        for position, ((text, modality, cats), span) in enumerate(zip(clauses, spans[1:]), start=1):
+            clause_id = db["clauses"].insert({
+                "snapshot_id": result.snapshot_id, "document_id": result.document_id, "company_id": company_id,
+                "position": position, "kind": "clause", "heading_path": spans[0]["text"], "text": span["text"],
+                "span_start": span["start"], "span_end": span["end"], "segmenter_version": "seg-test",
+                "modality": modality, "modality_score": 0.9, "model_version": model_version}).last_pk
+            for rank, cat in enumerate(cats):
+                db["tags"].insert({"clause_id": clause_id, "category": cat, "score": 0.9 - 0.1 * rank,
+                                   "model_version": model_version})
+    return result.snapshot_id
+
+
+def build_corpus(path: Path, policies: dict = POLICIES) -> Path:
+    db = open_db(path)
+    fill_categories(db)
+    for company, clauses in policies.items():
+        add_policy(db, company, clauses)
+    return path
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    return build_corpus(tmp_path / "corpus.db")
+
+
+def run(*args, ok=True):
+    result = CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+def test_grid_matches_the_policies(corpus):
+    from analysis.compare import compare_companies
+    from policycorpus.companies import find_companies
+
+    db = open_db(corpus)
+    comp = compare_companies(db, find_companies(db, list(POLICIES)))
+    assert comp.names == list(POLICIES)
+    for company, clauses in POLICIES.items():
+        expected = {c for _, _, cats in clauses for c in cats}
+        covered = {cid for cid, cell in comp.cells[company].items() if cell.covered}
+        assert covered == expected, company
+    acme = comp.cells["Acme Bank"]
+    assert acme["confidentiality"].modality == "prohibition" and acme["confidentiality"].count == 1
+    assert acme["confidentiality"].clause["url"] == "https://acme-bank.example/social-media-policy"
+    assert acme["confidentiality"].clause["snapshot_date"] == "2026-03-01"
+    assert acme["scope"].modality == "obligation"
+    assert not acme["political"].covered and acme["political"].clause is None
+    assert set(comp.common) == {"scope", "confidentiality"}
+    assert comp.unique == {"participation": "Bolt Bank", "privacy": "Bolt Bank", "security": "Cobalt Credit",
+                           "training": "Cobalt Credit", "work_time_use": "Delta Savings", "reporting": "Delta Savings",
+                           "political": "Echo Union", "employee_rights": "Echo Union"}
+    assert set(comp.partial) == {"spokesperson", "respect", "consequences", "disclosure"}
+    assert "escalation" in comp.absent and "monitoring" in comp.absent
+    # grid rows follow the taxonomy's groups
+    assert comp.groups == ["Who", "When", "Identity", "Routing", "Reporting", "Conduct", "Governance"]
+    order = [c["group"] for c in comp.categories]
+    assert order == sorted(order, key=comp.groups.index)
+
+
+def test_scores(corpus):
+    from analysis.compare import compare_companies
+    from policycorpus.companies import find_companies
+
+    db = open_db(corpus)
+    comp = compare_companies(db, find_companies(db, ["Acme Bank", "Delta Savings"]))
+    acme, delta = comp.companies
+    assert acme.clauses == 6 and delta.clauses == 4
+    assert acme.restrictiveness == round(5 / 6, 3)  # 3 prohibitions + 2 obligations of 6
+    assert delta.restrictiveness == 0.5
+    assert acme.restrictiveness_by_group["Conduct"] == 1.0  # confidentiality and respect are prohibitions
+    assert acme.restrictiveness_by_group["Governance"] == 0.0
+    assert acme.restrictiveness_by_group["Routing"] is None
+    assert acme.words > delta.words > 20
+    assert 0 < acme.readability < 100
+
+
+def test_representative_clause_is_the_best_scored(tmp_path):
+    from analysis.compare import compare_companies
+    from policycorpus.companies import find_companies
+
+    db = open_db(tmp_path / "c.db")
+    fill_categories(db)
+    add_policy(db, "Foxtrot", [
+        ("Tell the press office about any journalist who contacts you.", "obligation", ["escalation", "spokesperson"]),
+        ("Only named spokespeople may comment to the media on our behalf.", "prohibition", ["spokesperson"]),
+    ])
+    comp = compare_companies(db, find_companies(db, ["Foxtrot"]))
+    cell = comp.cells["Foxtrot"]["spokesperson"]
+    assert cell.count == 2 and cell.modality == "prohibition"
+    assert cell.clause["text"].startswith("Only named spokespeople")  # score 0.9 beats 0.8
+
+
+def test_only_the_latest_snapshot_counts(tmp_path):
+    from analysis.compare import compare_companies
+    from policycorpus.companies import find_companies
+
+    db = open_db(tmp_path / "c.db")
+    fill_categories(db)
+    add_policy(db, "Golf", [("Our old rule: never mention politics at all online.", "prohibition", ["political"])],
+               fetched_at="2025-01-01T00:00:00+00:00")
+    add_policy(db, "Golf", [("Everyone at Golf may use social media in their own name.", "permission", ["scope"])],
+               fetched_at="2026-01-01T00:00:00+00:00")
+    comp = compare_companies(db, find_companies(db, ["Golf"]))
+    covered = {c for c, cell in comp.cells["Golf"].items() if cell.covered}
+    assert covered == {"scope"}
+    assert comp.cells["Golf"]["scope"].clause["snapshot_date"] == "2026-01-01"
+
+
+def test_all_formats_via_cli(corpus, tmp_path):
+    out = tmp_path / "out"
+    result = run("compare", *POLICIES, "--format", "all", "-o", f"{out}/", "--db", corpus)
+    for fmt in ("md", "html", "xlsx", "csv", "json"):
+        assert (out / f"compare.{fmt}").stat().st_size > 500, fmt
+    assert "Wrote" in result.output
+    data = json.loads((out / "compare.json").read_text())
+    assert [c["name"] for c in data["companies"]] == list(POLICIES)
+    assert data["cells"]["Echo Union"]["political"]["modality"] == "prohibition"
+    md = (out / "compare.md").read_text()
+    assert "## Grid" in md and "| **Conduct** |" in md
+    assert "[2026-03-01](https://acme-bank.example/social-media-policy)" in md
+    # peer group selection gives the same companies
+    pg = run("compare", "--peer-group", "banks", "--format", "json", "--db", corpus)
+    assert [c["name"] for c in json.loads(pg.output)["companies"]] == sorted(POLICIES)
+
+
+def test_html_escapes_policy_text(corpus, tmp_path):
+    out = tmp_path / "grid.html"
+    run("compare", *POLICIES, "--format", "html", "-o", out, "--db", corpus)
+    page = out.read_text()
+    assert "<script>alert" not in page and "<b>customer</b>" not in page
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
+    assert "<script" not in page.lower()  # self-contained, no script at all
+    assert "<link" not in page.lower() and "src=" not in page.lower()  # no external assets
+    assert "Coverage heatmap" in page and "hsl(212" in page
+
+
+def test_markdown_escapes_policy_text(corpus):
+    md = run("compare", *POLICIES, "--db", corpus).output
+    assert "<script>" not in md and "&lt;script&gt;" in md
+
+
+def test_spreadsheet_cells_are_neutralised(corpus, tmp_path):
+    from openpyxl import load_workbook
+
+    xlsx = tmp_path / "grid.xlsx"
+    run("compare", *POLICIES, "--format", "xlsx", "-o", xlsx, "--db", corpus)
+    wb = load_workbook(xlsx)
+    assert wb.sheetnames[:2] == ["Grid", "Scores"]
+    assert "confidentiality" in wb.sheetnames and "employee_rights" in wb.sheetnames
+    values = [c.value for ws in wb for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
+    formulas = [c for ws in wb for row in ws.iter_rows() for c in row if c.data_type == "f"]
+    assert not formulas
+    training = wb["training"]
+    header = [c.value for c in training[1]]
+    cell = training.cell(row=2, column=header.index("Cobalt Credit") + 1).value
+    assert cell.startswith("[information] =HYPERLINK") or cell.startswith("'")
+    assert not any(v.startswith(("=", "+", "-", "@")) for v in values)
+    # the grid cell of Cobalt/training holds the formula text, quoted
+    grid = wb["Grid"]
+    names = [c.value for c in grid[1]]
+    row = next(r for r in grid.iter_rows(min_row=2) if r[1].value.endswith("(training)"))
+    assert FORMULA in row[names.index("Cobalt Credit")].value
+    # per-category sheet: every company's clauses side by side
+    conf = wb["confidentiality"]
+    assert [c.value for c in conf[1]] == list(POLICIES)
+    assert all(conf.cell(row=2, column=j).value for j in range(1, 6))
+
+    text = run("compare", *POLICIES, "--format", "csv", "--db", corpus).output
+    rows = list(csv.reader(io.StringIO(text)))
+    flat = [v for r in rows for v in r]
+    assert "'" + FORMULA in flat
+    assert not any(v.startswith(("=", "+", "-", "@")) for v in flat)
+
+
+def test_neutralise():
+    from analysis.render import neutralise, safe_url
+
+    assert neutralise("=1+1") == "'=1+1"
+    assert neutralise("+44 20") == "'+44 20"
+    assert neutralise("-x") == "'-x"
+    assert neutralise("@SUM(A1)") == "'@SUM(A1)"
+    assert neutralise("plain") == "plain" and neutralise(3) == 3
+    assert safe_url("javascript:alert(1)") is None
+    assert safe_url("https://a.example/x") == "https://a.example/x"
+
+
+def test_user_errors(corpus, tmp_path):
+    bad = run("compare", "Nobody Inc", "--db", corpus, ok=False)
+    assert bad.exit_code == 1 and "unknown company: Nobody Inc" in bad.output
+    assert "needs -o" in run("compare", "Acme Bank", "--format", "xlsx", "--db", corpus, ok=False).output
+    assert "peer group" in run("compare", "--peer-group", "nope", "--db", corpus, ok=False).output
+    assert run("compare", "--db", tmp_path / "missing.db", "Acme Bank", ok=False).exit_code == 1
+
+
+def test_compare_clauses_gap_list():
+    from analysis.compare import compare_clauses
+    from analysis.corpus import Category, Clause
+
+    cats = [Category("scope", "Scope", "Who", 0, 0), Category("privacy", "Privacy", "Conduct", 5, 1),
+            Category("security", "Security", "Conduct", 5, 2)]
+
+    def clause(i, company, text, modality, tags):
+        return Clause(i, 0, company, 0, f"https://{company}.example/p", "2026-01-02T00:00:00", i, text,
+                      modality=modality, tags={t: 0.9 for t in tags})
+
+    peers = {
+        "a": [clause(1, "a", "Applies to all staff.", "information", ["scope"]),
+              clause(2, "a", "Never post photos of patients.", "prohibition", ["privacy"])],
+        "b": [clause(3, "b", "Applies to volunteers too.", "information", ["scope"]),
+              clause(4, "b", "Ask before posting a colleague's photo.", "obligation", ["privacy"])],
+        "c": [clause(5, "c", "Use two-factor authentication.", "obligation", ["security"])],
+    }
+    draft = ("Draft", [clause(-1, "Draft", "This policy applies to employees.", "information", ["scope"])])
+    comp = compare_clauses(peers, cats, client=draft)
+    assert comp.names[-1] == "Draft" and comp.companies[-1].is_client
+    assert [g.category for g in comp.gaps] == ["privacy"]  # 2 of 3 peers; security only 1 of 3
+    gap = comp.gaps[0]
+    assert gap.peers == ["a", "b"] and gap.peer_share == round(2 / 3, 3)
+    assert [e["text"] for e in gap.examples] == ["Never post photos of patients.", "Ask before posting a colleague's photo."]
+    # the draft does not change what is common to the peers
+    assert comp.common == [] and comp.unique == {"security": "c"}
