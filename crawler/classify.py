@@ -1,0 +1,244 @@
+"""Page-level policy classifier: is this an employee social media policy?
+
+Features are densities of phrase groups declared in ``policy_signals.yaml``
+(audience, representation, rule-making verbs, and counter-signals such as
+privacy, cookies, terms, rules for the public, marketing tips, satire) plus a
+few structural measures. A logistic regression learns their weights from the
+project's own labelled examples in ``classifier_examples.yaml``. Every
+feature is bounded, so long real pages cannot push it outside the range seen
+in training.
+
+    >>> score, reasons = PolicyClassifier().score(extracted, title, url)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from policycorpus.structure import Block
+
+HERE = Path(__file__).resolve().parent
+SIGNALS_PATH = HERE / "policy_signals.yaml"
+EXAMPLES_PATH = HERE / "classifier_examples.yaml"
+MAX_CHARS = 200_000  # longer pages are judged on their first 200k characters
+
+
+@dataclass(frozen=True)
+class PhraseGroup:
+    name: str
+    description: str
+    regex: re.Pattern
+    cap: float
+    per_sentence: bool = False
+
+
+def load_signals(path: str | Path = SIGNALS_PATH) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh)
+    groups = []
+    for name, spec in data["groups"].items():
+        alternation = "|".join(f"(?:{p})" for p in spec["patterns"])
+        # per-sentence patterns carry their own anchors and word boundaries
+        regex = re.compile(alternation if spec.get("per") == "sentence" else rf"\b(?:{alternation})\b", re.I)
+        groups.append(PhraseGroup(name, spec.get("description", ""), regex, float(spec.get("cap", 5.0)), spec.get("per") == "sentence"))
+    titles = {
+        name: (spec.get("description", ""), re.compile("|".join(f"(?:{p})" for p in spec["patterns"]), re.I))
+        for name, spec in data.get("title_patterns", {}).items()
+    }
+    return {
+        "groups": groups,
+        "titles": titles,
+        "threshold": float(data.get("threshold", 0.5)),
+        "min_words": int(data.get("min_words", 40)),
+        "C": float(data.get("regularization_C", 1.0)),
+    }
+
+
+def load_examples(path: str | Path = EXAMPLES_PATH) -> list[dict]:
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)["examples"]
+
+
+# ---------------------------------------------------------------------------- features
+
+_WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[\"'“(]?[A-Z0-9])")
+_LEAD_LABEL = re.compile(r"^[^.!?:]{1,40}:\s+(?=\S)")  # "Confidentiality: Do not ..." -> "Do not ..."
+_BULLET_PREFIX = re.compile(r"^\s*(?:[-*•]|\(?\w{1,3}[.)])\s+")
+
+
+def _as_blocks(doc) -> tuple[list[Block], str | None]:
+    """Accept an Extracted, a list of Blocks or a (Markdown) string."""
+    if hasattr(doc, "blocks"):
+        return list(doc.blocks), getattr(doc, "title", None)
+    if isinstance(doc, list):
+        return doc, None
+    from crawler.extract import markdown_blocks
+
+    return markdown_blocks(str(doc or "")), None
+
+
+def _sentences(blocks: list[Block]) -> list[str]:
+    out = []
+    for block in blocks:
+        if block.type == "heading":
+            continue
+        for sentence in _SENTENCE_SPLIT.split(block.text):
+            sentence = _BULLET_PREFIX.sub("", sentence.strip())
+            sentence = _LEAD_LABEL.sub("", sentence)
+            if len(sentence.split()) >= 3:  # bare labels ("Likes", "Twitter") are not statements
+                out.append(sentence)
+    return out
+
+
+class FeatureExtractor:
+    """Turns (blocks, title, url) into a fixed-length, bounded feature vector."""
+
+    def __init__(self, signals: dict):
+        self.signals = signals
+        self.names = (
+            [g.name for g in signals["groups"]]
+            + list(signals["titles"])
+            + ["too_short", "heading_ratio", "prose_ratio"]
+        )
+
+    def transform_one(self, blocks: list[Block], title: str | None, url: str | None) -> tuple[np.ndarray, dict]:
+        text = "\n".join(b.text for b in blocks)[:MAX_CHARS]
+        words = len(_WORD.findall(text))
+        sentences = _sentences(blocks)
+        values: dict[str, float] = {}
+        evidence: dict[str, list[str]] = {}
+        for group in self.signals["groups"]:
+            if group.per_sentence:
+                hits = [m.group(0) for m in (group.regex.search(s) for s in sentences) if m]
+                density = len(hits) / max(len(sentences), 1)
+            else:
+                hits = [m.group(0).lower() for m in group.regex.finditer(text)]
+                density = 100.0 * len(hits) / max(words, 1)
+            values[group.name] = min(density, group.cap)
+            evidence[group.name] = [w for w, _ in Counter(h.lower() for h in hits).most_common(3)]
+        label = " ".join(filter(None, [title or "", url or "", next((b.text for b in blocks if b.type == "heading"), "")]))
+        for name, (_, regex) in self.signals["titles"].items():
+            found = regex.search(label)
+            values[name] = 1.0 if found else 0.0
+            evidence[name] = [found.group(0)] if found else []
+        non_headings = [b for b in blocks if b.type != "heading"]
+        values["too_short"] = 1.0 if words < self.signals["min_words"] else 0.0
+        values["heading_ratio"] = (len(blocks) - len(non_headings)) / max(len(blocks), 1)
+        values["prose_ratio"] = sum(len(b.text.split()) >= 8 for b in non_headings) / max(len(blocks), 1)
+        evidence["too_short"] = [f"{words} words"]
+        return np.array([values[n] for n in self.names], dtype=float), evidence
+
+
+# ---------------------------------------------------------------------------- model
+
+
+class PolicyClassifier:
+    """Logistic regression over phrase-group features, trained on our own labelled examples.
+
+    scikit-learn style: parameters are stored by ``__init__``; ``fit`` learns
+    ``model_`` and ``feature_names_``; ``score`` fits on first use if needed.
+    """
+
+    def __init__(self, signals_path=None, examples_path=None, C: float | None = None,
+                 threshold: float | None = None, random_state: int = 0):
+        self.signals_path = signals_path
+        self.examples_path = examples_path
+        self.C = C
+        self.threshold = threshold
+        self.random_state = random_state
+
+    # -- training
+    def _setup(self):
+        if not hasattr(self, "signals_"):
+            self.signals_ = load_signals(self.signals_path or SIGNALS_PATH)
+            self.features_ = FeatureExtractor(self.signals_)
+            self.feature_names_ = self.features_.names
+            if self.threshold is None:
+                self.threshold_ = self.signals_["threshold"]
+            else:
+                self.threshold_ = float(self.threshold)
+
+    def fit(self, docs=None, y=None) -> "PolicyClassifier":
+        """Fit on (doc, title, url) triples and labels; by default on classifier_examples.yaml."""
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        self._setup()
+        if docs is None:
+            examples = load_examples(self.examples_path or EXAMPLES_PATH)
+            docs = [(e["text"], e.get("title"), e.get("url")) for e in examples]
+            y = [int(e["label"]) for e in examples]
+        X = np.vstack([self._vector(doc, title, url)[0] for doc, title, url in docs])
+        C = self.C if self.C is not None else self.signals_["C"]
+        self.model_ = make_pipeline(
+            StandardScaler(),
+            LogisticRegression(C=C, class_weight="balanced", max_iter=1000, random_state=self.random_state),
+        ).fit(X, np.asarray(y))
+        self.n_examples_ = len(y)
+        return self
+
+    def _vector(self, doc, title, url):
+        blocks, doc_title = _as_blocks(doc)
+        return self.features_.transform_one(blocks, title if title is not None else doc_title, url)
+
+    # -- prediction
+    def score(self, doc, title: str | None = None, url: str | None = None) -> tuple[float, list[str]]:
+        """Probability (0..1) that the document is an employee social media policy, and the main reasons."""
+        if not hasattr(self, "model_"):
+            self.fit()
+        x, evidence = self._vector(doc, title, url)
+        probability = float(self.model_.predict_proba(x[None, :])[0, 1])
+        return round(probability, 4), self._reasons(x, evidence)
+
+    def predict_proba(self, docs) -> np.ndarray:
+        """Scores of (doc, title, url) triples, as an (n, 2) array like scikit-learn classifiers."""
+        if not hasattr(self, "model_"):
+            self.fit()
+        X = np.vstack([self._vector(doc, title, url)[0] for doc, title, url in docs])
+        p = self.model_.predict_proba(X)[:, 1]
+        return np.column_stack([1 - p, p])
+
+    def is_policy(self, score: float) -> bool:
+        self._setup()
+        return score >= self.threshold_
+
+    def _reasons(self, x: np.ndarray, evidence: dict, top: int = 6) -> list[str]:
+        scaler, logreg = self.model_[0], self.model_[-1]
+        contributions = logreg.coef_[0] * (x - scaler.mean_) / scaler.scale_
+        order = np.argsort(-np.abs(contributions))
+        reasons = []
+        for i in order[:top]:
+            if abs(contributions[i]) < 0.05:
+                break
+            name = self.feature_names_[i]
+            detail = ", ".join(evidence.get(name, [])[:3])
+            value = f"{x[i]:.2f}" if not float(x[i]).is_integer() else str(int(x[i]))
+            reasons.append(f"{contributions[i]:+.2f} {name}={value}" + (f" ({detail})" if detail else ""))
+        return reasons
+
+    def weights(self) -> dict[str, float]:
+        """Learned weight of each feature (on standardised features), for reports."""
+        if not hasattr(self, "model_"):
+            self.fit()
+        return dict(zip(self.feature_names_, np.round(self.model_[-1].coef_[0], 3).tolist()))
+
+
+@functools.lru_cache(maxsize=4)
+def default_classifier(threshold: float | None = None) -> PolicyClassifier:
+    """A fitted classifier with the shipped signals and examples (cached per process)."""
+    return PolicyClassifier(threshold=threshold).fit()
+
+
+def logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
