@@ -1,0 +1,279 @@
+"""Data behind the custom Datasette pages: a tagged policy, the comparison grid, the charts.
+
+Each ``*_data`` function takes a read-only sqlite3 connection (Datasette's
+``execute_fn`` runs it in its thread pool) and returns plain data for the
+templates in ``site/templates``. The comparison grid is the one
+``analysis.compare`` builds for ``policycorpus compare``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from dataclasses import dataclass, field
+
+MODALITIES = ("prohibition", "obligation", "recommendation", "permission", "information")
+SAFE_URL_SCHEMES = ("http://", "https://", "file://")
+HIGHLIGHT_START, HIGHLIGHT_END = "\x02", "\x03"  # the markers the search queries pass to highlight()
+
+
+def rows(conn: sqlite3.Connection, sql: str, params=()) -> list[dict]:
+    cursor = conn.execute(sql, params)
+    keys = [d[0] for d in cursor.description]
+    return [dict(zip(keys, row)) for row in cursor.fetchall()]
+
+
+def one(conn: sqlite3.Connection, sql: str, params=()) -> dict | None:
+    found = rows(conn, sql, params)
+    return found[0] if found else None
+
+
+def safe_url(url: str | None) -> str | None:
+    """The URL if it is safe to put in an href (crawled data could hold javascript: URLs), else None."""
+    if url and url.strip().lower().startswith(SAFE_URL_SCHEMES):
+        return url.strip()
+    return None
+
+
+def split_names(values: list[str]) -> list[str]:
+    """Company names from repeated and/or comma-separated parameters, in order, without duplicates."""
+    names: list[str] = []
+    for value in values:
+        for name in value.split(","):
+            name = name.strip()
+            if name and name.lower() not in (n.lower() for n in names):
+                names.append(name)
+    return names
+
+
+# ---------------------------------------------------------------- policy page
+
+
+@dataclass
+class TaggedClause:
+    id: int
+    position: int
+    kind: str
+    text: str
+    heading_path: str | None
+    lead_in: str | None
+    modality: str | None
+    tags: list[dict] = field(default_factory=list)  # category, name, group, score
+
+    @property
+    def groups(self) -> list[str]:
+        seen: list[str] = []
+        for tag in self.tags:
+            if tag["group"] and tag["group"] not in seen:
+                seen.append(tag["group"])
+        return seen
+
+
+def categories_data(conn) -> list[dict]:
+    return rows(conn, "select id, name, group_name, group_order, position from categories order by group_order, position, id")
+
+
+def groups_in_order(categories: list[dict]) -> list[str]:
+    seen: list[str] = []
+    for c in categories:
+        if c["group_name"] and c["group_name"] not in seen:
+            seen.append(c["group_name"])
+    return seen
+
+
+def current_segmentation_clauses(conn, snapshot_id: int) -> list[dict]:
+    """Clauses of a snapshot from its latest segmentation (older segmentations stay for history)."""
+    return rows(
+        conn,
+        """select id, position, kind, heading_path, lead_in, text, modality, model_version from clauses
+           where snapshot_id = :s and coalesce(segmenter_version, '') = coalesce(
+             (select segmenter_version from clauses where snapshot_id = :s order by id desc limit 1), '')
+           order by position, id""",
+        {"s": snapshot_id},
+    )
+
+
+def policy_data(conn, document_id: int, snapshot_id: int | None = None) -> dict | None:
+    """A policy document, one of its snapshots (the latest by default) and its tagged clauses."""
+    document = one(
+        conn,
+        """select d.*, co.name as company, co.slug as company_slug, co.industry, co.country
+           from documents d join companies co on co.id = d.company_id where d.id = ?""",
+        [document_id],
+    )
+    if document is None:
+        return None
+    snapshots = rows(
+        conn,
+        "select id, fetched_at, year, title, http_status, content_type, extractor from snapshots "
+        "where document_id = ? order by fetched_at, id",
+        [document_id],
+    )
+    by_id = {s["id"]: s for s in snapshots}
+    if snapshot_id is None:
+        snapshot_id = document["latest_snapshot_id"] or (snapshots[-1]["id"] if snapshots else None)
+    if snapshot_id not in by_id:
+        return None
+    index = [s["id"] for s in snapshots].index(snapshot_id)
+    snapshot = dict(by_id[snapshot_id])
+    snapshot["previous_id"] = snapshots[index - 1]["id"] if index > 0 else None
+    snapshot["is_latest"] = snapshot_id == document["latest_snapshot_id"]
+
+    clauses = [TaggedClause(**{k: r[k] for k in ("id", "position", "kind", "text", "heading_path", "lead_in", "modality")})
+               for r in current_segmentation_clauses(conn, snapshot_id)]
+    by_clause = {c.id: c for c in clauses}
+    for tag in rows(
+        conn,
+        """select t.clause_id, t.category, t.score, coalesce(cat.name, t.category) as name, cat.group_name as "group"
+           from tags t join clauses c on c.id = t.clause_id left join categories cat on cat.id = t.category
+           where c.snapshot_id = ? and (c.model_version is null or t.model_version = c.model_version)
+           order by cat.group_order, cat.position, t.category""",
+        [snapshot_id],
+    ):
+        if tag["clause_id"] in by_clause:
+            by_clause[tag["clause_id"]].tags.append(tag)
+
+    blocks = []
+    if not clauses:  # not segmented yet: show the extracted blocks untagged
+        structure = one(conn, "select structure from snapshots where id = ?", [snapshot_id])
+        blocks = json.loads(structure["structure"] or "[]") if structure else []
+
+    categories = categories_data(conn)
+    judged = [c for c in clauses if c.kind == "clause" and c.modality]
+    restrictive = sum(c.modality in ("prohibition", "obligation") for c in judged)
+    return {
+        "document": document,
+        "source_url": safe_url(document["url"]),
+        "snapshots": snapshots,
+        "snapshot": snapshot,
+        "clauses": clauses,
+        "blocks": blocks,
+        "groups": groups_in_order(categories),
+        "tagged": sum(1 for c in clauses if c.tags),
+        "restrictiveness": round(restrictive / len(judged), 3) if judged else None,
+    }
+
+
+# ---------------------------------------------------------------- comparison page
+
+
+def company_choices(conn) -> list[dict]:
+    return rows(
+        conn,
+        """select co.name, co.slug, co.industry, co.country from companies co
+           where exists (select 1 from documents d where d.company_id = co.id) order by co.name""",
+    )
+
+
+def resolve_companies(conn, names: list[str]) -> tuple[list[dict], list[str]]:
+    """Rows of the companies named (by name or slug, any case) and the names not found."""
+    found, unknown = [], []
+    for name in names:
+        row = one(conn, "select * from companies where lower(name) = lower(?) or slug = lower(?)", [name, name])
+        if row is None:
+            unknown.append(name)
+        elif row["id"] not in (r["id"] for r in found):
+            found.append(row)
+    return found, unknown
+
+
+def compare_data(conn, names: list[str]) -> dict:
+    """The comparison grid of analysis.compare for the named companies, with links to their documents."""
+    import sqlite_utils
+
+    from analysis.compare import compare_companies
+    from policycorpus.options import UserError
+
+    companies, unknown = resolve_companies(conn, names)
+    result = {"names": names, "unknown": unknown, "comparison": None, "error": None, "documents": {}}
+    if unknown or not companies:
+        return result
+    try:
+        result["comparison"] = compare_companies(sqlite_utils.Database(conn), companies)
+    except UserError as exc:
+        result["error"] = exc.message
+        return result
+    for company in companies:
+        result["documents"][company["name"]] = [
+            dict(doc, source_url=safe_url(doc["url"]))
+            for doc in rows(
+                conn,
+                """select d.id, d.url, d.title, d.latest_snapshot_id, s.fetched_at from documents d
+                   left join snapshots s on s.id = d.latest_snapshot_id where d.company_id = ? order by d.id""",
+                [company["id"]],
+            )
+        ]
+    return result
+
+
+# ---------------------------------------------------------------- charts
+
+
+def bar_rows(records: list[dict], label: str, value: str, colour=lambda r: None, maximum: float = 1.0) -> list[dict]:
+    """Rows for a horizontal bar chart: label, value, bar length as a share of maximum."""
+    out = []
+    for r in records:
+        v = r.get(value)
+        out.append(
+            {
+                "label": str(r.get(label)),
+                "value": v,
+                "share": max(0.0, min(1.0, (v or 0) / maximum)) if maximum else 0.0,
+                "colour": colour(r),
+                "record": r,
+            }
+        )
+    return out
+
+
+# ---------------------------------------------------------------- search highlighting
+
+
+def highlight_markers(text: str) -> list[tuple[str, bool]]:
+    """Split text marked by highlight(..., char(2), char(3)) into (part, is_match) pieces."""
+    pieces, pattern = [], re.compile(f"{HIGHLIGHT_START}(.*?){HIGHLIGHT_END}", re.S)
+    last = 0
+    for match in pattern.finditer(text):
+        if match.start() > last:
+            pieces.append((text[last : match.start()], False))
+        pieces.append((match.group(1), True))
+        last = match.end()
+    if last < len(text):
+        pieces.append((text[last:], False))
+    return [(p.replace(HIGHLIGHT_START, "").replace(HIGHLIGHT_END, ""), m) for p, m in pieces]
+
+
+SUFFIXES = ("ing", "ed", "es", "s", "ly", "ion", "ions", "ity", "ies", "er", "ers", "ment", "ments")
+WORD = re.compile(r"\w+", re.U)
+
+
+def search_terms(query: str) -> list[str]:
+    """Stems of the words of a search, to mark them in table views (FTS5 uses the porter stemmer)."""
+    terms = []
+    for word in WORD.findall(query.lower()):
+        if word.upper() in ("AND", "OR", "NOT", "NEAR"):
+            continue
+        for suffix in sorted(SUFFIXES, key=len, reverse=True):
+            if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+                word = word[: -len(suffix)]
+                break
+        if word not in terms:
+            terms.append(word)
+    return terms
+
+
+def mark_terms(text: str, terms: list[str]) -> list[tuple[str, bool]]:
+    """Split text into (part, is_match) pieces where words start with one of the terms."""
+    if not terms:
+        return [(text, False)]
+    pattern = re.compile(r"\b(?:" + "|".join(re.escape(t) for t in terms) + r")\w*", re.I | re.U)
+    pieces, last = [], 0
+    for match in pattern.finditer(text):
+        if match.start() > last:
+            pieces.append((text[last : match.start()], False))
+        pieces.append((match.group(0), True))
+        last = match.end()
+    if last < len(text):
+        pieces.append((text[last:], False))
+    return pieces

@@ -1,0 +1,100 @@
+"""Building the Datasette instance that serves corpus.db read-only.
+
+``prepare_database`` opens the file writable once (schema, views, full-text
+indexes, WAL checkpoint); everything after that opens it immutable.
+``build_metadata`` merges ``site/metadata.yml`` with the table and column
+descriptions declared in ``policycorpus.db``, so they are never written twice.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from policycorpus.db import TABLES, VIEWS, ensure_fts, ensure_views, open_db
+
+SITE_DIR = Path(__file__).resolve().parent / "site"
+METADATA_FILE = SITE_DIR / "metadata.yml"
+SETTINGS_FILE = SITE_DIR / "settings.json"
+TEMPLATES_DIR = SITE_DIR / "templates"
+PLUGINS_DIR = SITE_DIR / "plugins"
+STATIC_DIR = SITE_DIR / "static"
+# metadata.yml describes the database under this name; it is renamed to the served file's name.
+TEMPLATE_DB = "corpus"
+PLUGIN = "policycorpus"
+
+
+def database_name(db_path: str | Path) -> str:
+    """The name Datasette gives a database file (its file name without extension)."""
+    return Path(db_path).stem
+
+
+def prepare_database(db_path: str | Path, *, log=None) -> None:
+    """Bring the schema, views and FTS5 indexes up to date and checkpoint the WAL.
+
+    Datasette opens the file with ``immutable=1``, which ignores the WAL file,
+    so everything written must be in the main file before serving.
+    """
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    db = open_db(db_path)
+    try:
+        if not db["categories"].count:
+            _fill_categories(db, log)
+        ensure_views(db)
+        fresh = [t.name for t in TABLES if t.fts and not db[t.name].detect_fts()]
+        if fresh:
+            log(f"building full-text indexes for {', '.join(fresh)} ...")
+        ensure_fts(db, rebuild=False)
+        db.execute("PRAGMA optimize")
+        db.conn.commit()
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        db.conn.close()
+
+
+def _fill_categories(db, log) -> None:
+    """Pages group categories by the taxonomy; fill the table from taxonomy.yaml when it is still empty."""
+    try:
+        from taxonomy.pipeline import sync_categories
+    except ImportError:
+        log("categories table is empty and the taxonomy package cannot fill it; pages will show no categories")
+        return
+    sync_categories(db)
+
+
+def build_metadata(db_name: str = TEMPLATE_DB) -> dict:
+    """site/metadata.yml plus a description of every table, view and column from policycorpus.db."""
+    metadata = yaml.safe_load(METADATA_FILE.read_text(encoding="utf-8"))
+    databases = metadata.setdefault("databases", {})
+    db_meta = databases.pop(TEMPLATE_DB, {})
+    tables = db_meta.setdefault("tables", {})
+    for declared in [*TABLES, *VIEWS]:
+        entry = tables.setdefault(declared.name, {})
+        entry["description"] = declared.description
+        entry["columns"] = {c.name: c.description for c in declared.columns}
+    databases[db_name] = db_meta
+    metadata.setdefault("plugins", {}).setdefault(PLUGIN, {})["database"] = db_name
+    return metadata
+
+
+def load_settings() -> dict:
+    return json.loads(SETTINGS_FILE.read_text(encoding="utf-8"))
+
+
+def make_datasette(db_path: str | Path, *, settings: dict | None = None):
+    """A Datasette serving db_path immutable with the project's metadata, templates, plugins and static files."""
+    from datasette.app import Datasette
+
+    merged = load_settings()
+    merged.update(settings or {})
+    return Datasette(
+        immutables=[str(db_path)],
+        metadata=build_metadata(database_name(db_path)),
+        template_dir=str(TEMPLATES_DIR),
+        plugins_dir=str(PLUGINS_DIR),
+        static_mounts=[("static", str(STATIC_DIR))],
+        settings=merged,
+    )

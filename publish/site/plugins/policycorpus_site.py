@@ -1,0 +1,215 @@
+"""Datasette plugin of PolicyCorpus: policy, comparison and chart pages, highlighted search, linked cells.
+
+Loaded from publish/site/plugins by `policycorpus serve` (Datasette's --plugins-dir).
+Pages:
+    /-/policy/<document_id>[?snapshot=<id>]   a policy's text, each clause tagged
+    /-/compare?companies=A,B,C                the comparison grid of `policycorpus compare`
+    /-/charts                                 coverage by category, restrictiveness by industry
+Everything is read-only: pages only run SELECTs on the immutable database.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+from urllib.parse import parse_qs, urlencode
+
+from datasette import hookimpl
+from datasette.utils import tilde_encode
+from datasette.utils.asgi import Response
+from markupsafe import Markup, escape
+
+from publish import pages
+
+PLUGIN = "policycorpus"
+# The _search of the request being rendered, so render_cell can mark the terms in table views.
+CURRENT_SEARCH: contextvars.ContextVar[str] = contextvars.ContextVar("policycorpus_search", default="")
+TEXT_COLUMNS = {("current_clauses", "text"), ("clauses", "text")}
+POLICY_LINK_TABLES = {None, "current_clauses"}  # canned queries have table None
+
+
+def config(datasette) -> dict | None:
+    return datasette.plugin_config(PLUGIN)
+
+
+def database(datasette):
+    return datasette.get_database(config(datasette)["database"])
+
+
+def colour_of(datasette, group: str | None) -> str:
+    cfg = config(datasette) or {}
+    return (cfg.get("group_colours") or {}).get(group or "", cfg.get("other_colour", "#7f7f7f"))
+
+
+def template_context(datasette, **extra) -> dict:
+    cfg = config(datasette)
+    db_name = cfg["database"]
+    context = {
+        "db_name": db_name,
+        "db_path": datasette.urls.database(db_name),
+        "group_colours": cfg.get("group_colours") or {},
+        "other_colour": cfg.get("other_colour", "#7f7f7f"),
+        "modality_labels": cfg.get("modality_labels") or {},
+        "modalities": pages.MODALITIES,
+    }
+    context.update(extra)
+    return context
+
+
+# ---------------------------------------------------------------- routes
+
+
+async def policy_page(datasette, request):
+    document_id = int(request.url_vars["document_id"])
+    snapshot = request.args.get("snapshot")
+    snapshot_id = int(snapshot) if snapshot and snapshot.isdigit() else None
+    data = await database(datasette).execute_fn(lambda conn: pages.policy_data(conn, document_id, snapshot_id))
+    if data is None:
+        return Response.html(
+            await datasette.render_template(
+                "policycorpus_error.html",
+                template_context(datasette, message=f"No policy document {document_id} (or no such snapshot)."),
+                request=request,
+            ),
+            status=404,
+        )
+    return Response.html(
+        await datasette.render_template("policy.html", template_context(datasette, **data), request=request)
+    )
+
+
+async def compare_page(datasette, request):
+    names = pages.split_names(request.args.getlist("companies") + request.args.getlist("company"))
+    db = database(datasette)
+    choices = await db.execute_fn(pages.company_choices)
+    data = await db.execute_fn(lambda conn: pages.compare_data(conn, names)) if names else {
+        "names": [], "unknown": [], "comparison": None, "error": None, "documents": {}}
+    status = 400 if (data["unknown"] or data["error"]) else 200
+    context = template_context(datasette, choices=choices, **data)
+    context["grid_query"] = "?" + urlencode({"companies": ", ".join(names)}) if names else ""
+    return Response.html(await datasette.render_template("compare.html", context, request=request), status=status)
+
+
+async def charts_page(datasette, request):
+    db_name = config(datasette)["database"]
+    db = database(datasette)
+    charts = {}
+    for name in ("coverage_by_category", "restrictiveness_by_industry"):
+        query = await datasette.get_canned_query(db_name, name, request.actor)
+        result = await db.execute(query["sql"])
+        charts[name] = [dict(r) for r in result.rows]
+    coverage = pages.bar_rows(
+        charts["coverage_by_category"], "name", "share", colour=lambda r: colour_of(datasette, r["group"])
+    )
+    industry = pages.bar_rows(charts["restrictiveness_by_industry"], "industry", "mean_restrictiveness")
+    context = template_context(datasette, coverage=coverage, industry=industry)
+    return Response.html(await datasette.render_template("charts.html", context, request=request))
+
+
+@hookimpl
+def register_routes():
+    return [
+        (r"^/-/policy/(?P<document_id>\d+)$", policy_page),
+        (r"^/-/compare$", compare_page),
+        (r"^/-/charts$", charts_page),
+    ]
+
+
+@hookimpl
+def menu_links(datasette):
+    if config(datasette) is None:
+        return []
+    return [
+        {"href": datasette.urls.path("/-/compare"), "label": "Compare companies"},
+        {"href": datasette.urls.path("/-/charts"), "label": "Charts"},
+    ]
+
+
+@hookimpl
+def prepare_jinja2_environment(env):
+    env.filters["safe_url"] = pages.safe_url
+
+
+# ---------------------------------------------------------------- cells
+
+
+READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    """Refuse every method but GET/HEAD/OPTIONS (no writable endpoint) and remember the request's _search."""
+
+    def wrap(app):
+        async def with_search(scope, receive, send):
+            token = None
+            if scope.get("type") == "http" and config(datasette) is not None:
+                if scope.get("method", "GET").upper() not in READ_METHODS:
+                    await Response.text("This PolicyCorpus site is read-only.", status=405,
+                                        headers={"Allow": "GET, HEAD, OPTIONS"}).asgi_send(send)
+                    return
+                query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+                token = CURRENT_SEARCH.set((query.get("_search") or [""])[0])
+            try:
+                await app(scope, receive, send)
+            finally:
+                if token is not None:
+                    CURRENT_SEARCH.reset(token)
+
+        return with_search
+
+    return wrap
+
+
+def marked(pieces) -> Markup:
+    return Markup("").join(Markup("<mark>{}</mark>").format(p) if hit else escape(p) for p, hit in pieces)
+
+
+async def category_groups(datasette) -> dict[str, tuple[str, str]]:
+    """category id -> (name, group), read once per Datasette instance (the database is immutable)."""
+    cache = getattr(datasette, "_policycorpus_categories", None)
+    if cache is None:
+        result = await database(datasette).execute("select id, name, group_name from categories")
+        cache = {r["id"]: (r["name"] or r["id"], r["group_name"]) for r in result.rows}
+        datasette._policycorpus_categories = cache
+    return cache
+
+
+def category_chips(datasette, ids: list, known: dict) -> Markup:
+    db_path = datasette.urls.database(config(datasette)["database"])
+    chips = []
+    for cid in ids:
+        name, group = known.get(cid, (cid, None))
+        href = f"{db_path}/category_clauses?" + urlencode({"category": cid})
+        chips.append(
+            Markup('<a class="pc-chip" style="--pc-colour: {}" href="{}" title="{}">{}</a>').format(
+                colour_of(datasette, group), href, group or "", name
+            )
+        )
+    return Markup(" ").join(chips)
+
+
+@hookimpl
+def render_cell(value, column, table, database, datasette):
+    if config(datasette) is None or database != config(datasette)["database"] or not isinstance(value, (str, int)):
+        return None
+    if isinstance(value, str) and column == "highlighted":
+        return marked(pages.highlight_markers(value))
+    if isinstance(value, str) and (table, column) in TEXT_COLUMNS and CURRENT_SEARCH.get():
+        return marked(pages.mark_terms(value, pages.search_terms(CURRENT_SEARCH.get())))
+    if column == "document_id" and table in POLICY_LINK_TABLES and isinstance(value, int):
+        return Markup('<a href="{}">{}</a>').format(datasette.urls.path(f"/-/policy/{value}"), value)
+    if column == "snapshot_id" and table in POLICY_LINK_TABLES and isinstance(value, int):
+        href = datasette.urls.row(config(datasette)["database"], "snapshots", tilde_encode(str(value)))
+        return Markup('<a href="{}">{}</a>').format(href, value)
+    if column == "categories" and isinstance(value, str) and value.startswith("["):
+        try:
+            ids = json.loads(value)
+        except ValueError:
+            return None
+
+        async def chips():
+            return category_chips(datasette, ids, await category_groups(datasette))
+
+        return chips
+    return None
