@@ -122,6 +122,15 @@ def decode_html(body: bytes, content_type: str | None = None) -> str:
     """Bytes -> str using BOM, the HTTP charset, <meta charset>, then detection; never raises."""
     from w3lib.encoding import html_to_unicode
 
+    if not body.startswith((b"\xff\xfe", b"\xfe\xff")):
+        # Valid UTF-8 with non-ASCII bytes is UTF-8 whatever the server declares
+        # (a wrong "charset=iso-8859-1" header is common; the reverse is vanishingly rare).
+        try:
+            text = body.decode("utf-8")
+            if any(b >= 0x80 for b in body[:65536]):
+                return _CONTROL.sub("", text.lstrip("\ufeff"))
+        except UnicodeDecodeError:
+            pass
     try:
         _, text = html_to_unicode(content_type, body, default_encoding="cp1252", auto_detect_fun=_detect_encoding)
     except Exception:  # noqa: BLE001 - unknown codec names in headers etc.
