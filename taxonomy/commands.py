@@ -1,0 +1,262 @@
+"""Commands: policycorpus segment, policycorpus tag, policycorpus taxonomy ..."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from policycorpus.db import open_db
+from policycorpus.options import UserError, existing_db_option, quiet_option
+
+model_option = click.option(
+    "--model", "model_file", type=click.Path(dir_okay=False),
+    help="Tagger model file (default: $POLICYCORPUS_MODEL or the model shipped with PolicyCorpus).",
+)
+
+
+def _progress(label: str, quiet: bool):
+    if quiet:
+        return None
+
+    def report(done: int, total: int) -> None:
+        if done == total or done % 50 == 0:
+            click.echo(f"{label}: {done}/{total} snapshots", err=True)
+
+    return report
+
+
+def _model(path):
+    from taxonomy.pipeline import ModelMissing, get_model
+
+    try:
+        return get_model(path)
+    except ModelMissing as exc:
+        raise UserError(str(exc)) from exc
+    except Exception as exc:  # unreadable or foreign file
+        raise UserError(f"cannot load tagger model {path}: {exc}") from exc
+
+
+@click.command()
+@existing_db_option
+@quiet_option
+def segment(db_path, quiet):
+    """Split every snapshot not yet segmented into clauses.
+
+    One clause per paragraph or list item (long paragraphs split at
+    sentences), with heading path, lead-in and character span; headings and
+    boilerplate are kept but marked. Incremental: snapshots already segmented
+    by this segmenter version are skipped.
+
+    \b
+    Example:
+        policycorpus segment
+        policycorpus segment --db corpus.db
+    """
+    from taxonomy.pipeline import segment_snapshots
+
+    db = open_db(db_path)
+    stats = segment_snapshots(db, _progress("segment", quiet))
+    if stats["snapshots"] == 0:
+        click.echo(f"Nothing to segment: every snapshot is segmented by {stats['version']}.")
+    else:
+        click.echo(f"Segmented {stats['snapshots']} snapshots into {stats['clauses']} clauses ({stats['version']}).")
+
+
+@click.command()
+@existing_db_option
+@model_option
+@quiet_option
+def tag(db_path, model_file, quiet):
+    """Tag the clauses of every snapshot not yet tagged by the current model.
+
+    Each clause gets zero or more taxonomy categories with a confidence and
+    one modality; every tag records the model version. Run 'policycorpus
+    segment' first. Incremental: a second run with the same model does nothing.
+
+    \b
+    Example:
+        policycorpus tag
+        policycorpus tag --model my-model.joblib
+    """
+    from taxonomy.pipeline import tag_snapshots
+
+    model = _model(model_file)
+    db = open_db(db_path)
+    stats = tag_snapshots(db, model, _progress("tag", quiet))
+    if stats["snapshots"] == 0:
+        unsegmented = db.execute(
+            "select count(*) from snapshots where id not in (select snapshot_id from processing where step='segment')"
+        ).fetchone()[0]
+        hint = f" ({unsegmented} snapshots not segmented yet: run 'policycorpus segment')" if unsegmented else ""
+        click.echo(f"Nothing to tag: every segmented snapshot is tagged by {stats['version']}{hint}.")
+    else:
+        click.echo(f"Tagged {stats['clauses']} clauses of {stats['snapshots']} snapshots: "
+                   f"{stats['tags']} tags ({stats['version']}).")
+
+
+@click.group()
+def taxonomy():
+    """The clause taxonomy: show it, train a tagger model, classify and evaluate labelled sets.
+
+    \b
+    Example:
+        policycorpus taxonomy show
+        policycorpus taxonomy classify units.jsonl -o labelled.jsonl
+        policycorpus taxonomy evaluate --units units.jsonl --labels labels.jsonl
+    """
+
+
+@taxonomy.command()
+@click.option("--examples", is_flag=True, help="Also list the example clauses.")
+@click.option("--json", "as_json", is_flag=True, help="Print the categories as JSON.")
+def show(examples, as_json):
+    """List the categories of the taxonomy file by group.
+
+    \b
+    Example:
+        policycorpus taxonomy show
+        policycorpus taxonomy show --examples
+    """
+    from taxonomy.taxonomy import load_taxonomy
+
+    tax = load_taxonomy()
+    if as_json:
+        click.echo(json.dumps([{
+            "id": c.id, "name": c.name, "group": c.group, "description": c.description,
+            "phrases": list(c.phrases), "examples": [e.text for e in c.examples],
+            "subcategories": list(c.subcategories),
+        } for c in tax.categories], indent=2, ensure_ascii=False))
+        return
+    for group in tax.groups:
+        click.echo(f"{group}")
+        for c in [c for c in tax.categories if c.group == group]:
+            click.echo(f"  {c.id:<18} {c.name} ({len(c.examples)} examples)")
+            click.echo(f"  {'':<18} {c.description}")
+            if examples:
+                for e in c.examples:
+                    click.echo(f"  {'':<20}- {e.text}")
+
+
+@taxonomy.command()
+@click.argument("labels", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Model file to write (default: taxonomy-model-<version>.joblib).")
+@click.option("--no-examples", is_flag=True, help="Train on LABELS only, without the taxonomy file's examples.")
+def train(labels, output, no_examples):
+    """Train a tagger model from the taxonomy examples and optional labelled clauses.
+
+    LABELS is a JSON-lines file, one clause a line: {"text": ..., "heading":
+    ..., "lead_in": ..., "labels": ["confidentiality", ...]}. Without LABELS
+    the model is built from the taxonomy file alone (that is how the default
+    model is made). The file name carries the model version.
+
+    \b
+    Example:
+        policycorpus taxonomy train my-labels.jsonl
+        policycorpus tag --model taxonomy-model-tagger-t1-0123456789.joblib
+        policycorpus taxonomy train -o taxonomy/models/default.joblib
+    """
+    from taxonomy.training import LabelError, train_model
+
+    if no_examples and not labels:
+        raise UserError("--no-examples needs a LABELS file")
+    click.echo("Training ...", err=True)
+    try:
+        model = train_model(labels, use_examples=not no_examples)
+    except LabelError as exc:
+        raise UserError(str(exc)) from exc
+    path = Path(output or f"taxonomy-model-{model.version}.joblib")
+    model.save(path)
+    click.echo(f"Saved model {model.version} to {path} "
+               f"({model.info['taxonomy_examples']} example rows, {model.info['labelled_clauses']} labelled clauses).")
+
+
+def _read_jsonl(path: str, require_text: bool = True) -> list[dict]:
+    rows = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UserError(f"{path}:{n}: not valid JSON ({exc.msg})") from exc
+            if not isinstance(row, dict):
+                raise UserError(f"{path}:{n}: each line must be a JSON object")
+            if require_text and not isinstance(row.get("text"), str):
+                raise UserError(f"{path}:{n}: each line needs a 'text' field")
+            rows.append(row)
+    return rows
+
+
+@taxonomy.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here instead of standard output.")
+@model_option
+def classify(file, output, model_file):
+    """Label the text units of a JSON-lines file.
+
+    Each line needs a "text" field and may have a "heading" (path joined by
+    ' > ') and a "doc" (lines of one document must be consecutive). Lines come
+    back unchanged plus "labels", "scores", "modality", "modality_score",
+    "kind" and "model_version".
+
+    \b
+    Example:
+        policycorpus taxonomy classify units.jsonl -o labelled.jsonl
+        echo '{"text": "Never share your password."}' | policycorpus taxonomy classify -
+    """
+    from taxonomy.pipeline import classify_units
+
+    rows = _read_jsonl("/dev/stdin" if file == "-" else file)
+    out = classify_units(rows, _model(model_file))
+    fh = open(output, "w", encoding="utf-8") if output else sys.stdout
+    try:
+        for row in out:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    finally:
+        if output:
+            fh.close()
+    if output:
+        click.echo(f"Wrote {len(out)} labelled units to {output}.", err=True)
+
+
+@taxonomy.command()
+@click.option("--units", "units_file", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="JSON lines {doc, idx, heading, text}.")
+@click.option("--labels", "labels_file", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="JSON lines {doc, idx, labels, modality}.")
+@model_option
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def evaluate(units_file, labels_file, model_file, as_json):
+    """Classify labelled units and print how well the model agrees with the labels.
+
+    Prints per-category precision, recall and F1, micro and macro F1,
+    modality accuracy and document coverage F1 (a category is covered by a
+    document when any of its units carries it). Units and labels are matched
+    by (doc, idx).
+
+    \b
+    Example:
+        policycorpus taxonomy evaluate --units gold/units.jsonl --labels gold/labels.jsonl
+    """
+    from taxonomy.evaluate import format_scores, score
+    from taxonomy.pipeline import classify_units
+
+    units = _read_jsonl(units_file)
+    labels = {(r.get("doc"), r.get("idx")): r for r in _read_jsonl(labels_file, require_text=False)}
+    missing = [(u.get("doc"), u.get("idx")) for u in units if (u.get("doc"), u.get("idx")) not in labels]
+    if missing:
+        raise UserError(f"{len(missing)} units have no labels, first {missing[0]}")
+    model = _model(model_file)
+    predicted = classify_units(units, model)
+    gold = [labels[(u.get("doc"), u.get("idx"))] for u in units]
+    scores = score(gold, predicted, model.categories)
+    if as_json:
+        click.echo(json.dumps({"model_version": model.version, **scores.as_dict()}, indent=2))
+    else:
+        click.echo(f"model {model.version}")
+        click.echo(format_scores(scores))

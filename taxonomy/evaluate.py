@@ -1,0 +1,86 @@
+"""Scoring predicted clause labels against a labelled set."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Scores:
+    per_category: dict[str, dict] = field(default_factory=dict)
+    micro_f1: float = 0.0
+    macro_f1: float = 0.0
+    micro_precision: float = 0.0
+    micro_recall: float = 0.0
+    modality_accuracy: float = 0.0
+    coverage_f1: float = 0.0
+    coverage_precision: float = 0.0
+    coverage_recall: float = 0.0
+    units: int = 0
+    documents: int = 0
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return p, r, f
+
+
+def score(gold: list[dict], predicted: list[dict], categories: list[str]) -> Scores:
+    """Compare predictions with gold labels, unit by unit.
+
+    Both lists hold {doc, labels: [ids], modality} in the same order.
+    Macro-F1 averages the categories that occur in the gold set; coverage
+    counts a (document, category) pair as present when any unit of the
+    document carries the category.
+    """
+    counts = {c: [0, 0, 0] for c in categories}  # tp, fp, fn
+    modality_hits = 0
+    gold_cover: dict[str, set] = defaultdict(set)
+    pred_cover: dict[str, set] = defaultdict(set)
+    for g, p in zip(gold, predicted, strict=True):
+        gl, pl = set(g.get("labels") or ()), set(p.get("labels") or ())
+        for c in gl | pl:
+            if c not in counts:
+                counts[c] = [0, 0, 0]
+            counts[c][0 if (c in gl and c in pl) else (1 if c in pl else 2)] += 1
+        modality_hits += g.get("modality") == p.get("modality")
+        doc = g.get("doc", "")
+        gold_cover[doc] |= gl
+        pred_cover[doc] |= pl
+    out = Scores(units=len(gold), documents=len(gold_cover))
+    f1s = []
+    for c, (tp, fp, fn) in counts.items():
+        p, r, f = _prf(tp, fp, fn)
+        out.per_category[c] = {"precision": p, "recall": r, "f1": f, "support": tp + fn, "predicted": tp + fp}
+        if tp + fn:
+            f1s.append(f)
+    tp, fp, fn = (sum(v[i] for v in counts.values()) for i in range(3))
+    out.micro_precision, out.micro_recall, out.micro_f1 = _prf(tp, fp, fn)
+    out.macro_f1 = sum(f1s) / len(f1s) if f1s else 0.0
+    out.modality_accuracy = modality_hits / len(gold) if gold else 0.0
+    ctp = sum(len(gold_cover[d] & pred_cover[d]) for d in gold_cover)
+    cfp = sum(len(pred_cover[d] - gold_cover[d]) for d in gold_cover)
+    cfn = sum(len(gold_cover[d] - pred_cover[d]) for d in gold_cover)
+    out.coverage_precision, out.coverage_recall, out.coverage_f1 = _prf(ctp, cfp, cfn)
+    return out
+
+
+def format_scores(s: Scores) -> str:
+    lines = [f"{'category':<20} {'prec':>6} {'recall':>6} {'f1':>6} {'support':>7} {'pred':>5}"]
+    for c, m in s.per_category.items():
+        lines.append(f"{c:<20} {m['precision']:6.3f} {m['recall']:6.3f} {m['f1']:6.3f} {m['support']:7d} {m['predicted']:5d}")
+    lines += [
+        "",
+        f"units {s.units}, documents {s.documents}",
+        f"micro-F1           {s.micro_f1:.3f}  (precision {s.micro_precision:.3f}, recall {s.micro_recall:.3f})",
+        f"macro-F1           {s.macro_f1:.3f}",
+        f"modality accuracy  {s.modality_accuracy:.3f}",
+        f"coverage F1        {s.coverage_f1:.3f}  (precision {s.coverage_precision:.3f}, recall {s.coverage_recall:.3f})",
+    ]
+    return "\n".join(lines)

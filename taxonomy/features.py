@@ -1,0 +1,193 @@
+"""Features of a clause in its context: its words, its heading path, its lead-in, and the taxonomy's phrases.
+
+A record is a dict (or an object with the same attributes) with ``text``,
+optional ``context`` (the whole sentence a line fragment belongs to),
+``heading`` (path joined by ' > ' or a list) and ``lead_in``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from taxonomy.taxonomy import TAXONOMY_PATH, load_taxonomy
+
+_URL = re.compile(r"https?://\S+|www\.\S+")
+_HANDLE = re.compile(r"(?<!\w)@\w+")
+_HASHTAG = re.compile(r"(?<!\w)#(\w+)")
+_DIGITS = re.compile(r"\d+")
+_TOKEN = re.compile(r"#|\w+(?:['’]\w+)?")
+
+
+def normalize(text: str) -> str:
+    """Lower-case text with URLs, @handles, #hashtags and numbers replaced by marker words."""
+    text = text.lower()
+    if "http" in text or "www." in text:
+        text = _URL.sub(" xurl ", text)
+    if "@" in text:
+        text = _HANDLE.sub(" xhandle ", text)
+    if "#" in text:
+        text = _HASHTAG.sub(r" xhashtag \1 ", text)
+    return _DIGITS.sub("0", text)
+
+
+def field(record, name: str) -> str:
+    value = record.get(name) if isinstance(record, dict) else getattr(record, name, None)
+    if isinstance(value, (list, tuple)):
+        value = " > ".join(value)
+    return value or ""
+
+
+def clause_text(record) -> str:
+    """The clause, plus the rest of its sentence when it is a line fragment."""
+    text, context = field(record, "text"), field(record, "context")
+    return text if not context or context == text else f"{text} {context}"
+
+
+class PhraseMatcher:
+    """Counts, per category, the indicative phrases found in a text (token-based, fast)."""
+
+    def __init__(self, phrases_by_category: list[list[str]]):
+        self.n_categories = len(phrases_by_category)
+        self.exact: dict[str, list[tuple[tuple[str, ...], int]]] = {}
+        self.prefix: dict[str, list[tuple[tuple[str, ...], int]]] = {}
+        for k, phrases in enumerate(phrases_by_category):
+            for phrase in phrases:
+                tokens = tuple(_TOKEN.findall(phrase.lower().replace("*", "STAR_"))) if phrase else ()
+                tokens = tuple(t.replace("star_", "*") if t.endswith("star_") else t for t in tokens)
+                if not tokens:
+                    continue
+                head, rest = tokens[0], tokens[1:]
+                if head.endswith("*"):
+                    self.prefix.setdefault(head[:-1], []).append((rest, k))
+                else:
+                    self.exact.setdefault(head, []).append((rest, k))
+        self.prefix_lengths = sorted({len(p) for p in self.prefix})
+
+    @staticmethod
+    def _token_matches(token: str, pattern: str) -> bool:
+        return token.startswith(pattern[:-1]) if pattern.endswith("*") else token == pattern
+
+    def _rest_matches(self, tokens: list[str], i: int, rest: tuple[str, ...]) -> bool:
+        if i + len(rest) > len(tokens):
+            return False
+        return all(self._token_matches(tokens[i + j], p) for j, p in enumerate(rest))
+
+    def counts(self, text: str) -> dict[int, int]:
+        tokens = _TOKEN.findall(text.lower())
+        found: dict[int, int] = {}
+        exact, prefix, lengths = self.exact, self.prefix, self.prefix_lengths
+        for i, token in enumerate(tokens):
+            candidates = exact.get(token)
+            if candidates:
+                for rest, k in candidates:
+                    if not rest or self._rest_matches(tokens, i + 1, rest):
+                        found[k] = found.get(k, 0) + 1
+            for n in lengths:
+                if n > len(token):
+                    break
+                more = prefix.get(token[:n])
+                if more:
+                    for rest, k in more:
+                        if not rest or self._rest_matches(tokens, i + 1, rest):
+                            found[k] = found.get(k, 0) + 1
+        return found
+
+    def transform(self, texts: list[str], cache: dict | None = None) -> sp.csr_matrix:
+        """Matrix of log(1 + count) per text and category; ``cache`` memoises repeated texts (headings)."""
+        rows, cols, vals = [], [], []
+        for r, text in enumerate(texts):
+            if not text:
+                continue
+            if cache is not None:
+                hit = cache.get(text)
+                if hit is None:
+                    hit = cache[text] = self.counts(text)
+            else:
+                hit = self.counts(text)
+            for k, n in hit.items():
+                rows.append(r)
+                cols.append(k)
+                vals.append(np.log1p(n))
+        return sp.csr_matrix((vals, (rows, cols)), shape=(len(texts), self.n_categories), dtype=np.float64)
+
+
+class ClauseFeaturizer(BaseEstimator, TransformerMixin):
+    """Sparse features of clause records: word and character n-grams of the clause, words of the
+    heading path and of the lead-in, and taxonomy phrase hits in each of them.
+
+    Each block is TF-IDF weighted and l2-normalised on its own, then scaled by
+    its weight, so the weights say how much each part of the context counts.
+    """
+
+    def __init__(
+        self,
+        taxonomy_path: str | None = None,
+        word_ngrams: tuple[int, int] = (1, 2),
+        char_ngrams: tuple[int, int] | None = (3, 5),
+        char_weight: float = 0.7,
+        heading_weight: float = 0.5,
+        lead_in_weight: float = 0.35,
+        phrase_weight: float = 0.6,
+        heading_phrase_weight: float = 0.5,
+        max_char_features: int = 60000,
+    ):
+        self.taxonomy_path = taxonomy_path
+        self.word_ngrams = word_ngrams
+        self.char_ngrams = char_ngrams
+        self.char_weight = char_weight
+        self.heading_weight = heading_weight
+        self.lead_in_weight = lead_in_weight
+        self.phrase_weight = phrase_weight
+        self.heading_phrase_weight = heading_phrase_weight
+        self.max_char_features = max_char_features
+
+    def _texts(self, X):
+        texts = [normalize(clause_text(r)) for r in X]
+        headings = [normalize(field(r, "heading")) for r in X]
+        leads = [normalize(field(r, "lead_in")) for r in X]
+        return texts, headings, leads
+
+    def fit(self, X, y=None):
+        texts, headings, leads = self._texts(X)
+        self.word_ = TfidfVectorizer(ngram_range=tuple(self.word_ngrams), sublinear_tf=True, min_df=1,
+                                     token_pattern=r"(?u)\b\w+\b", dtype=np.float32).fit(texts)
+        self.char_ = None
+        if self.char_ngrams:
+            self.char_ = TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(self.char_ngrams), sublinear_tf=True,
+                                         min_df=2, max_features=self.max_char_features, dtype=np.float32).fit(texts)
+        self.heading_ = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"(?u)\b\w+\b",
+                                        dtype=np.float32).fit(headings + texts)
+        self.lead_ = TfidfVectorizer(ngram_range=(1, 1), sublinear_tf=True, token_pattern=r"(?u)\b\w+\b",
+                                     dtype=np.float32).fit(leads + texts)
+        tax = load_taxonomy(self._path())
+        self.n_categories_ = len(tax.categories)
+        # the phrases are learned state: a saved model does not depend on the file it was built from
+        self.text_matcher_ = PhraseMatcher([list(c.phrases) for c in tax.categories])
+        self.heading_matcher_ = PhraseMatcher([list(c.headings) + list(c.phrases) for c in tax.categories])
+        return self
+
+    def _path(self) -> str:
+        return str(self.taxonomy_path or TAXONOMY_PATH)
+
+    def transform(self, X):
+        texts, headings, leads = self._texts(X)
+        text_matcher, heading_matcher = self.text_matcher_, self.heading_matcher_
+        lead_cache: dict = {}
+        heading_cache: dict = {}
+        last_headings = [h.rsplit(" > ", 1)[-1] for h in headings]
+        blocks = [self.word_.transform(texts)]
+        if self.char_ is not None:
+            blocks.append(self.char_.transform(texts) * self.char_weight)
+        heading_block = self.heading_.transform(headings)
+        blocks.append(heading_block * self.heading_weight)
+        blocks.append(self.lead_.transform(leads) * self.lead_in_weight)
+        blocks.append(text_matcher.transform(texts) * self.phrase_weight)
+        blocks.append(text_matcher.transform(leads, lead_cache) * (self.phrase_weight * 0.5))
+        blocks.append(heading_matcher.transform(last_headings, heading_cache) * self.heading_phrase_weight)
+        blocks.append(heading_matcher.transform(headings, heading_cache) * (self.heading_phrase_weight * 0.5))
+        return sp.hstack(blocks, format="csr", dtype=np.float32)

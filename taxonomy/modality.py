@@ -1,0 +1,115 @@
+"""Modality of a clause: the strongest force it carries, by rules kept in modality.yaml."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import yaml
+from sklearn.base import BaseEstimator
+
+from taxonomy.taxonomy import MODALITIES
+
+RULES_PATH = Path(__file__).with_name("modality.yaml")
+
+# strength order used to pick the strongest cue
+STRENGTH = {"prohibition": 4, "obligation": 3, "recommendation": 2, "permission": 1, "information": 0}
+CUE_SCORE = {"explicit": 0.9, "imperative": 0.75, "lead_in": 0.7, "heading": 0.6, "none": 0.7}
+
+_LEADING_NOISE = re.compile(r"^[\W\d_]*(?:(?:please|always|also|then|and|so|just|now)\s+)*", re.I)
+
+
+def _alternation(patterns: list[str]) -> re.Pattern:
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.I | re.M)
+
+
+class ModalityTagger(BaseEstimator):
+    """Rule-based modality classifier with scikit-learn's interface.
+
+    ``fit`` compiles the rules file (no labels are needed: the rules are the
+    model); ``predict`` returns one modality per record, ``predict_with_score``
+    also a confidence that reflects which kind of cue decided it.
+
+    Records are dicts or objects with ``text`` (or ``context``), optional
+    ``lead_in`` and ``heading``.
+    """
+
+    def __init__(self, rules_path: str | None = None, use_lead_in: bool = True, use_heading: bool = True):
+        self.rules_path = rules_path
+        self.use_lead_in = use_lead_in
+        self.use_heading = use_heading
+
+    def fit(self, X=None, y=None):
+        data = yaml.safe_load(Path(self.rules_path or RULES_PATH).read_text(encoding="utf-8"))
+        self.neutralize_ = _alternation(data["neutralize"])
+        self.patterns_ = {m: _alternation(data[m]) for m in ("prohibition", "obligation", "recommendation", "permission")}
+        self.imperative_verbs_ = frozenset(data["imperative_verbs"])
+        self.noun_followers_ = frozenset(data["noun_followers"])
+        self.heading_patterns_ = {
+            m: re.compile(data[f"heading_{m}"], re.I) for m in ("prohibition", "obligation", "recommendation")
+        }
+        self.classes_ = np.array(MODALITIES)
+        return self
+
+    # -- cues
+
+    def explicit(self, text: str) -> str:
+        """Strongest modality signalled by modal wording, or 'information'."""
+        cleaned = self.neutralize_.sub(" ", text)
+        for modality in ("prohibition", "obligation", "recommendation", "permission"):
+            if self.patterns_[modality].search(cleaned):
+                return modality
+        return "information"
+
+    def is_imperative(self, text: str) -> bool:
+        rest = _LEADING_NOISE.sub("", text, count=1)
+        words = rest.split(None, 2)
+        if not words:
+            return False
+        first = words[0].lower().strip(",.:;")
+        if first not in self.imperative_verbs_:
+            return False
+        follower = words[1].lower().strip(",.:;") if len(words) > 1 else ""
+        return bool(follower) and follower not in self.noun_followers_
+
+    def classify(self, text: str, lead_in: str = "", heading: str = "") -> tuple[str, float]:
+        modality = self.explicit(text)
+        cue = "explicit" if modality != "information" else "none"
+        if modality in ("information", "permission") and self.is_imperative(text):
+            modality, cue = "obligation", "imperative"
+        if self.use_lead_in and lead_in:
+            inherited = self.explicit(lead_in)
+            if inherited == "information" and self.is_imperative(lead_in.rsplit(": ", 1)[-1]):
+                inherited = "obligation"
+            # a list item's bare instruction takes the force of what introduces it:
+            # "Objectives:" + "Share news" describes, "Never:" + "share passwords" forbids
+            if cue == "imperative" or STRENGTH[inherited] > STRENGTH[modality]:
+                modality, cue = inherited, "lead_in"
+        if self.use_heading and heading and cue in ("none", "imperative"):
+            last = heading.rsplit(" > ", 1)[-1]
+            for m, pattern in self.heading_patterns_.items():
+                if pattern.search(last):
+                    modality, cue = m, "heading"
+                    break
+        return modality, CUE_SCORE[cue]
+
+    # -- scikit-learn interface
+
+    def predict_with_score(self, X) -> list[tuple[str, float]]:
+        return [self.classify(*_fields(r)) for r in X]
+
+    def predict(self, X) -> np.ndarray:
+        return np.array([m for m, _ in self.predict_with_score(X)], dtype=object)
+
+    def score(self, X, y) -> float:
+        return float(np.mean(self.predict(X) == np.asarray(y, dtype=object)))
+
+
+def _fields(record) -> tuple[str, str, str]:
+    get = record.get if isinstance(record, dict) else lambda k, d=None: getattr(record, k, d)
+    text = get("context") or get("text") or ""
+    heading = get("heading") or ""
+    if isinstance(heading, list):
+        heading = " > ".join(heading)
+    return text, get("lead_in") or "", heading

@@ -1,0 +1,186 @@
+"""The category tagger (one-vs-rest logistic regression over clause features) and the saved model."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import joblib
+import numpy as np
+from sklearn.base import BaseEstimator, clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold
+
+from taxonomy.features import ClauseFeaturizer
+from taxonomy.modality import ModalityTagger
+
+MODEL_FORMAT = 1
+THRESHOLD_GRID = np.round(np.arange(0.10, 0.905, 0.025), 3)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+class ClauseTagger(BaseEstimator):
+    """Multi-label clause classifier: zero or more categories per clause, each with a confidence.
+
+    One logistic regression per category on ``ClauseFeaturizer`` features.
+    A category is given when its probability reaches its own threshold,
+    chosen by grouped cross-validation on the training set (never on an
+    evaluation set). A clause that reaches no threshold still gets its best
+    category when that scores at least ``fallback_ratio`` of its threshold:
+    almost every sentence of a policy does something the taxonomy names.
+    """
+
+    def __init__(
+        self,
+        featurizer: ClauseFeaturizer | None = None,
+        C: float = 4.0,
+        class_weight: str | None = "balanced",
+        cv: int = 5,
+        threshold_floor: float = 0.2,
+        fallback_ratio: float = 0.5,
+        max_labels: int = 3,
+        random_state: int = 0,
+    ):
+        self.featurizer = featurizer
+        self.C = C
+        self.class_weight = class_weight
+        self.cv = cv
+        self.threshold_floor = threshold_floor
+        self.fallback_ratio = fallback_ratio
+        self.max_labels = max_labels
+        self.random_state = random_state
+
+    def _fit_linear(self, M, Y) -> tuple[np.ndarray, np.ndarray]:
+        coefs, intercepts = [], []
+        for k in range(Y.shape[1]):
+            y = Y[:, k]
+            if y.min() == y.max():  # a category without positives (or negatives) cannot be learned
+                coefs.append(np.zeros(M.shape[1], dtype=np.float32))
+                intercepts.append(-10.0 if y.max() == 0 else 10.0)
+                continue
+            lr = LogisticRegression(C=self.C, class_weight=self.class_weight, solver="liblinear",
+                                    random_state=self.random_state, max_iter=1000)
+            lr.fit(M, y)
+            coefs.append(lr.coef_[0].astype(np.float32))
+            intercepts.append(float(lr.intercept_[0]))
+        return np.vstack(coefs), np.array(intercepts, dtype=np.float32)
+
+    def fit(self, X, Y, groups=None):
+        Y = np.asarray(Y, dtype=np.int8)
+        self.featurizer_ = clone(self.featurizer if self.featurizer is not None else ClauseFeaturizer()).fit(X)
+        M = self.featurizer_.transform(X)
+        self.n_labels_ = Y.shape[1]
+        self.thresholds_ = self._cv_thresholds(M, Y, groups)
+        self.coef_, self.intercept_ = self._fit_linear(M, Y)
+        return self
+
+    def _cv_thresholds(self, M, Y, groups) -> np.ndarray:
+        """Per-category thresholds maximising F1 on out-of-fold probabilities of the training set."""
+        groups = np.arange(M.shape[0]) if groups is None else np.asarray(groups)
+        oof = np.zeros(Y.shape, dtype=np.float64)
+        n_splits = min(self.cv, len(np.unique(groups)))
+        if n_splits < 2:
+            return np.full(Y.shape[1], 0.5)
+        for train, test in GroupKFold(n_splits=n_splits).split(M, Y, groups):
+            coef, intercept = self._fit_linear(M[train], Y[train])
+            oof[test] = _sigmoid(M[test] @ coef.T + intercept)
+        self.oof_scores_ = oof
+        thresholds = np.empty(Y.shape[1])
+        for k in range(Y.shape[1]):
+            y = Y[:, k].astype(bool)
+            best, best_f1 = 0.5, -1.0
+            for t in THRESHOLD_GRID:
+                pred = oof[:, k] >= t
+                tp = np.sum(pred & y)
+                f1 = 2 * tp / max(1, pred.sum() + y.sum())
+                if f1 > best_f1 + 1e-9:
+                    best, best_f1 = t, f1
+            thresholds[k] = max(self.threshold_floor, best)
+        return thresholds
+
+    def predict_proba(self, X) -> np.ndarray:
+        M = self.featurizer_.transform(X)
+        return _sigmoid(np.asarray(M @ self.coef_.T) + self.intercept_)
+
+    def decide(self, P: np.ndarray, taggable: np.ndarray | None = None) -> np.ndarray:
+        """Turn probabilities into label decisions (thresholds, fallback, at most max_labels)."""
+        ratio = P / self.thresholds_
+        chosen = ratio >= 1.0
+        top = ratio.argmax(axis=1)
+        rows = np.arange(P.shape[0])
+        none = ~chosen.any(axis=1) & (ratio[rows, top] >= self.fallback_ratio)
+        chosen[rows[none], top[none]] = True
+        if self.max_labels:
+            over = chosen.sum(axis=1) > self.max_labels
+            if over.any():
+                keep = np.argsort(-ratio[over], axis=1)[:, : self.max_labels]
+                limited = np.zeros((over.sum(), P.shape[1]), dtype=bool)
+                np.put_along_axis(limited, keep, True, axis=1)
+                chosen[over] &= limited
+        if taggable is not None:
+            chosen[~np.asarray(taggable, dtype=bool)] = False
+        return chosen
+
+    def predict(self, X, taggable=None) -> np.ndarray:
+        return self.decide(self.predict_proba(X), taggable).astype(np.int8)
+
+
+@dataclass
+class TaggedResult:
+    labels: dict[str, float]
+    modality: str
+    modality_score: float
+
+
+@dataclass
+class TaggerModel:
+    """What a model file holds: the category tagger, the modality tagger, and their provenance."""
+
+    version: str
+    categories: list[str]
+    tagger: ClauseTagger
+    modality: ModalityTagger
+    taxonomy_version: str = ""
+    taxonomy_digest: str = ""
+    info: dict = field(default_factory=dict)
+    format: int = MODEL_FORMAT
+
+    def tag(self, records, taggable=None) -> list[TaggedResult]:
+        """Categories (with probabilities) and modality for each record; untaggable ones get none."""
+        if not records:
+            return []
+        taggable = np.ones(len(records), dtype=bool) if taggable is None else np.asarray(taggable, dtype=bool)
+        P = self.tagger.predict_proba(records)
+        chosen = self.tagger.decide(P, taggable)
+        modalities = self.modality.predict_with_score(records)
+        out = []
+        for i in range(len(records)):
+            labels = {self.categories[k]: round(float(P[i, k]), 4) for k in np.flatnonzero(chosen[i])}
+            labels = dict(sorted(labels.items(), key=lambda kv: -kv[1]))
+            modality, mscore = modalities[i] if taggable[i] else ("information", 1.0)
+            out.append(TaggedResult(labels, modality, mscore))
+        return out
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        joblib.dump(self, path, compress=3)
+        return path
+
+
+def load_model(path: str | Path) -> TaggerModel:
+    model = joblib.load(Path(path))
+    if not isinstance(model, TaggerModel):
+        raise ValueError(f"{path} is not a PolicyCorpus tagger model")
+    return model
+
+
+def model_version(taxonomy_version: str, payload: object) -> str:
+    """Version string of a model: taxonomy version plus a hash of everything it was trained from."""
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:10]
+    return f"tagger-t{taxonomy_version}-{digest}"

@@ -1,0 +1,235 @@
+"""Segmenting and tagging: for one draft in memory, for labelled units, and for every snapshot in corpus.db."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import sqlite_utils
+
+from policycorpus.db import utcnow
+from policycorpus.structure import Block, blocks_from_json
+from taxonomy.model import TaggerModel, load_model
+from taxonomy.segment import CLAUSE, SEGMENTER_VERSION, Clause, blocks_from_text, clauses_from_units, segment_blocks
+from taxonomy.taxonomy import Taxonomy, load_taxonomy
+from taxonomy.training import DEFAULT_MODEL_PATH
+
+MODEL_ENV = "POLICYCORPUS_MODEL"
+BATCH_CLAUSES = 5000
+
+
+class ModelMissing(FileNotFoundError):
+    pass
+
+
+@dataclass
+class TaggedClause:
+    text: str
+    heading_path: list[str]
+    lead_in: str
+    kind: str  # clause | heading | boilerplate
+    span: tuple[int, int]
+    labels: dict[str, float] = field(default_factory=dict)  # category id -> confidence
+    modality: str = "information"
+    modality_score: float = 0.0
+    position: int = 0
+    model_version: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def model_path(path: str | Path | None = None) -> Path:
+    return Path(path or os.environ.get(MODEL_ENV) or DEFAULT_MODEL_PATH)
+
+
+@lru_cache(maxsize=4)
+def _load(path: str) -> TaggerModel:
+    return load_model(path)
+
+
+def get_model(path: str | Path | None = None) -> TaggerModel:
+    """The tagger model at ``path``, $POLICYCORPUS_MODEL, or the one shipped with the project."""
+    p = model_path(path)
+    if not p.exists():
+        raise ModelMissing(f"no tagger model at {p} (build it with 'policycorpus taxonomy train -o {p}')")
+    return _load(str(p.resolve()))
+
+
+def clause_record(c: Clause) -> dict:
+    return {"text": c.text, "context": c.context or c.text, "heading": c.heading, "lead_in": c.lead_in}
+
+
+def tag_clauses(clauses: list[Clause], model: TaggerModel | None = None) -> list[TaggedClause]:
+    """Categories and modality for segmented clauses; headings and boilerplate get none."""
+    model = model or get_model()
+    results = model.tag([clause_record(c) for c in clauses], [c.kind == CLAUSE for c in clauses])
+    return [
+        TaggedClause(c.text, list(c.heading_path), c.lead_in, c.kind, (c.start, c.end), r.labels, r.modality,
+                     r.modality_score, c.position, model.version)
+        for c, r in zip(clauses, results)
+    ]
+
+
+def tag_blocks(blocks: list[Block], text: str | None = None, model: TaggerModel | None = None) -> list[TaggedClause]:
+    """Segment and tag a document that is not in the database (e.g. a client's draft policy).
+
+    ``blocks`` are structure blocks (policycorpus.structure.Block); spans refer
+    to ``text`` when given (as for snapshots.text), else they are -1.
+    """
+    return tag_clauses(segment_blocks(blocks, text), model)
+
+
+def classify_units(rows: list[dict], model: TaggerModel | None = None) -> list[dict]:
+    """Label JSON-line units {text, heading?, doc?}: each row comes back with labels, scores and modality.
+
+    Rows are read in document order; consecutive rows with the same ``doc``
+    form one document, so lead-ins and line fragments are read in context.
+    """
+    model = model or get_model()
+    out: list[dict] = []
+    for doc_rows in _documents(rows):
+        clauses = clauses_from_units(doc_rows)
+        for row, tagged in zip(doc_rows, tag_clauses(clauses, model)):
+            out.append({
+                **row,
+                "labels": list(tagged.labels),
+                "scores": tagged.labels,
+                "modality": tagged.modality,
+                "modality_score": tagged.modality_score,
+                "kind": tagged.kind,
+                "model_version": model.version,
+            })
+    return out
+
+
+def _documents(rows: list[dict]) -> Iterable[list[dict]]:
+    current: list[dict] = []
+    for row in rows:
+        if current and row.get("doc") != current[-1].get("doc"):
+            yield current
+            current = []
+        current.append(row)
+    if current:
+        yield current
+
+
+# ---------------------------------------------------------------- corpus.db
+
+def sync_categories(db: sqlite_utils.Database, taxonomy: Taxonomy | None = None) -> int:
+    """Fill the categories table from the taxonomy file (upsert; ids never disappear)."""
+    tax = taxonomy or load_taxonomy()
+    group_order = {g: i for i, g in enumerate(tax.groups)}
+    rows = [
+        {"id": c.id, "name": c.name, "group_name": c.group, "group_order": group_order[c.group], "position": i,
+         "description": c.description}
+        for i, c in enumerate(sorted(tax.categories, key=lambda c: group_order[c.group]))
+    ]
+    with db.conn:
+        db["categories"].upsert_all(rows, pk="id")
+    return len(rows)
+
+
+Progress = Callable[[int, int], None]
+
+
+def _pending(db: sqlite_utils.Database, step: str, version: str, requires: tuple[str, str] | None = None) -> list[int]:
+    sql = "select id from snapshots where id not in (select snapshot_id from processing where step = ? and version = ?)"
+    params: list = [step, version]
+    if requires:
+        sql += " and id in (select snapshot_id from processing where step = ? and version = ?)"
+        params += list(requires)
+    return [r[0] for r in db.execute(sql + " order by id", params).fetchall()]
+
+
+def segment_snapshots(db: sqlite_utils.Database, progress: Progress | None = None) -> dict:
+    """Split every snapshot not yet segmented by this segmenter version into clauses.
+
+    A snapshot segmented by an older version has its clauses (and their tags)
+    replaced; everything else is left alone.
+    """
+    todo = _pending(db, "segment", SEGMENTER_VERSION)
+    clauses_written = 0
+    for n, snapshot_id in enumerate(todo, 1):
+        snap = db.execute(
+            "select s.id, s.text, s.structure, s.document_id, d.company_id from snapshots s "
+            "join documents d on d.id = s.document_id where s.id = ?", [snapshot_id]).fetchone()
+        _, text, structure, document_id, company_id = snap
+        blocks = blocks_from_json(structure) or blocks_from_text(text or "")
+        clauses = segment_blocks(blocks, text)
+        rows = [{
+            "snapshot_id": snapshot_id, "document_id": document_id, "company_id": company_id,
+            "position": c.position, "kind": c.kind, "heading_path": c.heading, "lead_in": c.lead_in or None,
+            "text": c.text, "span_start": c.start, "span_end": c.end, "segmenter_version": SEGMENTER_VERSION,
+        } for c in clauses]
+        with db.conn:
+            _delete_clauses(db, snapshot_id)
+            if rows:
+                db["clauses"].insert_all(rows)
+            db["processing"].insert({"snapshot_id": snapshot_id, "step": "segment", "version": SEGMENTER_VERSION,
+                                     "processed_at": utcnow()}, pk=("snapshot_id", "step", "version"), replace=True)
+        clauses_written += len(rows)
+        if progress:
+            progress(n, len(todo))
+    return {"snapshots": len(todo), "clauses": clauses_written, "version": SEGMENTER_VERSION}
+
+
+def _delete_clauses(db: sqlite_utils.Database, snapshot_id: int) -> None:
+    db.execute("delete from tags where clause_id in (select id from clauses where snapshot_id = ?)", [snapshot_id])
+    db.execute("delete from clauses where snapshot_id = ?", [snapshot_id])
+    db.execute("delete from processing where snapshot_id = ? and step in ('segment', 'tag')", [snapshot_id])
+
+
+def tag_snapshots(db: sqlite_utils.Database, model: TaggerModel | None = None, progress: Progress | None = None) -> dict:
+    """Tag the clauses of every segmented snapshot not yet tagged by this model version.
+
+    Tags of other model versions stay in the tags table; the clauses' modality
+    columns hold the latest tagging.
+    """
+    model = model or get_model()
+    sync_categories(db)
+    todo = _pending(db, "tag", model.version, requires=("segment", SEGMENTER_VERSION))
+    sizes = dict(db.execute("select snapshot_id, count(*) from clauses group by snapshot_id").fetchall())
+    done = tagged_clauses = tag_rows = batch_size = 0
+    batch: list[int] = []
+    for snapshot_id in todo:
+        batch.append(snapshot_id)
+        batch_size += sizes.get(snapshot_id, 0)
+        if batch_size >= BATCH_CLAUSES or snapshot_id == todo[-1]:
+            c, t = _tag_batch(db, model, batch)
+            tagged_clauses += c
+            tag_rows += t
+            done += len(batch)
+            batch, batch_size = [], 0
+            if progress:
+                progress(done, len(todo))
+    return {"snapshots": len(todo), "clauses": tagged_clauses, "tags": tag_rows, "version": model.version}
+
+
+def _tag_batch(db: sqlite_utils.Database, model: TaggerModel, snapshot_ids: list[int]) -> tuple[int, int]:
+    marks = ",".join("?" * len(snapshot_ids))
+    rows = db.execute(
+        f"select id, kind, text, heading_path, lead_in from clauses where snapshot_id in ({marks}) "
+        "order by snapshot_id, position", snapshot_ids).fetchall()
+    records = [{"text": r[2], "context": r[2], "heading": r[3] or "", "lead_in": r[4] or ""} for r in rows]
+    results = model.tag(records, [r[1] == CLAUSE for r in rows])
+    tags = [
+        {"clause_id": r[0], "category": cat, "score": score, "model_version": model.version}
+        for r, res in zip(rows, results) for cat, score in res.labels.items()
+    ]
+    updates = [(res.modality, res.modality_score, model.version, r[0]) for r, res in zip(rows, results)]
+    now = utcnow()
+    with db.conn:
+        db.execute(f"delete from tags where model_version = ? and clause_id in "
+                   f"(select id from clauses where snapshot_id in ({marks}))", [model.version, *snapshot_ids])
+        if tags:
+            db["tags"].insert_all(tags, pk=("clause_id", "category", "model_version"), replace=True)
+        db.conn.executemany("update clauses set modality = ?, modality_score = ?, model_version = ? where id = ?",
+                            updates)
+        db["processing"].insert_all(
+            [{"snapshot_id": s, "step": "tag", "version": model.version, "processed_at": now} for s in snapshot_ids],
+            pk=("snapshot_id", "step", "version"), replace=True)
+    return len(rows), len(tags)

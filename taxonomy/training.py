@@ -1,0 +1,158 @@
+"""Building training sets (taxonomy examples, optional labelled clauses) and training model files."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from policycorpus.db import utcnow
+from taxonomy.features import ClauseFeaturizer
+from taxonomy.modality import ModalityTagger
+from taxonomy.model import ClauseTagger, TaggerModel, model_version
+from taxonomy.taxonomy import MODALITIES, TAXONOMY_PATH, Taxonomy, load_taxonomy
+
+DEFAULT_MODEL_PATH = Path(__file__).with_name("models") / "default.joblib"
+
+
+class LabelError(ValueError):
+    pass
+
+
+@dataclass
+class TrainingSet:
+    records: list[dict]
+    Y: np.ndarray
+    groups: np.ndarray
+    n_examples: int
+    n_labelled: int
+
+
+def _category_heading(tax: Taxonomy, cid: str, rng: random.Random) -> str:
+    heading = rng.choice(tax.category(cid).headings or ("",))
+    if heading and tax.generic_headings and rng.random() < 0.4:
+        heading = f"{rng.choice(tax.generic_headings)} > {heading}"
+    return heading
+
+
+def taxonomy_records(tax: Taxonomy, seed: int = 0) -> tuple[list[dict], list[tuple[str, ...]], list[int]]:
+    """The taxonomy's examples, each shown under a heading of its category and under a neutral one.
+
+    Some copies go under another category's heading, so that the model learns
+    headings as a hint, not as the answer. Copies of one example share a group
+    id, so cross-validation never sees an example in both folds.
+    """
+    rng = random.Random(seed)
+    records, labels, groups = [], [], []
+    neutral = list(tax.generic_headings) + [""]
+    gid = 0
+    for example in tax.examples():
+        primary = example.labels[0]
+        headings = [example.heading or _category_heading(tax, primary, rng), rng.choice(neutral)]
+        if rng.random() < 0.25:
+            other = rng.choice([c for c in tax.ids if c not in example.labels])
+            headings.append(_category_heading(tax, other, rng))
+        for heading in headings:
+            records.append({"text": example.text, "heading": heading, "lead_in": example.lead_in})
+            labels.append(example.labels)
+            groups.append(gid)
+        gid += 1
+    for text in tax.unlabelled:
+        for heading in (rng.choice(neutral), ""):
+            records.append({"text": text, "heading": heading, "lead_in": ""})
+            labels.append(())
+            groups.append(gid)
+        gid += 1
+    return records, labels, groups
+
+
+def read_labelled(path: str | Path, tax: Taxonomy) -> list[dict]:
+    """Labelled clauses from JSON lines {text, heading?, lead_in?, labels: [ids], modality?}."""
+    known = set(tax.ids)
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise LabelError(f"{path}:{n}: not valid JSON ({exc.msg})") from exc
+            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                raise LabelError(f"{path}:{n}: each line needs a 'text' string")
+            labels = row.get("labels")
+            if not isinstance(labels, list):
+                raise LabelError(f"{path}:{n}: each line needs a 'labels' list (may be empty)")
+            unknown = sorted(set(labels) - known)
+            if unknown:
+                raise LabelError(f"{path}:{n}: unknown categories {', '.join(unknown)}")
+            if row.get("modality") not in (None, *MODALITIES):
+                raise LabelError(f"{path}:{n}: unknown modality {row['modality']!r}")
+            out.append(row)
+    if not out:
+        raise LabelError(f"{path}: no labelled clauses")
+    return out
+
+
+def build_training_set(tax: Taxonomy, labelled: list[dict] | None = None, use_examples: bool = True,
+                       seed: int = 0) -> TrainingSet:
+    records, labels, groups = taxonomy_records(tax, seed) if use_examples else ([], [], [])
+    n_examples = len(records)
+    start = (max(groups) + 1) if groups else 0
+    for i, row in enumerate(labelled or []):
+        heading = row.get("heading") or ""
+        if isinstance(heading, list):
+            heading = " > ".join(heading)
+        records.append({"text": row["text"], "context": row.get("context") or "", "heading": heading,
+                        "lead_in": row.get("lead_in") or ""})
+        labels.append(tuple(row["labels"]))
+        groups.append(start + i)
+    if not records:
+        raise LabelError("nothing to train on")
+    index = {cid: k for k, cid in enumerate(tax.ids)}
+    Y = np.zeros((len(records), len(index)), dtype=np.int8)
+    for r, labs in enumerate(labels):
+        for cid in labs:
+            Y[r, index[cid]] = 1
+    return TrainingSet(records, Y, np.asarray(groups), n_examples, len(labelled or []))
+
+
+def train_model(labelled_path: str | Path | None = None, taxonomy_path: str | Path | None = None,
+                use_examples: bool = True, tagger: ClauseTagger | None = None, seed: int = 0) -> TaggerModel:
+    """Train a model from the taxonomy file's examples and, optionally, labelled clauses."""
+    path = str(taxonomy_path or TAXONOMY_PATH)
+    tax = load_taxonomy(path)
+    labelled = read_labelled(labelled_path, tax) if labelled_path else None
+    data = build_training_set(tax, labelled, use_examples, seed)
+    tagger = tagger if tagger is not None else ClauseTagger(featurizer=ClauseFeaturizer(taxonomy_path=path))
+    if tagger.featurizer is not None and tagger.featurizer.taxonomy_path is None:
+        tagger.set_params(featurizer__taxonomy_path=path)
+    tagger.fit(data.records, data.Y, groups=data.groups)
+    # the file's location is not part of what the model learned
+    params = {k: v for k, v in tagger.get_params(deep=True).items()
+              if not hasattr(v, "get_params") and not k.endswith("taxonomy_path")}
+    version = model_version(tax.version, {
+        "taxonomy": tax.digest,
+        "labelled": labelled or [],
+        "use_examples": use_examples,
+        "params": params,
+        "seed": seed,
+    })
+    return TaggerModel(
+        version=version,
+        categories=list(tax.ids),
+        tagger=tagger,
+        modality=ModalityTagger().fit(),
+        taxonomy_version=tax.version,
+        taxonomy_digest=tax.digest,
+        info={
+            "trained_at": utcnow(),
+            "taxonomy_examples": data.n_examples,
+            "labelled_clauses": data.n_labelled,
+            "labelled_file": str(labelled_path) if labelled_path else None,
+            "thresholds": {cid: float(t) for cid, t in zip(tax.ids, tagger.thresholds_)},
+        },
+    )
