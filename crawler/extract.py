@@ -703,7 +703,7 @@ def text_blocks(text: str) -> list[Block]:
 _MD_INLINE = [
     (re.compile(r"<!--.*?-->", re.S), " "),
     (re.compile(r"!\[[^\]]*\]\([^)]*\)"), " "),  # images
-    (re.compile(r"\[([^\]]*)\]\([^)]*\)"), r"\1"),  # links
+    (re.compile(r"\[((?:[^\[\]]|\[[^\]]*\])*)\]\([^)]*\)"), r"\1"),  # links, one level of nested brackets
     (re.compile(r"\[([^\]]+)\]\[[^\]]*\]"), r"\1"),  # reference links
     (re.compile(r"\{\{[<%].*?[%>]\}\}|\{%.*?%\}|\{\{.*?\}\}"), " "),  # hugo/jekyll shortcodes
     (re.compile(r"</?[a-zA-Z][^>]*>"), " "),  # inline HTML tags
