@@ -33,26 +33,30 @@ def read_client_draft(path: str | Path, name: str | None = None) -> tuple[str, l
 
 def tag_draft(blocks, name: str, url: str) -> list[Clause]:
     """Segment and tag extracted blocks with the project's tagger; clause ids are negative (not in corpus.db)."""
-    from taxonomy.pipeline import tag_blocks
+    from taxonomy.pipeline import ModelMissing, tag_blocks
 
     today = utcnow()
+    try:
+        tagged = tag_blocks(blocks)
+    except ModelMissing as exc:
+        raise UserError(str(exc)) from None
     clauses = []
-    for i, item in enumerate(tag_blocks(blocks)):
-        if getattr(item, "kind", "clause") != "clause":
+    for item in tagged:
+        if item.kind != "clause":
             continue
         clauses.append(
             Clause(
-                id=-(i + 1),
+                id=-(item.position + 1),
                 company_id=0,
                 company=name,
                 document_id=0,
                 url=url,
                 fetched_at=today,
-                position=i,
+                position=item.position,
                 text=item.text,
-                heading_path=getattr(item, "heading_path", "") or "",
+                heading_path=" > ".join(item.heading_path),
                 modality=item.modality,
-                tags=dict(item.tags),
+                tags=dict(item.labels),
             )
         )
     return clauses

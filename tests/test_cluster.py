@@ -1,0 +1,157 @@
+"""Clustering clauses: automatic k, c-TF-IDF labels, taxonomy overlap, reproducibility, stored runs."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from policycorpus.cli import cli
+from policycorpus.db import open_db
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_compare import add_policy, fill_categories  # noqa: E402
+
+# Three clause types written for these tests; parking rules have no taxonomy category.
+TYPES = {
+    "confidentiality": ("prohibition", [
+        "Do not disclose {a} {b} on social media.",
+        "Never post {a} {b} online, even in closed groups.",
+        "Keep {a} {b} confidential when you post.",
+    ], {"a": ["confidential", "internal", "unreleased", "secret"], "b": ["figures", "plans", "product roadmaps", "client lists"]}),
+    "security": ("obligation", [
+        "Protect the {a} account with {b}.",
+        "Turn on {b} for every {a} account you manage.",
+        "Use {b} to secure the {a} login.",
+    ], {"a": ["official", "team", "brand", "company"], "b": ["two-factor authentication", "a password manager", "strong passwords"]}),
+    None: ("information", [
+        "Parking spaces in the {a} garage are reserved for {b}.",
+        "The {a} car park closes early for {b}.",
+        "Bicycle parking near the {a} entrance is free for {b}.",
+    ], {"a": ["north", "south", "visitor", "staff"], "b": ["visitors", "night shifts", "deliveries", "guests"]}),
+}
+COMPANIES = ["Lumen Co", "Maple Works", "Nimbus Ltd", "Orbit Group", "Pylon Inc", "Quartz AG"]
+
+
+def clause_texts(seed: int = 0):
+    rng = random.Random(seed)
+    by_company = {c: [] for c in COMPANIES}
+    for category, (modality, patterns, words) in TYPES.items():
+        combos = [p.format(a=a, b=b) for p in patterns for a, b in itertools.product(words["a"], words["b"])]
+        rng.shuffle(combos)
+        for i, text in enumerate(combos[:30]):
+            by_company[COMPANIES[i % len(COMPANIES)]].append((text, modality, [category] if category else []))
+    return by_company
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    db = open_db(tmp_path / "c.db")
+    fill_categories(db)
+    for company, clauses in clause_texts().items():
+        add_policy(db, company, clauses)
+    return tmp_path / "c.db"
+
+
+def test_cluster_command_finds_the_clause_types(corpus):
+    result = CliRunner().invoke(cli, ["cluster", "--k-min", "2", "--k-max", "8", "-q", "--db", str(corpus)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "Cluster run 1: 90 clauses" in result.output
+    db = open_db(corpus)
+    run = db["cluster_runs"].get(1)
+    params = json.loads(run["params"])
+    assert params["random_state"] == 0 and params["k_min"] == 2 and params["k_max"] == 8
+    assert params["method"] == "kmeans" and params["backend"] == "tfidf" and params["min_words"] == 4
+    assert set(params["selection"]) and params["chosen"] == run["n_clusters"]
+    assert run["n_clusters"] >= 3 and run["quality"] > 0.1
+    clusters = list(db["clusters"].rows_where("run_id = 1"))
+    assert sum(c["size"] for c in clusters) == 90 == db["cluster_members"].count
+    # every cluster is pure: its members share one clause type
+    members = db.execute("""select m.cluster, group_concat(distinct coalesce(t.category, 'none'))
+                            from cluster_members m left join tags t on t.clause_id = m.clause_id
+                            group by m.cluster""").fetchall()
+    assert all("," not in cats for _, cats in members), members
+    parking = [c for c in clusters if "parking" in c["label"] or "car" in c["label"]]
+    assert parking and all(c["top_category"] is None and c["category_overlap"] == 0 for c in parking)
+    tagged = [c for c in clusters if c["top_category"]]
+    assert tagged and all(c["category_overlap"] == 1.0 for c in tagged)
+    for c in clusters:
+        reps = json.loads(c["representatives"])
+        assert 1 <= len(reps) <= 3
+        ids = {r[0] for r in db.execute("select clause_id from cluster_members where run_id = 1 and cluster = ?", [c["cluster"]])}
+        assert set(reps) <= ids
+        assert c["n_companies"] == len(json.loads(c["companies"])) >= 2
+    # the clause type the taxonomy lacks is listed first (lowest overlap)
+    lines = [line for line in result.output.splitlines() if line.strip().startswith("#")]
+    assert ":0%" in lines[0] and ("parking" in lines[0] or "car" in lines[0])
+
+
+def test_same_seed_same_clusters(corpus):
+    from analysis.cluster import run_clustering
+
+    db = open_db(corpus)
+    _, a, _ = run_clustering(db, k_min=2, k_max=8, random_state=5)
+    _, b, _ = run_clustering(db, k_min=2, k_max=8, random_state=5)
+    assert np.array_equal(a.labels_, b.labels_) and np.allclose(a.coords_, b.coords_)
+    assert db["cluster_runs"].count == 2
+
+
+def test_estimator_on_texts():
+    from analysis.cluster import ClauseClusterer
+
+    texts = [t for clauses in clause_texts(1).values() for t, _, _ in clauses]
+    model = ClauseClusterer(k_min=2, k_max=6, random_state=0)
+    assert model.get_params()["k_max"] == 6
+    assert model.fit(texts) is model
+    assert model.labels_.shape == (len(texts),) and model.coords_.shape == (len(texts), 2)
+    assert 3 <= model.n_clusters_ <= 6 and set(model.selection_) <= set(range(2, 7))
+    terms = model.label_terms(5)
+    assert set(terms) == set(model.labels_.tolist())
+    assert any({"parking", "car", "park"} & set(t) for t in terms.values())
+    reps = model.representatives(2)
+    assert all(model.labels_[i] == c for c, idx in reps.items() for i in idx)
+
+
+def test_hdbscan_bounds_outliers(corpus):
+    from analysis.cluster import run_clustering
+
+    db = open_db(corpus)
+    run_id, model, summaries = run_clustering(db, method="hdbscan", min_cluster_sizes=(5, 10), max_outlier_share=0.3)
+    share = float(np.mean(model.labels_ < 0))
+    assert model.n_clusters_ >= 2
+    chosen = model.selection_[model.min_cluster_size_]
+    assert chosen["outlier_share"] == pytest.approx(share, abs=1e-3)
+    if any(s["outlier_share"] <= 0.3 for s in model.selection_.values()):
+        assert share <= 0.3
+    outliers = [s for s in summaries if s.cluster == -1]
+    assert all(s.label == "outliers" for s in outliers)
+    assert json.loads(db["cluster_runs"].get(run_id)["params"])["method"] == "hdbscan"
+
+
+def test_hdbscan_on_a_sample_extends_labels():
+    from analysis.cluster import ClauseClusterer
+
+    texts = [t for clauses in clause_texts(2).values() for t, _, _ in clauses] * 4
+    model = ClauseClusterer(method="hdbscan", sample_size=100, min_cluster_sizes=(5,), random_state=0).fit(texts)
+    assert model.labels_.shape == (len(texts),)
+    # identical texts outside the sample get the label of their sampled twin
+    first = {}
+    for text, label in zip(texts, model.labels_):
+        first.setdefault(text, set()).add(int(label))
+    assert sum(len(v) == 1 for v in first.values()) >= 0.9 * len(first)
+
+
+def test_errors(tmp_path):
+    db = open_db(tmp_path / "empty.db")
+    fill_categories(db)
+    result = CliRunner().invoke(cli, ["cluster", "--db", str(tmp_path / "empty.db")])
+    assert result.exit_code == 1 and "clauses" in result.output
+    result = CliRunner().invoke(cli, ["cluster", "--k-min", "9", "--k-max", "3", "--db", str(tmp_path / "empty.db")])
+    assert result.exit_code == 1 and "--k-min" in result.output
