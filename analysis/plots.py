@@ -16,6 +16,10 @@ def _pyplot():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # Text stays text in SVG (searchable, editable); ids are stable from run to run.
+    plt.rcParams["svg.fonttype"] = "none"
+    plt.rcParams["svg.hashsalt"] = "policycorpus"
+
     return plt
 
 
