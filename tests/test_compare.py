@@ -330,3 +330,67 @@ def test_compare_clauses_gap_list():
     assert [e["text"] for e in gap.examples] == ["Never post photos of patients.", "Ask before posting a colleague's photo."]
     # the draft does not change what is common to the peers
     assert comp.common == [] and comp.unique == {"security": "c"}
+
+
+DRAFT_MD = """# Zephyr Mutual social media policy
+
+This policy applies to all employees and contractors of Zephyr Mutual.
+
+Do not share confidential information about members or internal figures on social media.
+"""
+
+DRAFT_HTML = """<html><head><title>Draft</title></head><body><main><h1>Zephyr draft policy</h1>
+<p>This policy applies to all employees and contractors of Zephyr Mutual.</p>
+<p>Do not share confidential information about members or internal figures on social media.</p>
+<p>&lt;script&gt;alert(1)&lt;/script&gt; must never appear in a post.</p>
+</main></body></html>"""
+
+
+@pytest.mark.parametrize("suffix, body", [(".md", DRAFT_MD), (".txt", DRAFT_MD.replace("# ", "")), (".html", DRAFT_HTML)])
+def test_client_draft_column_and_gaps(corpus, tmp_path, suffix, body):
+    """The draft is extracted, segmented and tagged by the project's tagger, then compared."""
+    draft = tmp_path / f"zephyr-draft{suffix}"
+    draft.write_text(body, encoding="utf-8")
+    result = run("compare", "--peer-group", "banks", "--client", draft, "--format", "json", "--db", corpus)
+    data = json.loads(result.output)
+    name = f"Draft: zephyr-draft{suffix}"
+    assert data["client"] == name and data["companies"][-1]["is_client"]
+    covered = {c for c, cell in data["cells"][name].items() if cell["covered"]}
+    assert {"scope", "confidentiality"} <= covered
+    assert "disclosure" not in covered
+    gaps = {g["category"]: g for g in data["gaps"]}
+    # disclosure: 3 of the 5 peers have it, the draft does not
+    assert gaps["disclosure"]["peers"] == ["Acme Bank", "Bolt Bank", "Cobalt Credit"]
+    assert gaps["disclosure"]["examples"][0]["text"].startswith("When you mention Acme")
+    assert "scope" not in gaps and "confidentiality" not in gaps
+    assert all(g["peer_share"] >= 0.5 for g in data["gaps"])
+    # the corpus is untouched: drafts are not stored
+    assert open_db(corpus)["documents"].count == len(POLICIES)
+    if suffix == ".html":
+        page = tmp_path / "g.html"
+        run("compare", "--peer-group", "banks", "--client", draft, "--format", "html", "-o", page, "--db", corpus)
+        html = page.read_text()
+        assert "Gaps in Draft: zephyr-draft.html" in html and "<script>alert(1)" not in html
+
+
+def test_client_draft_pdf(corpus, tmp_path):
+    from demo.make_pdf import render
+
+    draft = tmp_path / "zephyr.pdf"
+    draft.write_bytes(render(DRAFT_MD, header="Zephyr Mutual"))
+    data = json.loads(run("compare", "--peer-group", "banks", "--client", draft, "--client-name", "Zephyr draft",
+                          "--format", "json", "--db", corpus).output)
+    covered = {c for c, cell in data["cells"]["Zephyr draft"].items() if cell["covered"]}
+    assert {"scope", "confidentiality"} <= covered
+    assert "disclosure" in {g["category"] for g in data["gaps"]}
+
+
+def test_client_draft_errors(corpus, tmp_path):
+    odd = tmp_path / "draft.docx"
+    odd.write_bytes(b"PK")
+    result = run("compare", "Acme Bank", "--client", odd, "--db", corpus, ok=False)
+    assert result.exit_code == 1 and ".md, .txt, .html or .pdf" in result.output
+    empty = tmp_path / "empty.md"
+    empty.write_text("   \n")
+    result = run("compare", "Acme Bank", "--client", empty, "--db", corpus, ok=False)
+    assert result.exit_code == 1 and "cannot read the draft" in result.output
