@@ -48,14 +48,17 @@ def read_fragment(path: Path) -> tuple[dict, str]:
     return yaml.safe_load(match.group(1)) or {}, text[match.end():]
 
 
-def fill(text: str, variables: dict, where: str) -> str:
+def fill(text: str, variables: dict, where: str, escape: bool = True) -> str:
+    """Replace {{var}} by its value (plain text in site.yaml, HTML-escaped here unless escape=False)."""
+
     def repl(m: re.Match) -> str:
         name = m.group(1)
         if name == "BASE_URL":
             return m.group(0)
         if name not in variables:
             raise KeyError(f"{where}: unknown placeholder {{{{{name}}}}}")
-        return str(variables[name])
+        value = str(variables[name])
+        return html.escape(value, quote=False) if escape else value
 
     return PLACEHOLDER.sub(repl, text)
 
@@ -208,7 +211,7 @@ footer,#footer,.site-footer{background:#eee;padding:1rem;font-size:.9rem}.cookie
 def render_page(config: dict, src: Path, url_path: str, where: str) -> str:
     meta, body = read_fragment(src)
     body = fill(body, config["vars"], where)
-    title = fill(meta.get("title", config["vars"]["company"]), config["vars"], where)
+    title = fill(meta.get("title", config["vars"]["company"]), config["vars"], where, escape=False)
     if meta.get("raw"):
         return body  # the fragment is a whole page of its own
     return LAYOUTS[config.get("layout", "modern")](config, title, meta, body, url_path)
@@ -260,7 +263,9 @@ def build_site(slug: str, out_root: Path) -> list[Path]:
 
 def sitemap_xml(out: Path, written: list[Path], config: dict) -> str:
     exclude = set(config.get("sitemap_exclude", []))
-    disallow = config.get("robots_disallow", [])
+    robots = out / "robots.txt"
+    disallow = [line.split(":", 1)[1].strip() for line in (robots.read_text().splitlines() if robots.is_file() else [])
+                if line.lower().startswith("disallow:") and line.split(":", 1)[1].strip()]
     urls = []
     for f in written:
         rel = f.relative_to(out)

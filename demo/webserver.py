@@ -188,7 +188,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(304, b"", None, False, etag=etag)
         self._record(200)
         content_type = CONTENT_TYPES.get(resolved.suffix.lower(), "application/octet-stream")
-        self._send(200, body, content_type, send_body, etag=etag)
+        generation = 2 if "_gen2" in resolved.relative_to(site.directory).parts else 1
+        self._send(200, body, content_type, send_body, etag=etag, last_modified_generation=generation)
 
     def _record(self, status: int):
         self.server.web._record(Request(self.server.site.host, self.path, status))
@@ -204,14 +205,15 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _send(self, status: int, body: bytes, content_type: str | None, send_body: bool, etag: str | None = None):
+    def _send(self, status: int, body: bytes, content_type: str | None, send_body: bool, etag: str | None = None,
+              last_modified_generation: int = 1):
         self.send_response(status)
         if content_type:
             self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         if etag:
             self.send_header("ETag", etag)
-            self.send_header("Last-Modified", LAST_MODIFIED[self.server.web.generation])
+            self.send_header("Last-Modified", LAST_MODIFIED[last_modified_generation])
         self.end_headers()
         if send_body and body:
             self.wfile.write(body)
