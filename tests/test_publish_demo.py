@@ -1,0 +1,213 @@
+"""Every canned query and custom page on the demo corpus, built with the real commands.
+
+The demo web (demo.webserver.DemoWeb) is crawled twice (its changing policy changes in
+between), segmented, tagged and searched for templates; then each page is fetched through
+Datasette's test client and its content checked against the database computed independently.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+
+_BUILT: dict[str, Path] = {}
+
+
+def run(*args: str) -> None:
+    """A policycorpus command in its own process (Scrapy's reactor cannot run twice in one)."""
+    result = subprocess.run([sys.executable, "-m", "policycorpus", *args], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, f"policycorpus {' '.join(args)}:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+
+
+def build_demo_corpus(tmp_path_factory) -> Path:
+    """Built once per test session (test_browser.py uses it too)."""
+    if "db" in _BUILT:
+        return _BUILT["db"]
+    from demo.webserver import DemoWeb
+
+    tmp = tmp_path_factory.mktemp("demo-corpus")
+    db = tmp / "corpus.db"
+    with DemoWeb(port=0, generation=1) as web:
+        run("companies", "import", str(web.write_companies_csv(tmp / "companies.csv")), "--db", str(db))
+        run("crawl", "--allow-private", "--db", str(db))
+        web.set_generation(2)
+        run("crawl", "--allow-private", "--db", str(db))
+    run("segment", "--db", str(db))
+    run("tag", "--db", str(db))
+    run("templates", "--db", str(db))
+    from publish.server import prepare_database
+
+    prepare_database(db)
+    _BUILT["db"] = db
+    return db
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory) -> Path:
+    return build_demo_corpus(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def client(demo_db):
+    from datasette.utils.testing import TestClient as DatasetteClient
+
+    from publish.server import make_datasette
+
+    return DatasetteClient(make_datasette(demo_db))
+
+
+@pytest.fixture(scope="module")
+def sql(demo_db):
+    conn = sqlite3.connect(demo_db)
+    conn.row_factory = sqlite3.Row
+
+    def query(statement, params=()):
+        return [dict(r) for r in conn.execute(statement, params)]
+
+    yield query
+    conn.close()
+
+
+@pytest.fixture(scope="module")
+def current(demo_db):
+    """Current clauses with tags, as analysis.corpus reads them (independent of the SQL view)."""
+    from analysis.corpus import current_clauses
+    from policycorpus.db import open_db
+
+    db = open_db(demo_db)
+    clauses = current_clauses(db)
+    db.conn.close()
+    assert clauses, "the demo corpus has no current clauses"
+    return clauses
+
+
+def get(client, path, status=200):
+    response = client.get(path)
+    assert response.status == status, (path, response.status, response.text[:800])
+    return response
+
+
+def rows_of(client, name, **params):
+    return get(client, f"/corpus/{name}.json?_shape=array&_size=max&" + urlencode(params)).json
+
+
+def test_every_canned_query_and_page_answers_200(client, sql, current):
+    company = current[0].company
+    category = Counter(c for cl in current for c in cl.tags).most_common(1)[0][0]
+    snapshots = sql("select id from snapshots order by id limit 2")
+    params = {"search_clauses": {"q": "social media"}, "search_policies": {"q": "social media"},
+              "compare_grid": {"companies": company}, "category_clauses": {"category": category},
+              "companies_lacking": {"category": category}, "unique_clauses": {"company": company},
+              "template_families": {"min_companies": "2"},
+              "snapshot_changes": {"old_snapshot": snapshots[0]["id"], "new_snapshot": snapshots[-1]["id"]}}
+    from publish.server import build_metadata
+
+    for name, query in build_metadata()["databases"]["corpus"]["queries"].items():
+        html = get(client, f"/corpus/{name}?" + urlencode(params.get(name, {}))).text
+        assert query["title"] in html, name
+    for path in ("/", "/corpus", "/corpus/current_clauses", "/-/charts", "/-/compare",
+                 "/-/compare?" + urlencode({"companies": company})):
+        get(client, path)
+    for doc in sql("select id from documents"):
+        get(client, f"/-/policy/{doc['id']}")
+
+
+def test_search_finds_and_highlights_a_clause_word(client, current):
+    word = max((w for c in current for w in c.text.split() if w.isalpha() and len(w) > 7), key=len)
+    rows = rows_of(client, "search_clauses", q=word)
+    assert rows and any(word.lower() in r["highlighted"].lower() for r in rows)
+    html = get(client, "/corpus/search_clauses?" + urlencode({"q": word})).text
+    assert "<mark>" in html
+
+
+def test_compare_grid_counts_match_analysis(client, current):
+    companies = sorted({c.company for c in current})
+    rows = rows_of(client, "compare_grid", companies=",".join(companies))
+    counts = Counter((c.company, cat) for c in current for cat in c.tags)
+    n_categories = len({r["category"] for r in rows})
+    assert n_categories == 22 and len(rows) == 22 * len(companies)
+    for r in rows:
+        assert r["clauses"] == counts[(r["company"], r["category"])], r
+
+
+def test_compare_page_shows_every_covered_cell(client, current):
+    companies = sorted({c.company for c in current})
+    html = get(client, "/-/compare?" + urlencode({"companies": ",".join(companies)})).text
+    covered = len({(c.company, cat) for c in current for cat in c.tags})
+    assert html.count("pc-cell pc-covered") == covered
+    assert html.count("pc-cell pc-missing") == 22 * len(companies) - covered
+
+
+def test_category_queries_match_tags(client, current):
+    by_category = Counter(cat for c in current for cat in c.tags)
+    category = by_category.most_common(1)[0][0]
+    assert len(rows_of(client, "category_clauses", category=category)) == by_category[category]
+    with_category = {c.company for c in current if category in c.tags}
+    lacking = {r["company"] for r in rows_of(client, "companies_lacking", category=category)}
+    assert lacking == {c.company for c in current} - with_category
+
+
+def test_unique_clauses_are_the_companys_own(client, current):
+    company = current[0].company
+    own = {c.id for c in current if c.company == company}
+    rows = rows_of(client, "unique_clauses", company=company)
+    assert rows and {r["clause_id"] for r in rows} <= own
+    others = {c.text.strip().lower() for c in current if c.company != company}
+    assert all(r["text"].strip().lower() not in others for r in rows)
+
+
+def test_template_families_query_matches_table(client, sql):
+    expected = sql("select count(*) as n from template_families where n_companies >= 2 "
+                   "and run_id = (select max(run_id) from template_families)")[0]["n"]
+    assert len(rows_of(client, "template_families", min_companies="2")) == expected
+
+
+def test_changed_policy_shows_added_and_removed_clauses(client, sql):
+    versions = rows_of(client, "policy_versions")
+    assert versions, "the demo web's changing policy should have two snapshots"
+    doc = versions[0]["document_id"]
+    old, new = [v["snapshot_id"] for v in versions if v["document_id"] == doc][:2]
+    changes = rows_of(client, "snapshot_changes", old_snapshot=old, new_snapshot=new)
+    assert {r["change"] for r in changes} <= {"added", "removed"} and changes
+    old_texts = {r["text"] for r in sql("select text from clauses where snapshot_id = ? and kind = 'clause'", [old])}
+    for r in changes:
+        assert (r["text"] in old_texts) == (r["change"] == "removed")
+    html = get(client, f"/-/policy/{doc}").text
+    assert "what changed since" in html
+
+
+def test_restrictiveness_ranking(client, current):
+    rows = rows_of(client, "restrictiveness")
+    values = [r["restrictiveness"] for r in rows]
+    assert values == sorted(values, reverse=True) and all(0 <= v <= 1 for v in values)
+    for r in rows:
+        judged = [c for c in current if c.document_id == r["document_id"] and c.modality]
+        share = sum(c.modality in ("prohibition", "obligation") for c in judged) / len(judged)
+        assert r["restrictiveness"] == round(share, 3)
+
+
+def test_policy_pages_tag_every_clause(client, sql, current):
+    for doc in sql("select id, latest_snapshot_id, url from documents"):
+        html = get(client, f"/-/policy/{doc['id']}").text
+        mine = [c for c in current if c.document_id == doc["id"]]
+        assert html.count('class="pc-clause pc-kind-clause') == len(mine)
+        assert html.count('class="pc-chip"') == sum(len(c.tags) for c in mine)
+        assert f'/corpus/snapshots/{doc["latest_snapshot_id"]}"' in html
+        assert "<script>alert" not in html
+
+
+def test_charts_page_draws_every_category(client, current):
+    html = get(client, "/-/charts").text
+    assert html.count('<g class="pc-bar">') == 22 + len(rows_of(client, "restrictiveness_by_industry"))
+    coverage = rows_of(client, "coverage_by_category")
+    companies = {c.company for c in current}
+    for r in coverage:
+        assert r["of_companies"] == len(companies)
+        assert r["companies"] == len({c.company for c in current if r["category"] in c.tags})
