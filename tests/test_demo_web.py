@@ -155,6 +155,14 @@ def test_every_site_has_the_hard_negatives():
         assert served <= set(SITES[slug].negatives), (slug, served - set(SITES[slug].negatives))
 
 
+def test_only_the_changing_policy_has_a_second_generation():
+    for slug, site in SITES.items():
+        overlay = site.directory / "_gen2"
+        files = {"/" + f.relative_to(overlay).as_posix() for f in overlay.rglob("*") if f.is_file()} if overlay.is_dir() else set()
+        changing = {p["path"] for p in site.policies if p.get("changes")}
+        assert files == changing, slug
+
+
 def test_committed_web_matches_content():
     assert build_web.check() == [], "run: python -m demo.build_web"
 
