@@ -175,18 +175,26 @@ class PolicySpider(scrapy.Spider):
         except Exception as exc:  # malformed XML is untrusted input, not a crash
             entries = []
             yield LogItem(state.company_id, response.url, "parse_error", response.status, f"sitemap: {exc}")
-        for entry in entries[:5000]:
+        pages, sitemaps = [], []
+        for entry in entries[:50_000]:
             url = entry.get("loc", "")
-            if not url or host_of(url) not in state.hosts:
-                continue
-            if url.endswith(".xml"):
-                request = self.make_request(state, url, depth=0, link_score=0, reasons=["sitemap-index"],
-                                            callback=self.parse_sitemap, count_page=False)
-            else:
-                score, reasons = score_link(url, rules=self.link_rules)
-                if score < self.link_rules.follow_threshold:
-                    continue
-                request = self.make_request(state, url, depth=1, link_score=score, reasons=["sitemap", *reasons])
+            if url and host_of(url) in state.hosts:
+                (sitemaps if url.endswith(".xml") else pages).append(url)
+        for url in sitemaps[:20]:
+            request = self.make_request(state, url, depth=0, link_score=0, reasons=["sitemap-index"],
+                                        callback=self.parse_sitemap, count_page=False)
+            if request:
+                yield request
+        # Policy-like URLs first; other listed pages only within a share of the site's page budget,
+        # so a huge sitemap cannot crowd out the links found on the pages themselves.
+        scored = sorted(((*score_link(url, rules=self.link_rules), url) for url in pages), key=lambda s: -s[0])
+        ordinary_budget = self.max_pages // 3
+        for score, reasons, url in scored:
+            if score < self.link_rules.follow_threshold:
+                if ordinary_budget <= 0:
+                    break
+                ordinary_budget -= 1
+            request = self.make_request(state, url, depth=1, link_score=max(score, 0.0), reasons=["sitemap", *reasons])
             if request:
                 yield request
         yield from self.answered(state)
