@@ -27,6 +27,7 @@ import argparse
 import csv
 import hashlib
 import ipaddress
+import signal
 import sys
 import threading
 import time
@@ -136,8 +137,8 @@ class _SiteServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     server: _SiteServer
-    server_version = "DemoWeb/1.0"
-    sys_version = ""
+    def version_string(self) -> str:
+        return "DemoWeb/1.0"
 
     def log_message(self, format, *args):  # noqa: A002 - silence stderr logging; requests are recorded instead
         pass
@@ -398,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Serving {len(web.sites)} sites, generation {web.generation}. "
           f"Switch: curl -X POST {web.url(first, CONTROL_PREFIX + 'generation/2')}", file=sys.stderr)
     sys.stdout.flush()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop the servers cleanly on kill
     try:
         while True:
             time.sleep(3600)
