@@ -28,6 +28,7 @@ from policycorpus.structure import Block
 HERE = Path(__file__).resolve().parent
 SIGNALS_PATH = HERE / "policy_signals.yaml"
 EXAMPLES_PATH = HERE / "classifier_examples.yaml"
+DENSITY_PRIOR_WORDS = 100
 MAX_CHARS = 200_000  # longer pages are judged on their first 200k characters
 
 
@@ -38,6 +39,7 @@ class PhraseGroup:
     regex: re.Pattern
     cap: float
     per_sentence: bool = False
+    count_cap: int = 0  # > 0: also emit `<name>_count`, the number of matches saturating at this value
 
 
 def load_signals(path: str | Path = SIGNALS_PATH) -> dict:
@@ -48,7 +50,12 @@ def load_signals(path: str | Path = SIGNALS_PATH) -> dict:
         alternation = "|".join(f"(?:{p})" for p in spec["patterns"])
         # per-sentence patterns carry their own anchors and word boundaries
         regex = re.compile(alternation if spec.get("per") == "sentence" else rf"\b(?:{alternation})\b", re.I)
-        groups.append(PhraseGroup(name, spec.get("description", ""), regex, float(spec.get("cap", 5.0)), spec.get("per") == "sentence"))
+        groups.append(
+            PhraseGroup(
+                name, spec.get("description", ""), regex, float(spec.get("cap", 5.0)),
+                spec.get("per") == "sentence", int(spec.get("count_cap", 0)),
+            )
+        )
     titles = {
         name: (spec.get("description", ""), re.compile("|".join(f"(?:{p})" for p in spec["patterns"]), re.I))
         for name, spec in data.get("title_patterns", {}).items()
@@ -99,6 +106,13 @@ def _sentences(blocks: list[Block]) -> list[str]:
     return out
 
 
+def example_blocks(text: str) -> list[Block]:
+    """Blocks of a training example: every line of the example is its own paragraph, heading or item."""
+    from crawler.extract import markdown_blocks
+
+    return markdown_blocks(re.sub(r"\n(?=\S)", "\n\n", text))
+
+
 class FeatureExtractor:
     """Turns (blocks, title, url) into a fixed-length, bounded feature vector."""
 
@@ -106,8 +120,9 @@ class FeatureExtractor:
         self.signals = signals
         self.names = (
             [g.name for g in signals["groups"]]
+            + [f"{g.name}_count" for g in signals["groups"] if g.count_cap]
             + list(signals["titles"])
-            + ["too_short", "heading_ratio", "prose_ratio"]
+            + ["too_short", "heading_ratio", "heading_words", "prose_ratio", "prose_word_share"]
         )
 
     def transform_one(self, blocks: list[Block], title: str | None, url: str | None) -> tuple[np.ndarray, dict]:
@@ -122,9 +137,13 @@ class FeatureExtractor:
                 density = len(hits) / max(len(sentences), 1)
             else:
                 hits = [m.group(0).lower() for m in group.regex.finditer(text)]
-                density = 100.0 * len(hits) / max(words, 1)
+                # smoothed: one mention in a 60-word snippet is weak evidence, not a saturated density
+                density = 100.0 * len(hits) / (words + DENSITY_PRIOR_WORDS)
             values[group.name] = min(density, group.cap)
             evidence[group.name] = [w for w, _ in Counter(h.lower() for h in hits).most_common(3)]
+            if group.count_cap:
+                values[f"{group.name}_count"] = min(len(hits), group.count_cap) / group.count_cap
+                evidence[f"{group.name}_count"] = [f"{len(hits)} mentions"]
         label = " ".join(filter(None, [title or "", url or "", next((b.text for b in blocks if b.type == "heading"), "")]))
         for name, (_, regex) in self.signals["titles"].items():
             found = regex.search(label)
@@ -133,7 +152,14 @@ class FeatureExtractor:
         non_headings = [b for b in blocks if b.type != "heading"]
         values["too_short"] = 1.0 if words < self.signals["min_words"] else 0.0
         values["heading_ratio"] = (len(blocks) - len(non_headings)) / max(len(blocks), 1)
+        # outlines and tables of contents: a large share of the words are in headings
+        # (policies stay under ~15%); 0 up to 15%, 1 from 35%
+        heading_words = sum(len(b.text.split()) for b in blocks if b.type == "heading")
+        share = heading_words / max(sum(len(b.text.split()) for b in blocks), 1)
+        values["heading_words"] = min(max((share - 0.15) / 0.2, 0.0), 1.0)
         values["prose_ratio"] = sum(len(b.text.split()) >= 8 for b in non_headings) / max(len(blocks), 1)
+        block_words = [len(b.text.split()) for b in non_headings]
+        values["prose_word_share"] = sum(n for n in block_words if n >= 8) / max(sum(len(b.text.split()) for b in blocks), 1)
         evidence["too_short"] = [f"{words} words"]
         return np.array([values[n] for n in self.names], dtype=float), evidence
 
@@ -176,7 +202,7 @@ class PolicyClassifier:
         self._setup()
         if docs is None:
             examples = load_examples(self.examples_path or EXAMPLES_PATH)
-            docs = [(e["text"], e.get("title"), e.get("url")) for e in examples]
+            docs = [(example_blocks(e["text"]), e.get("title"), e.get("url")) for e in examples]
             y = [int(e["label"]) for e in examples]
         X = np.vstack([self._vector(doc, title, url)[0] for doc, title, url in docs])
         C = self.C if self.C is not None else self.signals_["C"]
