@@ -15,6 +15,7 @@ parameter, so a run can be repeated exactly.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -184,7 +185,9 @@ class ClauseClusterer:
         return float(silhouette_score(vectors, labels, sample_size=size, random_state=int(rng.integers(2**31))))
 
     def _k_candidates(self, n: int) -> list[int]:
-        k_max = max(2, min(self.k_max, n - 1))
+        # Silhouette on sparse text keeps rising with k; beyond about sqrt(n) clusters
+        # become pairs of near-duplicates, not clause types.
+        k_max = max(2, min(self.k_max, n - 1, max(self.k_min, int(np.sqrt(n)))))
         k_min = max(2, min(self.k_min, k_max))
         return sorted({int(round(k)) for k in np.geomspace(k_min, k_max, num=min(self.n_candidates, k_max - k_min + 1))})
 
@@ -378,12 +381,22 @@ def store_run(
     return run_id
 
 
+def without_own_name(text: str, company: str) -> str:
+    """The clause without its organization's own name, so clusters gather clause types, not companies."""
+    from analysis.template_families import name_tokens
+
+    names = name_tokens(company)
+    if not names:
+        return text
+    return re.sub(r"\w+", lambda m: "" if m.group(0).lower() in names else m.group(0), text)
+
+
 def run_clustering(db: sqlite_utils.Database, *, min_words: int = 4, **params) -> tuple[int, ClauseClusterer, list[ClusterSummary]]:
     """Cluster the current clauses of the corpus and store the run; returns (run id, model, summaries)."""
     clauses = [c for c in current_clauses(db) if len(c.text.split()) >= min_words]
     if len(clauses) < 3:
         raise UserError(f"only {len(clauses)} clauses of {min_words}+ words to cluster (run 'policycorpus segment' first)")
-    model = ClauseClusterer(**params).fit([c.text for c in clauses])
+    model = ClauseClusterer(**params).fit([without_own_name(c.text, c.company) for c in clauses])
     summaries = summarise(model, clauses)
     run_id = store_run(db, model, clauses, summaries, {"min_words": min_words})
     return run_id, model, summaries

@@ -87,6 +87,8 @@ def compare(companies, peer_group, client_file, client_name, formats, output, ga
     client = read_client_draft(client_file, name=client_name) if client_file else None
     comparison = compare_companies(db, rows, client=client, gap_share=gap_share)
     for fmt, path in targets:
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         text = write(comparison, fmt, path)
         if text is not None:
             click.echo(text, nl=False)

@@ -394,3 +394,109 @@ def test_client_draft_errors(corpus, tmp_path):
     empty.write_text("   \n")
     result = run("compare", "Acme Bank", "--client", empty, "--db", corpus, ok=False)
     assert result.exit_code == 1 and "cannot read the draft" in result.output
+
+
+# ------------------------------------------------------------------ the demo corpus, crawled for real
+
+SITES_YAML = ROOT / "demo" / "web" / "sites.yaml"
+_DEMO: dict = {}
+
+
+def _policycorpus(*args):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "policycorpus", *map(str, args)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, f"policycorpus {args[0]}: {result.stderr[-2000:]}"
+    return result
+
+
+@pytest.fixture(scope="session")
+def demo_corpus(tmp_path_factory):
+    """The demo web crawled once (generation 1), segmented and tagged; shared by the analysis test modules."""
+    if "db" not in _DEMO:
+        from demo.webserver import DemoWeb
+
+        tmp = tmp_path_factory.mktemp("demo")
+        db = tmp / "corpus.db"
+        with DemoWeb(port=0, generation=1) as web:
+            csv_path = web.write_companies_csv(tmp / "companies.csv")
+            _policycorpus("companies", "import", csv_path, "--db", db)
+            _policycorpus("crawl", "--allow-private", "-q", "--db", db)
+        _policycorpus("segment", "--db", db)
+        _policycorpus("tag", "--db", db)
+        _DEMO["db"] = db
+    return _DEMO["db"]
+
+
+def demo_expectations(peer_group: str | None = None, generation: int = 1) -> dict[str, tuple[set, set]]:
+    """company name -> (expected categories, absent categories) of its policies in that generation."""
+    sites = yaml.safe_load(SITES_YAML.read_text(encoding="utf-8"))["sites"]
+    out = {}
+    for site in sites:
+        if peer_group and site.get("peer_group") != peer_group:
+            continue
+        policies = [p for p in site.get("policies") or [] if generation in p.get("generation", [])]
+        if policies:
+            out[site["name"]] = (set().union(*(set(p.get("expected_categories", [])) for p in policies)),
+                                 set().union(*(set(p.get("absent_categories", [])) for p in policies)))
+    return out
+
+
+def test_demo_peer_group_compare(demo_corpus, tmp_path):
+    expectations = demo_expectations("regional-banks")
+    assert len(expectations) == 5
+    out = tmp_path / "out"
+    for fmt in ("md", "html", "xlsx", "json"):
+        run("compare", "--peer-group", "regional-banks", "--format", fmt, "-o", out / f"banks.{fmt}", "--db", demo_corpus)
+        assert (out / f"banks.{fmt}").stat().st_size > 2000
+    data = json.loads((out / "banks.json").read_text())
+    assert sorted(c["name"] for c in data["companies"]) == sorted(expectations)
+
+    # The grid says exactly what the tagger stored for each company's current policy ...
+    db = open_db(demo_corpus)
+    for name in expectations:
+        rows = db.execute("""select t.category, count(*) from clauses cl
+                             join documents d on d.latest_snapshot_id = cl.snapshot_id
+                             join companies co on co.id = cl.company_id
+                             join tags t on t.clause_id = cl.id and t.model_version = cl.model_version
+                             where co.name = ? and cl.kind = 'clause' group by t.category""", [name]).fetchall()
+        stored = dict(rows)
+        grid = {c: cell["count"] for c, cell in data["cells"][name].items() if cell["covered"]}
+        assert grid == stored, name
+        for cat, cell in data["cells"][name].items():
+            if cell["covered"]:
+                assert cell["clause"]["url"].startswith("http://127.0.0.") and cell["clause"]["snapshot_date"]
+    # ... and that agrees with what each demo policy is known to contain (the tagger is allowed a few misses).
+    expected = absent = found = wrong = 0
+    for name, (exp, ab) in expectations.items():
+        covered = {c for c, cell in data["cells"][name].items() if cell["covered"]}
+        expected += len(exp)
+        absent += len(ab)
+        found += len(exp & covered)
+        wrong += len(ab & covered)
+    assert found / expected >= 0.75, (found, expected)
+    assert wrong / absent <= 0.25, (wrong, absent)
+    assert {"scope", "confidentiality", "spokesperson"} <= set(data["common"])
+    for cat in data["common"]:
+        assert all(data["cells"][n][cat]["covered"] for n in expectations)
+
+
+def test_demo_hostile_text_is_neutralised(demo_corpus, tmp_path):
+    """Quillsoft's policy quotes <script> and starts a paragraph with =HYPERLINK(...)."""
+    from openpyxl import load_workbook
+
+    names = ["Quillsoft GmbH", "Harbourline Bank", "Tallis Coffee Roasters", "Vantage Freight B.V.", "BrightCart"]
+    stem = tmp_path / "five"
+    run("compare", *names, "--format", "html", "--format", "xlsx", "--format", "csv", "-o", stem, "--db", demo_corpus)
+    page = (tmp_path / "five.html").read_text()
+    assert "<script" not in page.lower() and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    wb = load_workbook(tmp_path / "five.xlsx")
+    cells = [c for ws in wb for row in ws.iter_rows() for c in row]
+    assert not [c for c in cells if c.data_type == "f"]
+    texts = [c.value for c in cells if isinstance(c.value, str)]
+    assert any("=HYPERLINK(" in v for v in texts)
+    assert not any(v.startswith(("=", "+", "-", "@")) for v in texts)
+    rows = list(csv.reader(io.StringIO((tmp_path / "five.csv").read_text())))
+    assert not any(v.startswith(("=", "+", "-", "@")) for r in rows for v in r)
