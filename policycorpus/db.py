@@ -215,7 +215,8 @@ TABLES: list[Table] = [
             ("document_id", "documents", "id"),
             ("company_id", "companies", "id"),
         ],
-        indexes=[(("snapshot_id", "position"), False), (("company_id",), False)],
+        # (snapshot_id, id): a snapshot's latest segmentation is the one of its highest clause id.
+        indexes=[(("snapshot_id", "position"), False), (("company_id",), False), (("snapshot_id", "id"), False)],
         fts=("text", "heading_path"),
     ),
     Table(
