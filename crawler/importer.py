@@ -1,0 +1,349 @@
+"""`policycorpus import-docs`: add local policy files to the corpus without crawling.
+
+Which company a file belongs to comes from, in this order:
+
+1. a sidecar table (``--sidecar``, CSV or TSV) with a ``file`` column and a
+   ``company`` (or ``organization``) column, optionally ``industry``,
+   ``country``, ``peer_group`` and ``url`` (the URL replaces the file URI);
+   its ``file`` values are paths relative to the sidecar's folder, matched
+   against the imported files by path suffix (``texts/a.md`` matches
+   ``/any/where/texts/a.md``);
+2. ``--company NAME`` for every file the sidecar does not list;
+3. with neither option, a sidecar found next to the files: ``INDEX.tsv``,
+   ``index.tsv`` or ``index.csv`` in a given folder or the folder above it.
+
+If some file is still not covered, nothing is imported and the error lists
+the uncovered files. Everything is validated before the database is opened,
+so bad input never touches corpus.db.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from crawler.extract import Extracted, extract_text_file
+from policycorpus.options import UserError, db_option, quiet_option
+
+CONTENT_TYPES = {
+    ".md": "text/markdown", ".markdown": "text/markdown", ".txt": "text/plain", ".text": "text/plain",
+    ".html": "text/html", ".htm": "text/html", ".xhtml": "text/html", ".php": "application/x-httpd-php",
+    ".pdf": "application/pdf", ".rst": "text/x-rst", ".adoc": "text/asciidoc", ".asciidoc": "text/asciidoc",
+}
+SIDECAR_NAMES = ("INDEX.tsv", "index.tsv", "index.csv")
+FILE_COLUMNS = ("file", "path", "filename")
+COMPANY_COLUMNS = ("company", "organization", "organisation", "org")
+
+
+@dataclass
+class SidecarRow:
+    line: int
+    file: str
+    company: str
+    industry: str | None = None
+    country: str | None = None
+    peer_groups: list[str] = field(default_factory=list)
+    url: str | None = None
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return tuple(p for p in Path(self.file.replace("\\", "/")).parts if p not in (".", ""))
+
+
+@dataclass
+class Sidecar:
+    path: Path
+    rows: list[SidecarRow]
+
+    def match(self, file: Path) -> SidecarRow | None:
+        """The row whose `file` is this file: same path relative to the sidecar, else the longest path-suffix match."""
+        resolved = file.resolve()
+        for row in self.rows:
+            if (self.path.parent / row.file).resolve() == resolved:
+                return row
+        parts = resolved.parts
+        best: list[SidecarRow] = []
+        best_len = 0
+        for row in self.rows:
+            n = len(row.parts)
+            if n and parts[-n:] == row.parts:
+                if n > best_len:
+                    best, best_len = [row], n
+                elif n == best_len:
+                    best.append(row)
+        if len(best) > 1 and len({r.company for r in best}) > 1:
+            lines = ", ".join(str(r.line) for r in best)
+            raise UserError(f"{file}: matches several rows of {self.path} (lines {lines}); give longer paths in its file column")
+        return best[0] if best else None
+
+
+@dataclass
+class Assignment:
+    path: Path
+    company: str
+    industry: str | None
+    country: str | None
+    peer_groups: list[str]
+    url: str
+
+
+@dataclass
+class ImportSummary:
+    files: int = 0
+    new_documents: int = 0
+    new_snapshots: int = 0
+    unchanged: int = 0
+    skipped: list[str] = field(default_factory=list)
+    low_score: list[str] = field(default_factory=list)
+    companies: set[str] = field(default_factory=set)
+
+
+# ---------------------------------------------------------------------------- input
+
+
+def find_files(paths: list[str | Path]) -> tuple[list[Path], list[Path]]:
+    """Supported files under the given files/folders (recursive, sorted, hidden entries skipped).
+
+    Returns (files, ignored); raises UserError for a missing path or an explicitly named unsupported file.
+    """
+    files: list[Path] = []
+    ignored: list[Path] = []
+    missing = [str(p) for p in paths if not Path(p).exists()]
+    if missing:
+        raise UserError(f"no such file or folder: {', '.join(missing)}")
+    for given in map(Path, paths):
+        if given.is_file():
+            if given.suffix.lower() not in CONTENT_TYPES:
+                raise UserError(f"{given}: unsupported file type {given.suffix or '(none)'}; supported: {', '.join(sorted(CONTENT_TYPES))}")
+            files.append(given)
+            continue
+        for path in sorted(given.rglob("*")):
+            relative = path.relative_to(given)
+            if any(part.startswith(".") for part in relative.parts) or not path.is_file():
+                continue
+            (files if path.suffix.lower() in CONTENT_TYPES else ignored).append(path)
+    unique: dict[Path, Path] = {}
+    for path in files:
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values()), ignored
+
+
+def read_sidecar(path: str | Path) -> Sidecar:
+    """Read a CSV or TSV sidecar; UserError naming every bad row."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"sidecar {path}: no such file")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"sidecar {path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    lines = text.splitlines()
+    if not lines:
+        raise UserError(f"sidecar {path}: empty file")
+    delimiter = "\t" if path.suffix.lower() == ".tsv" or "\t" in lines[0] else ","
+    reader = csv.DictReader(lines, delimiter=delimiter)
+    header = [(h or "").strip().lower() for h in (reader.fieldnames or [])]
+    reader.fieldnames = header
+    file_col = next((c for c in FILE_COLUMNS if c in header), None)
+    company_col = next((c for c in COMPANY_COLUMNS if c in header), None)
+    if not file_col or not company_col:
+        raise UserError(
+            f"sidecar {path}: needs a 'file' column and a 'company' (or 'organization') column; found {', '.join(header) or 'no header'}"
+        )
+    rows, problems = [], []
+    for record in reader:
+        values = {k: (v or "").strip() for k, v in record.items() if k}
+        if not any(values.values()):
+            continue
+        if not values.get(file_col) or not values.get(company_col):
+            problems.append(f"line {reader.line_num}: empty {file_col if not values.get(file_col) else company_col}")
+            continue
+        url = values.get("url") or None
+        if url and not re.match(r"^(https?|file)://", url):
+            problems.append(f"line {reader.line_num}: url {url!r} is not an http(s) or file URL")
+            continue
+        groups = [g.strip() for g in re.split(r"[;|]", values.get("peer_group", "")) if g.strip()]
+        rows.append(
+            SidecarRow(
+                reader.line_num, values[file_col], values[company_col], values.get("industry") or None,
+                values.get("country") or None, groups, url,
+            )
+        )
+    if problems:
+        raise UserError(f"sidecar {path}: {len(problems)} bad row(s): " + " | ".join(problems[:10]))
+    return Sidecar(path, rows)
+
+
+def discover_sidecar(paths: list[str | Path]) -> Path | None:
+    """An INDEX.tsv / index.tsv / index.csv in a given folder (or a given file's folder) or the folder above."""
+    for given in map(Path, paths):
+        folder = given if given.is_dir() else given.parent
+        for candidate_dir in (folder, folder.resolve().parent):
+            for name in SIDECAR_NAMES:
+                candidate = candidate_dir / name
+                if candidate.is_file():
+                    return candidate
+    return None
+
+
+def assign_companies(
+    files: list[Path], sidecar: Sidecar | None, company: str | None,
+    industry: str | None = None, country: str | None = None,
+) -> list[Assignment]:
+    """Decide the company (and metadata) of every file; UserError listing uncovered files."""
+    assignments, uncovered = [], []
+    for path in files:
+        row = sidecar.match(path) if sidecar else None
+        if row is not None:
+            assignments.append(
+                Assignment(path, row.company, row.industry or industry, row.country or country, row.peer_groups,
+                           row.url or path.resolve().as_uri())
+            )
+        elif company:
+            assignments.append(Assignment(path, company, industry, country, [], path.resolve().as_uri()))
+        else:
+            uncovered.append(str(path))
+    if uncovered:
+        shown = ", ".join(uncovered[:10]) + (f" and {len(uncovered) - 10} more" if len(uncovered) > 10 else "")
+        where = f" in {sidecar.path}" if sidecar else ""
+        raise UserError(
+            f"no company for {len(uncovered)} file(s){where}: {shown} "
+            "(give --company NAME, or --sidecar FILE with columns file,company)"
+        )
+    return assignments
+
+
+# ---------------------------------------------------------------------------- import
+
+
+def _company_id(db, assignment: Assignment) -> int:
+    from policycorpus.companies import ensure_company
+
+    company_id = ensure_company(
+        db, assignment.company, industry=assignment.industry, country=assignment.country,
+        peer_groups=json.dumps(assignment.peer_groups) if assignment.peer_groups else None,
+    )
+    row = db["companies"].get(company_id)
+    updates = {k: getattr(assignment, k) for k in ("industry", "country") if getattr(assignment, k) and not row[k]}
+    groups = json.loads(row["peer_groups"] or "[]")
+    merged = groups + [g for g in assignment.peer_groups if g not in groups]
+    if merged != groups:
+        updates["peer_groups"] = json.dumps(merged)
+    if updates:
+        db["companies"].update(company_id, updates)
+    return company_id
+
+
+def import_documents(db, assignments: list[Assignment], progress=None) -> ImportSummary:
+    """Extract and store every assigned file as a document of source 'import'."""
+    from crawler.classify import default_classifier
+    from policycorpus.store import Fetched, save_document
+
+    classifier = default_classifier()
+    summary = ImportSummary()
+    for number, assignment in enumerate(assignments, 1):
+        path = assignment.path
+        raw = path.read_bytes()
+        extracted: Extracted = extract_text_file(raw, path.suffix.lower())
+        if not extracted.blocks:
+            why = "; ".join(extracted.warnings) or "no text"
+            summary.skipped.append(f"{path} ({why})")
+            if progress:
+                progress(f"[{number}/{len(assignments)}] {path}: skipped, {why}")
+            continue
+        score, _ = classifier.score(extracted, extracted.title, assignment.url)
+        fetched = Fetched(
+            url=assignment.url, raw=raw, content_type=CONTENT_TYPES[path.suffix.lower()], blocks=extracted.blocks,
+            title=extracted.title, extractor=extracted.extractor, policy_score=score,
+        )
+        with db.conn:
+            company_id = _company_id(db, assignment)
+        result = save_document(db, company_id, fetched, source="import")
+        summary.files += 1
+        summary.companies.add(assignment.company)
+        summary.new_documents += result.new_document
+        summary.new_snapshots += result.new_snapshot
+        summary.unchanged += not result.new_snapshot
+        if not classifier.is_policy(score):
+            summary.low_score.append(f"{path} ({score:.2f})")
+        if progress:
+            state = "new document" if result.new_document else "new version" if result.new_snapshot else "unchanged"
+            progress(f"[{number}/{len(assignments)}] {path} -> {assignment.company}: {state}, policy score {score:.2f}")
+    return summary
+
+
+# ---------------------------------------------------------------------------- command
+
+
+@click.command("import-docs")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--company", help="Company of every file the sidecar does not list (created if new).")
+@click.option("--sidecar", type=click.Path(dir_okay=False),
+              help="CSV/TSV with columns file, company (or organization) and optionally industry, country, peer_group, url.")
+@click.option("--industry", help="Industry for companies created by this import (sidecar values win).")
+@click.option("--country", help="Country for companies created by this import (sidecar values win).")
+@click.option("--dry-run", is_flag=True, help="Show which company each file goes to, write nothing.")
+@db_option
+@quiet_option
+def import_docs_command(paths, company, sidecar, industry, country, dry_run, db_path, quiet):
+    """Add local policy files (.md .txt .html .htm .pdf .rst .adoc .php) as
+    documents, without crawling. PATHS are files or folders (searched
+    recursively; hidden files and other types are ignored).
+
+    Each file's company comes from the --sidecar table (its `file` column is
+    matched by path suffix, relative to the sidecar's folder), else from
+    --company. With neither, an INDEX.tsv, index.tsv or index.csv in a given
+    folder or the folder above is used. If any file is left without a company,
+    nothing is imported.
+
+    Re-importing an unchanged file adds no new version; a changed file adds one.
+
+    \b
+    Example:
+        policycorpus import-docs policies/acme/ --company "Acme Ltd" --industry retail
+        policycorpus import-docs ../shared/realcorpus/texts/ --sidecar ../shared/realcorpus/INDEX.tsv
+        policycorpus import-docs scans/ --sidecar clients.csv --dry-run
+    """
+    from policycorpus.db import open_db
+
+    files, ignored = find_files(list(paths))
+    if not files:
+        raise UserError(f"no supported files in {', '.join(paths)} (supported: {', '.join(sorted(CONTENT_TYPES))})")
+    sidecar_path = sidecar
+    if not sidecar_path and not company:
+        sidecar_path = discover_sidecar(list(paths))
+        if sidecar_path and not quiet:
+            click.echo(f"Using {sidecar_path} (found next to the files) for company names.", err=True)
+    table = read_sidecar(sidecar_path) if sidecar_path else None
+    assignments = assign_companies(files, table, company, industry, country)
+    if dry_run:
+        for a in assignments:
+            click.echo(f"{a.path}\t{a.company}\t{a.url}")
+        click.echo(f"{len(assignments)} file(s) for {len({a.company for a in assignments})} companies; nothing written (dry run).")
+        return
+    db = open_db(db_path)
+    progress = None if quiet else (lambda line: click.echo(line, err=True))
+    summary = import_documents(db, assignments, progress)
+    click.echo(
+        f"Imported {summary.files} file(s) for {len(summary.companies)} companies into {db_path}: "
+        f"{summary.new_documents} new documents, {summary.new_snapshots} new versions, {summary.unchanged} unchanged"
+        + (f", {len(summary.skipped)} skipped (no text)" if summary.skipped else "")
+        + (f", {len(ignored)} other files ignored" if ignored else "")
+        + "."
+    )
+    if summary.low_score and not quiet:
+        click.echo(
+            f"Note: {len(summary.low_score)} imported file(s) score below the policy threshold: "
+            + ", ".join(summary.low_score[:5]) + (" ..." if len(summary.low_score) > 5 else ""),
+            err=True,
+        )
+    if summary.skipped:
+        for line in summary.skipped[:10]:
+            click.echo(f"Skipped {line}", err=True)
+    sys.stdout.flush()
