@@ -388,7 +388,7 @@ def without_own_name(text: str, company: str) -> str:
     names = name_tokens(company)
     if not names:
         return text
-    return re.sub(r"\w+", lambda m: "" if m.group(0).lower() in names else m.group(0), text)
+    return re.sub(r"\w+", lambda m: "" if m.group(0)[0].isupper() and m.group(0).lower() in names else m.group(0), text)
 
 
 def run_clustering(db: sqlite_utils.Database, *, min_words: int = 4, **params) -> tuple[int, ClauseClusterer, list[ClusterSummary]]:

@@ -44,7 +44,16 @@ def _log(message: str, verbose: bool) -> None:
 
 
 def name_tokens(name: str) -> set[str]:
-    return {t for t in TOKEN_RE.findall((name or "").lower()) if t not in NAME_STOPWORDS and len(t) > 1}
+    """Words that stand for the organization itself: its distinctive name words and its initials
+    ("Cloud Native Computing Foundation (LF)" -> cloud, native, computing, lf, cncf)."""
+    words = TOKEN_RE.findall((name or "").lower())
+    tokens = {t for t in words if t not in NAME_STOPWORDS and len(t) > 1}
+    main = TOKEN_RE.findall(re.sub(r"\(.*?\)", " ", (name or "").lower()))
+    for seq in (main, [w for w in main if w not in ("the", "of", "and", "for")]):
+        initials = "".join(w[0] for w in seq if w[0].isalpha())
+        if len(initials) >= 3:
+            tokens.add(initials)
+    return tokens
 
 
 @dataclass
@@ -114,12 +123,15 @@ class TemplateFinder:
         ids: list[int] = []
         offsets = [0]
         for text, company in zip(texts, companies):
-            words = TOKEN_RE.findall(text.lower())
+            words = TOKEN_RE.findall(text)
             if self.mask_names:
                 mask = masks.get(company)
                 if mask is None:
                     mask = masks[company] = name_tokens(company)
-                words = [ORG_TOKEN if w in mask else w for w in words]
+                # Only capitalised uses are the name: "Open Mainframe" is, "open to the public" is not.
+                words = [ORG_TOKEN if w[0].isupper() and w.lower() in mask else w.lower() for w in words]
+            else:
+                words = [w.lower() for w in words]
             ids.extend(vocab.setdefault(w, len(vocab)) for w in words)
             offsets.append(len(ids))
         return np.asarray(ids, dtype=np.uint64), np.asarray(offsets, dtype=np.int64)

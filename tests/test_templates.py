@@ -213,3 +213,15 @@ def test_demo_cluster_and_plots(demo_corpus, tmp_path):
     run = db.execute("select id, n_clusters, n_clauses from cluster_runs order by id desc limit 1").fetchone()
     assert run[1] >= 4 and run[2] > 150
     assert db.execute("select count(*) from cluster_members where run_id = ?", [run[0]]).fetchone()[0] == run[2]
+
+
+def test_name_masking_tokens():
+    from analysis.template_families import TemplateFinder, name_tokens
+
+    assert name_tokens("Cloud Native Computing Foundation (LF)") == {"cloud", "native", "computing", "lf", "cncf"}
+    assert name_tokens("The Bank of Alder") == {"alder", "bank", "tboa"}  # "ba" is too short to mask
+    # capitalised uses are the name; the same word in lower case is ordinary text
+    texts = ["Posts by Open Grid staff about open standards should link to the Open Grid blog for context",
+             "Posts by Delta Net staff about open standards should link to the Delta Net blog for context"]
+    finder = TemplateFinder(threshold=0.9).fit(texts, ["Open Grid", "Delta Net"])
+    assert len(finder.families_) == 1 and finder.families_[0].similarity == [1.0, 1.0]
