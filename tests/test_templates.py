@@ -149,12 +149,7 @@ def _policycorpus(*args, cwd):
 @pytest.mark.skipif(not (SHARED / "realcorpus" / "texts").is_dir(), reason="shared/realcorpus is not beside the checkout")
 def test_realcorpus_linux_foundation_family(tmp_path):
     """import-docs + segment of the real policies: one template family spans the five LF guidelines."""
-    import importlib.util
-
     from policycorpus.cli import COMMANDS
-
-    if importlib.util.find_spec("crawler.importer") is None:
-        pytest.skip("import-docs (crawler/importer.py) is not built yet")
 
     db = tmp_path / "real.db"
     imported = _policycorpus("import-docs", SHARED / "realcorpus" / "texts", "--db", db, cwd=ROOT)
