@@ -460,6 +460,7 @@ def guess_language(blocks: list[Block]) -> str | None:
 _PAGE_NUMBER = re.compile(r"^\s*(page\s+)?\d{1,4}(\s*(/|of)\s*\d{1,4})?\s*$|^\s*[-–]\s*\d{1,4}\s*[-–]\s*$", re.I)
 _BULLET = re.compile(r"^\s*([•·▪◦‣●○■□\-–*]|\(?[a-z]\)|\(?[ivx]{1,4}\)|\d{1,3}[.)])\s+(?=\S)", re.I)
 _NUMBERED_HEADING = re.compile(r"^\s*((\d{1,2}(\.\d{1,2}){0,3})\.?|[A-Z]\.|[IVX]{1,5}\.)\s+(?=[A-Z])")
+_CLAUSE_NUMBER = re.compile(r"^\s*\d{1,2}(\.\d{1,2})+\.?\s+\S")
 _SENTENCE_END = re.compile(r"[.!?:;)\"”’]$")
 
 
@@ -609,13 +610,18 @@ def lines_to_blocks(lines: list[str]) -> list[Block]:
             _SENTENCE_END.search(previous.strip()) and len(previous.rstrip()) < 0.7 * full_width
         )
         level = _looks_like_heading(line, next_line) if (starts_block or len(line.strip()) < 60) else 0
-        if level and not (bullet and len(line.strip()) > 40):
+        # a symbol bullet is a list item even when short and capitalised; a numbered title is a heading
+        symbol_bullet = bullet and not bullet.group(1)[0].isalnum() and bullet.group(1)[0] != "("
+        if level and not symbol_bullet:
             if current is None or starts_block or _SENTENCE_END.search(previous.strip()):
                 close()
                 blocks.append(Block("heading", normalize_space(line), level))
                 previous = ""
                 continue
-        if bullet:
+        if _CLAUSE_NUMBER.match(line):
+            close()  # "2.3 Employees must ..." starts a numbered clause of its own
+            current = Block("paragraph", line.strip(), 0)
+        elif bullet:
             close()
             current = Block("list_item", line[bullet.end():].strip(), 1 + min(indent // 2, 4))
         elif current is None or starts_block:
@@ -665,7 +671,7 @@ def extract_text_file(source: str | Path | bytes, fmt: str | None = None, max_by
             return _extract_fragment(body, fmt, name)
         text = decode_text(body)
         parse = {"markdown": markdown_blocks, "rst": rst_blocks, "asciidoc": asciidoc_blocks}.get(fmt, text_blocks)
-        blocks = _clean_blocks(parse(text))
+        blocks = drop_running_text(_clean_blocks(parse(text)))
     except RecursionError:
         return _empty(fmt, "document too deeply nested")
     except Exception as exc:  # noqa: BLE001
@@ -673,6 +679,30 @@ def extract_text_file(source: str | Path | bytes, fmt: str | None = None, max_by
         return _empty(fmt, f"extraction failed: {type(exc).__name__}")
     title = next((b.text for b in blocks if b.type == "heading"), None)
     return Extracted(title=title, blocks=blocks, extractor=fmt, language=guess_language(blocks))
+
+
+def drop_running_text(blocks: list[Block], repeats: int = 3) -> list[Block]:
+    """Drop page numbers, and repeats of short lines that recur on every page of a converted PDF.
+
+    The first occurrence of a repeated short block is kept (it is often the document title).
+    """
+    short = [b.text for b in blocks if len(b.text.split()) <= 12]
+    exact = Counter(short)
+    numbered = Counter(_furniture_key(t) for t in short)  # "Page 3 of 11" and "Page 4 of 11" count together
+    seen: set[str] = set()
+    out = []
+    for block in blocks:
+        if block.type != "heading" and _PAGE_NUMBER.match(block.text):
+            continue
+        key = _furniture_key(block.text)
+        if numbered.get(key, 0) >= repeats and re.search(r"\bpage #", key):
+            continue
+        if exact.get(block.text, 0) >= repeats:
+            if block.text in seen:
+                continue
+            seen.add(block.text)
+        out.append(block)
+    return out
 
 
 def _extract_fragment(body: bytes, fmt: str, name: str) -> Extracted:

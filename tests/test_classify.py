@@ -210,3 +210,28 @@ def test_training_examples_are_fitted(clf):
     proba = clf.predict_proba([(example_blocks(e["text"]), e["title"], e["url"]) for e in examples])[:, 1]
     correct = sum((p >= 0.5) == bool(e["label"]) for p, e in zip(proba, examples))
     assert correct / len(examples) >= 0.9
+
+
+DEMO_WEB = Path(__file__).resolve().parents[1] / "demo" / "web"
+
+
+@pytest.mark.skipif(not (DEMO_WEB / "sites.yaml").is_file(), reason="demo web not built")
+def test_demo_web_policies_and_negatives(clf):
+    """The fictional demo sites: every listed policy is accepted, every listed negative page rejected."""
+    import yaml
+
+    sites = yaml.safe_load((DEMO_WEB / "sites.yaml").read_text(encoding="utf-8"))["sites"]
+    checked = 0
+    for site in sites:
+        for path, want in [(p["path"], True) for p in site.get("policies", [])] + [(n, False) for n in site.get("negatives", [])]:
+            file = DEMO_WEB / site["slug"] / path.lstrip("/")
+            if file.is_dir() or path.endswith("/"):
+                file = file / "index.html"
+            if not file.is_file():
+                continue
+            url = f"http://{site.get('host', 'demo')}{path}"
+            doc = extract(file.read_bytes(), url)
+            score, reasons = clf.score(doc, doc.title, url)
+            assert (score >= clf.threshold_) == want, f"{site['slug']}{path}: {score} {reasons}"
+            checked += 1
+    assert checked >= 40

@@ -492,3 +492,26 @@ def test_binary_is_reported_not_extracted():
     result = extract_html(GARBAGE["binary as html"])
     assert not result.blocks and "binary" in result.warnings[0]
     assert not extract_pdf(GARBAGE["truncated pdf"]).blocks
+
+
+def test_text_converted_from_pdf_loses_running_headers():
+    pages = []
+    for n in range(1, 5):
+        pages.append(f"Example Ltd Handbook\n\nRule {n}: staff must keep client work confidential on every platform.\n\nExample Ltd Handbook Page {n} of 4\n")
+    result = extract_text_file("\n".join(pages).encode(), "md")
+    texts = [b.text for b in result.blocks]
+    assert texts.count("Example Ltd Handbook") == 1  # the first one stays: often the document title
+    assert not any("Page" in t for t in texts)
+    assert sum(t.startswith("Rule ") for t in texts) == 4
+
+
+def test_pdf_numbered_clauses_are_separate_paragraphs():
+    lines = [
+        "5. Member information and confidentiality",
+        "5.1 Employees must never disclose member information on social media. This includes",
+        "confirming that a person is a member.",
+        "5.2 Employees must not post confidential information of the company, including financial",
+        "results that have not been released.",
+    ]
+    blocks = lines_to_blocks(lines)
+    assert [(b.type, b.text[:4]) for b in blocks] == [("heading", "5. M"), ("paragraph", "5.1 "), ("paragraph", "5.2 ")]
