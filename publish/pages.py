@@ -178,11 +178,55 @@ def resolve_companies(conn, names: list[str]) -> tuple[list[dict], list[str]]:
     return found, unknown
 
 
+# The clauses analysis.corpus.current_clauses returns (latest snapshot, latest segmentation,
+# tags of the clause's model version), read with one index seek per clause for the latest
+# segmentation instead of a pass over the whole clauses table, so the page stays fast on
+# large corpora. tests/test_publish*.py check both give the same grid.
+CURRENT_CLAUSES_OF_COMPANIES_SQL = """
+select cl.id, cl.company_id, co.name as company, cl.document_id, d.url, s.fetched_at,
+       cl.position, cl.text, cl.heading_path, cl.modality, cl.model_version
+from clauses cl
+join documents d on d.id = cl.document_id and d.latest_snapshot_id = cl.snapshot_id
+join snapshots s on s.id = cl.snapshot_id
+join companies co on co.id = cl.company_id
+where cl.kind = 'clause'
+  and cl.company_id in ({ids})
+  and coalesce(cl.segmenter_version, '') = coalesce((select c2.segmenter_version from clauses c2
+      where c2.snapshot_id = cl.snapshot_id order by c2.id desc limit 1), '')
+order by co.name, d.id, cl.position
+"""
+CURRENT_TAGS_OF_COMPANIES_SQL = """
+select t.clause_id, t.category, t.score from tags t join clauses cl on cl.id = t.clause_id
+where cl.company_id in ({ids}) and cl.kind = 'clause'
+  and (cl.model_version is null or t.model_version = cl.model_version)
+"""
+
+
+def current_clauses_of(conn, company_ids: list[int]):
+    """analysis.corpus.Clause objects with tags for the companies' current clauses."""
+    from analysis.corpus import Clause
+
+    ids = ", ".join(str(int(i)) for i in company_ids)
+    clauses = {
+        r["id"]: Clause(
+            id=r["id"], company_id=r["company_id"], company=r["company"], document_id=r["document_id"], url=r["url"],
+            fetched_at=r["fetched_at"] or "", position=r["position"] or 0, text=r["text"] or "",
+            heading_path=r["heading_path"] or "", modality=r["modality"],
+        )
+        for r in rows(conn, CURRENT_CLAUSES_OF_COMPANIES_SQL.format(ids=ids))
+    }
+    for r in rows(conn, CURRENT_TAGS_OF_COMPANIES_SQL.format(ids=ids)):
+        if r["clause_id"] in clauses:
+            clauses[r["clause_id"]].tags[r["category"]] = r["score"] if r["score"] is not None else 1.0
+    return list(clauses.values())
+
+
 def compare_data(conn, names: list[str]) -> dict:
-    """The comparison grid of analysis.compare for the named companies, with links to their documents."""
+    """The comparison grid of analysis.compare (as `policycorpus compare` builds it) for the named companies."""
     import sqlite_utils
 
-    from analysis.compare import compare_companies
+    from analysis.compare import compare_clauses
+    from analysis.corpus import load_categories
     from policycorpus.options import UserError
 
     companies, unknown = resolve_companies(conn, names)
@@ -190,10 +234,18 @@ def compare_data(conn, names: list[str]) -> dict:
     if unknown or not companies:
         return result
     try:
-        result["comparison"] = compare_companies(sqlite_utils.Database(conn), companies)
+        categories = load_categories(sqlite_utils.Database(conn))
     except UserError as exc:
         result["error"] = exc.message
         return result
+    by_company = {c["name"]: [] for c in companies}
+    for clause in current_clauses_of(conn, [c["id"] for c in companies]):
+        by_company[clause.company].append(clause)
+    if not any(by_company.values()):
+        result["error"] = (f"no segmented clauses for {', '.join(by_company)} "
+                           "(run 'policycorpus segment' and 'policycorpus tag' first)")
+        return result
+    result["comparison"] = compare_clauses(by_company, categories)
     for company in companies:
         result["documents"][company["name"]] = [
             dict(doc, source_url=safe_url(doc["url"]))

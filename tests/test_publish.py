@@ -451,3 +451,17 @@ def test_serve_refuses_missing_database(tmp_path):
 
     result = CliRunner().invoke(cli, ["serve", "--db", str(tmp_path / "none.db")])
     assert result.exit_code == 1 and "no corpus database" in result.output
+
+
+def test_page_reads_the_same_current_clauses_as_analysis(corpus):
+    from analysis.corpus import current_clauses
+
+    from publish.pages import current_clauses_of
+
+    db = open_db(corpus)
+    ids = [r["id"] for r in db["companies"].rows]
+    expected = {(c.id, c.company, c.modality, tuple(sorted(c.tags.items()))) for c in current_clauses(db, ids)}
+    conn = sqlite3.connect(corpus)
+    conn.row_factory = sqlite3.Row
+    got = {(c.id, c.company, c.modality, tuple(sorted(c.tags.items()))) for c in current_clauses_of(conn, ids)}
+    assert got == expected and len(got) == 14

@@ -211,3 +211,14 @@ def test_charts_page_draws_every_category(client, current):
     for r in coverage:
         assert r["of_companies"] == len(companies)
         assert r["companies"] == len({c.company for c in current if r["category"] in c.tags})
+
+
+def test_page_reads_the_same_current_clauses_as_analysis(demo_db, current):
+    from publish.pages import current_clauses_of
+
+    conn = sqlite3.connect(demo_db)
+    conn.row_factory = sqlite3.Row
+    ids = sorted({c.company_id for c in current})
+    got = {(c.id, c.modality, tuple(sorted(c.tags.items()))) for c in current_clauses_of(conn, ids)}
+    conn.close()
+    assert got == {(c.id, c.modality, tuple(sorted(c.tags.items()))) for c in current}
