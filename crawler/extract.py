@@ -211,6 +211,23 @@ def _drop(el) -> None:
     parent.remove(el)
 
 
+# trafilatura drops lines that are only a share-button word ("Facebook", "Print"); in a social
+# media policy a list of platforms is content. A word joiner after the name keeps it.
+_SHARE_WORD = re.compile(r"^\W*(facebook|flipboard|google|instagram|linkedin|pinterest|pocket|qq|reddit|twitter|wechat|weibo|whatsapp|xing|e-?mail|mail|pdf|print)\W*$", re.I)
+_KEEP = "\u2060"
+
+
+def _protect_platform_names(root) -> None:
+    for el in root.iter("li", "td", "th", "dd", "dt", "p"):
+        text = el.text_content()
+        if len(text) < 30 and _SHARE_WORD.match(text) and not el.xpath(".//a|.//button"):
+            if len(el):
+                last = el[-1]
+                last.tail = (last.tail or "") + _KEEP
+            else:
+                el.text = (el.text or "") + _KEEP
+
+
 def _parse_html(text: str):
     import lxml.html
 
@@ -255,6 +272,7 @@ def extract_html(body: bytes, url: str = "", content_type: str | None = None, ma
         title = _html_title(root)
         language = _html_language(root)
         _strip_chrome(root)
+        _protect_platform_names(root)
         blocks = _trafilatura_blocks(root, url)
         extractor = "trafilatura"
         if not blocks:
@@ -421,7 +439,7 @@ def _clean_blocks(blocks: list[Block]) -> list[Block]:
     """Normalise whitespace, drop permalink marks and empty or repeated chrome-like blocks."""
     out = []
     for block in blocks:
-        text = normalize_space(block.text)
+        text = normalize_space(block.text.replace(_KEEP, ""))
         if block.type == "heading":
             text = _PILCROW.sub("", text)
         text = text.replace("\u00b6", "").strip() if block.type == "heading" else text

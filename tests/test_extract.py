@@ -515,3 +515,16 @@ def test_pdf_numbered_clauses_are_separate_paragraphs():
     ]
     blocks = lines_to_blocks(lines)
     assert [(b.type, b.text[:4]) for b in blocks] == [("heading", "5. M"), ("paragraph", "5.1 "), ("paragraph", "5.2 ")]
+
+
+def test_lists_of_platform_names_are_kept_but_share_links_are_not():
+    page = b"""<html><body><main><h1>Social media policy</h1>
+<p>This policy covers the following platforms used by our employees at work and at home:</p>
+<ul><li>Facebook</li><li>LinkedIn</li><li>Mastodon</li></ul>
+<table><tr><td>Instagram</td><td>Marketing team</td></tr></table>
+<p>Employees must follow the rules below on every one of these platforms without exception.</p>
+<ul class="share"><li><a href="https://facebook.example/share">Facebook</a></li></ul></main></body></html>"""
+    blocks = [(b.type, b.text) for b in extract_html(page).blocks]
+    assert [t for kind, t in blocks if kind == "list_item"] == ["Facebook", "LinkedIn", "Mastodon"]
+    assert ("paragraph", "Instagram | Marketing team") in blocks
+    assert "\u2060" not in "".join(t for _, t in blocks)
