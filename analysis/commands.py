@@ -167,12 +167,14 @@ def cluster(method, backend, embedding_model, k_min, k_max, max_outlier_share, m
               help="Do not mask each organization's own name before comparing.")
 @click.option("--min-doc-similarity", type=click.FloatRange(0, 1), default=0.1, show_default=True,
               help="Store document pairs at least this similar.")
+@click.option("--matrix", "matrix_file", type=click.Path(dir_okay=False),
+              help="Also write the whole document similarity matrix to this CSV file.")
 @click.option("--seed", "random_state", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the families as JSON.")
 @quiet_option
 @existing_db_option
 def templates(threshold, shingle_size, num_perm, bands, min_words, min_companies, mask_names, min_doc_similarity,
-              random_state, as_json, quiet, db_path):
+              matrix_file, random_state, as_json, quiet, db_path):
     """Find template families: clauses shared almost word for word across organizations.
 
     Word shingles, MinHash and LSH banding find the near-duplicate pairs;
@@ -184,6 +186,7 @@ def templates(threshold, shingle_size, num_perm, bands, min_words, min_companies
     Example:
         policycorpus templates
         policycorpus templates --threshold 0.7 --min-companies 3 --json > families.json
+        policycorpus templates --matrix out/doc-similarity.csv
     """
     from analysis.template_families import run_templates
 
@@ -196,6 +199,11 @@ def templates(threshold, shingle_size, num_perm, bands, min_words, min_companies
         num_perm=num_perm, bands=bands, min_words=min_words, min_companies=min_companies, mask_names=mask_names,
         random_state=random_state,
     )
+    if matrix_file:
+        from analysis.template_families import similarity_csv
+
+        Path(matrix_file).parent.mkdir(parents=True, exist_ok=True)
+        Path(matrix_file).write_text(similarity_csv(run.documents, run.similarity), encoding="utf-8")
     if as_json:
         click.echo(json.dumps(run.families, ensure_ascii=False, indent=2))
         return

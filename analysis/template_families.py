@@ -338,3 +338,19 @@ def store_templates(db, finder: TemplateFinder, clauses: list[Clause], documents
             ),
         )
     return run_id, stored
+
+
+def similarity_csv(documents: list[dict], similarity: np.ndarray) -> str:
+    """The document similarity matrix as CSV (labels neutralised for spreadsheets)."""
+    import csv
+    import io
+
+    from analysis.render import neutralise
+
+    labels = [f"{d['company']}: {d['title'] or d['url']}" for d in documents]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["document", "url"] + [neutralise(label) for label in labels])
+    for d, label, row in zip(documents, labels, similarity):
+        writer.writerow([neutralise(label), neutralise(d["url"])] + [f"{v:.4f}" for v in row])
+    return out.getvalue()

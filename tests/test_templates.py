@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -71,6 +72,14 @@ def test_family_shared_by_three_companies(tmp_path):
     # whole-document similarity: the three template users resemble each other more than Kestrel
     sims = {(r["doc_a"], r["doc_b"]): r["similarity"] for r in db["doc_similarity"].rows}
     assert sims and all(0 <= s <= 1 for s in sims.values())
+    doc = {r["name"]: r["id"] for r in db.query("select c.name, d.id from documents d join companies c on c.id = d.company_id")}
+    assert sims[(doc["Harbor Labs"], doc["Iris Trust"])] > sims.get((doc["Harbor Labs"], doc["Kestrel Clinic"]), 0.0)
+    matrix = tmp_path / "m" / "sim.csv"
+    result = CliRunner().invoke(cli, ["templates", "-q", "--matrix", str(matrix), "--db", str(db_path)])
+    assert result.exit_code == 0 and "Template pass 2" in result.output
+    rows = list(csv.reader(matrix.open()))
+    assert len(rows) == 5 and rows[0][:3] == ["document", "url", "Harbor Labs: Harbor Labs policy"]
+    assert [rows[i][i + 1] for i in range(1, 5)] == ["1.0000"] * 4
 
 
 def test_without_name_masking_short_adaptations_fall_apart(tmp_path):
