@@ -189,7 +189,10 @@ def _strip_chrome(root) -> None:
             doomed.append(el)  # comments, processing instructions
             continue
         chrome = _is_chrome(el)
-        if not chrome and el.tag in CHROME_OUTSIDE_CONTENT and has_content_region:
+        if not chrome and el.tag in ("header", "footer"):
+            # a page's own header/footer, not the header of an article or section
+            chrome = not any(a.tag in ("main", "article", "section") for a in el.iterancestors())
+        elif not chrome and el.tag in CHROME_OUTSIDE_CONTENT and has_content_region:
             chrome = not any(a.tag in ("main", "article") for a in el.iterancestors())
         if chrome and not el.xpath(CONTENT_XPATH):
             doomed.append(el)
@@ -273,12 +276,13 @@ def extract_html(body: bytes, url: str = "", content_type: str | None = None, ma
         language = _html_language(root)
         _strip_chrome(root)
         _protect_platform_names(root)
-        blocks = _trafilatura_blocks(root, url)
+        walked = _clean_blocks(html_blocks(_content_region(root)))
+        blocks = _clean_blocks(_trafilatura_blocks(root, url))
         extractor = "trafilatura"
-        if not blocks:
-            blocks = html_blocks(_content_region(root))
-            extractor = "html-fallback"
-        blocks = _clean_blocks(blocks)
+        if blocks:
+            blocks = restore_headings(blocks, walked)
+        else:
+            blocks, extractor = walked, "html-fallback"
         language = language or guess_language(blocks)
         return Extracted(title=title, blocks=blocks, extractor=extractor, language=language)
     except RecursionError:
@@ -356,10 +360,15 @@ class _BlockWalker:
     def role(self, el) -> str:
         if not isinstance(el.tag, str):
             return "skip"
-        return self.roles.get(el.tag.lower(), "inline")
+        tag = el.tag.lower()
+        if tag == "code" and self.vocabulary == "tei":
+            parent = el.getparent()
+            if parent is not None and parent.tag in ("p", "item", "cell", "head", "hi", "ref"):
+                return "inline"  # code inside a sentence, not a code block
+        return self.roles.get(tag, "inline")
 
     def flush(self, block_type: str | None = None, level: int = 0) -> None:
-        text = normalize_space(" ".join(self.buffer))
+        text = normalize_space("".join(self.buffer))
         self.buffer = []
         if block_type is None:
             block_type, level = ("list_item", self.item_levels[-1]) if self.item_levels else ("paragraph", 0)
@@ -430,6 +439,37 @@ class _BlockWalker:
         for child in el:
             self.walk(child, depth + 1, list_depth)
             self.buffer.append(child.tail or "")
+
+
+def restore_headings(kept: list[Block], walked: list[Block]) -> list[Block]:
+    """Put back headings that trafilatura dropped in front of content it kept.
+
+    ``walked`` is the plain walk of the page's content region, in reading
+    order. A heading of it that trafilatura lacks is inserted before the
+    kept block that follows it there, so sections keep their titles while
+    trafilatura still decides what content is boilerplate.
+    """
+    def key(text: str) -> str:
+        return text.casefold()
+
+    kept_keys = {key(b.text) for b in kept}
+    insert_before: dict[str, list[Block]] = {}
+    pending: list[Block] = []
+    for block in walked:
+        k = key(block.text)
+        if k in kept_keys:
+            if pending and k not in insert_before:
+                insert_before[k] = pending
+            pending = []
+        elif block.type == "heading":
+            pending.append(block)
+        else:
+            pending = []  # the heading belonged to content trafilatura dropped
+    out: list[Block] = []
+    for block in kept:
+        out.extend(insert_before.pop(key(block.text), []))
+        out.append(block)
+    return out
 
 
 _PILCROW = re.compile(r"\s*[¶§#]\s*$")

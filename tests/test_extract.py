@@ -528,3 +528,39 @@ def test_lists_of_platform_names_are_kept_but_share_links_are_not():
     assert [t for kind, t in blocks if kind == "list_item"] == ["Facebook", "LinkedIn", "Mastodon"]
     assert ("paragraph", "Instagram | Marketing team") in blocks
     assert "\u2060" not in "".join(t for _, t in blocks)
+
+
+def test_headings_trafilatura_drops_are_restored_and_inline_code_stays_inline():
+    # no <main>/<article>: a plain div of h1/h3/p, where trafilatura keeps the paragraphs but not the headings
+    sections = "".join(
+        f"<h3>Principle {name}</h3><p>Everyone who works for the bank should follow principle {name} whenever they post "
+        f"about work, customers or colleagues on any social network.</p>"
+        for name in ("one", "two", "three", "four")
+    )
+    page = (
+        "<html><body><header><h2 class='logo'><a href='/'>Example Bank</a></h2><nav><a href='/a'>About us</a></nav></header>"
+        "<div class='page'><h1>Our social media principles</h1>" + sections +
+        "<p>Never paste a test string like <code>&lt;script&gt;alert(1)&lt;/script&gt;</code> into a public issue about a customer.</p>"
+        "</div><footer><p>Example Bank plc, registered in England and Wales.</p></footer></body></html>"
+    ).encode()
+    blocks = [(b.type, b.level, b.text) for b in extract_html(page).blocks]
+    assert blocks[0] == ("heading", 1, "Our social media principles")
+    assert ("heading", 3, "Principle three") in blocks
+    heading_at = blocks.index(("heading", 3, "Principle three"))
+    assert blocks[heading_at + 1][2].startswith("Everyone who works for the bank should follow principle three")
+    assert ("paragraph", 0, "Never paste a test string like <script>alert(1)</script> into a public issue about a customer.") in blocks
+    text = " ".join(t for _, _, t in blocks)
+    assert "Example Bank plc" not in text and "About us" not in text and "Example Bank" not in text.replace("Example Bank plc", "")
+
+
+def test_restore_headings_only_before_kept_content():
+    from crawler.extract import restore_headings
+    from policycorpus.structure import Block
+
+    walked = [Block("heading", "Menu", 2), Block("list_item", "Home", 1), Block("heading", "Rules", 1),
+              Block("heading", "Scope", 2), Block("paragraph", "Applies to staff."), Block("heading", "Related", 2),
+              Block("paragraph", "Other news"), Block("heading", "Breaches", 2), Block("paragraph", "Discipline follows.")]
+    kept = [Block("paragraph", "Applies to staff."), Block("paragraph", "Discipline follows.")]
+    got = [(b.type, b.text) for b in restore_headings(kept, walked)]
+    assert got == [("heading", "Rules"), ("heading", "Scope"), ("paragraph", "Applies to staff."),
+                   ("heading", "Breaches"), ("paragraph", "Discipline follows.")]
