@@ -73,7 +73,8 @@ class ClauseClusterer:
         max_df: float = 0.5,
         sample_size: int = 20000,
         silhouette_sample: int = 4000,
-        min_cluster_sizes: tuple[int, ...] = (5, 10, 20, 40, 80),
+        min_cluster_sizes: tuple[int, ...] | None = None,
+        hdbscan_components: int = 15,
         max_outlier_share: float = 0.35,
         embedding_model: str = DEFAULT_EMBEDDING_MODEL,
         random_state: int = 0,
@@ -91,6 +92,7 @@ class ClauseClusterer:
         self.sample_size = sample_size
         self.silhouette_sample = silhouette_sample
         self.min_cluster_sizes = min_cluster_sizes
+        self.hdbscan_components = hdbscan_components
         self.max_outlier_share = max_outlier_share
         self.embedding_model = embedding_model
         self.random_state = random_state
@@ -99,7 +101,8 @@ class ClauseClusterer:
     def get_params(self) -> dict:
         params = {k: getattr(self, k) for k in self.__init__.__code__.co_varnames[1 : self.__init__.__code__.co_argcount]}
         params.pop("verbose", None)
-        params["min_cluster_sizes"] = list(self.min_cluster_sizes)
+        if self.min_cluster_sizes is not None:
+            params["min_cluster_sizes"] = list(self.min_cluster_sizes)
         return params
 
     # ------------------------------------------------------------------ fit
@@ -219,12 +222,14 @@ class ClauseClusterer:
 
         sample = self._sample(rng, self.sample_size)
         vectors = self.vectors_[sample]
+        projection = self._density_projection(vectors)
+        density_space = projection(vectors)
         self.selection_ = {}
         best = None
-        for size in self.min_cluster_sizes:
+        for size in self._min_cluster_sizes(len(sample)):
             if size >= len(sample):
                 continue
-            labels = HDBSCAN(min_cluster_size=size, copy=True).fit_predict(vectors)
+            labels = HDBSCAN(min_cluster_size=size, copy=True).fit_predict(density_space)
             outliers = float(np.mean(labels < 0))
             score = self._silhouette(vectors, labels, rng)
             n_clusters = int(labels.max()) + 1
@@ -238,27 +243,42 @@ class ClauseClusterer:
             raise ValueError("HDBSCAN found no clusters; try --method kmeans")
         _, size, labels = best
         self.min_cluster_size_ = size
-        self.labels_ = self._extend_labels(sample, labels)
+        self.labels_ = self._extend_labels(sample, labels, projection)
         self.n_clusters_ = int(self.labels_.max()) + 1
         self.quality_ = self._silhouette(self.vectors_, self.labels_, rng)
 
-    def _extend_labels(self, sample: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """Labels for every text when HDBSCAN ran on a sample: nearest cluster centre, or outlier
-        when farther from it than the farthest 95% of that cluster's sampled members."""
+    def _min_cluster_sizes(self, n: int) -> list[int]:
+        """Candidate minimum cluster sizes: given, or 0.5% to 4% of the (sampled) clauses, at least 5."""
+        if self.min_cluster_sizes is not None:
+            return list(self.min_cluster_sizes)
+        return sorted({max(5, int(n * share)) for share in (0.005, 0.01, 0.02, 0.04)})
+
+    def _density_projection(self, vectors: np.ndarray):
+        """HDBSCAN's densities are meaningless and slow in 100 dimensions: project onto the
+        first principal components of the sample (identity when there are few dimensions)."""
+        from sklearn.decomposition import PCA
+
+        n_components = min(self.hdbscan_components, vectors.shape[1], vectors.shape[0] - 1)
+        if n_components >= vectors.shape[1] or n_components < 2:
+            return lambda x: x
+        return PCA(n_components=n_components, random_state=self.random_state).fit(vectors).transform
+
+    def _extend_labels(self, sample: np.ndarray, labels: np.ndarray, projection) -> np.ndarray:
+        """Labels for every text when HDBSCAN ran on a sample: each text not in the sample
+        takes the label (outlier included) of its nearest sampled neighbour in the density space."""
+        from sklearn.neighbors import NearestNeighbors
+
         n = self.vectors_.shape[0]
         if len(sample) == n:
             return labels.astype(int)
-        k = int(labels.max()) + 1
-        sampled = self.vectors_[sample]
-        centres = np.vstack([sampled[labels == c].mean(axis=0) for c in range(k)])
-        limits = np.array([np.quantile(np.linalg.norm(sampled[labels == c] - centres[c], axis=1), 0.95) for c in range(k)])
         out = np.empty(n, dtype=int)
-        for start in range(0, n, 20000):
-            block = self.vectors_[start : start + 20000]
-            dist = np.sqrt(np.maximum(((block**2).sum(1)[:, None] - 2 * block @ centres.T + (centres**2).sum(1)[None, :]), 0))
-            nearest = dist.argmin(1)
-            out[start : start + len(block)] = np.where(dist[np.arange(len(block)), nearest] <= limits[nearest], nearest, -1)
         out[sample] = labels
+        rest = np.setdiff1d(np.arange(n), sample)
+        index = NearestNeighbors(n_neighbors=1).fit(projection(self.vectors_[sample]))
+        for start in range(0, len(rest), 20000):
+            chunk = rest[start : start + 20000]
+            _, nearest = index.kneighbors(projection(self.vectors_[chunk]))
+            out[chunk] = labels[nearest[:, 0]]
         return out
 
     def _map(self) -> np.ndarray:
