@@ -332,6 +332,46 @@ TABLES: list[Table] = [
         ],
         pk=("run_id", "doc_a", "doc_b"),
     ),
+    Table(
+        "policy_stats",
+        "Summary per policy document of its current clauses (latest snapshot, latest segmentation and tagging). "
+        "Rebuilt by `policycorpus serve` and `publish` whenever clauses or tags changed, so rankings and charts "
+        "stay fast on large corpora.",
+        [
+            C("document_id", int, "The policy document."),
+            C("company_id", int, "Its company."),
+            C("current_clauses", int, "Clauses in the document's latest snapshot (kind 'clause')."),
+            C("judged_clauses", int, "Those with a modality."),
+            C("restrictive_clauses", int, "Those whose modality is prohibition or obligation."),
+            C("restrictiveness", float, "restrictive_clauses / judged_clauses (null when none is judged)."),
+        ],
+        pk="document_id",
+        indexes=[(("company_id",), False)],
+    ),
+    Table(
+        "category_coverage",
+        "Summary per company and category of its current clauses carrying the category (the cells of the "
+        "comparison grid). Rebuilt together with policy_stats.",
+        [
+            C("company_id", int, "The company."),
+            C("category", str, "Category id."),
+            C("clauses", int, "Current clauses of the company tagged with the category."),
+            C("strongest_modality", str, "The most forceful modality among them (prohibition > obligation > recommendation > permission > information)."),
+        ],
+        pk=("company_id", "category"),
+        indexes=[(("category",), False)],
+    ),
+    Table(
+        "duplicate_clauses",
+        "Current clauses whose text (ignoring case and surrounding space) also appears in another company's "
+        "current policy. Rebuilt together with policy_stats.",
+        [
+            C("clause_id", int, "The clause."),
+            C("company_id", int, "Its company."),
+            C("n_companies", int, "How many companies' current policies contain the same text."),
+        ],
+        pk="clause_id",
+    ),
 ]
 
 TABLES_BY_NAME = {t.name: t for t in TABLES}

@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from policycorpus.db import TABLES, VIEWS, ensure_fts, ensure_views, open_db
+from publish.summary import refresh_summaries
 
 SITE_DIR = Path(__file__).resolve().parent / "site"
 METADATA_FILE = SITE_DIR / "metadata.yml"
@@ -48,6 +49,8 @@ def prepare_database(db_path: str | Path, *, log=None) -> None:
         if fresh:
             log(f"building full-text indexes for {', '.join(fresh)} ...")
         ensure_fts(db, rebuild=False)
+        if refresh_summaries(db):
+            log("summary tables (policy_stats, category_coverage, duplicate_clauses) rebuilt")
         db.execute("PRAGMA optimize")
         db.conn.commit()
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -465,3 +465,28 @@ def test_page_reads_the_same_current_clauses_as_analysis(corpus):
     conn.row_factory = sqlite3.Row
     got = {(c.id, c.company, c.modality, tuple(sorted(c.tags.items()))) for c in current_clauses_of(conn, ids)}
     assert got == expected and len(got) == 14
+
+
+def test_summaries_follow_new_tags_and_are_not_rebuilt_needlessly(tmp_path):
+    from publish.summary import refresh_summaries
+
+    path = build_corpus(tmp_path / "corpus.db")
+    prepare_database(path)
+    db = open_db(path)
+    assert not refresh_summaries(db)  # nothing changed since prepare_database
+    initech = db["companies"].rows_where("name = 'Initech Health'").__next__()["id"]
+    assert not db.execute("select count(*) from category_coverage where company_id = ? and category = 'political'",
+                          [initech]).fetchone()[0]
+    clause = db.execute("select id from clauses where company_id = ? and kind = 'clause' limit 1", [initech]).fetchone()[0]
+    db["tags"].insert({"clause_id": clause, "category": "political", "score": 0.7, "model_version": "model-1"})
+    db.conn.commit()
+    db.conn.close()
+    prepare_database(path)
+    db = open_db(path)
+    row = db.execute("select clauses, strongest_modality from category_coverage where company_id = ? and category = 'political'",
+                     [initech]).fetchone()
+    assert row == (1, "prohibition")
+    # exact duplicates across companies: the consequences clause of Acme and Globex
+    shared = {r["clause_id"] for r in db.query("select clause_id from duplicate_clauses")}
+    texts = {db["clauses"].get(c)["text"] for c in shared}
+    assert texts == {"Violations may lead to disciplinary action up to termination."} and len(shared) == 2
