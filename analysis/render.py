@@ -164,6 +164,10 @@ def heat_color(count: int, max_count: int) -> str:
     return f"hsl(212, 70%, {light}%)"
 
 
+def heat_text(count: int, max_count: int) -> str:
+    return "#fff" if count and math.log1p(count) / math.log1p(max(max_count, 1)) > 0.6 else "#222"
+
+
 def to_html(comp: Comparison) -> str:
     from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -173,6 +177,7 @@ def to_html(comp: Comparison) -> str:
     env.filters["shorten"] = shorten
     env.globals["safe_url"] = safe_url
     env.globals["heat_color"] = heat_color
+    env.globals["heat_text"] = heat_text
     env.globals["modality_abbrev"] = MODALITY_ABBREV
     max_count = max((cell.count for cells in comp.cells.values() for cell in cells.values()), default=0)
     return env.get_template("compare.html").render(comp=comp, max_count=max_count)
