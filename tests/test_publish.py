@@ -490,3 +490,48 @@ def test_summaries_follow_new_tags_and_are_not_rebuilt_needlessly(tmp_path):
     shared = {r["clause_id"] for r in db.query("select clause_id from duplicate_clauses")}
     texts = {db["clauses"].get(c)["text"] for c in shared}
     assert texts == {"Violations may lead to disciplinary action up to termination."} and len(shared) == 2
+
+
+def test_published_package_runs_its_dockerfile_commands(corpus, tmp_path):
+    """Run the Dockerfile's `datasette inspect` and CMD lines (all but pip install) in the package directory."""
+    import os
+    import shlex
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from publish.package import build_package
+
+    out = build_package(corpus, tmp_path / "pkg")
+    dockerfile = (out / "Dockerfile").read_text()
+    env = dict(os.environ, PYTHONPATH=str(out / "src"))
+    bin_dir = Path(sys.executable).parent
+    inspect = re.search(r"^RUN (datasette inspect .*)$", dockerfile, re.M).group(1)
+    subprocess.run([str(bin_dir / "datasette"), *shlex.split(inspect)[1:]], cwd=out, env=env, check=True, timeout=120)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = shlex.split(re.search(r"^CMD (.*)$", dockerfile, re.M).group(1).replace("$PORT", str(port)))
+    cmd = [str(bin_dir / "datasette"), *cmd[1:]]
+    cmd[cmd.index("0.0.0.0")] = "127.0.0.1"
+    process = subprocess.Popen(cmd, cwd=out, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/-/versions.json", timeout=2)
+                break
+            except OSError:
+                assert process.poll() is None, process.stderr.read().decode()[-2000:]
+                time.sleep(0.2)
+        html = urllib.request.urlopen(base + "/-/compare?companies=Acme+Retail,Globex+Bank", timeout=30).read().decode()
+        assert 'id="pc-grid"' in html and "&lt;script&gt;" in html
+        rows = json.loads(urllib.request.urlopen(base + "/corpus/restrictiveness.json?_shape=array", timeout=30).read())
+        assert [r["company"] for r in rows][0] == "Acme Retail"
+        plugins = json.loads(urllib.request.urlopen(base + "/-/plugins.json", timeout=30).read())
+        assert {"policycorpus_site.py", "datasette-vega"} <= {p["name"] for p in plugins}
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

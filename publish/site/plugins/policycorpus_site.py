@@ -15,6 +15,7 @@ import json
 from urllib.parse import parse_qs, urlencode
 
 from datasette import hookimpl
+from datasette.database import QueryInterrupted
 from datasette.utils import tilde_encode
 from datasette.utils.asgi import Response
 from markupsafe import Markup, escape
@@ -93,16 +94,21 @@ async def compare_page(datasette, request):
 async def charts_page(datasette, request):
     db_name = config(datasette)["database"]
     db = database(datasette)
-    charts = {}
+    charts, errors = {}, []
     for name in ("coverage_by_category", "restrictiveness_by_industry"):
         query = await datasette.get_canned_query(db_name, name, request.actor)
-        result = await db.execute(query["sql"])
+        try:
+            result = await db.execute(query["sql"])
+        except QueryInterrupted:
+            errors.append(f"{query['title']} took longer than the SQL time limit.")
+            charts[name] = []
+            continue
         charts[name] = [dict(r) for r in result.rows]
     coverage = pages.bar_rows(
         charts["coverage_by_category"], "name", "share", colour=lambda r: colour_of(datasette, r["group"])
     )
     industry = pages.bar_rows(charts["restrictiveness_by_industry"], "industry", "mean_restrictiveness")
-    context = template_context(datasette, coverage=coverage, industry=industry)
+    context = template_context(datasette, coverage=coverage, industry=industry, errors=errors)
     return Response.html(await datasette.render_template("charts.html", context, request=request))
 
 
