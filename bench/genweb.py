@@ -13,7 +13,6 @@ import argparse
 import random
 import sys
 
-from twisted.internet import reactor
 from twisted.web import resource, server
 
 WORDS = ("market customers service quality team product annual report growth community people careers "
@@ -89,6 +88,8 @@ def main(argv=None):
     parser.add_argument("--pages", type=int, default=50)
     parser.add_argument("--port", type=int, default=8700)
     args = parser.parse_args(argv)
+    from twisted.internet import reactor  # installed only in the server process
+
     for index in range(args.sites):
         factory = server.Site(Site(index, args.pages))
         factory.log = lambda request: None  # no access log

@@ -52,4 +52,9 @@ def link_text(url: str, anchor: str = "", title: str = "") -> str:
 
 def score_link(url: str, anchor: str = "", title: str = "", rules: LinkRules | None = None) -> tuple[float, list[str]]:
     """Score a link by its anchor text, title attribute and URL."""
-    return (rules or load_rules()).score(link_text(url, anchor, title))
+    return _score_cached(rules or load_rules(), link_text(url, anchor, title))
+
+
+@lru_cache(maxsize=65536)
+def _score_cached(rules: LinkRules, text: str) -> tuple[float, list[str]]:
+    return rules.score(text)

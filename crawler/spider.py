@@ -15,7 +15,7 @@ import scrapy
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response, TextResponse
-from scrapy.linkextractors import IGNORED_EXTENSIONS, LinkExtractor
+from scrapy.linkextractors import IGNORED_EXTENSIONS
 from scrapy.utils.sitemap import Sitemap
 from twisted.python.failure import Failure
 
@@ -24,7 +24,7 @@ from crawler.links import LinkRules, load_rules, score_link
 
 # PDFs are policies too; everything else Scrapy skips by default stays skipped.
 FOLLOWED_EXTENSIONS = {"pdf"}
-DENY_EXTENSIONS = [e for e in IGNORED_EXTENSIONS if e not in FOLLOWED_EXTENSIONS]
+DENY_EXTENSIONS_SET = {e for e in IGNORED_EXTENSIONS if e not in FOLLOWED_EXTENSIONS}
 PROMISING_WORDS = (b"social media", b"social network", b"online communication", b"digital participation")
 
 
@@ -65,7 +65,6 @@ class PolicySpider(scrapy.Spider):
         self.crawl_id = crawl_id
         self.state: dict[int, CompanyState] = {}
         self.link_rules: LinkRules = load_rules()
-        self.link_extractor = LinkExtractor(deny_extensions=DENY_EXTENSIONS, unique=True)
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
@@ -107,6 +106,10 @@ class PolicySpider(scrapy.Spider):
                         yield request
             if state.pending == 0:
                 yield self.company_done(state)
+
+    def company_for_url(self, url: str) -> int | None:
+        host = host_of(url)
+        return next((s.company_id for s in self.state.values() if host in s.hosts), None)
 
     # -- requests ---------------------------------------------------------------------
 
@@ -152,7 +155,6 @@ class PolicySpider(scrapy.Spider):
         state = self.state[response.meta["company_id"]]
         state.pages += 1
         content_type = response.headers.get(b"Content-Type", b"").decode("latin-1").lower()
-        yield self.log_item(state, response, "ok", content_type=content_type)
         if host_of(response.url) not in state.hosts:
             yield LogItem(state.company_id, response.url, "offsite", response.status,
                           "redirected off the company's hosts; not judged")
@@ -169,7 +171,6 @@ class PolicySpider(scrapy.Spider):
 
     def parse_sitemap(self, response: Response):
         state = self.state[response.meta["company_id"]]
-        yield self.log_item(state, response, "ok", reason="sitemap")
         try:
             entries = list(Sitemap(response.body)) if response.body else []
         except Exception as exc:  # malformed XML is untrusted input, not a crash
@@ -205,9 +206,10 @@ class PolicySpider(scrapy.Spider):
         if state is None:
             return
         outcome, status, reason = describe_failure(failure)
-        if outcome not in ("robots", "refused") and not request.meta.get("link_reasons") == ["sitemap"]:
+        if outcome not in ("robots", "refused") and request.meta.get("link_reasons") != ["sitemap"]:
             state.errors += 1
-        yield LogItem(state.company_id, request.url, outcome, status, reason)
+        if outcome != "http_error":  # responses with an error status are logged by CrawlLogExtension
+            yield LogItem(state.company_id, request.url, outcome, status, reason)
         yield from self.answered(state)
 
     # -- discovery and judgement ----------------------------------------------------------
@@ -217,16 +219,16 @@ class PolicySpider(scrapy.Spider):
         if depth >= self.max_depth:
             return
         try:
-            links = self.link_extractor.extract_links(response)
-        except Exception as exc:
+            links = page_links(response)
+        except Exception as exc:  # malformed markup is untrusted input, not a crash
             yield LogItem(state.company_id, response.url, "parse_error", response.status, f"links: {exc}")
             return
         scored = []
-        for link in links:
-            if host_of(link.url) not in state.hosts:
+        for url, anchor in links:
+            if host_of(url) not in state.hosts or canonical(url) in state.seen:
                 continue
-            score, reasons = score_link(link.url, link.text, rules=self.link_rules)
-            scored.append((score, link.url, reasons))
+            score, reasons = score_link(url, anchor, rules=self.link_rules)
+            scored.append((score, url, reasons))
         scored.sort(key=lambda s: -s[0])
         for score, url, reasons in scored:
             request = self.make_request(state, url, depth=depth + 1, link_score=score, reasons=reasons)
@@ -266,12 +268,31 @@ class PolicySpider(scrapy.Spider):
             extractor=extracted.extractor,
         )
 
-    def log_item(self, state, response, outcome, reason="", content_type=None) -> LogItem:
-        if content_type is None:
-            content_type = response.headers.get(b"Content-Type", b"").decode("latin-1").lower()
-        elapsed = response.meta.get("download_latency")
-        return LogItem(state.company_id, response.url, outcome, response.status, reason, content_type,
-                       len(response.body), round(elapsed * 1000, 1) if elapsed is not None else None)
+
+def page_links(response: TextResponse, limit: int = 2000) -> list[tuple[str, str]]:
+    """(absolute URL, anchor text) of the page's http(s) links, skipping media and archives.
+
+    A lean replacement for LinkExtractor: this runs on every page, and the
+    spider does its own host filtering, canonicalisation and de-duplication.
+    """
+    out, seen = [], set()
+    for anchor in response.selector.root.iter("a", "area"):
+        href = (anchor.get("href") or "").strip()
+        if not href or href.startswith(("#", "mailto:", "javascript:", "tel:", "data:")):
+            continue
+        url = canonical(response.urljoin(href))
+        if url in seen or not url.startswith(("http://", "https://")):
+            continue
+        extension = urlsplit(url).path.rpartition(".")[2].lower()
+        if extension in DENY_EXTENSIONS_SET:
+            continue
+        seen.add(url)
+        text = " ".join(anchor.text_content().split()) if anchor.tag == "a" else (anchor.get("alt") or "")
+        title = anchor.get("title") or ""
+        out.append((url, f"{text} {title}".strip()))
+        if len(out) >= limit:
+            break
+    return out
 
 
 def is_pdf(response: Response, content_type: str) -> bool:
@@ -308,6 +329,10 @@ def describe_failure(failure: Failure) -> tuple[str, int | None, str]:
 
 
 def _load_classifier(settings):
+    """Built before the crawl starts, so fitting it never stalls the reactor mid-crawl."""
     from crawler.classify import PolicyClassifier
+    from crawler.extract import extract_html  # noqa: F401  (import trafilatura up front too)
 
-    return PolicyClassifier()
+    classifier = PolicyClassifier()
+    classifier.score("warm-up", title="", url="")
+    return classifier
