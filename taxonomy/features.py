@@ -57,7 +57,7 @@ class PhraseMatcher:
         self.prefix: dict[str, list[tuple[tuple[str, ...], int]]] = {}
         for k, phrases in enumerate(phrases_by_category):
             for phrase in phrases:
-                tokens = tuple(_TOKEN.findall(phrase.lower().replace("*", "STAR_"))) if phrase else ()
+                tokens = tuple(_TOKEN.findall(phrase.replace("*", "STAR_").lower())) if phrase else ()
                 tokens = tuple(t.replace("star_", "*") if t.endswith("star_") else t for t in tokens)
                 if not tokens:
                     continue

@@ -17,6 +17,7 @@ RULES_PATH = Path(__file__).with_name("modality.yaml")
 STRENGTH = {"prohibition": 4, "obligation": 3, "recommendation": 2, "permission": 1, "information": 0}
 CUE_SCORE = {"explicit": 0.9, "imperative": 0.75, "lead_in": 0.7, "heading": 0.6, "none": 0.7}
 
+_CONDITION = re.compile(r"^\W*(?:if|when|whenever|before|after|once|while|unless|where|for|in|to|during)\b[^,.;:]{0,120},\s*", re.I)
 _LEADING_NOISE = re.compile(r"^[\W\d_]*(?:(?:please|always|also|then|and|so|just|now)\s+)*", re.I)
 
 
@@ -63,6 +64,13 @@ class ModalityTagger(BaseEstimator):
         return "information"
 
     def is_imperative(self, text: str) -> bool:
+        """True if the clause opens with an instruction, also after a condition ("If in doubt, ask ...")."""
+        if self._starts_with_instruction(text):
+            return True
+        m = _CONDITION.match(text)
+        return bool(m) and self._starts_with_instruction(text[m.end():])
+
+    def _starts_with_instruction(self, text: str) -> bool:
         rest = _LEADING_NOISE.sub("", text, count=1)
         words = rest.split(None, 2)
         if not words:

@@ -55,7 +55,7 @@ class ClauseTagger(BaseEstimator):
         self.max_labels = max_labels
         self.random_state = random_state
 
-    def _fit_linear(self, M, Y) -> tuple[np.ndarray, np.ndarray]:
+    def _fit_linear(self, M, Y, sample_weight=None) -> tuple[np.ndarray, np.ndarray]:
         coefs, intercepts = [], []
         for k in range(Y.shape[1]):
             y = Y[:, k]
@@ -63,23 +63,24 @@ class ClauseTagger(BaseEstimator):
                 coefs.append(np.zeros(M.shape[1], dtype=np.float32))
                 intercepts.append(-10.0 if y.max() == 0 else 10.0)
                 continue
-            lr = LogisticRegression(C=self.C, class_weight=self.class_weight, solver="liblinear",
+            lr = LogisticRegression(C=self.C, class_weight=self.class_weight, solver="liblinear", dual=True,
                                     random_state=self.random_state, max_iter=1000)
-            lr.fit(M, y)
+            lr.fit(M, y, sample_weight=sample_weight)
             coefs.append(lr.coef_[0].astype(np.float32))
             intercepts.append(float(lr.intercept_[0]))
         return np.vstack(coefs), np.array(intercepts, dtype=np.float32)
 
-    def fit(self, X, Y, groups=None):
+    def fit(self, X, Y, groups=None, sample_weight=None):
         Y = np.asarray(Y, dtype=np.int8)
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         self.featurizer_ = clone(self.featurizer if self.featurizer is not None else ClauseFeaturizer()).fit(X)
         M = self.featurizer_.transform(X)
         self.n_labels_ = Y.shape[1]
-        self.thresholds_ = self._cv_thresholds(M, Y, groups)
-        self.coef_, self.intercept_ = self._fit_linear(M, Y)
+        self.thresholds_ = self._cv_thresholds(M, Y, groups, w)
+        self.coef_, self.intercept_ = self._fit_linear(M, Y, w)
         return self
 
-    def _cv_thresholds(self, M, Y, groups) -> np.ndarray:
+    def _cv_thresholds(self, M, Y, groups, sample_weight=None) -> np.ndarray:
         """Per-category thresholds maximising F1 on out-of-fold probabilities of the training set."""
         groups = np.arange(M.shape[0]) if groups is None else np.asarray(groups)
         oof = np.zeros(Y.shape, dtype=np.float64)
@@ -87,7 +88,8 @@ class ClauseTagger(BaseEstimator):
         if n_splits < 2:
             return np.full(Y.shape[1], 0.5)
         for train, test in GroupKFold(n_splits=n_splits).split(M, Y, groups):
-            coef, intercept = self._fit_linear(M[train], Y[train])
+            coef, intercept = self._fit_linear(M[train], Y[train],
+                                               None if sample_weight is None else sample_weight[train])
             oof[test] = _sigmoid(M[test] @ coef.T + intercept)
         self.oof_scores_ = oof
         thresholds = np.empty(Y.shape[1])

@@ -161,9 +161,8 @@ def merge_fragments(blocks: list[Block]) -> list[list[Block]]:
         prev = groups[-1][-1] if groups else None
         if (
             prev is not None
-            and block.type != "heading"
+            and block.type == "paragraph"  # list items are separate by markup; only lines of text run on
             and prev.type != "heading"
-            and not (block.type == "list_item" and prev.type != "list_item")
             and ends_open(prev.text)
             and starts_continuation(block.text)
         ):
@@ -199,6 +198,8 @@ def segment_blocks(blocks: list[Block], text: str | None = None) -> list[Clause]
     rules = load_rules()
     blocks = [b for b in blocks if b.text and b.text.strip()]
     groups = merge_fragments(blocks)
+    # short unpunctuated paragraphs are headings only in text that lost its markup (PDF, plain text)
+    detect_headings = not any(b.type == "heading" for b in blocks)
     headings = _HeadingStack()
     lead_ins: dict[int, str] = {}  # list depth -> lead-in sentence
     out: list[Clause] = []
@@ -221,7 +222,8 @@ def segment_blocks(blocks: list[Block], text: str | None = None) -> list[Clause]
             out.append(Clause(body, BOILERPLATE, headings.path(), "", start, end, block_type=first.type))
             continue
         if (
-            first.type == "paragraph"
+            detect_headings
+            and first.type == "paragraph"
             and has_next
             and looks_like_heading(body, rules)
             and groups[gi + 1][0].type != "heading"
@@ -285,6 +287,8 @@ def clauses_from_units(units: list[dict]) -> list[Clause]:
     """
     rules = load_rules()
     texts = [normalize_space(u.get("text") or "") for u in units]
+    # units that come with heading paths were cut from marked-up text, where headings are not units
+    structured = any(u.get("heading") for u in units) or any(u.get("type") == "heading" for u in units)
     out: list[Clause] = []
     for i, (unit, body) in enumerate(zip(units, texts)):
         heading = unit.get("heading") or ""
@@ -298,7 +302,8 @@ def clauses_from_units(units: list[dict]) -> list[Clause]:
         elif is_boilerplate(body, rules):
             kind = BOILERPLATE
         elif (
-            btype != "list_item"
+            not structured
+            and btype != "list_item"
             and nxt
             and looks_like_heading(body, rules)
             and not starts_continuation(nxt)

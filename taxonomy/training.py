@@ -27,6 +27,7 @@ class TrainingSet:
     records: list[dict]
     Y: np.ndarray
     groups: np.ndarray
+    weights: np.ndarray
     n_examples: int
     n_labelled: int
 
@@ -97,8 +98,11 @@ def read_labelled(path: str | Path, tax: Taxonomy) -> list[dict]:
     return out
 
 
+LABELLED_WEIGHT = 3.0
+
+
 def build_training_set(tax: Taxonomy, labelled: list[dict] | None = None, use_examples: bool = True,
-                       seed: int = 0) -> TrainingSet:
+                       seed: int = 0, labelled_weight: float = LABELLED_WEIGHT) -> TrainingSet:
     records, labels, groups = taxonomy_records(tax, seed) if use_examples else ([], [], [])
     n_examples = len(records)
     start = (max(groups) + 1) if groups else 0
@@ -117,7 +121,9 @@ def build_training_set(tax: Taxonomy, labelled: list[dict] | None = None, use_ex
     for r, labs in enumerate(labels):
         for cid in labs:
             Y[r, index[cid]] = 1
-    return TrainingSet(records, Y, np.asarray(groups), n_examples, len(labelled or []))
+    # a labelled clause from a real policy counts for more than one of the (augmented) examples
+    weights = np.where(np.arange(len(records)) < n_examples, 1.0, labelled_weight)
+    return TrainingSet(records, Y, np.asarray(groups), weights, n_examples, len(labelled or []))
 
 
 def train_model(labelled_path: str | Path | None = None, taxonomy_path: str | Path | None = None,
@@ -130,7 +136,7 @@ def train_model(labelled_path: str | Path | None = None, taxonomy_path: str | Pa
     tagger = tagger if tagger is not None else ClauseTagger(featurizer=ClauseFeaturizer(taxonomy_path=path))
     if tagger.featurizer is not None and tagger.featurizer.taxonomy_path is None:
         tagger.set_params(featurizer__taxonomy_path=path)
-    tagger.fit(data.records, data.Y, groups=data.groups)
+    tagger.fit(data.records, data.Y, groups=data.groups, sample_weight=data.weights)
     # the file's location is not part of what the model learned
     params = {k: v for k, v in tagger.get_params(deep=True).items()
               if not hasattr(v, "get_params") and not k.endswith("taxonomy_path")}

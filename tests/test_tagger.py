@@ -1,0 +1,125 @@
+"""The tagger: scikit-learn conventions, the default model, training from labelled clauses, modality rules."""
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from policycorpus.structure import Block, join_blocks
+from taxonomy.features import ClauseFeaturizer, PhraseMatcher
+from taxonomy.model import ClauseTagger, load_model
+from taxonomy.modality import ModalityTagger
+from taxonomy.pipeline import TaggedClause, classify_units, get_model, tag_blocks
+from taxonomy.taxonomy import CONTRACT_IDS, load_taxonomy
+from taxonomy.training import build_training_set, train_model
+
+
+@pytest.fixture(scope="module")
+def small_set():
+    tax = load_taxonomy()
+    data = build_training_set(tax)
+    return data
+
+
+def _public_attrs(est):
+    return {k for k in vars(est) if not k.startswith("_")}
+
+
+def test_estimators_follow_scikit_learn_conventions(small_set):
+    tagger = ClauseTagger(featurizer=ClauseFeaturizer(char_ngrams=None), cv=3, C=2.0)
+    params = set(tagger.get_params(deep=False))
+    assert _public_attrs(tagger) == params  # __init__ only stores parameters
+    assert clone(tagger).get_params()["C"] == 2.0
+    fitted = tagger.fit(small_set.records, small_set.Y, groups=small_set.groups)
+    assert fitted is tagger
+    learned = _public_attrs(tagger) - params
+    assert learned and all(a.endswith("_") for a in learned)
+    again = clone(tagger).fit(small_set.records, small_set.Y, groups=small_set.groups)
+    np.testing.assert_array_equal(tagger.coef_, again.coef_)  # fixed random_state: reproducible
+    np.testing.assert_array_equal(tagger.thresholds_, again.thresholds_)
+
+    modality = ModalityTagger()
+    assert _public_attrs(modality) == set(modality.get_params())
+    assert modality.fit() is modality
+    assert all(a.endswith("_") for a in _public_attrs(modality) - set(modality.get_params()))
+
+
+def test_default_model_tags_a_draft_with_categories_modality_and_version():
+    model = get_model()
+    assert model.categories == list(load_taxonomy().ids)
+    assert set(CONTRACT_IDS) <= set(model.categories)
+    text, blocks = join_blocks([
+        Block("heading", "Social media policy", 1),
+        Block("paragraph", "This policy applies to all employees, contractors and volunteers."),
+        Block("heading", "Security", 2),
+        Block("paragraph", "You must never share the passwords of official accounts:"),
+        Block("list_item", "not even with colleagues", 1),
+        Block("paragraph", "Breaches may lead to disciplinary action, up to and including dismissal."),
+        Block("paragraph", "Never post photos of patients or colleagues without their consent."),
+    ])
+    tagged = tag_blocks(blocks, text)
+    assert all(isinstance(t, TaggedClause) and t.model_version == model.version for t in tagged)
+    by_text = {t.text: t for t in tagged}
+    assert by_text["Social media policy"].kind == "heading" and by_text["Social media policy"].labels == {}
+    assert "scope" in by_text["This policy applies to all employees, contractors and volunteers."].labels
+    pw = by_text["You must never share the passwords of official accounts:"]
+    assert "security" in pw.labels and pw.modality == "prohibition"
+    item = by_text["not even with colleagues"]
+    assert item.lead_in.startswith("You must never") and item.modality == "prohibition"
+    assert "consequences" in by_text["Breaches may lead to disciplinary action, up to and including dismissal."].labels
+    photos = by_text["Never post photos of patients or colleagues without their consent."]
+    assert "privacy" in photos.labels and photos.modality == "prohibition"
+    for t in tagged:
+        assert all(0.0 <= s <= 1.0 for s in t.labels.values())
+        assert text[t.span[0]:t.span[1]].replace("\n\n", " ") == t.text
+
+
+def test_labelled_clauses_teach_the_model_and_change_its_version(tmp_path):
+    # an invented jargon word the taxonomy file has never seen, labelled as political
+    rows = [
+        {"text": f"Staff must keep out of every zorblat {w} on official channels.", "labels": ["political"]}
+        for w in ("debate", "campaign", "rally", "vote", "petition", "thread", "argument", "dispute")
+    ]
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    base = get_model()
+    probe = [{"text": "Keep away from any zorblat rally or zorblat vote."}]
+    before = base.tagger.predict_proba(probe)[0][base.categories.index("political")]
+    model = train_model(labels)
+    after = model.tagger.predict_proba(probe)[0][model.categories.index("political")]
+    assert after > before + 0.2
+    assert model.version != base.version and model.info["labelled_clauses"] == len(rows)
+    path = model.save(tmp_path / f"{model.version}.joblib")
+    loaded = load_model(path)
+    assert loaded.version == model.version
+    assert classify_units(probe, loaded)[0]["labels"] == classify_units(probe, model)[0]["labels"]
+
+
+@pytest.mark.parametrize("text,lead_in,expected", [
+    ("You must not share confidential information.", "", "prohibition"),
+    ("Never post while angry.", "", "prohibition"),
+    ("Posting client names is prohibited.", "", "prohibition"),
+    ("Staff are required to complete the training.", "", "obligation"),
+    ("Account owners are responsible for their content.", "", "obligation"),
+    ("Use the official hashtag.", "", "obligation"),
+    ("You should add alt text to images.", "", "recommendation"),
+    ("We encourage you to share our news.", "", "recommendation"),
+    ("You may share posts from the main account.", "", "permission"),
+    ("Feel free to reshare our content.", "", "permission"),
+    ("The social team runs three accounts.", "", "information"),
+    ("If you do not know the answer, say so.", "", "obligation"),
+    ("Do not hesitate to ask the team.", "", "obligation"),
+    ("Content may be seen by millions of people.", "", "information"),
+    ("share your password", "Employees must not:", "prohibition"),
+    ("Share release news", "The objectives of the account are:", "information"),
+    ("post photos of the event", "You may:", "permission"),
+])
+def test_modality_rules(text, lead_in, expected):
+    assert ModalityTagger().fit().classify(text, lead_in)[0] == expected
+
+
+def test_phrase_matcher_handles_multiword_and_wildcard_phrases():
+    m = PhraseMatcher([["two-factor", "official account*"], ["#"]])
+    assert m.counts("Enable two-factor authentication on official accounts. #tips") == {0: 2, 1: 1}
+    assert m.counts("An account that is official") == {}
