@@ -79,6 +79,10 @@ def build_metadata(db_name: str = TEMPLATE_DB) -> dict:
         entry["description"] = declared.description
         entry["columns"] = {c.name: c.description for c in declared.columns}
     databases[db_name] = db_meta
+    if db_name != TEMPLATE_DB and "description_html" in metadata:
+        from datasette.utils import tilde_encode
+
+        metadata["description_html"] = metadata["description_html"].replace(f"/{TEMPLATE_DB}/", f"/{tilde_encode(db_name)}/")
     metadata.setdefault("plugins", {}).setdefault(PLUGIN, {})["database"] = db_name
     return metadata
 

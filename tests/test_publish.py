@@ -535,3 +535,14 @@ def test_published_package_runs_its_dockerfile_commands(corpus, tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_policy_versions_link_to_what_changed(client, corpus):
+    old, new = snapshot_ids(corpus, "Acme Retail")
+    html = get(client, "/corpus/policy_versions").text
+    assert f'href="/corpus/snapshot_changes?old_snapshot={old}&amp;new_snapshot={new}"' in html
+
+
+def test_home_links_follow_the_database_name():
+    html = build_metadata("demo-corpus")["description_html"]
+    assert "/demo-corpus/policies" in html and "/corpus/" not in html

@@ -196,7 +196,7 @@ def category_chips(datasette, ids: list, known: dict) -> Markup:
 
 
 @hookimpl
-def render_cell(value, column, table, database, datasette):
+def render_cell(row, value, column, table, database, datasette):
     if config(datasette) is None or database != config(datasette)["database"] or not isinstance(value, (str, int)):
         return None
     if isinstance(value, str) and column == "highlighted":
@@ -208,6 +208,10 @@ def render_cell(value, column, table, database, datasette):
     if column == "snapshot_id" and table in POLICY_LINK_TABLES and isinstance(value, int):
         href = datasette.urls.row(config(datasette)["database"], "snapshots", tilde_encode(str(value)))
         return Markup('<a href="{}">{}</a>').format(href, value)
+    if column == "what_changed" and table is None and isinstance(value, int) and "snapshot_id" in row.keys():
+        href = datasette.urls.database(config(datasette)["database"]) + "/snapshot_changes?" + urlencode(
+            {"old_snapshot": value, "new_snapshot": row["snapshot_id"]})
+        return Markup('<a href="{}">since #{}</a>').format(href, value)
     if column == "categories" and isinstance(value, str) and value.startswith("["):
         try:
             ids = json.loads(value)
