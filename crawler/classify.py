@@ -30,6 +30,7 @@ SIGNALS_PATH = HERE / "policy_signals.yaml"
 EXAMPLES_PATH = HERE / "classifier_examples.yaml"
 DENSITY_PRIOR_WORDS = 100
 MAX_CHARS = 200_000  # longer pages are judged on their first 200k characters
+MAX_SENTENCES = 3000
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,8 @@ def load_signals(path: str | Path = SIGNALS_PATH) -> dict:
     for name, spec in data["groups"].items():
         alternation = "|".join(f"(?:{p})" for p in spec["patterns"])
         # per-sentence patterns carry their own anchors and word boundaries
-        regex = re.compile(alternation if spec.get("per") == "sentence" else rf"\b(?:{alternation})\b", re.I)
+        # patterns are lower case and matched against lower-cased text: much faster than re.I
+        regex = re.compile(alternation if spec.get("per") == "sentence" else rf"\b(?:{alternation})\b")
         groups.append(
             PhraseGroup(
                 name, spec.get("description", ""), regex, float(spec.get("cap", 5.0)),
@@ -126,9 +128,9 @@ class FeatureExtractor:
         )
 
     def transform_one(self, blocks: list[Block], title: str | None, url: str | None) -> tuple[np.ndarray, dict]:
-        text = "\n".join(b.text for b in blocks)[:MAX_CHARS]
+        text = "\n".join(b.text for b in blocks)[:MAX_CHARS].lower()
         words = len(_WORD.findall(text))
-        sentences = _sentences(blocks)
+        sentences = [s.lower() for s in _sentences(blocks)[:MAX_SENTENCES]]
         values: dict[str, float] = {}
         evidence: dict[str, list[str]] = {}
         for group in self.signals["groups"]:
