@@ -564,3 +564,24 @@ def test_restore_headings_only_before_kept_content():
     got = [(b.type, b.text) for b in restore_headings(kept, walked)]
     assert got == [("heading", "Rules"), ("heading", "Scope"), ("paragraph", "Applies to staff."),
                    ("heading", "Breaches"), ("paragraph", "Discipline follows.")]
+
+
+@needs_corpus
+def test_gold_units_come_out_as_blocks():
+    """The hand-made text units of gold/units.jsonl (one per paragraph or list item) match our blocks."""
+    import json
+    from collections import defaultdict
+
+    units = defaultdict(list)
+    with open(REALCORPUS / "gold" / "units.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            unit = json.loads(line)
+            units[unit["doc"]].append(unit["text"])
+    total = found = 0
+    for doc, texts in units.items():
+        path = next((REALCORPUS / "texts").glob(doc + ".*"))
+        blocks = {norm(b.text) for b in extract_text_file(path).blocks}
+        total += len(texts)
+        found += sum(norm(t) in blocks for t in texts)
+    assert total > 500
+    assert found / total >= 0.95, f"{found}/{total} gold units are blocks"
