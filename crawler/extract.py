@@ -502,10 +502,10 @@ _STOPWORDS = {
 def guess_language(blocks: list[Block]) -> str | None:
     """A cheap stop-word vote over the first few thousand characters; None if unsure."""
     sample = " ".join(b.text for b in blocks)[:5000].lower()
+    if sample and sum(0x3040 <= ord(c) <= 0x9fff for c in sample) > len(sample) / 4:
+        return "ja" if any(0x3040 <= ord(c) <= 0x30ff for c in sample) else "zh"
     words = re.findall(r"[^\W\d_]+", sample)
     if len(words) < 20:
-        if sample and sum(0x3040 <= ord(c) <= 0x9fff for c in sample) > len(sample) / 4:
-            return "ja" if any(0x3040 <= ord(c) <= 0x30ff for c in sample) else "zh"
         return None
     counts = Counter(words)
     scores = {lang: sum(counts[w] for w in stop) / len(words) for lang, stop in _STOPWORDS.items()}

@@ -585,3 +585,14 @@ def test_gold_units_come_out_as_blocks():
         found += sum(norm(t) in blocks for t in texts)
     assert total > 500
     assert found / total >= 0.95, f"{found}/{total} gold units are blocks"
+
+
+def test_cheap_language_guess():
+    from crawler.extract import guess_language
+    from policycorpus.structure import Block
+
+    english = [Block("paragraph", "You must not share the personal data of our customers on your own social media accounts, and you should say that your views are your own.")]
+    german = [Block("paragraph", "Mitarbeiter dürfen keine vertraulichen Informationen über Kunden in sozialen Medien veröffentlichen, und sie sollen sagen, dass es ihre eigene Meinung ist und nicht die der Firma.")]
+    japanese = [Block("paragraph", "当アカウントは、職員が運用します。原則として利用者投稿への返信等は行いません。")]
+    assert (guess_language(english), guess_language(german), guess_language(japanese)) == ("en", "de", "ja")
+    assert guess_language([Block("paragraph", "Hello")]) is None
