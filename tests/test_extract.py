@@ -596,3 +596,42 @@ def test_cheap_language_guess():
     japanese = [Block("paragraph", "当アカウントは、職員が運用します。原則として利用者投稿への返信等は行いません。")]
     assert (guess_language(english), guess_language(german), guess_language(japanese)) == ("en", "de", "ja")
     assert guess_language([Block("paragraph", "Hello")]) is None
+
+
+# ------------------------------------------------------------------ fuzzing
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_PIECES = st.sampled_from([
+    "<p>", "</p>", "<ul>", "</ul>", "<li>", "</li>", "<h2>", "</h2>", "<div>", "</div>", "<nav>", "<table><tr><td>",
+    "<br>", "<code>", "</code>", "<?php echo 1; ?>", "<!--", "-->", "# ", "## ", "- ", "* ", "1. ", "===", "----",
+    "\n", "\n\n", "  ", "Employees must not post.", "Staff", "é", "\u2022 ", "\x00", "&amp;", "&#xD800;", "]]>",
+    ".. code::", "= Title", "** ", "|a|b|", "```", "---\ntitle: x\n---",
+])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_PIECES, max_size=60).map("".join))
+def test_fuzzed_markup_never_raises(text):
+    body = text.encode("utf-8", errors="replace")
+    results = [extract_html(body), extract(body)] + [extract_text_file(body, fmt) for fmt in ("md", "rst", "adoc", "txt", "php", "html")]
+    for result in results:
+        assert isinstance(result, Extracted)
+        for block in result.blocks:
+            assert block.type in ("heading", "paragraph", "list_item") and block.text.strip()
+            assert block.text == " ".join(block.text.split())
+
+
+_VALID_PDF = make_pdf(POLICY_PAGES)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, len(_VALID_PDF) - 1), st.integers(0, 255)), min_size=1, max_size=20))
+def test_corrupted_pdfs_never_raise(flips):
+    body = bytearray(_VALID_PDF)
+    for position, value in flips:
+        body[position] = value
+    result = extract_pdf(bytes(body))
+    assert isinstance(result, Extracted)
+    assert all(b.text.strip() for b in result.blocks)
