@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import sqlite3
 import sys
 
 import click
@@ -55,7 +56,10 @@ def serve(db_path, host, port):
 
     from publish.server import make_datasette, prepare_database
 
-    prepare_database(db_path)
+    try:
+        prepare_database(db_path)
+    except sqlite3.Error as exc:
+        raise UserError(f"cannot prepare {db_path} for serving (it must be writable once): {exc}") from None
     try:
         ds = make_datasette(db_path)
     except StartupError as exc:
@@ -92,7 +96,10 @@ def publish(db_path, out_dir, name, version_note, force):
     from publish.package import PackageError, build_package
     from publish.server import prepare_database
 
-    prepare_database(db_path)
+    try:
+        prepare_database(db_path)
+    except sqlite3.Error as exc:
+        raise UserError(f"cannot prepare {db_path} for publishing (it must be writable once): {exc}") from None
     try:
         result = build_package(db_path, out_dir, name=name, version_note=version_note, force=force)
     except PackageError as exc:

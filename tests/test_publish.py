@@ -546,3 +546,31 @@ def test_policy_versions_link_to_what_changed(client, corpus):
 def test_home_links_follow_the_database_name():
     html = build_metadata("demo-corpus")["description_html"]
     assert "/demo-corpus/policies" in html and "/corpus/" not in html
+
+
+def test_serve_reports_a_port_in_use():
+    import socket
+
+    from policycorpus.options import UserError
+    from publish.commands import bind_socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        with pytest.raises(UserError, match=f"port {port} on 127.0.0.1 is in use"):
+            bind_socket("127.0.0.1", port)
+    sock = bind_socket("127.0.0.1", 0)
+    assert sock.getsockname()[1] > 0
+    sock.close()
+
+
+def test_serve_and_publish_refuse_a_file_that_is_not_a_corpus(tmp_path):
+    from policycorpus.cli import cli
+
+    path = tmp_path / "notes.db"
+    path.write_bytes(b"these are notes, not an SQLite database" * 100)
+    for args in (["serve", "--db", str(path)], ["publish", "--db", str(path), "--out", str(tmp_path / "out")]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 1 and "cannot prepare" in result.output and "not a database" in result.output
+    assert path.read_bytes().startswith(b"these are notes")
