@@ -59,6 +59,12 @@ TEXT_FORMATS = {
 }
 
 
+PLAIN_TEXT_TYPES = {
+    "text/plain": "text", "text/markdown": "markdown", "text/x-markdown": "markdown", "text/x-rst": "rst",
+    "text/asciidoc": "asciidoc",
+}
+
+
 def sniff_format(body: bytes, url: str = "", content_type: str | None = None) -> str:
     """Guess 'pdf', 'html' or a text format from magic bytes, media type and URL suffix."""
     head = body[:1024].lstrip()
@@ -267,6 +273,12 @@ def extract_html(body: bytes, url: str = "", content_type: str | None = None, ma
         return _empty("html", f"skipped: {len(body)} bytes is over the {max_bytes} byte limit")
     if looks_binary(body):
         return _empty("html", "binary content, not HTML")
+    ctype = (content_type or "").split(";")[0].strip().lower()
+    if ctype in PLAIN_TEXT_TYPES:
+        # a .txt/.md/.rst file served as such: read it as text, by URL suffix when it has one
+        suffix = Path(url.split("?")[0].split("#")[0]).suffix.lower()
+        fmt = TEXT_FORMATS.get(suffix) if TEXT_FORMATS.get(suffix) not in (None, "html", "php", "pdf") else None
+        return extract_text_file(body, fmt or PLAIN_TEXT_TYPES[ctype], max_bytes=max_bytes)
     try:
         text = decode_html(body, content_type)
         root = _parse_html(text)

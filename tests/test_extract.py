@@ -635,3 +635,11 @@ def test_corrupted_pdfs_never_raise(flips):
     result = extract_pdf(bytes(body))
     assert isinstance(result, Extracted)
     assert all(b.text.strip() for b in result.blocks)
+
+
+def test_text_served_over_http_is_read_as_text():
+    body = b"# Posting rules\n\n- Be kind.\n- Never share client data.\n"
+    md = extract_html(body, "https://example.test/raw/SOCIAL.md", "text/plain; charset=utf-8")
+    assert [(b.type, b.text) for b in md.blocks] == [("heading", "Posting rules"), ("list_item", "Be kind."), ("list_item", "Never share client data.")]
+    plain = extract_html(b"STAFF RULES\n\nStaff must be careful online.\n", "https://example.test/rules", "text/plain")
+    assert [(b.type, b.text) for b in plain.blocks] == [("heading", "STAFF RULES"), ("paragraph", "Staff must be careful online.")]
