@@ -216,6 +216,11 @@ def assign_companies(
             f"no company for {len(uncovered)} file(s){where}: {shown} "
             "(give --company NAME, or --sidecar FILE with columns file,company)"
         )
+    seen: dict[tuple[str, str], Path] = {}
+    for a in assignments:
+        other = seen.setdefault((a.company, a.url), a.path)
+        if other != a.path:
+            raise UserError(f"{other} and {a.path} would both be {a.company}'s document {a.url}; give them different urls")
     return assignments
 
 

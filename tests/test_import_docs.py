@@ -236,3 +236,13 @@ def test_real_corpus_sidecar_found_automatically(tmp_path):
     names = {db["companies"].get(d["company_id"])["name"] for d in db["documents"].rows}
     assert "Hypha Worker Co-operative (Toronto)" in names and "California State University, Monterey Bay" in names
     assert db["documents"].count == 1 + len(list((REALCORPUS / "pages").glob("*.html")))
+
+
+def test_two_files_cannot_share_a_url(tmp_path, policy_dir):
+    sidecar = tmp_path / "dup.csv"
+    sidecar.write_text("file,company,url\npolicy.md,Acme,https://acme.example/p\nrules.rst,Acme,https://acme.example/p\n", encoding="utf-8")
+    db_path = tmp_path / "corpus.db"
+    result = CliRunner().invoke(cli, ["import-docs", str(policy_dir / "policy.md"), str(policy_dir / "rules.rst"),
+                                      "--sidecar", str(sidecar), "--db", str(db_path)])
+    assert result.exit_code == 1 and "would both be Acme's document https://acme.example/p" in result.output
+    assert not db_path.exists()
