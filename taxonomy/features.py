@@ -129,10 +129,10 @@ class ClauseFeaturizer(BaseEstimator, TransformerMixin):
         taxonomy_path: str | None = None,
         word_ngrams: tuple[int, int] = (1, 2),
         char_ngrams: tuple[int, int] | None = (3, 5),
-        char_weight: float = 0.7,
+        char_weight: float = 1.0,
         heading_weight: float = 0.5,
         lead_in_weight: float = 0.35,
-        phrase_weight: float = 0.6,
+        phrase_weight: float = 0.3,
         heading_phrase_weight: float = 0.5,
         max_char_features: int = 60000,
     ):

@@ -38,7 +38,7 @@ class ClauseTagger(BaseEstimator):
     def __init__(
         self,
         featurizer: ClauseFeaturizer | None = None,
-        C: float = 4.0,
+        C: float = 8.0,
         class_weight: str | None = "balanced",
         cv: int = 5,
         threshold_floor: float = 0.2,
@@ -70,17 +70,22 @@ class ClauseTagger(BaseEstimator):
             intercepts.append(float(lr.intercept_[0]))
         return np.vstack(coefs), np.array(intercepts, dtype=np.float32)
 
-    def fit(self, X, Y, groups=None, sample_weight=None):
+    def fit(self, X, Y, groups=None, sample_weight=None, threshold_rows=None):
+        """Fit on records X and label matrix Y (n x categories).
+
+        ``groups`` keeps copies of one example in one cross-validation fold;
+        ``threshold_rows`` (boolean mask) says which rows choose the thresholds.
+        """
         Y = np.asarray(Y, dtype=np.int8)
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         self.featurizer_ = clone(self.featurizer if self.featurizer is not None else ClauseFeaturizer()).fit(X)
         M = self.featurizer_.transform(X)
         self.n_labels_ = Y.shape[1]
-        self.thresholds_ = self._cv_thresholds(M, Y, groups, w)
+        self.thresholds_ = self._cv_thresholds(M, Y, groups, w, threshold_rows)
         self.coef_, self.intercept_ = self._fit_linear(M, Y, w)
         return self
 
-    def _cv_thresholds(self, M, Y, groups, sample_weight=None) -> np.ndarray:
+    def _cv_thresholds(self, M, Y, groups, sample_weight=None, rows=None) -> np.ndarray:
         """Per-category thresholds maximising F1 on out-of-fold probabilities of the training set."""
         groups = np.arange(M.shape[0]) if groups is None else np.asarray(groups)
         oof = np.zeros(Y.shape, dtype=np.float64)
@@ -92,12 +97,13 @@ class ClauseTagger(BaseEstimator):
                                                None if sample_weight is None else sample_weight[train])
             oof[test] = _sigmoid(M[test] @ coef.T + intercept)
         self.oof_scores_ = oof
+        rows = np.ones(len(Y), dtype=bool) if rows is None else np.asarray(rows, dtype=bool)
         thresholds = np.empty(Y.shape[1])
         for k in range(Y.shape[1]):
-            y = Y[:, k].astype(bool)
+            y = Y[rows, k].astype(bool)
             best, best_f1 = 0.5, -1.0
             for t in THRESHOLD_GRID:
-                pred = oof[:, k] >= t
+                pred = oof[rows, k] >= t
                 tp = np.sum(pred & y)
                 f1 = 2 * tp / max(1, pred.sum() + y.sum())
                 if f1 > best_f1 + 1e-9:

@@ -56,14 +56,15 @@ def taxonomy_records(tax: Taxonomy, seed: int = 0) -> tuple[list[dict], list[tup
         if rng.random() < 0.25:
             other = rng.choice([c for c in tax.ids if c not in example.labels])
             headings.append(_category_heading(tax, other, rng))
-        for heading in headings:
-            records.append({"text": example.text, "heading": heading, "lead_in": example.lead_in})
+        for i, heading in enumerate(headings):
+            # only copies whose heading gives nothing away are used to choose thresholds
+            records.append({"text": example.text, "heading": heading, "lead_in": example.lead_in, "hard": i > 0})
             labels.append(example.labels)
             groups.append(gid)
         gid += 1
     for text in tax.unlabelled:
         for heading in (rng.choice(neutral), ""):
-            records.append({"text": text, "heading": heading, "lead_in": ""})
+            records.append({"text": text, "heading": heading, "lead_in": "", "hard": True})
             labels.append(())
             groups.append(gid)
         gid += 1
@@ -111,7 +112,7 @@ def build_training_set(tax: Taxonomy, labelled: list[dict] | None = None, use_ex
         if isinstance(heading, list):
             heading = " > ".join(heading)
         records.append({"text": row["text"], "context": row.get("context") or "", "heading": heading,
-                        "lead_in": row.get("lead_in") or ""})
+                        "lead_in": row.get("lead_in") or "", "hard": True})
         labels.append(tuple(row["labels"]))
         groups.append(start + i)
     if not records:
@@ -136,7 +137,8 @@ def train_model(labelled_path: str | Path | None = None, taxonomy_path: str | Pa
     tagger = tagger if tagger is not None else ClauseTagger(featurizer=ClauseFeaturizer(taxonomy_path=path))
     if tagger.featurizer is not None and tagger.featurizer.taxonomy_path is None:
         tagger.set_params(featurizer__taxonomy_path=path)
-    tagger.fit(data.records, data.Y, groups=data.groups, sample_weight=data.weights)
+    tagger.fit(data.records, data.Y, groups=data.groups, sample_weight=data.weights,
+               threshold_rows=[r["hard"] for r in data.records])
     # the file's location is not part of what the model learned
     params = {k: v for k, v in tagger.get_params(deep=True).items()
               if not hasattr(v, "get_params") and not k.endswith("taxonomy_path")}
