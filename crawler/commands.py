@@ -13,16 +13,23 @@ from policycorpus.db import open_db, utcnow
 from policycorpus.options import UserError, db_option
 
 
-def start_crawl(db, settings: dict, resume: bool) -> tuple[int, set[int]]:
-    """Create (or reopen with resume) the crawls row; return its id and the companies already done."""
+def start_crawl(db, settings: dict, resume: bool, job: str | None = None, worker: str | None = None) -> tuple[int, set[int]]:
+    """Create (or reopen with resume) the crawls row; return its id and the companies already done.
+
+    A worker of a distributed crawl resumes its own last unfinished row (same --worker-id).
+    """
     if resume:
-        row = next(db["crawls"].rows_where("status != 'finished'", order_by="id desc", limit=1), None)
+        where, params = "status != 'finished'", []
+        if worker:
+            where, params = where + " and worker = ?", [worker]
+        row = next(db["crawls"].rows_where(where, params, order_by="id desc", limit=1), None)
         if row is None:
             raise UserError("nothing to resume: every crawl in this corpus finished")
         done = {r["company_id"] for r in db["crawl_companies"].rows_where("crawl_id = ? and status = 'done'", [row["id"]])}
         db["crawls"].update(row["id"], {"status": "running"})
         return row["id"], done
-    crawl_id = db["crawls"].insert({"started_at": utcnow(), "status": "running", "settings": json.dumps(settings)}).last_pk
+    crawl_id = db["crawls"].insert({"started_at": utcnow(), "status": "running", "settings": json.dumps(settings),
+                                    "job": job, "worker": worker}).last_pk
     return crawl_id, set()
 
 
@@ -68,13 +75,25 @@ def run_spider(settings: dict, companies: list[dict], crawl_id: int) -> str:
 @click.option("--max-pages", default=60, show_default=True, type=click.IntRange(1, 100000), help="Pages per site.")
 @click.option("--threshold", default=0.5, show_default=True, type=click.FloatRange(0, 1), help="Policy score needed to keep a page.")
 @click.option("--contact-url", default=DEFAULT_CONTACT_URL, show_default=True, help="Contact URL in the User-Agent.")
-@click.option("--allow-private", is_flag=True, help="Allow loopback/private addresses (local test webs only).")
+@click.option("--allow-private", is_flag=True, help="Allow every loopback/private address (local test webs only).")
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="ADDRESS[/BITS]",
+              help="Allow this private or loopback address or network only (repeatable), e.g. --allow-host 127.0.0.21 "
+                   "--allow-host 127.0.0.100/30; everything else private stays refused.")
+@click.option("--timeout", default=20.0, show_default=True, type=click.FloatRange(0.1, 600), help="Seconds per download.")
+@click.option("--max-size", default=10.0, show_default=True, type=click.FloatRange(0.01, 1024),
+              help="Largest response body in MB (also after decompression); larger ones are logged as too_large.")
 @click.option("--no-polite", is_flag=True, help="Turn AutoThrottle and per-domain limits off (benchmarks only).")
-@click.option("--redis", "redis_url", default=None, help="Share the queue and dupefilter in Redis (scrapy-redis), e.g. redis://127.0.0.1:6379/0.")
+@click.option("--redis", "redis_url", default=None,
+              help="Be one worker of a distributed crawl: queue, dupefilter, page budgets and robots.txt shared in "
+                   "Redis (scrapy-redis), e.g. redis://127.0.0.1:6379/0.")
+@click.option("--job", default="default", show_default=True, help="With --redis: name of the shared crawl the workers join.")
+@click.option("--worker-id", default=None, help="With --redis: this worker's name in crawl_log (default host-pid).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 1000),
+              help="With --redis: wait until this many workers joined before crawling.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @db_option
-def crawl(company_names, resume, max_depth, max_pages, threshold, contact_url, allow_private, no_polite,
-          redis_url, quiet, db_path):
+def crawl(company_names, resume, max_depth, max_pages, threshold, contact_url, allow_private, allow_hosts, timeout,
+          max_size, no_polite, redis_url, job, worker_id, workers, quiet, db_path):
     """Discover and collect every company's social media policy.
 
     Starts at each company's homepage (and known policy_url), obeys
@@ -83,30 +102,57 @@ def crawl(company_names, resume, max_depth, max_pages, threshold, contact_url, a
     classifier and stores accepted ones as documents and snapshots. Every
     request's outcome lands in crawl_log, every judged page in candidates.
 
+    Network safety: private, loopback, link-local and cloud-metadata
+    addresses are refused (also after DNS resolution and redirects), and
+    every scheme but http and https; --allow-host opens single addresses
+    of a local test web, --allow-private all of them.
+
+    Distributed: start the same command with --redis URL on several
+    machines or processes; each worker writes to its --db (one shared file
+    on one machine, or one file per worker merged later with
+    'policycorpus merge').
+
     \b
     Example:
         policycorpus companies import companies.csv
         policycorpus crawl --db corpus.db
         policycorpus crawl --resume            # after an interruption
+        policycorpus crawl --allow-host 127.0.0.21 --allow-host 127.0.0.22
+    \b
+    Example, three workers sharing one crawl through Redis:
+        policycorpus crawl --redis redis://127.0.0.1:6379/0 --workers 3 --worker-id w1 --db w1.db &
+        policycorpus crawl --redis redis://127.0.0.1:6379/0 --workers 3 --worker-id w2 --db w2.db &
+        policycorpus crawl --redis redis://127.0.0.1:6379/0 --workers 3 --worker-id w3 --db w3.db
+        policycorpus merge w1.db w2.db w3.db --db corpus.db
     """
+    from crawler.safety import parse_networks
     from crawler.settings import crawl_settings
 
+    try:
+        parse_networks(allow_hosts)
+    except ValueError as exc:
+        raise UserError(f"--allow-host takes IP addresses or networks: {exc}") from None
+    if not redis_url and (worker_id or workers > 1):
+        raise UserError("--worker-id and --workers need --redis URL")
+    if redis_url:
+        from crawler.distributed import default_worker_id
+
+        worker_id = worker_id or default_worker_id()
     db = open_db(db_path)
     companies = find_companies(db, list(company_names)) if company_names else list(db["companies"].rows_where(order_by="id"))
     if not companies:
         raise UserError("no companies in the corpus: run 'policycorpus companies import FILE.csv' first")
     options = {"max_depth": max_depth, "max_pages": max_pages, "threshold": threshold,
-               "allow_private": allow_private, "polite": not no_polite, "contact_url": contact_url}
-    crawl_id, done = start_crawl(db, options, resume)
+               "allow_private": allow_private, "allow_hosts": list(allow_hosts), "polite": not no_polite,
+               "contact_url": contact_url, "timeout": timeout, "max_size": int(max_size * 1024 * 1024)}
+    crawl_id, done = start_crawl(db, options, resume, job=job if redis_url else None, worker=worker_id)
     todo = [c for c in companies if c["id"] not in done and (c.get("homepage") or c.get("policy_url"))]
     if resume:
         click.echo(f"Resuming crawl {crawl_id}: {len(done)} companies already done, {len(todo)} to go.", err=True)
     db.conn.close()
     extra = {}
     if redis_url:
-        from crawler.distributed import redis_settings
-
-        extra = redis_settings(redis_url, crawl_id)
+        extra = join_distributed_crawl(redis_url, job, worker_id, workers, fresh=not resume, quiet=quiet)
     settings = crawl_settings(db_path=db_path, crawl_id=crawl_id, progress=not quiet and sys.stderr.isatty(),
                               extra=extra, **options)
     reason = run_spider(settings, todo, crawl_id) if todo else "finished"
@@ -121,12 +167,30 @@ def crawl(company_names, resume, max_depth, max_pages, threshold, contact_url, a
     db["crawls"].update(crawl_id, {"status": status, "finished_at": utcnow(), **summary})
     click.echo(f"Crawl {crawl_id} {status}: {summary['companies']} companies, {summary['policies']} policies found, "
                f"{summary['pages']} pages fetched, {summary['errors']} errors.")
-    unreachable = unreachable_companies(db, crawl_id, [c["id"] for c in todo]) if todo else []
+    # A worker of a shared crawl may never have fetched a given company's pages: another worker did.
+    unreachable = unreachable_companies(db, crawl_id, [c["id"] for c in todo]) if todo and not redis_url else []
     if status != "finished":
         raise UserError(f"crawl {crawl_id} was interrupted ({reason}); continue it with 'policycorpus crawl --resume'")
     if unreachable:
         raise UserError(f"{len(unreachable)} compan{'y' if len(unreachable) == 1 else 'ies'} unreachable: "
                         f"{', '.join(unreachable[:10])} (details in crawl_log)")
+
+
+def join_distributed_crawl(redis_url: str, job: str, worker_id: str, workers: int, fresh: bool, quiet: bool) -> dict:
+    """Register this worker in Redis (waiting for --workers of them) and return the Scrapy settings for it."""
+    from crawler.distributed import connect, redis_settings, wait_for_workers
+
+    try:
+        client = connect(redis_url)
+    except Exception as exc:
+        raise UserError(f"cannot reach Redis at {redis_url}: {exc}") from None
+    if not quiet:
+        click.echo(f"Worker {worker_id} joining job {job!r} at {redis_url} ...", err=True)
+    try:
+        wait_for_workers(client, job, worker_id, workers, timeout=120, fresh=fresh)
+    except TimeoutError as exc:
+        raise UserError(str(exc)) from None
+    return redis_settings(redis_url, job=job, worker_id=worker_id, workers=workers)
 
 
 @click.command()
@@ -143,6 +207,6 @@ def merge(sources, db_path):
 
     try:
         stats = merge_databases(db_path, list(sources))
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         raise UserError(str(exc)) from None
     click.echo(f"Merged {len(sources)} databases into {db_path}: " + ", ".join(f"{v} {k}" for k, v in stats.items()))

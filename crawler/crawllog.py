@@ -30,16 +30,31 @@ class CrawlLogExtension:
 
     def response_received(self, response, request, spider=None):
         spider = spider or self.crawler.spider
-        company_id = request.meta.get("company_id")
+        state = spider.state_for(request.meta) if hasattr(spider, "state_for") else None
+        company_id = state.company_id if state is not None else None
         if company_id is None and hasattr(spider, "company_for_url"):
             company_id = spider.company_for_url(response.url)
         elapsed = request.meta.get("download_latency")
         conn = corpus_db(self.crawler)
         conn.buffer("crawl_log", {
             "crawl_id": conn.crawl_id, "company_id": company_id, "url": response.url, "status": response.status,
-            "outcome": outcome_of(response.status),
-            "reason": "robots.txt" if response.url.endswith("/robots.txt") else "",
+            "outcome": outcome_of(response.status), "reason": reason_of(response, request),
             "content_type": response.headers.get(b"Content-Type", b"").decode("latin-1").lower(),
             "size": len(response.body), "elapsed_ms": round(elapsed * 1000, 1) if elapsed is not None else None,
-            "at": utcnow(),
+            "at": utcnow(), "worker": conn.worker,
         })
+
+
+def reason_of(response, request) -> str:
+    if response.url.endswith("/robots.txt"):
+        return "robots.txt"
+    if response.status < 400:
+        return ""
+    reason = f"HTTP {response.status}"
+    retries = request.meta.get("retry_times")
+    if retries:
+        reason += f" after {retries} retr{'y' if retries == 1 else 'ies'}"
+    retry_after = response.headers.get(b"Retry-After")
+    if retry_after:
+        reason += f" (server asked to retry after {retry_after.decode('latin-1')[:40]})"
+    return reason

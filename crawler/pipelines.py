@@ -12,14 +12,17 @@ import time
 from crawler.items import CandidateItem, CompanyDoneItem, LogItem
 from policycorpus.db import open_db, utcnow
 from policycorpus.store import Fetched, save_document
+from policycorpus.structure import join_blocks, sha256
 
 
 class CorpusConnection:
     """The crawl's one connection to corpus.db, with buffered writes for log rows."""
 
-    def __init__(self, path: str, crawl_id: int, flush_every: int = 500, flush_seconds: float = 2.0):
+    def __init__(self, path: str, crawl_id: int, flush_every: int = 500, flush_seconds: float = 2.0,
+                 worker: str | None = None):
         self.db = open_db(path)
         self.crawl_id = crawl_id
+        self.worker = worker
         self.flush_every = flush_every
         self.flush_seconds = flush_seconds
         self._buffers: dict[str, list[dict]] = {}
@@ -49,7 +52,8 @@ def corpus_db(crawler) -> CorpusConnection:
     if conn is None:
         settings = crawler.settings
         conn = CorpusConnection(settings.get("POLICYCORPUS_DB"), settings.getint("POLICYCORPUS_CRAWL_ID"),
-                                flush_every=settings.getint("POLICYCORPUS_FLUSH_EVERY", 500))
+                                flush_every=settings.getint("POLICYCORPUS_FLUSH_EVERY", 500),
+                                worker=settings.get("POLICYCORPUS_WORKER_ID"))
         crawler._policycorpus_db = conn
     return conn
 
@@ -76,6 +80,18 @@ class PolicyStorePipeline(_CorpusPipeline):
     def process_item(self, item, spider=None):
         if isinstance(item, CandidateItem) and item.accepted:
             self.conn.flush()  # keep log rows ordered before the committed policy
+            twin = same_text_elsewhere(self.conn.db, item.company_id, item.url, item.blocks)
+            if twin is not None:
+                # The same policy under another URL (print view, tracking parameters, mirror): stored once.
+                self.conn.buffer("crawl_log", {
+                    "crawl_id": self.conn.crawl_id, "company_id": item.company_id, "url": item.url,
+                    "status": item.http_status, "outcome": "duplicate_content",
+                    "reason": f"same text as {twin[1]} (document {twin[0]}); not stored again",
+                    "content_type": item.content_type, "size": len(item.raw), "at": utcnow(),
+                    "worker": self.conn.worker,
+                })
+                self.crawler.stats.inc_value("policycorpus/snapshots_duplicate_url")
+                return item
             result = save_document(
                 self.conn.db,
                 item.company_id,
@@ -86,6 +102,18 @@ class PolicyStorePipeline(_CorpusPipeline):
             self.crawler.stats.inc_value("policycorpus/snapshots_new" if result.new_snapshot
                                          else "policycorpus/snapshots_unchanged")
         return item
+
+
+def same_text_elsewhere(db, company_id: int, url: str, blocks) -> tuple[int, str] | None:
+    """(id, url) of another document of the company whose latest text equals this page's, unless the URL is known."""
+    text, _ = join_blocks(blocks)
+    row = db.execute(
+        "select d.id, d.url from documents d join snapshots s on s.id = d.latest_snapshot_id "
+        "where d.company_id = ? and d.url != ? and s.text_hash = ? "
+        "and not exists (select 1 from documents k where k.company_id = ? and k.url = ?) order by d.id limit 1",
+        [company_id, url, sha256(text), company_id, url],
+    ).fetchone()
+    return (row[0], row[1]) if row else None
 
 
 class CandidatePipeline(_CorpusPipeline):
@@ -111,7 +139,7 @@ class CrawlLogPipeline(_CorpusPipeline):
                 "crawl_id": self.conn.crawl_id, "company_id": item.company_id, "url": item.url,
                 "status": item.status, "outcome": item.outcome, "reason": item.reason,
                 "content_type": item.content_type, "size": item.size, "elapsed_ms": item.elapsed_ms,
-                "at": utcnow(),
+                "at": utcnow(), "worker": self.conn.worker,
             })
             self.crawler.stats.inc_value(f"policycorpus/outcome/{item.outcome}")
         return item

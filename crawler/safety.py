@@ -45,8 +45,18 @@ def resolve(host: str) -> tuple[str, ...]:
     return tuple(sorted({info[4][0] for info in infos}))
 
 
-def check_url(url: str, allow_private: bool) -> str | None:
-    """Reason to refuse the URL, or None if it may be fetched."""
+def parse_networks(values) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """'127.0.0.21', '127.0.0.100/30', '::1' -> networks; raises ValueError on anything else (host names too:
+    a name could be pointed anywhere, so only addresses can be allowed)."""
+    return tuple(ipaddress.ip_network(v.strip(), strict=False) for v in values if v and v.strip())
+
+
+def check_url(url: str, allow_private: bool, allow_networks: tuple = ()) -> str | None:
+    """Reason to refuse the URL, or None if it may be fetched.
+
+    allow_networks: addresses that may be fetched although private (--allow-host); every other
+    private, loopback, link-local or metadata address stays refused.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ALLOWED_SCHEMES:
         return f"refused: scheme {parts.scheme!r} is not http or https"
@@ -60,22 +70,30 @@ def check_url(url: str, allow_private: bool) -> str | None:
     except (OSError, UnicodeError) as exc:
         return f"refused: cannot resolve {host}: {exc}"
     for address in addresses:
-        why = forbidden_address(ipaddress.ip_address(address.split("%")[0]))
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        if any(ip.version == net.version and ip in net for net in allow_networks):
+            continue
+        why = forbidden_address(ip)
         if why:
-            return f"refused: {host} resolves to {address}, a {why} (use --allow-private to crawl it)"
+            return (f"refused: {host} resolves to {address}, a {why} "
+                    "(use --allow-host ADDRESS or --allow-private to crawl it)")
     return None
 
 
 class NetworkSafetyMiddleware:
-    def __init__(self, allow_private: bool):
+    def __init__(self, allow_private: bool, allow_networks: tuple = ()):
         self.allow_private = allow_private
+        self.allow_networks = allow_networks
 
     @classmethod
     def from_crawler(cls, crawler):
-        return cls(crawler.settings.getbool("POLICYCORPUS_ALLOW_PRIVATE"))
+        return cls(crawler.settings.getbool("POLICYCORPUS_ALLOW_PRIVATE"),
+                   parse_networks(crawler.settings.getlist("POLICYCORPUS_ALLOW_HOSTS")))
 
     def process_request(self, request, spider=None):
-        reason = check_url(request.url, self.allow_private)
+        reason = check_url(request.url, self.allow_private, self.allow_networks)
         if reason:
             raise IgnoreRequest(reason)
         return None

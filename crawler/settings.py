@@ -58,6 +58,7 @@ BASE_SETTINGS = {
     "POLICYCORPUS_MAX_PAGES_PER_SITE": 60,
     "POLICYCORPUS_POLICY_THRESHOLD": 0.5,
     "POLICYCORPUS_ALLOW_PRIVATE": False,
+    "POLICYCORPUS_ALLOW_HOSTS": [],  # addresses/networks allowed although private (test webs), e.g. 127.0.0.21/32
     "POLICYCORPUS_SITEMAPS": True,
     "POLICYCORPUS_PROGRESS_INTERVAL": 2.0,
 }
@@ -68,15 +69,21 @@ def user_agent(contact_url: str) -> str:
 
 
 def crawl_settings(*, db_path: str, crawl_id: int, contact_url: str = DEFAULT_CONTACT_URL, polite: bool = True,
-                   allow_private: bool = False, max_depth: int = 3, max_pages: int = 60, threshold: float = 0.5,
-                   progress: bool = True, extra: dict | None = None) -> dict:
-    """The full settings dict for one crawl."""
+                   allow_private: bool = False, allow_hosts: tuple[str, ...] | list[str] = (), max_depth: int = 3,
+                   max_pages: int = 60, threshold: float = 0.5, timeout: float | None = None,
+                   max_size: int | None = None, progress: bool = True, extra: dict | None = None) -> dict:
+    """The full settings dict for one crawl.
+
+    Dict-valued settings of `extra` (middlewares, extensions, pipelines) are merged into the
+    defaults rather than replacing them.
+    """
     settings = dict(BASE_SETTINGS)
     settings.update({
         "USER_AGENT": user_agent(contact_url),
         "POLICYCORPUS_DB": db_path,
         "POLICYCORPUS_CRAWL_ID": crawl_id,
         "POLICYCORPUS_ALLOW_PRIVATE": allow_private,
+        "POLICYCORPUS_ALLOW_HOSTS": list(allow_hosts),
         "POLICYCORPUS_MAX_DEPTH": max_depth,
         "POLICYCORPUS_MAX_PAGES_PER_SITE": max_pages,
         "POLICYCORPUS_POLICY_THRESHOLD": threshold,
@@ -84,7 +91,15 @@ def crawl_settings(*, db_path: str, crawl_id: int, contact_url: str = DEFAULT_CO
     if not polite:
         settings.update({"AUTOTHROTTLE_ENABLED": False, "DOWNLOAD_DELAY": 0,
                          "CONCURRENT_REQUESTS_PER_DOMAIN": 8, "CONCURRENT_REQUESTS": 64})
+    if timeout:
+        settings["DOWNLOAD_TIMEOUT"] = timeout
+    if max_size:
+        settings["DOWNLOAD_MAXSIZE"] = max_size
     if not progress:
         settings["EXTENSIONS"] = {**settings["EXTENSIONS"], "crawler.progress.ProgressDisplay": None}
-    settings.update(extra or {})
+    for key, value in (extra or {}).items():
+        if isinstance(value, dict) and isinstance(settings.get(key), dict):
+            settings[key] = {**settings[key], **value}
+        else:
+            settings[key] = value
     return settings

@@ -19,6 +19,7 @@ from scrapy.linkextractors import IGNORED_EXTENSIONS
 from scrapy.utils.sitemap import Sitemap
 from twisted.python.failure import Failure
 
+from crawler.extract import looks_binary
 from crawler.items import CandidateItem, CompanyDoneItem, LogItem
 from crawler.links import LinkRules, load_rules, score_link
 
@@ -33,6 +34,7 @@ class CompanyState:
     company_id: int
     name: str
     hosts: set[str]
+    key: str = ""  # the company's slug: the same in every worker's database
     pending: int = 0
     scheduled: int = 0
     pages: int = 0
@@ -64,7 +66,9 @@ class PolicySpider(scrapy.Spider):
         self.companies = companies or []
         self.crawl_id = crawl_id
         self.state: dict[int, CompanyState] = {}
+        self.by_key: dict[str, CompanyState] = {}
         self.link_rules: LinkRules = load_rules()
+        self.claims = None  # crawler.distributed.SharedClaims when the crawl is shared through Redis
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
@@ -76,6 +80,11 @@ class PolicySpider(scrapy.Spider):
         spider.use_sitemaps = settings.getbool("POLICYCORPUS_SITEMAPS", True)
         spider.dont_filter = settings.getbool("POLICYCORPUS_OWN_DUPEFILTER", True)
         spider.classifier = _load_classifier(settings)
+        if settings.get("POLICYCORPUS_REDIS_PREFIX"):
+            from crawler.distributed import SharedClaims, connect
+
+            spider.claims = SharedClaims(connect(settings.get("REDIS_URL")), settings.get("POLICYCORPUS_REDIS_PREFIX"),
+                                         spider.max_pages)
         crawler.signals.connect(spider.on_request_dropped, signal=signals.request_dropped)
         return spider
 
@@ -85,8 +94,10 @@ class PolicySpider(scrapy.Spider):
         for company in self.companies:
             hosts = {host_of(u) for u in (company.get("homepage"), company.get("policy_url")) if u}
             hosts |= {h.lower() for h in json.loads(company.get("domains") or "[]")}
-            state = CompanyState(company["id"], company["name"], {h for h in hosts if h})
+            state = CompanyState(company["id"], company["name"], {h for h in hosts if h},
+                                 key=company.get("slug") or str(company["id"]))
             self.state[state.company_id] = state
+            self.by_key[state.key] = state
             starts = []
             if company.get("policy_url"):
                 starts.append((company["policy_url"], self.link_rules.policy_threshold * 2, ["known-policy-url"]))
@@ -104,8 +115,12 @@ class PolicySpider(scrapy.Spider):
                     )
                     if request:
                         yield request
-            if state.pending == 0:
+            if state.pending == 0 and self.claims is None:
                 yield self.company_done(state)
+
+    def state_for(self, meta: dict) -> CompanyState | None:
+        """The company a request belongs to (by slug: in a shared crawl another worker may have made it)."""
+        return self.by_key.get(meta.get("company")) or self.state.get(meta.get("company_id"))
 
     def company_for_url(self, url: str) -> int | None:
         host = host_of(url)
@@ -120,6 +135,37 @@ class PolicySpider(scrapy.Spider):
             return None
         if count_page and state.scheduled >= self.max_pages:
             return None
+        if self.claims is not None and self.claims.admit(state.key, [(url, count_page)])[0] != 1:
+            state.seen.add(url)
+            return None
+        return self.build_request(state, url, depth=depth, link_score=link_score, reasons=reasons,
+                                  callback=callback, count_page=count_page)
+
+    def make_requests(self, state: CompanyState, links: list[tuple[str, float, list[str]]], *, depth: int,
+                      callback=None, count_page: bool = True):
+        """Requests for many links of one page; in a shared crawl admitted with one Redis round trip."""
+        if self.claims is None:
+            for url, score, reasons in links:
+                request = self.make_request(state, url, depth=depth, link_score=score, reasons=reasons,
+                                            callback=callback, count_page=count_page)
+                if request:
+                    yield request
+            return
+        fresh, urls = [], set()
+        for url, score, reasons in links:
+            url = canonical(url)
+            if url not in state.seen and url not in urls:
+                urls.add(url)
+                fresh.append((url, score, reasons))
+        verdicts = self.claims.admit(state.key, [(url, count_page) for url, _, _ in fresh])
+        for (url, score, reasons), verdict in zip(fresh, verdicts):
+            state.seen.add(url)
+            if verdict == 1:
+                yield self.build_request(state, url, depth=depth, link_score=score, reasons=reasons,
+                                         callback=callback, count_page=count_page)
+
+    def build_request(self, state: CompanyState, url: str, *, depth: int, link_score: float, reasons: list[str],
+                      callback=None, count_page: bool = True) -> scrapy.Request:
         state.seen.add(url)
         state.pending += 1
         if count_page:
@@ -130,14 +176,15 @@ class PolicySpider(scrapy.Spider):
             errback=self.on_error,
             priority=int(link_score * 10) - depth,
             dont_filter=self.dont_filter,
-            meta={"company_id": state.company_id, "depth": depth, "link_score": link_score,
+            meta={"company_id": state.company_id, "company": state.key, "depth": depth, "link_score": link_score,
                   "link_reasons": reasons, "crawl_id": self.crawl_id},
         )
 
     def answered(self, state: CompanyState):
         """One request of this company got its answer; yields the done marker when none is left."""
         state.pending -= 1
-        if state.pending <= 0 and not state.done:
+        # In a shared crawl another worker may answer this company's requests: completion is recorded at the end.
+        if state.pending <= 0 and not state.done and self.claims is None:
             yield self.company_done(state)
 
     def company_done(self, state: CompanyState) -> CompanyDoneItem:
@@ -145,32 +192,36 @@ class PolicySpider(scrapy.Spider):
         return CompanyDoneItem(state.company_id, state.pages, state.policies)
 
     def on_request_dropped(self, request, spider=None):
-        state = self.state.get(request.meta.get("company_id"))
+        state = self.state_for(request.meta)
         if state is not None:
             state.pending -= 1  # completion of such a company is recorded when the crawl finishes
 
     # -- responses --------------------------------------------------------------------
 
     def parse(self, response: Response):
-        state = self.state[response.meta["company_id"]]
+        state = self.state_for(response.meta)
         state.pages += 1
         content_type = response.headers.get(b"Content-Type", b"").decode("latin-1").lower()
         if host_of(response.url) not in state.hosts:
             yield LogItem(state.company_id, response.url, "offsite", response.status,
                           "redirected off the company's hosts; not judged")
         elif is_pdf(response, content_type):
-            yield self.judge(state, response, content_type, "pdf")
+            yield from self.judge_safely(state, response, content_type, "pdf")
         elif isinstance(response, TextResponse) and ("html" in content_type or not content_type):
-            yield from self.follow_links(state, response)
-            if self.is_promising(response):
-                yield self.judge(state, response, content_type, "html")
+            if looks_binary(response.body):
+                yield LogItem(state.company_id, response.url, "skipped", response.status,
+                              f"binary content served as {content_type or 'untyped'}; not parsed")
+            else:
+                yield from self.follow_links(state, response)
+                if self.is_promising(response):
+                    yield from self.judge_safely(state, response, content_type, "html")
         else:
             yield LogItem(state.company_id, response.url, "skipped", response.status,
                           f"content type {content_type or 'unknown'} is neither HTML nor PDF")
         yield from self.answered(state)
 
     def parse_sitemap(self, response: Response):
-        state = self.state[response.meta["company_id"]]
+        state = self.state_for(response.meta)
         try:
             entries = list(Sitemap(response.body)) if response.body else []
         except Exception as exc:  # malformed XML is untrusted input, not a crash
@@ -181,28 +232,25 @@ class PolicySpider(scrapy.Spider):
             url = entry.get("loc", "")
             if url and host_of(url) in state.hosts:
                 (sitemaps if url.endswith(".xml") else pages).append(url)
-        for url in sitemaps[:20]:
-            request = self.make_request(state, url, depth=0, link_score=0, reasons=["sitemap-index"],
-                                        callback=self.parse_sitemap, count_page=False)
-            if request:
-                yield request
+        yield from self.make_requests(state, [(url, 0, ["sitemap-index"]) for url in sitemaps[:20]], depth=0,
+                                      callback=self.parse_sitemap, count_page=False)
         # Policy-like URLs first; other listed pages only within a share of the site's page budget,
         # so a huge sitemap cannot crowd out the links found on the pages themselves.
         scored = sorted(((*score_link(url, rules=self.link_rules), url) for url in pages), key=lambda s: -s[0])
         ordinary_budget = self.max_pages // 3
+        chosen = []
         for score, reasons, url in scored:
             if score < self.link_rules.follow_threshold:
                 if ordinary_budget <= 0:
                     break
                 ordinary_budget -= 1
-            request = self.make_request(state, url, depth=1, link_score=max(score, 0.0), reasons=["sitemap", *reasons])
-            if request:
-                yield request
+            chosen.append((url, max(score, 0.0), ["sitemap", *reasons]))
+        yield from self.make_requests(state, chosen, depth=1)
         yield from self.answered(state)
 
     def on_error(self, failure: Failure):
         request = failure.request
-        state = self.state.get(request.meta.get("company_id"))
+        state = self.state_for(request.meta)
         if state is None:
             return
         outcome, status, reason = describe_failure(failure)
@@ -230,10 +278,7 @@ class PolicySpider(scrapy.Spider):
             score, reasons = score_link(url, anchor, rules=self.link_rules)
             scored.append((score, url, reasons))
         scored.sort(key=lambda s: -s[0])
-        for score, url, reasons in scored:
-            request = self.make_request(state, url, depth=depth + 1, link_score=score, reasons=reasons)
-            if request:
-                yield request
+        yield from self.make_requests(state, [(url, score, reasons) for score, url, reasons in scored], depth=depth + 1)
 
     def is_promising(self, response: TextResponse) -> bool:
         """Cheap pre-filter so only pages that might be a policy pay for full extraction."""
@@ -241,6 +286,14 @@ class PolicySpider(scrapy.Spider):
             return True
         body = response.body[:2_000_000].lower()
         return sum(body.count(word) for word in PROMISING_WORDS) >= 3
+
+    def judge_safely(self, state: CompanyState, response: Response, content_type: str, kind: str):
+        """judge(), with a crash of extraction on hostile input logged as parse_error instead of raised."""
+        try:
+            yield self.judge(state, response, content_type, kind)
+        except Exception as exc:  # untrusted bytes must never stop the crawl
+            yield LogItem(state.company_id, response.url, "parse_error", response.status,
+                          f"{kind} extraction failed: {type(exc).__name__}: {str(exc)[:300]}")
 
     def judge(self, state: CompanyState, response: Response, content_type: str, kind: str) -> CandidateItem:
         from crawler.extract import extract_html, extract_pdf
@@ -311,9 +364,11 @@ def describe_failure(failure: Failure) -> tuple[str, int | None, str]:
         text = str(exc) or type(exc).__name__
         if "robots" in text.lower():
             return "robots", None, text
+        if "max redirections" in text:
+            return "redirect_loop", None, f"{text} (more than REDIRECT_MAX_TIMES redirects)"
         if text.startswith("refused"):
             return "refused", None, text
-        if "maxsize" in text.lower() or "too large" in text.lower():
+        if "maxsize" in text.lower() or "max size" in text.lower() or "too large" in text.lower():
             return "too_large", None, text
         return "ignored", None, text
     if isinstance(exc, (TimeoutError, TCPTimedOutError)):
@@ -323,7 +378,7 @@ def describe_failure(failure: Failure) -> tuple[str, int | None, str]:
     if isinstance(exc, ConnectionRefusedError):
         return "connection_refused", None, str(exc)
     text = f"{type(exc).__name__}: {exc}"
-    if "maxsize" in text.lower() or "cancelled" in text.lower():
+    if "maxsize" in text.lower() or "max size" in text.lower() or "cancelled" in text.lower():
         return "too_large", None, text
     return "error", None, text[:500]
 

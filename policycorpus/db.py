@@ -124,6 +124,8 @@ TABLES: list[Table] = [
             C("pages", int, "Responses received."),
             C("policies", int, "Policy documents found."),
             C("errors", int, "Requests that failed."),
+            C("job", str, "Name of the distributed crawl (`crawl --redis --job`) this run was a worker of; null for a single-process crawl."),
+            C("worker", str, "Worker id of this run in a distributed crawl (`crawl --worker-id`); null for a single-process crawl."),
         ],
     ),
     Table(
@@ -174,6 +176,7 @@ TABLES: list[Table] = [
             C("size", int, "Body size in bytes."),
             C("elapsed_ms", float, "Download time in milliseconds."),
             C("at", str, "UTC time of the outcome."),
+            C("worker", str, "Worker that made the request in a distributed crawl; null for a single-process crawl."),
         ],
         indexes=[(("crawl_id",), False), (("company_id",), False)],
     ),

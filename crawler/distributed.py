@@ -1,0 +1,319 @@
+"""Distributed crawling: N worker processes share one crawl through Redis (scrapy-redis).
+
+Every worker runs the same spider over the same company list. What they share,
+all under the key prefix ``policycorpus:<job>:``:
+
+* ``requests`` – the scheduler's priority queue (scrapy-redis), so any worker
+  may fetch a request another worker found;
+* ``dupefilter`` – the scrapy-redis request fingerprints: the guard that no
+  URL is scheduled (so fetched) twice across workers;
+* ``claimed:<company>`` / ``budget:<company>`` – which URLs the spiders have
+  already admitted for a company and how many pages, so the per-site page
+  budget (--max-pages) holds for the whole crawl, not per worker;
+* ``robots:<host:port>`` – robots.txt bodies: one worker fetches a site's
+  robots.txt, the others read it from Redis;
+* ``workers`` / ``busy`` – sorted sets of live and busy workers (score = expiry
+  time in ms), so an idle worker keeps waiting while another one may still
+  produce requests, and a killed worker stops counting after a few seconds.
+
+The first worker of a fresh crawl (no live worker registered) clears what an
+earlier crawl of the same job left; `crawl --resume` keeps it, so the queue of
+an interrupted distributed crawl is picked up where it stopped. The last
+worker to finish removes the job's keys.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+
+from scrapy import signals
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
+from scrapy.exceptions import DontCloseSpider
+from scrapy.http import Request
+from scrapy.http.request import NO_CALLBACK
+from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.httpobj import urlparse_cached
+from scrapy.utils.misc import build_from_crawler
+from scrapy_redis.scheduler import Scheduler
+from twisted.internet import task
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "policycorpus"
+WORKER_TTL_MS = 10_000  # a worker silent this long counts as gone
+BUSY_TTL_MS = 5_000  # a busy mark expires unless refreshed
+HEARTBEAT_SECONDS = 0.5
+IDLE_GRACE_SECONDS = 1.5  # idle this long with nobody busy and an empty queue before a worker stops
+
+# Admit a URL for a company: 1 = admitted, 0 = over the page budget, -1 = already admitted elsewhere.
+CLAIM_SCRIPT = """
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return -1 end
+if ARGV[3] == '1' then
+  if redis.call('INCR', KEYS[2]) > tonumber(ARGV[2]) then return 0 end
+end
+return 1
+"""
+# Register a worker; the first live one of a fresh crawl clears the job's leftovers.
+REGISTER_SCRIPT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+if ARGV[4] == '1' and redis.call('ZCARD', KEYS[1]) == 0 then
+  local stale = redis.call('KEYS', ARGV[5])
+  for _, key in ipairs(stale) do
+    if key ~= KEYS[1] then redis.call('DEL', key) end
+  end
+end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+return redis.call('ZCARD', KEYS[1])
+"""
+
+
+def job_prefix(job: str) -> str:
+    return f"{KEY_PREFIX}:{job}"
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def connect(redis_url: str):
+    import redis
+
+    client = redis.Redis.from_url(redis_url, socket_timeout=30)
+    client.ping()
+    return client
+
+
+def redis_settings(redis_url: str, job: str = "default", worker_id: str | None = None, workers: int = 1,
+                   idle_timeout: float = 300.0) -> dict:
+    """Scrapy settings that make the policy spider one worker of a shared crawl."""
+    prefix = job_prefix(job)
+    return {
+        "SCHEDULER": "crawler.distributed.SharedScheduler",
+        "SCHEDULER_QUEUE_CLASS": "scrapy_redis.queue.PriorityQueue",
+        "SCHEDULER_QUEUE_KEY": f"{prefix}:requests",
+        "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
+        "SCHEDULER_DUPEFILTER_KEY": f"{prefix}:dupefilter",
+        # The queue outlives each worker: others still use it; the last worker cleans up.
+        "SCHEDULER_PERSIST": True,
+        "REDIS_URL": redis_url,
+        # The shared dupefilter must see every request, so the spider does not set dont_filter.
+        "POLICYCORPUS_OWN_DUPEFILTER": False,
+        "POLICYCORPUS_REDIS_PREFIX": prefix,
+        "POLICYCORPUS_WORKER_ID": worker_id or default_worker_id(),
+        "POLICYCORPUS_WORKERS": workers,
+        "POLICYCORPUS_REDIS_IDLE_TIMEOUT": idle_timeout,
+        "EXTENSIONS": {"crawler.distributed.WorkerCoordinator": 50},
+        "DOWNLOADER_MIDDLEWARES": {
+            "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+            "crawler.distributed.SharedRobotsTxtMiddleware": 100,
+        },
+    }
+
+
+def register_worker(client, job: str, worker_id: str, *, fresh: bool) -> int:
+    """Announce a worker; returns how many live workers the job has now."""
+    prefix = job_prefix(job)
+    now = now_ms()
+    return int(client.eval(REGISTER_SCRIPT, 1, f"{prefix}:workers", worker_id, now - WORKER_TTL_MS,
+                           now + WORKER_TTL_MS, "1" if fresh else "0", f"{prefix}:*"))
+
+
+def wait_for_workers(client, job: str, worker_id: str, workers: int, timeout: float, fresh: bool) -> int:
+    """Register and block until `workers` workers are live (so none finds an empty queue and leaves early)."""
+    deadline = time.monotonic() + timeout
+    live = register_worker(client, job, worker_id, fresh=fresh)
+    while live < workers:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {live} of {workers} workers joined job {job!r} within {timeout:.0f} s")
+        time.sleep(0.2)
+        live = register_worker(client, job, worker_id, fresh=False)
+    return live
+
+
+class SharedClaims:
+    """The shared admission set and page budget of each company (see CLAIM_SCRIPT)."""
+
+    def __init__(self, client, prefix: str, max_pages: int):
+        self.client = client
+        self.prefix = prefix
+        self.max_pages = max_pages
+        self.script = client.register_script(CLAIM_SCRIPT)
+
+    def admit(self, company_key: str, urls: list[tuple[str, bool]]) -> list[int]:
+        """For each (url, counts against the page budget), 1 admitted, 0 over budget, -1 taken."""
+        if not urls:
+            return []
+        keys = [f"{self.prefix}:claimed:{company_key}", f"{self.prefix}:budget:{company_key}"]
+        pipe = self.client.pipeline(transaction=False)
+        for url, count_page in urls:
+            self.script(keys=keys, args=[url, self.max_pages, "1" if count_page else "0"], client=pipe)
+        return [int(r) for r in pipe.execute()]
+
+
+class SharedScheduler(Scheduler):
+    """scrapy-redis scheduler that takes a request only when this worker can start it soon, and marks the
+    worker busy the moment it does.
+
+    Scrapy pulls requests until CONCURRENT_REQUESTS are in its downloader, most of them waiting for
+    a site's download delay; a worker doing that would hoard the shared queue while the others idle.
+    """
+
+    coordinator: "WorkerCoordinator | None" = None
+    max_waiting = 4  # requests held in the downloader without being transferred
+
+    def next_request(self):
+        downloader = getattr(getattr(self.spider, "crawler", None), "engine", None)
+        downloader = getattr(downloader, "downloader", None)
+        if downloader is not None:
+            transferring = sum(len(slot.transferring) for slot in downloader.slots.values())
+            if len(downloader.active) - transferring >= self.max_waiting:
+                return None
+        request = super().next_request()
+        if request is not None and self.coordinator is not None:
+            self.coordinator.mark_busy()
+        return request
+
+
+class WorkerCoordinator:
+    """Heartbeat, busy marks and the decision when this worker may stop."""
+
+    def __init__(self, crawler):
+        settings = crawler.settings
+        self.crawler = crawler
+        self.prefix = settings.get("POLICYCORPUS_REDIS_PREFIX")
+        self.worker_id = settings.get("POLICYCORPUS_WORKER_ID")
+        self.idle_timeout = settings.getfloat("POLICYCORPUS_REDIS_IDLE_TIMEOUT", 300.0)
+        self.client = connect(settings.get("REDIS_URL"))
+        self.idle_since: float | None = None
+        self.last_busy_mark = 0.0
+        self.loop: task.LoopingCall | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        coordinator = cls(crawler)
+        crawler.signals.connect(coordinator.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(coordinator.spider_idle, signal=signals.spider_idle)
+        crawler.signals.connect(coordinator.spider_closed, signal=signals.spider_closed)
+        return coordinator
+
+    # -- keys ------------------------------------------------------------------------------
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}:{name}"
+
+    def mark_busy(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self.last_busy_mark > 0.5:
+            self.client.zadd(self.key("busy"), {self.worker_id: now_ms() + BUSY_TTL_MS})
+            self.last_busy_mark = now
+        self.idle_since = None
+
+    def others_busy(self) -> int:
+        now = now_ms()
+        busy = self.client.zrangebyscore(self.key("busy"), now, "+inf")
+        return sum(1 for w in busy if w.decode() != self.worker_id)
+
+    def queue_length(self) -> int:
+        return int(self.client.zcard(self.key("requests")))
+
+    # -- signals ---------------------------------------------------------------------------
+
+    def spider_opened(self, spider):
+        scheduler = self.crawler.engine._slot.scheduler
+        if isinstance(scheduler, SharedScheduler):
+            scheduler.coordinator = self
+        self.mark_busy(force=True)
+        self.loop = task.LoopingCall(self.heartbeat)
+        self.loop.start(HEARTBEAT_SECONDS, now=False)
+
+    def heartbeat(self) -> None:
+        engine = self.crawler.engine
+        try:
+            self.client.zadd(self.key("workers"), {self.worker_id: now_ms() + WORKER_TTL_MS})
+            idle = engine.spider_is_idle()
+            if not idle:
+                self.mark_busy()
+            elif self.queue_length():
+                engine._slot.nextcall.schedule()  # work appeared in the shared queue: take it now
+            elif self.idle_since is not None:
+                engine._slot.nextcall.schedule()  # re-check whether this worker may stop
+        except Exception as exc:  # Redis hiccup: the next beat tries again
+            logger.warning("worker heartbeat failed: %s", exc)
+
+    def spider_idle(self, spider):
+        now = time.monotonic()
+        if self.idle_since is None:
+            self.idle_since = now
+            self.client.zrem(self.key("busy"), self.worker_id)
+        if self.queue_length():
+            raise DontCloseSpider
+        if now - self.idle_since < IDLE_GRACE_SECONDS:
+            raise DontCloseSpider
+        if self.others_busy() and now - self.idle_since < self.idle_timeout:
+            raise DontCloseSpider
+        # empty queue, nobody busy for a while: the crawl is complete
+
+    def spider_closed(self, spider, reason):
+        if self.loop and self.loop.running:
+            self.loop.stop()
+        self.client.zrem(self.key("busy"), self.worker_id)
+        self.client.zrem(self.key("workers"), self.worker_id)
+        if reason == "finished":
+            self.client.zremrangebyscore(self.key("workers"), "-inf", now_ms())
+            if self.client.zcard(self.key("workers")) == 0 and not self.queue_length():
+                keys = list(self.client.scan_iter(match=f"{self.prefix}:*", count=1000))
+                if keys:
+                    self.client.delete(*keys)
+
+
+class SharedRobotsTxtMiddleware(RobotsTxtMiddleware):
+    """robots.txt fetched once per site for all workers: the first one stores the body in Redis."""
+
+    WAIT_SECONDS = 30.0
+
+    def __init__(self, crawler):
+        super().__init__(crawler)
+        self.prefix = crawler.settings.get("POLICYCORPUS_REDIS_PREFIX")
+        self.client = connect(crawler.settings.get("REDIS_URL"))
+
+    async def robot_parser(self, request):
+        url = urlparse_cached(request)
+        netloc = url.netloc
+        if netloc in self._parsers:
+            return await super().robot_parser(request)
+        key = f"{self.prefix}:robots:{netloc}"
+        deadline = time.monotonic() + self.WAIT_SECONDS
+        while True:
+            body = self.client.get(key)
+            if body is not None:
+                self._parsers[netloc] = build_from_crawler(self._parserimpl, self.crawler, body)
+                return self._parsers[netloc]
+            if self.client.set(f"{key}:lock", self.worker_id(), nx=True, px=int(self.WAIT_SECONDS * 1000)):
+                break  # this worker fetches it
+            if time.monotonic() > deadline:
+                break  # the fetching worker died: fetch it ourselves
+            from twisted.internet import reactor  # the one Scrapy installed
+
+            await maybe_deferred_to_future(task.deferLater(reactor, 0.1, lambda: None))
+        robots_request = Request(f"{url.scheme}://{netloc}/robots.txt", priority=self.DOWNLOAD_PRIORITY,
+                                 meta={"dont_obey_robotstxt": True}, callback=NO_CALLBACK)
+        body = b""  # a failed fetch means "everything allowed", as in Scrapy's own middleware
+        try:
+            response = await self.crawler.engine.download_async(robots_request)
+            if response.status < 400:
+                body = response.body
+        except Exception as exc:
+            logger.info("robots.txt of %s not available: %s", netloc, exc)
+        self.client.set(key, body)
+        self._parsers[netloc] = build_from_crawler(self._parserimpl, self.crawler, body)
+        return self._parsers[netloc]
+
+    def worker_id(self) -> str:
+        return self.crawler.settings.get("POLICYCORPUS_WORKER_ID") or "worker"

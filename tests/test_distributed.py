@@ -1,0 +1,134 @@
+"""Distributed crawl: 3 worker processes share one crawl of the demo web through a real redis-server."""
+
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from demo.webserver import DemoWeb
+from policycorpus.db import open_db
+from redis_fixture import redis_server
+
+WORKERS = ("w1", "w2", "w3")
+
+
+def policycorpus(*args, check=True):
+    result = subprocess.run([sys.executable, "-m", "policycorpus", *args], capture_output=True, text=True, timeout=600)
+    if check:
+        assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    try:
+        with redis_server() as url:
+            yield url
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+
+
+def run_workers(redis_url, db_paths, job, extra=()):
+    procs = [subprocess.Popen([sys.executable, "-m", "policycorpus", "crawl", "--redis", redis_url, "--job", job,
+                               "--workers", str(len(db_paths)), "--worker-id", worker, "--allow-private", "-q",
+                               "--db", str(db_path), *extra],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for worker, db_path in zip(WORKERS, db_paths)]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    for proc, (out, err) in zip(procs, outputs):
+        assert proc.returncode == 0, out + err
+    return outputs
+
+
+@pytest.fixture(scope="module")
+def per_worker(redis_url, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("dist")
+    with DemoWeb(port=0, generation=1) as web:
+        csv_path = web.write_companies_csv(tmp / "companies.csv")
+        db_paths = [tmp / f"{w}.db" for w in WORKERS]
+        for db_path in db_paths:
+            policycorpus("companies", "import", str(csv_path), "--db", str(db_path))
+        run_workers(redis_url, db_paths, job="per-worker")
+        merged = tmp / "corpus.db"
+        first = policycorpus("merge", *map(str, db_paths), "--db", str(merged))
+        second = policycorpus("merge", *map(str, db_paths), "--db", str(merged))
+        yield {"web": web, "dbs": [open_db(p) for p in db_paths], "merged": open_db(merged), "first": first,
+               "second": second, "requests": list(web.requests), "expected": web.expected(generation=1)}
+
+
+def fetched_urls(db):
+    return {r["url"] for r in db.query("select url from crawl_log where status is not null")}
+
+
+def test_every_worker_fetches_some(per_worker):
+    for worker, db in zip(WORKERS, per_worker["dbs"]):
+        rows = list(db.query("select count(*) n, min(worker) w from crawl_log where status is not null"))
+        assert rows[0]["n"] > 0, f"worker {worker} fetched nothing"
+        assert rows[0]["w"] == worker
+
+
+def test_no_worker_fetches_a_url_another_did(per_worker):
+    sets = [fetched_urls(db) for db in per_worker["dbs"]]
+    for i in range(len(sets)):
+        for j in range(i + 1, len(sets)):
+            assert not sets[i] & sets[j], (WORKERS[i], WORKERS[j], sorted(sets[i] & sets[j])[:5])
+
+
+def test_server_saw_every_url_once(per_worker):
+    counts = Counter((r.host, r.path) for r in per_worker["requests"])
+    twice = {k: n for k, n in counts.items() if n > 1}
+    assert not twice, f"requested more than once: {twice}"
+    robots = [k for k in counts if k[1] == "/robots.txt"]
+    assert len(robots) == len({r.host for r in per_worker["requests"]})  # one robots.txt per site, for all workers
+
+
+def test_merged_corpus_has_every_planted_policy_once(per_worker):
+    db = per_worker["merged"]
+    urls = {r["url"]: r for r in db["documents"].rows}
+    missing = [p["url"] for p in per_worker["expected"] if p["url"] not in urls]
+    assert not missing, f"planted policies missing after merge: {missing}"
+    assert all(r["snapshot_count"] == 1 for r in urls.values())
+    assert db.execute("select count(*) from snapshots").fetchone()[0] == len(urls)
+    assert {r["worker"] for r in db.query("select distinct worker from crawl_log")} == set(WORKERS)
+    assert db["crawls"].count == 3 and {r["status"] for r in db["crawls"].rows} == {"finished"}
+    assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
+
+
+def test_merge_twice_adds_nothing(per_worker):
+    assert "0 companies, 0 documents, 0 snapshots, 0 crawls, 0 candidates, 0 crawl_log" in per_worker["second"].stdout
+    first = per_worker["first"].stdout
+    assert " 0 snapshots" not in first and " 0 crawl_log" not in first
+
+
+def test_redis_keys_removed_after_the_crawl(per_worker, redis_url):
+    import redis
+
+    assert not list(redis.Redis.from_url(redis_url).scan_iter(match="policycorpus:per-worker:*"))
+
+
+def test_shared_corpus_db(redis_url, tmp_path):
+    """All three workers writing to one corpus.db (WAL): every policy once, every worker contributes."""
+    with DemoWeb(port=0, generation=1, sites=["harbourline-bank", "quillsoft", "tallis-coffee", "vantage-freight"]) as web:
+        db_path = tmp_path / "corpus.db"
+        policycorpus("companies", "import", str(web.write_companies_csv(tmp_path / "c.csv")), "--db", str(db_path))
+        run_workers(redis_url, [db_path] * 3, job="shared")
+        expected = web.expected(generation=1)
+        requests = list(web.requests)
+    db = open_db(db_path)
+    docs = {r["url"] for r in db["documents"].rows}
+    assert {p["url"] for p in expected} <= docs
+    assert db.execute("select count(*) from snapshots").fetchone()[0] == len(docs)
+    assert not [k for k, n in Counter((r.host, r.path) for r in requests).items() if n > 1]
+    by_worker = {r["worker"]: r["n"] for r in db.query("select worker, count(*) n from crawl_log group by worker")}
+    assert set(by_worker) == set(WORKERS), by_worker
+
+
+def test_worker_options_need_redis(tmp_path):
+    result = policycorpus("crawl", "--workers", "3", "--db", str(tmp_path / "x.db"), check=False)
+    assert result.returncode != 0 and "--redis" in result.stderr
+
+
+def test_merge_rejects_missing_source(tmp_path):
+    result = policycorpus("merge", str(tmp_path / "nope.db"), "--db", str(tmp_path / "c.db"), check=False)
+    assert result.returncode != 0 and "no corpus database" in result.stderr
