@@ -14,7 +14,6 @@ in training.
 from __future__ import annotations
 
 import functools
-import math
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -265,8 +264,3 @@ class PolicyClassifier:
 def default_classifier(threshold: float | None = None) -> PolicyClassifier:
     """A fitted classifier with the shipped signals and examples (cached per process)."""
     return PolicyClassifier(threshold=threshold).fit()
-
-
-def logit(p: float) -> float:
-    p = min(max(p, 1e-6), 1 - 1e-6)
-    return math.log(p / (1 - p))
