@@ -115,12 +115,15 @@ def _detect_encoding(body: bytes) -> str | None:
         return None
 
 
+_CONTROL_BYTES = bytes(b for b in range(32) if not 9 <= b <= 13)
+
+
 def looks_binary(body: bytes) -> bool:
     """True for bytes that are clearly not text (many control bytes in the first 8 KB)."""
     sample = body[:8192]
     if not sample or sample.startswith((b"\xff\xfe", b"\xfe\xff")):
         return False
-    controls = sum(1 for b in sample if b < 9 or 13 < b < 32)
+    controls = len(sample) - len(sample.translate(None, _CONTROL_BYTES))
     return controls > len(sample) * 0.01
 
 
@@ -133,7 +136,7 @@ def decode_html(body: bytes, content_type: str | None = None) -> str:
         # (a wrong "charset=iso-8859-1" header is common; the reverse is vanishingly rare).
         try:
             text = body.decode("utf-8")
-            if any(b >= 0x80 for b in body[:65536]):
+            if not body[:65536].isascii():
                 return _CONTROL.sub("", text.lstrip("\ufeff"))
         except UnicodeDecodeError:
             pass
