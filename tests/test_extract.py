@@ -643,3 +643,44 @@ def test_text_served_over_http_is_read_as_text():
     assert [(b.type, b.text) for b in md.blocks] == [("heading", "Posting rules"), ("list_item", "Be kind."), ("list_item", "Never share client data.")]
     plain = extract_html(b"STAFF RULES\n\nStaff must be careful online.\n", "https://example.test/rules", "text/plain")
     assert [(b.type, b.text) for b in plain.blocks] == [("heading", "STAFF RULES"), ("paragraph", "Staff must be careful online.")]
+
+
+WORDPRESS_LIKE_PAGE = """<!DOCTYPE html><html lang="en-US"><head><meta charset="UTF-8"><title>Social Media Policy &#8211; Riverbend Council</title></head>
+<body class="page-template-default page sidebar-right">
+<div id="page" class="site">
+<a class="skip-link screen-reader-text" href="#content">Skip to content</a>
+<header id="masthead" class="site-header"><div class="site-branding"><p class="site-title">Riverbend Council</p></div>
+<nav id="site-navigation" class="main-navigation"><ul id="primary-menu"><li><a href="/">Home</a></li><li><a href="/services">Council services</a></li></ul></nav></header>
+<div id="content" class="site-content"><div id="primary" class="content-area"><main id="main" class="site-main">
+<article id="post-12" class="post-12 page type-page status-publish hentry">
+<header class="entry-header"><h1 class="entry-title">Social Media Policy</h1></header>
+<div class="entry-content">
+<p>This policy applies to all council employees, councillors and contractors who use social media in connection with their work.</p>
+<h2>Personal use</h2>
+<p>You may use your personal accounts to talk about your work, but you must make clear that the views you express are your own.</p>
+<ul><li>Do not disclose confidential information about residents.</li><li>Do not comment on planning applications you are involved in.</li></ul>
+<h2>Official accounts</h2>
+<p>Only the communications team may create accounts in the council's name.</p>
+<div class="sharedaddy sd-sharing-enabled"><h3 class="sd-title">Share this:</h3><ul><li><a href="#">Twitter</a></li><li><a href="#">Facebook</a></li></ul></div>
+</div></article>
+<div id="comments" class="comments-area"><h2 class="comments-title">2 thoughts on &ldquo;Social Media Policy&rdquo;</h2>
+<ol class="comment-list"><li class="comment"><article class="comment-body"><div class="comment-content"><p>Great policy, long overdue if you ask me honestly.</p></div></article></li></ol></div>
+</main></div>
+<aside id="secondary" class="widget-area"><section class="widget"><h2 class="widget-title">Recent Posts</h2><ul><li><a href="/bins">Bin collection changes this summer</a></li></ul></section></aside>
+</div>
+<footer id="colophon" class="site-footer"><div class="site-info">Proudly powered by WordPress</div></footer></div></body></html>
+"""
+
+
+def test_cms_page_drops_comments_share_widgets_and_sidebar():
+    result = extract_html(WORDPRESS_LIKE_PAGE.encode(), "https://riverbend.example/social-media-policy/")
+    blocks = [(b.type, b.level, b.text) for b in result.blocks]
+    assert result.title == "Social Media Policy \u2013 Riverbend Council"
+    assert blocks[0] == ("heading", 1, "Social Media Policy")
+    assert ("heading", 2, "Official accounts") in blocks
+    assert ("list_item", 1, "Do not disclose confidential information about residents.") in blocks
+    assert blocks[-1] == ("paragraph", 0, "Only the communications team may create accounts in the council's name.")
+    text = result.text
+    for chrome in ("Skip to content", "Council services", "Share this", "Great policy", "thoughts on",
+                   "Recent Posts", "Bin collection", "powered by WordPress"):
+        assert chrome not in text
