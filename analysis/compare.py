@@ -76,6 +76,7 @@ class Comparison:
     clauses: dict[str, dict[str, list[dict]]]  # category id -> company -> every clause (for side-by-side sheets)
     client: str | None = None
     gaps: list[Gap] = field(default_factory=list)
+    uncategorised: dict[str, list[dict]] = field(default_factory=dict)  # company -> clauses in no category
 
     @property
     def names(self) -> list[str]:
@@ -193,7 +194,7 @@ def compare_clauses(
     columns = dict(by_company)
     if client is not None:
         columns[client[0]] = client[1]
-    profiles, cells, side_by_side = [], {}, {c.id: {} for c in categories}
+    profiles, cells, side_by_side, uncategorised = [], {}, {c.id: {} for c in categories}, {}
     for name, clauses in columns.items():
         is_client = client is not None and name == client[0]
         cells[name] = build_cells(clauses, categories)
@@ -202,6 +203,8 @@ def compare_clauses(
         profiles.append(p)
         for cat in categories:
             side_by_side[cat.id][name] = [clause_summary(c, cat.id) for c in clauses if cat.id in c.tags]
+        known = {cat.id for cat in categories}
+        uncategorised[name] = [clause_summary(c) for c in clauses if not known & c.tags.keys()]
 
     peers = list(by_company)
     coverage = {cat.id: [n for n in peers if cells[n][cat.id].covered] for cat in categories}
@@ -234,6 +237,7 @@ def compare_clauses(
         clauses=side_by_side,
         client=client[0] if client else None,
         gaps=gaps,
+        uncategorised=uncategorised,
     )
 
 

@@ -101,6 +101,7 @@ def to_markdown(comp: Comparison) -> str:
     rows = [
         ("Categories covered", [f"{p.covered}/{len(comp.categories)}" for p in comp.companies]),
         ("Clauses", [str(p.clauses) for p in comp.companies]),
+        ("Clauses in no category", [str(len(comp.uncategorised.get(p.name, []))) for p in comp.companies]),
         ("Words", [str(p.words) for p in comp.companies]),
         ("Flesch reading ease", [_num(p.readability) for p in comp.companies]),
         ("Restrictiveness", [_pct(p.restrictiveness) for p in comp.companies]),
@@ -275,12 +276,13 @@ def to_xlsx(comp: Comparison, path: str | Path) -> None:
                     put(gaps, r, j, v, link=ex.get("url") if j == 7 else None)
                 r += 1
 
-    for cat in comp.categories:
-        ws = wb.create_sheet(_sheet_title(cat["id"], used))
+    sheets = [(cat["id"], comp.clauses[cat["id"]]) for cat in comp.categories]
+    for title, by_company in sheets + [("no category", comp.uncategorised)]:
+        ws = wb.create_sheet(_sheet_title(title, used))
         for j, name in enumerate(names, start=1):
             put(ws, 1, j, name, font=bold)
             ws.column_dimensions[ws.cell(row=1, column=j).column_letter].width = 60
-            for i, clause in enumerate(comp.clauses[cat["id"]].get(name, []), start=2):
+            for i, clause in enumerate(by_company.get(name, []), start=2):
                 put(ws, i, j, f"[{clause.get('modality') or ''}] {clause['text']}", link=clause.get("url"))
         ws.freeze_panes = "A2"
     wb.save(str(path))
