@@ -18,7 +18,7 @@ import json
 import re
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import sqlite_utils
@@ -328,6 +328,7 @@ class ClusterSummary:
     companies: list[str]
     top_category: str | None
     category_overlap: float
+    examples: list[str] = field(default_factory=list)  # texts of the representatives
 
 
 def summarise(model: ClauseClusterer, clauses: list[Clause], *, n_terms: int = 8, n_representatives: int = 3) -> list[ClusterSummary]:
@@ -348,6 +349,7 @@ def summarise(model: ClauseClusterer, clauses: list[Clause], *, n_terms: int = 8
                 companies=sorted({m.company for m in members}),
                 top_category=top,
                 category_overlap=round(top_count / len(members), 3) if members else 0.0,
+                examples=[clauses[i].text for i in reps[c]],
             )
         )
     return summaries

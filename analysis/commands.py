@@ -152,6 +152,9 @@ def cluster(method, backend, embedding_model, k_min, k_max, max_outlier_share, m
     for s in sorted(summaries, key=lambda s: (s.category_overlap, -s.size)):
         top = s.top_category or "-"
         click.echo(f"  #{s.cluster:<3} {s.size:>6} clauses  {len(s.companies):>3} cos  {top}:{s.category_overlap:.0%}  {s.label}")
+        if s.examples:
+            example = " ".join(s.examples[0].split())
+            click.echo(f"        e.g. {example if len(example) <= 110 else example[:109] + '…'}")
 
 
 @click.command()

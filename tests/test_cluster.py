@@ -91,6 +91,8 @@ def test_cluster_command_finds_the_clause_types(corpus):
     # the clause type the taxonomy lacks is listed first (lowest overlap)
     lines = [line for line in result.output.splitlines() if line.strip().startswith("#")]
     assert ":0%" in lines[0] and ("parking" in lines[0] or "car" in lines[0])
+    first = result.output.splitlines().index(lines[0])
+    assert result.output.splitlines()[first + 1].strip().startswith("e.g. ")
 
 
 def test_same_seed_same_clusters(corpus):
