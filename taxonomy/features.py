@@ -67,6 +67,7 @@ class PhraseMatcher:
                 else:
                     self.exact.setdefault(head, []).append((rest, k))
         self.prefix_lengths = sorted({len(p) for p in self.prefix})
+        self._memo: dict[str, list] = {}
 
     @staticmethod
     def _token_matches(token: str, pattern: str) -> bool:
@@ -77,25 +78,37 @@ class PhraseMatcher:
             return False
         return all(self._token_matches(tokens[i + j], p) for j, p in enumerate(rest))
 
+    def _candidates(self, token: str) -> list[tuple[tuple[str, ...], int]]:
+        """Phrases that can start with this token (memoised: tokens repeat across clauses)."""
+        hit = self._memo.get(token)
+        if hit is None:
+            hit = list(self.exact.get(token, ()))
+            for n in self.prefix_lengths:
+                if n > len(token):
+                    break
+                hit.extend(self.prefix.get(token[:n], ()))
+            if len(self._memo) < 500_000:
+                self._memo[token] = hit
+        return hit
+
     def counts(self, text: str) -> dict[int, int]:
         tokens = _TOKEN.findall(text.lower())
         found: dict[int, int] = {}
-        exact, prefix, lengths = self.exact, self.prefix, self.prefix_lengths
+        candidates = self._candidates
         for i, token in enumerate(tokens):
-            candidates = exact.get(token)
-            if candidates:
-                for rest, k in candidates:
-                    if not rest or self._rest_matches(tokens, i + 1, rest):
-                        found[k] = found.get(k, 0) + 1
-            for n in lengths:
-                if n > len(token):
-                    break
-                more = prefix.get(token[:n])
-                if more:
-                    for rest, k in more:
-                        if not rest or self._rest_matches(tokens, i + 1, rest):
-                            found[k] = found.get(k, 0) + 1
+            for rest, k in candidates(token):
+                if not rest or self._rest_matches(tokens, i + 1, rest):
+                    found[k] = found.get(k, 0) + 1
         return found
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_memo"] = {}
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._memo = state.get("_memo", {})
 
     def transform(self, texts: list[str], cache: dict | None = None) -> sp.csr_matrix:
         """Matrix of log(1 + count) per text and category; ``cache`` memoises repeated texts (headings)."""
@@ -114,6 +127,13 @@ class PhraseMatcher:
                 cols.append(k)
                 vals.append(np.log1p(n))
         return sp.csr_matrix((vals, (rows, cols)), shape=(len(texts), self.n_categories), dtype=np.float64)
+
+
+def _transform_unique(vectorizer, texts: list[str]):
+    """Vectorize each distinct text once: headings and lead-ins repeat across the clauses of a document."""
+    index: dict[str, int] = {}
+    rows = [index.setdefault(t, len(index)) for t in texts]
+    return vectorizer.transform(list(index))[rows]
 
 
 class ClauseFeaturizer(BaseEstimator, TransformerMixin):
@@ -183,9 +203,8 @@ class ClauseFeaturizer(BaseEstimator, TransformerMixin):
         blocks = [self.word_.transform(texts)]
         if self.char_ is not None:
             blocks.append(self.char_.transform(texts) * self.char_weight)
-        heading_block = self.heading_.transform(headings)
-        blocks.append(heading_block * self.heading_weight)
-        blocks.append(self.lead_.transform(leads) * self.lead_in_weight)
+        blocks.append(_transform_unique(self.heading_, headings) * self.heading_weight)
+        blocks.append(_transform_unique(self.lead_, leads) * self.lead_in_weight)
         blocks.append(text_matcher.transform(texts) * self.phrase_weight)
         blocks.append(text_matcher.transform(leads, lead_cache) * (self.phrase_weight * 0.5))
         blocks.append(heading_matcher.transform(last_headings, heading_cache) * self.heading_phrase_weight)

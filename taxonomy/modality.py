@@ -105,7 +105,15 @@ class ModalityTagger(BaseEstimator):
     # -- scikit-learn interface
 
     def predict_with_score(self, X) -> list[tuple[str, float]]:
-        return [self.classify(*_fields(r)) for r in X]
+        memo: dict = {}  # lead-ins and headings repeat; short list items too
+        out = []
+        for r in X:
+            key = _fields(r)
+            hit = memo.get(key)
+            if hit is None:
+                hit = memo[key] = self.classify(*key)
+            out.append(hit)
+        return out
 
     def predict(self, X) -> np.ndarray:
         return np.array([m for m, _ in self.predict_with_score(X)], dtype=object)

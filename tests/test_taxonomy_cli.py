@@ -1,0 +1,165 @@
+"""policycorpus segment / tag / taxonomy ... on real SQLite files."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from policycorpus.cli import cli
+from policycorpus.db import open_db
+from policycorpus.store import Fetched, save_document
+from policycorpus.structure import Block
+
+POLICY = [
+    Block("heading", "Acme social media policy", 1),
+    Block("paragraph", "This policy applies to all employees and contractors of Acme, on or off duty."),
+    Block("heading", "Confidential information", 2),
+    Block("paragraph", "You must not:"),
+    Block("list_item", "share confidential information about customers or unreleased products;", 1),
+    Block("list_item", "post photos of colleagues without their consent.", 1),
+    Block("paragraph", "Breaches may result in disciplinary action, up to and including dismissal."),
+    Block("paragraph", "Back to top"),
+]
+
+
+def _add(db, company, url, blocks):
+    cid = db["companies"].insert({"name": company, "slug": company.lower()}, pk="id", replace=True).last_pk
+    return save_document(db, cid, Fetched(url, b"<html/>", "text/html", blocks, title="Policy")).snapshot_id
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    path = tmp_path / "corpus.db"
+    db = open_db(path)
+    _add(db, "Acme", "https://acme.test/social", POLICY)
+    db.conn.close()
+    return path
+
+
+def run(*args):
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    return result
+
+
+def test_segment_and_tag_are_incremental_and_store_spans_headings_tags(corpus):
+    r = run("segment", "--db", corpus)
+    assert r.exit_code == 0, r.output
+    assert "Segmented 1 snapshots" in r.output
+    again = run("segment", "--db", corpus)
+    assert again.exit_code == 0 and "Nothing to segment" in again.output
+
+    r = run("tag", "--db", corpus)
+    assert r.exit_code == 0, r.output
+    assert "Tagged" in r.output
+    assert "Nothing to tag" in run("tag", "--db", corpus).output
+
+    db = open_db(corpus)
+    snapshot = next(db["snapshots"].rows)
+    clauses = list(db.query("select * from clauses order by position"))
+    assert [c["kind"] for c in clauses].count("heading") == 2
+    assert clauses[-1]["kind"] == "boilerplate"
+    for c in clauses:
+        assert snapshot["text"][c["span_start"]:c["span_end"]] == c["text"]
+        assert c["model_version"] and c["modality"]
+    item = next(c for c in clauses if c["text"].startswith("share confidential"))
+    assert item["heading_path"] == "Acme social media policy > Confidential information"
+    assert item["lead_in"] == "You must not:"
+    assert item["modality"] == "prohibition"
+    tags = list(db.query("select c.text, t.category, t.score, t.model_version from tags t join clauses c on c.id = t.clause_id"))
+    cats = {(t["text"][:20], t["category"]) for t in tags}
+    assert ("share confidential i", "confidentiality") in cats
+    assert ("Breaches may result ", "consequences") in cats
+    assert all(0 < t["score"] <= 1 and t["model_version"] == item["model_version"] for t in tags)
+    assert not db.execute("select count(*) from tags t join clauses c on c.id = t.clause_id "
+                          "where c.kind != 'clause'").fetchone()[0]
+    groups = list(db.query("select distinct group_name, group_order from categories order by group_order"))
+    assert [g["group_name"] for g in groups] == ["Who", "When", "Identity", "Routing", "Reporting", "Conduct", "Governance"]
+    assert db["categories"].count == 22
+
+    # a new snapshot is the only thing processed next time
+    _add(db, "Beta", "https://beta.test/sm", [Block("paragraph", "Use two-factor authentication on every account.")])
+    r = run("segment", "--db", corpus)
+    assert "Segmented 1 snapshots into 1 clauses" in r.output
+    r = run("tag", "--db", corpus)
+    assert "Tagged 1 clauses of 1 snapshots" in r.output
+    assert db.execute("select count(*) from processing where step = 'tag'").fetchone()[0] == 2
+
+
+def test_tag_before_segment_says_what_to_do(corpus):
+    r = run("tag", "--db", corpus)
+    assert r.exit_code == 0
+    assert "run 'policycorpus segment'" in r.output
+
+
+def test_bad_input_gives_one_line_errors(tmp_path, corpus):
+    r = run("segment", "--db", tmp_path / "missing.db")
+    assert r.exit_code == 1 and "no corpus database" in r.output
+    r = run("tag", "--db", corpus, "--model", tmp_path / "nope.joblib")
+    assert r.exit_code == 1 and "no tagger model" in r.output
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "Be kind.", "labels": ["kindness"]}\n')
+    r = run("taxonomy", "train", bad, "-o", tmp_path / "m.joblib")
+    assert r.exit_code == 1 and "unknown categories kindness" in r.output
+    bad.write_text("not json\n")
+    r = run("taxonomy", "classify", bad)
+    assert r.exit_code == 1 and "not valid JSON" in r.output
+
+
+def test_classify_and_evaluate_a_labelled_set(tmp_path):
+    units = [
+        {"doc": "a", "idx": 0, "heading": "Security", "text": "Turn on two-factor authentication for the account."},
+        {"doc": "a", "idx": 1, "heading": "Security", "text": "Never share the password with anyone."},
+        {"doc": "a", "idx": 2, "heading": "Conduct", "text": "Harassment and hate speech are not tolerated."},
+        {"doc": "b", "idx": 0, "heading": "", "text": "Breaches may lead to dismissal."},
+    ]
+    labels = [
+        {"doc": "a", "idx": 0, "labels": ["security"], "modality": "obligation"},
+        {"doc": "a", "idx": 1, "labels": ["security"], "modality": "prohibition"},
+        {"doc": "a", "idx": 2, "labels": ["respect"], "modality": "prohibition"},
+        {"doc": "b", "idx": 0, "labels": ["consequences"], "modality": "information"},
+    ]
+    u, l_ = tmp_path / "units.jsonl", tmp_path / "labels.jsonl"
+    u.write_text("".join(json.dumps(x) + "\n" for x in units))
+    l_.write_text("".join(json.dumps(x) + "\n" for x in labels))
+
+    out = tmp_path / "out.jsonl"
+    r = run("taxonomy", "classify", u, "-o", out)
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r_["text"] for r_ in rows] == [x["text"] for x in units]
+    assert "security" in rows[0]["labels"] and rows[1]["modality"] == "prohibition"
+    assert all(set(r_["scores"]) == set(r_["labels"]) and r_["model_version"] for r_ in rows)
+
+    r = run("taxonomy", "evaluate", "--units", u, "--labels", l_, "--json")
+    assert r.exit_code == 0, r.output
+    figures = json.loads(r.output)
+    assert figures["units"] == 4 and figures["documents"] == 2
+    assert figures["macro_f1"] > 0.6 and figures["modality_accuracy"] >= 0.75
+    assert figures["per_category"]["security"]["support"] == 2
+    text = run("taxonomy", "evaluate", "--units", u, "--labels", l_).output
+    assert "macro-F1" in text and "coverage F1" in text
+
+
+def test_train_saves_a_versioned_model_that_tag_can_use(tmp_path, corpus):
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text("".join(json.dumps({"text": f"Post at most {n} times a day on the main account.",
+                                          "labels": ["brand_voice"]}) + "\n" for n in range(2, 8)))
+    out = tmp_path / "models"
+    out.mkdir()
+    r = run("taxonomy", "train", labels, "-o", out / "m.joblib")
+    assert r.exit_code == 0, r.output
+    version = r.output.split("Saved model ")[1].split()[0]
+    run("segment", "--db", corpus)
+    r = run("tag", "--db", corpus, "--model", out / "m.joblib")
+    assert r.exit_code == 0 and version in r.output
+    db = open_db(corpus)
+    assert {row[0] for row in db.execute("select distinct model_version from tags")} == {version}
+
+
+def test_show_lists_every_group_and_category():
+    r = run("taxonomy", "show")
+    assert r.exit_code == 0
+    for word in ("Who", "Governance", "employee_rights", "brand_voice"):
+        assert word in r.output
+    data = json.loads(run("taxonomy", "show", "--json").output)
+    assert len(data) == 22 and all(len(c["examples"]) >= 10 for c in data)
