@@ -68,7 +68,9 @@ def serve(db_path, host, port):
     sock = bind_socket(host, port)
     bound_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
-    click.echo(f"Datasette is serving {db_path} (read-only) at http://{shown_host}:{bound_port}/", err=False)
+    url = f"http://{shown_host}:{bound_port}/"
+    click.echo(f"Datasette is serving {db_path} (read-only) at {url}")
+    click.echo(f"  compare companies: {url}-/compare   charts: {url}-/charts", err=True)
     click.echo("Press Ctrl-C to stop.", err=True)
     sys.stdout.flush()
     config = uvicorn.Config(ds.app(), log_level="warning", lifespan="on")
