@@ -412,6 +412,9 @@ def test_compare_page_without_and_with_bad_companies(client):
     assert 'value="Initech Health"' in html and 'id="pc-grid"' not in html
     html = get(client, "/-/compare?companies=Acme+Retail,Nobody+Inc", status=400).text
     assert "Unknown companies: Nobody Inc" in html
+    many = ",".join(f"Company {i}" for i in range(13))
+    html = get(client, "/-/compare?" + urlencode({"companies": many}), status=400).text
+    assert "Compare at most 12 companies at a time (13 given)." in html and 'id="pc-grid"' not in html
 
 
 def test_charts_page(client):

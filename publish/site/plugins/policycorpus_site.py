@@ -83,8 +83,12 @@ async def compare_page(datasette, request):
     names = pages.split_names(request.args.getlist("companies") + request.args.getlist("company"))
     db = database(datasette)
     choices = await db.execute_fn(pages.company_choices)
-    data = await db.execute_fn(lambda conn: pages.compare_data(conn, names)) if names else {
-        "names": [], "unknown": [], "comparison": None, "error": None, "documents": {}}
+    limit = int(config(datasette).get("max_compare_companies", 12))
+    data = {"names": names, "unknown": [], "comparison": None, "error": None, "documents": {}}
+    if len(names) > limit:  # the grid is computed without the SQL time limit, so its size is capped
+        data["error"] = f"Compare at most {limit} companies at a time ({len(names)} given)."
+    elif names:
+        data = await db.execute_fn(lambda conn: pages.compare_data(conn, names))
     status = 400 if (data["unknown"] or data["error"]) else 200
     context = template_context(datasette, choices=choices, **data)
     context["grid_query"] = "?" + urlencode({"companies": ", ".join(names)}) if names else ""
