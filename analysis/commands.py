@@ -212,6 +212,11 @@ def templates(threshold, shingle_size, num_perm, bands, min_words, min_companies
         return
     click.echo(f"Template pass {run.run_id}: {run.n_clauses} clauses, {len(run.families)} families, "
                f"{len(run.documents)} documents compared, in {time.monotonic() - started:.1f} s")
+    from analysis.template_families import template_groups
+
+    for group in template_groups(run.families)[:10]:
+        click.echo(f"  {len(group['companies'])} organizations share {group['families']} template clause(s): "
+                   f"{', '.join(group['companies'])}")
     for family in run.families:
         example = " ".join(family["example"].split())
         example = example if len(example) <= 100 else example[:99] + "…"

@@ -354,3 +354,15 @@ def similarity_csv(documents: list[dict], similarity: np.ndarray) -> str:
     for d, label, row in zip(documents, labels, similarity):
         writer.writerow([neutralise(label), neutralise(d["url"])] + [f"{v:.4f}" for v in row])
     return out.getvalue()
+
+
+def template_groups(families: list[dict]) -> list[dict]:
+    """Organizations that share templates, with how many families and clauses they share
+    (families grouped by their exact set of organizations, most shared first)."""
+    groups: dict[tuple, dict] = {}
+    for family in families:
+        key = tuple(family["companies"])
+        group = groups.setdefault(key, {"companies": list(key), "families": 0, "clauses": 0})
+        group["families"] += 1
+        group["clauses"] += family["size"]
+    return sorted(groups.values(), key=lambda g: (-g["families"], -len(g["companies"]), g["companies"]))

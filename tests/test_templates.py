@@ -229,3 +229,15 @@ def test_name_masking_tokens():
              "Posts by Delta Net staff about open standards should link to the Delta Net blog for context"]
     finder = TemplateFinder(threshold=0.9).fit(texts, ["Open Grid", "Delta Net"])
     assert len(finder.families_) == 1 and finder.families_[0].similarity == [1.0, 1.0]
+
+
+def test_template_groups_and_summary(tmp_path):
+    from analysis.template_families import template_groups
+
+    families = [{"companies": ["a", "b", "c"], "size": 3}, {"companies": ["a", "b"], "size": 2},
+                {"companies": ["a", "b", "c"], "size": 4}]
+    assert template_groups(families) == [{"companies": ["a", "b", "c"], "families": 2, "clauses": 7},
+                                         {"companies": ["a", "b"], "families": 1, "clauses": 2}]
+    db_path = corpus(tmp_path / "c.db")
+    result = CliRunner().invoke(cli, ["templates", "-q", "--db", str(db_path)], catch_exceptions=False)
+    assert "3 organizations share 1 template clause(s): Harbor Labs, Iris Trust, Juniper Guild" in result.output
