@@ -9,6 +9,7 @@ errback through CrawlLogPipeline.
 from __future__ import annotations
 
 from scrapy import signals
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 
 from crawler.pipelines import corpus_db
 from policycorpus.db import utcnow
@@ -58,3 +59,35 @@ def reason_of(response, request) -> str:
     if retry_after:
         reason += f" (server asked to retry after {retry_after.decode('latin-1')[:40]})"
     return reason
+
+
+def log_robots_failure(crawler, url: str, exc: Exception) -> None:
+    """A robots.txt that could not be fetched (refused, timed out ...) is logged like any request."""
+    from crawler.spider import describe_failure
+    from twisted.python.failure import Failure
+
+    spider = crawler.spider
+    company_id = spider.company_for_url(url) if hasattr(spider, "company_for_url") else None
+    outcome, status, reason = describe_failure(Failure(exc), crawler.settings.getint("DOWNLOAD_MAXSIZE"))
+    conn = corpus_db(crawler)
+    conn.buffer("crawl_log", {
+        "crawl_id": conn.crawl_id, "company_id": company_id, "url": url, "status": status, "outcome": outcome,
+        "reason": f"robots.txt: {reason} (crawling the site as if it had none)", "content_type": "", "size": 0,
+        "elapsed_ms": None, "at": utcnow(), "worker": conn.worker,
+    })
+
+
+class LoggedRobotsTxtMiddleware(RobotsTxtMiddleware):
+    """Scrapy's robots.txt middleware, with failures to fetch robots.txt written to crawl_log."""
+
+    async def robot_parser(self, request):
+        from scrapy.utils.httpobj import urlparse_cached
+
+        url = urlparse_cached(request)
+        self._robots_urls = getattr(self, "_robots_urls", {})
+        self._robots_urls.setdefault(url.netloc, f"{url.scheme}://{url.netloc}/robots.txt")
+        return await super().robot_parser(request)
+
+    def _robots_error(self, exc, netloc):
+        log_robots_failure(self.crawler, getattr(self, "_robots_urls", {}).get(netloc, f"//{netloc}/robots.txt"), exc)
+        super()._robots_error(exc, netloc)

@@ -38,6 +38,8 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.misc import build_from_crawler
 from scrapy_redis.scheduler import Scheduler
+
+from crawler.crawllog import log_robots_failure
 from twisted.internet import task
 
 logger = logging.getLogger(__name__)
@@ -111,7 +113,7 @@ def redis_settings(redis_url: str, job: str = "default", worker_id: str | None =
         "POLICYCORPUS_REDIS_IDLE_TIMEOUT": idle_timeout,
         "EXTENSIONS": {"crawler.distributed.WorkerCoordinator": 50},
         "DOWNLOADER_MIDDLEWARES": {
-            "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+            "crawler.crawllog.LoggedRobotsTxtMiddleware": None,
             "crawler.distributed.SharedRobotsTxtMiddleware": 100,
         },
     }
@@ -310,7 +312,7 @@ class SharedRobotsTxtMiddleware(RobotsTxtMiddleware):
             if response.status < 400:
                 body = response.body
         except Exception as exc:
-            logger.info("robots.txt of %s not available: %s", netloc, exc)
+            log_robots_failure(self.crawler, robots_request.url, exc)
         self.client.set(key, body)
         self._parsers[netloc] = build_from_crawler(self._parserimpl, self.crawler, body)
         return self._parsers[netloc]

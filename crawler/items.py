@@ -36,6 +36,7 @@ class CandidateItem:
     blocks: list = field(default_factory=list)
     http_status: int | None = None
     extractor: str = ""
+    warning: str = ""  # why extraction found no text (encrypted or unreadable PDF ...)
 
 
 @dataclass

@@ -42,6 +42,8 @@ BASE_SETTINGS = {
     # referrer policy) are switched off: they run on every request.
     "DOWNLOADER_MIDDLEWARES": {
         "crawler.safety.NetworkSafetyMiddleware": 50,
+        "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+        "crawler.crawllog.LoggedRobotsTxtMiddleware": 100,
         "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
         "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
         "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,

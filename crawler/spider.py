@@ -41,6 +41,8 @@ class CompanyState:
     policies: int = 0
     errors: int = 0
     done: bool = False
+    budget_hit: str = ""  # first URL the page budget turned away
+    budget_logged: bool = False
     seen: set[str] = field(default_factory=set)
 
 
@@ -134,10 +136,15 @@ class PolicySpider(scrapy.Spider):
         if url in state.seen:
             return None
         if count_page and state.scheduled >= self.max_pages:
+            state.budget_hit = state.budget_hit or url
             return None
-        if self.claims is not None and self.claims.admit(state.key, [(url, count_page)])[0] != 1:
-            state.seen.add(url)
-            return None
+        if self.claims is not None:
+            verdict = self.claims.admit(state.key, [(url, count_page)])[0]
+            if verdict != 1:
+                state.seen.add(url)
+                if verdict == 0:
+                    state.budget_hit = state.budget_hit or url
+                return None
         return self.build_request(state, url, depth=depth, link_score=link_score, reasons=reasons,
                                   callback=callback, count_page=count_page)
 
@@ -163,6 +170,16 @@ class PolicySpider(scrapy.Spider):
             if verdict == 1:
                 yield self.build_request(state, url, depth=depth, link_score=score, reasons=reasons,
                                          callback=callback, count_page=count_page)
+            elif verdict == 0:
+                state.budget_hit = state.budget_hit or url
+
+    def budget_note(self, state: CompanyState):
+        """Log once per company that the page budget stopped the crawl of its site (e.g. a link trap)."""
+        if state.budget_hit and not state.budget_logged:
+            state.budget_logged = True
+            yield LogItem(state.company_id, state.budget_hit, "budget", None,
+                          f"page budget of {self.max_pages} pages per site reached; this and further links "
+                          "of the site not followed")
 
     def build_request(self, state: CompanyState, url: str, *, depth: int, link_score: float, reasons: list[str],
                       callback=None, count_page: bool = True) -> scrapy.Request:
@@ -246,6 +263,7 @@ class PolicySpider(scrapy.Spider):
                 ordinary_budget -= 1
             chosen.append((url, max(score, 0.0), ["sitemap", *reasons]))
         yield from self.make_requests(state, chosen, depth=1)
+        yield from self.budget_note(state)
         yield from self.answered(state)
 
     def on_error(self, failure: Failure):
@@ -253,7 +271,7 @@ class PolicySpider(scrapy.Spider):
         state = self.state_for(request.meta)
         if state is None:
             return
-        outcome, status, reason = describe_failure(failure)
+        outcome, status, reason = describe_failure(failure, self.settings.getint("DOWNLOAD_MAXSIZE"))
         if outcome not in ("robots", "refused") and request.meta.get("link_reasons") != ["sitemap"]:
             state.errors += 1
         if outcome != "http_error":  # responses with an error status are logged by CrawlLogExtension
@@ -279,6 +297,7 @@ class PolicySpider(scrapy.Spider):
             scored.append((score, url, reasons))
         scored.sort(key=lambda s: -s[0])
         yield from self.make_requests(state, [(url, score, reasons) for score, url, reasons in scored], depth=depth + 1)
+        yield from self.budget_note(state)
 
     def is_promising(self, response: TextResponse) -> bool:
         """Cheap pre-filter so only pages that might be a policy pay for full extraction."""
@@ -290,7 +309,11 @@ class PolicySpider(scrapy.Spider):
     def judge_safely(self, state: CompanyState, response: Response, content_type: str, kind: str):
         """judge(), with a crash of extraction on hostile input logged as parse_error instead of raised."""
         try:
-            yield self.judge(state, response, content_type, kind)
+            item = self.judge(state, response, content_type, kind)
+            yield item
+            if not item.blocks and item.warning:
+                yield LogItem(state.company_id, response.url, "parse_error", response.status,
+                              f"{kind}: {item.warning}")
         except Exception as exc:  # untrusted bytes must never stop the crawl
             yield LogItem(state.company_id, response.url, "parse_error", response.status,
                           f"{kind} extraction failed: {type(exc).__name__}: {str(exc)[:300]}")
@@ -319,6 +342,7 @@ class PolicySpider(scrapy.Spider):
             blocks=extracted.blocks if accepted else [],
             http_status=response.status,
             extractor=extracted.extractor,
+            warning="; ".join(extracted.warnings)[:300] if not extracted.blocks else "",
         )
 
 
@@ -352,8 +376,9 @@ def is_pdf(response: Response, content_type: str) -> bool:
     return "application/pdf" in content_type or response.body[:5] == b"%PDF-"
 
 
-def describe_failure(failure: Failure) -> tuple[str, int | None, str]:
+def describe_failure(failure: Failure, max_size: int | None = None) -> tuple[str, int | None, str]:
     """Map a download failure to (outcome, HTTP status, reason) for crawl_log."""
+    from scrapy import exceptions as scrapy_exc
     from scrapy.spidermiddlewares.httperror import HttpError
     from twisted.internet.error import ConnectionRefusedError, DNSLookupError, TCPTimedOutError, TimeoutError
 
@@ -371,15 +396,18 @@ def describe_failure(failure: Failure) -> tuple[str, int | None, str]:
         if "maxsize" in text.lower() or "max size" in text.lower() or "too large" in text.lower():
             return "too_large", None, text
         return "ignored", None, text
-    if isinstance(exc, (TimeoutError, TCPTimedOutError)):
+    timeouts = (TimeoutError, TCPTimedOutError, getattr(scrapy_exc, "DownloadTimeoutError", TimeoutError))
+    if isinstance(exc, timeouts):
         return "timeout", None, str(exc) or "timed out"
     if isinstance(exc, DNSLookupError):
         return "dns_error", None, str(exc)
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection_refused", None, str(exc)
+    if isinstance(exc, (ConnectionRefusedError, getattr(scrapy_exc, "DownloadConnectionRefusedError", ConnectionRefusedError))):
+        return "connection_refused", None, str(exc) or "connection refused"
     text = f"{type(exc).__name__}: {exc}"
     if "maxsize" in text.lower() or "max size" in text.lower() or "cancelled" in text.lower():
-        return "too_large", None, text
+        # Scrapy cancels a body over DOWNLOAD_MAXSIZE (announced or while receiving) without a message
+        limit = f" of {max_size} bytes" if max_size else ""
+        return "too_large", None, f"{text.rstrip(': ')}: response body over the max size{limit} (DOWNLOAD_MAXSIZE)"
     return "error", None, text[:500]
 
 
