@@ -282,11 +282,42 @@ class ClauseClusterer:
         return out
 
     def _map(self) -> np.ndarray:
+        """2-D coordinates for the clause map: cluster centres laid out by MDS of their cosine
+        distances; each clause around its centre by its own principal-component offset, scaled so
+        clusters do not overlap (outliers where the principal components put them)."""
         from sklearn.decomposition import PCA
 
+        n = self.vectors_.shape[0]
         if self.vectors_.shape[1] < 2:
-            return np.zeros((self.vectors_.shape[0], 2))
-        return PCA(n_components=2, random_state=self.random_state).fit_transform(self.vectors_)
+            return np.zeros((n, 2))
+        clusters = sorted(c for c in set(self.labels_.tolist()) if c >= 0)
+        if len(clusters) < 3:
+            return PCA(n_components=2, random_state=self.random_state).fit_transform(self.vectors_)
+        centres = np.vstack([self.vectors_[self.labels_ == c].mean(axis=0) for c in clusters])
+        pca = PCA(n_components=2, random_state=self.random_state).fit(centres)
+        coords = pca.transform(self.vectors_)
+        projected_centres = pca.transform(centres)
+        centre_xy = self._centre_layout(centres)
+        gaps = np.linalg.norm(centre_xy[:, None, :] - centre_xy[None, :, :], axis=2)
+        np.fill_diagonal(gaps, np.inf)
+        nearest = float(np.median(gaps.min(axis=1)))
+        for i, c in enumerate(clusters):
+            members = self.labels_ == c
+            offsets = coords[members] - projected_centres[i]
+            radius = float(np.quantile(np.linalg.norm(offsets, axis=1), 0.9)) or 1.0
+            coords[members] = centre_xy[i] + offsets * (0.4 * nearest / radius)
+        return coords
+
+    def _centre_layout(self, centres: np.ndarray) -> np.ndarray:
+        """Cluster centres in 2-D by metric MDS on their cosine distances (classical MDS start):
+        clusters that share vocabulary sit near each other, none hides behind another."""
+        from sklearn.manifold import MDS
+        from sklearn.metrics.pairwise import cosine_distances
+
+        distances = cosine_distances(centres)
+        mds = MDS(n_components=2, metric="precomputed", init="classical_mds", n_init=1, max_iter=300,
+                  random_state=self.random_state)
+        return mds.fit_transform(distances)
 
     # ------------------------------------------------------------ describe
 
