@@ -241,3 +241,12 @@ def test_template_groups_and_summary(tmp_path):
     db_path = corpus(tmp_path / "c.db")
     result = CliRunner().invoke(cli, ["templates", "-q", "--db", str(db_path)], catch_exceptions=False)
     assert "3 organizations share 1 template clause(s): Harbor Labs, Iris Trust, Juniper Guild" in result.output
+
+
+def test_templates_errors(tmp_path):
+    db_path = tmp_path / "empty.db"
+    open_db(db_path)
+    result = CliRunner().invoke(cli, ["templates", "--db", str(db_path)])
+    assert result.exit_code == 1 and "no clauses" in result.output
+    result = CliRunner().invoke(cli, ["templates", "--num-perm", "100", "--bands", "32", "--db", str(db_path)])
+    assert result.exit_code == 1 and "does not divide" in result.output
