@@ -289,6 +289,7 @@ def clauses_from_units(units: list[dict]) -> list[Clause]:
     texts = [normalize_space(u.get("text") or "") for u in units]
     # units that come with heading paths were cut from marked-up text, where headings are not units
     structured = any(u.get("heading") for u in units) or any(u.get("type") == "heading" for u in units)
+    pseudo_heading = ""
     out: list[Clause] = []
     for i, (unit, body) in enumerate(zip(units, texts)):
         heading = unit.get("heading") or ""
@@ -310,7 +311,11 @@ def clauses_from_units(units: list[dict]) -> list[Clause]:
             and not (prv and ends_open(prv) and not looks_like_heading(prv, rules))
         ):
             kind = HEADING
+        if not structured and pseudo_heading:
+            path = [pseudo_heading]  # plain text: the last heading-like line heads what follows
         out.append(Clause(body, kind, path, "", -1, -1, i, btype))
+        if kind == HEADING and not structured:
+            pseudo_heading = body
     groups = _fragment_groups(out)
     _attach_lead_ins(groups)
     return out
@@ -332,9 +337,18 @@ def _fragment_groups(clauses: list[Clause]) -> list[list[Clause]]:
         else:
             groups.append([c])
     for group in groups:
+        if len(group) == 1:
+            group[0].context = group[0].text
+            continue
         joined = " ".join(c.text for c in group)
+        sentences = sentence_spans(joined)
+        offset = 0
         for c in group:
-            c.context = joined
+            start, end = offset, offset + len(c.text)
+            # the fragment is read as the sentence(s) it is part of
+            mine = [(s, e) for s, e in sentences if s < end and e > start]
+            c.context = joined[mine[0][0]:mine[-1][1]] if mine else c.text
+            offset = end + 1
     return groups
 
 
@@ -346,7 +360,7 @@ def _attach_lead_ins(groups: list[list[Clause]]) -> None:
     lead_in, lead_path = "", None
     for group in groups:
         first = group[0]
-        context = first.context
+        context = " ".join(c.text for c in group)
         if first.kind != CLAUSE or (lead_path is not None and first.heading_path != lead_path):
             lead_in, lead_path = "", None
         if first.kind != CLAUSE:

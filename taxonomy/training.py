@@ -50,9 +50,12 @@ def taxonomy_records(tax: Taxonomy, seed: int = 0) -> tuple[list[dict], list[tup
     records, labels, groups = [], [], []
     neutral = list(tax.generic_headings) + [""]
     gid = 0
+    seen: dict[str, int] = {}
     for example in tax.examples():
         primary = example.labels[0]
-        headings = [example.heading or _category_heading(tax, primary, rng), rng.choice(neutral)]
+        # neutral headings go round-robin within each category, so none of them hints at a category
+        n = seen[primary] = seen.get(primary, -1) + 1
+        headings = [example.heading or _category_heading(tax, primary, rng), neutral[n % len(neutral)]]
         if rng.random() < 0.25:
             other = rng.choice([c for c in tax.ids if c not in example.labels])
             headings.append(_category_heading(tax, other, rng))
@@ -62,8 +65,8 @@ def taxonomy_records(tax: Taxonomy, seed: int = 0) -> tuple[list[dict], list[tup
             labels.append(example.labels)
             groups.append(gid)
         gid += 1
-    for text in tax.unlabelled:
-        for heading in (rng.choice(neutral), ""):
+    for n, text in enumerate(tax.unlabelled):
+        for heading in (neutral[n % len(neutral)], ""):
             records.append({"text": text, "heading": heading, "lead_in": "", "hard": True})
             labels.append(())
             groups.append(gid)
