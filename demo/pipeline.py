@@ -85,11 +85,12 @@ def main(argv=None) -> int:
 
     policycorpus("segment", "--db", str(db))
     policycorpus("tag", "--db", str(db))
-    for fmt in ("md", "html", "xlsx", "json"):
-        policycorpus("compare", "--peer-group", group, "--format", fmt, "-o", str(out / f"compare-{group}.{fmt}"),
-                     "--db", str(db))
+    policycorpus("compare", "--peer-group", group, "--format", "all", "-o", str(out), "--db", str(db))
     policycorpus("cluster", "--db", str(db))
-    policycorpus("templates", "--db", str(db))
+    policycorpus("templates", "--matrix", str(out / "doc-similarity.csv"), "--db", str(db))
+    policycorpus("plot", "heatmap", "--peer-group", group, "-o", str(out / "heatmap"), "--db", str(db))
+    policycorpus("plot", "dendrogram", "-o", str(out / "dendrogram"), "--db", str(db))
+    policycorpus("plot", "map", "-o", str(out / "clause-map"), "--db", str(db))
     print("\nDemo corpus summary\n" + summary(db), flush=True)
     print(f"Reports in {out}/ (peer group {group}: {', '.join(members)})", flush=True)
     if args.serve:
