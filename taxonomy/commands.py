@@ -32,11 +32,19 @@ def _model(path):
     from taxonomy.pipeline import ModelMissing, get_model
 
     try:
-        return get_model(path)
+        model = get_model(path)
     except ModelMissing as exc:
         raise UserError(str(exc)) from exc
     except Exception as exc:  # unreadable or foreign file
         raise UserError(f"cannot load tagger model {path}: {exc}") from exc
+    if type(model.tagger.featurizer_).__name__ == "EmbeddingFeaturizer":
+        from taxonomy.embeddings import EmbeddingsUnavailable, load_encoder
+
+        try:
+            load_encoder(model.tagger.featurizer_.model_dir)
+        except EmbeddingsUnavailable as exc:
+            raise UserError(str(exc)) from exc
+    return model
 
 
 @click.command()
@@ -145,7 +153,10 @@ def show(examples, as_json):
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Model file to write (default: taxonomy-model-<version>.joblib).")
 @click.option("--no-examples", is_flag=True, help="Train on LABELS only, without the taxonomy file's examples.")
-def train(labels, output, no_examples):
+@click.option("--backend", type=click.Choice(["tfidf", "embeddings"]), default="tfidf", show_default=True,
+              help="Features: sparse n-grams and phrases, or those plus sentence embeddings "
+                   "(needs: pip install 'policycorpus[embeddings]').")
+def train(labels, output, no_examples, backend):
     """Train a tagger model from the taxonomy examples and optional labelled clauses.
 
     LABELS is a JSON-lines file, one clause a line: {"text": ..., "heading":
@@ -158,15 +169,18 @@ def train(labels, output, no_examples):
         policycorpus taxonomy train my-labels.jsonl
         policycorpus tag --model taxonomy-model-tagger-t1-0123456789.joblib
         policycorpus taxonomy train -o taxonomy/models/default.joblib
+        policycorpus taxonomy train --backend embeddings -o taxonomy/models/embeddings.joblib
     """
     from taxonomy.training import LabelError, train_model
 
     if no_examples and not labels:
         raise UserError("--no-examples needs a LABELS file")
-    click.echo("Training ...", err=True)
+    click.echo(f"Training ({backend}) ...", err=True)
     try:
-        model = train_model(labels, use_examples=not no_examples)
+        model = train_model(labels, use_examples=not no_examples, backend=backend)
     except LabelError as exc:
+        raise UserError(str(exc)) from exc
+    except RuntimeError as exc:  # the embeddings extra is missing
         raise UserError(str(exc)) from exc
     path = Path(output or f"taxonomy-model-{model.version}.joblib")
     model.save(path)

