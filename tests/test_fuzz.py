@@ -135,3 +135,11 @@ def test_deeply_nested_html(depth, tag, closed):
     check_extracted(extract_html(body, "http://fuzz.example/deep.html", "text/html"))
     response = HtmlResponse("http://127.0.0.21:8631/deep.html", body=body, headers={"Content-Type": "text/html"})
     page_links(response)
+
+
+def test_page_links_skips_unparseable_hrefs():
+    """Found by fuzzing: one href with an invalid IPv6 host or port used to raise for the whole page."""
+    body = (b"<html><body><a href='//[::1'>bad</a><a href='http://x.example:99999/'>port</a>"
+            b"<a href='http://[fe80::1'>bad</a><a href='/policy.html'>Social media policy</a></body></html>")
+    response = HtmlResponse("http://127.0.0.21:8631/a/b.html", body=body, headers={"Content-Type": "text/html"})
+    assert page_links(response) == [("http://127.0.0.21:8631/policy.html", "Social media policy")]
