@@ -20,11 +20,13 @@ import yaml
 
 from policycorpus.structure import Block, normalize_space
 
-SEGMENTER_VERSION = "seg-1"
+SEGMENTER_VERSION = "seg-2"
 RULES_PATH = Path(__file__).with_name("segment_rules.yaml")
 
 TERMINAL = tuple('.!?:;"”’)')
 CLAUSE, HEADING, BOILERPLATE = "clause", "heading", "boilerplate"
+LEAD_IN_ITEM_CHARS = 160  # an item this short that ends in ':' opens a nested list
+PARAGRAPH_CHARS = 250  # a paragraph this long ends the list before it
 
 
 @dataclass
@@ -243,9 +245,14 @@ def segment_blocks(blocks: list[Block], text: str | None = None) -> list[Clause]
             out.append(Clause(body, CLAUSE, headings.path(), lead_in, start, end, block_type="list_item"))
             continue
 
+        # in text without markup, list items arrive as short paragraphs after the sentence that introduces them
+        para_lead = lead_ins.get(0, "") if detect_headings and len(body) <= PARAGRAPH_CHARS else ""
         lead_ins.clear()
         if body.rstrip().endswith(":"):
-            lead_ins[0] = lead_in_of(body)
+            sentence = lead_in_of(body)
+            lead_ins[0] = f"{para_lead} {sentence}".strip() if para_lead and len(body) <= LEAD_IN_ITEM_CHARS else sentence
+        elif para_lead:
+            lead_ins[0] = para_lead
         for ps, pe in split_long(body, rules) if len(group) == 1 else [(0, len(body))]:
             piece = body[ps:pe].strip()
             if not piece:
@@ -255,7 +262,7 @@ def segment_blocks(blocks: list[Block], text: str | None = None) -> list[Clause]
                 s, e = start + offset, start + offset + len(piece)
             else:
                 s, e = start, end
-            out.append(Clause(piece, CLAUSE, headings.path(), "", s, e, block_type="paragraph"))
+            out.append(Clause(piece, CLAUSE, headings.path(), para_lead, s, e, block_type="paragraph"))
 
     for i, clause in enumerate(out):
         clause.position = i
@@ -352,8 +359,6 @@ def _fragment_groups(clauses: list[Clause]) -> list[list[Clause]]:
     return groups
 
 
-LEAD_IN_ITEM_CHARS = 160  # an item this short that ends in ':' opens a nested list
-PARAGRAPH_CHARS = 250  # a unit this long is a paragraph: it ends the list before it
 
 
 def _attach_lead_ins(groups: list[list[Clause]]) -> None:

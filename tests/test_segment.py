@@ -125,3 +125,15 @@ def test_units_get_fragment_context_and_lead_ins():
     assert clauses[1].lead_in.endswith("must not:")
     assert clauses[3].kind == HEADING
     assert clauses[4].lead_in == ""
+
+
+def test_plain_text_items_after_a_colon_get_the_lead_in():
+    _, clauses = _segment([
+        Block("paragraph", "All staff are responsible for:"),
+        Block("paragraph", "reading this policy;"),
+        Block("paragraph", "Completing the training."),
+        Block("paragraph", "Managers must also ensure that their teams know where to find help. " * 5),
+        Block("paragraph", "Short sentence after the list."),
+    ])
+    assert [c.lead_in for c in clauses[:3]] == ["", "All staff are responsible for:", "All staff are responsible for:"]
+    assert all(c.lead_in == "" for c in clauses[3:])
