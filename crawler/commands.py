@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import click
@@ -134,6 +135,8 @@ def crawl(company_names, resume, max_depth, max_pages, threshold, contact_url, a
         raise UserError(f"--allow-host takes IP addresses or networks: {exc}") from None
     if not redis_url and (worker_id or workers > 1):
         raise UserError("--worker-id and --workers need --redis URL")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", job):
+        raise UserError("--job takes a name of letters, digits, '.', '_' or '-' (at most 64)")
     if redis_url:
         from crawler.distributed import default_worker_id
 
