@@ -43,9 +43,14 @@ def field(record, name: str) -> str:
 
 
 def clause_text(record) -> str:
-    """The clause, plus the rest of its sentence when it is a line fragment."""
-    text, context = field(record, "text"), field(record, "context")
-    return text if not context or context == text else f"{text} {context}"
+    """The clause, plus the rest of its sentence when it is a line fragment, plus its lead-in.
+
+    A list item is read with the sentence that introduces it ("When you reply
+    to comments:" + "stay calm"): the lead-in's words count as the item's own.
+    """
+    text, context, lead_in = field(record, "text"), field(record, "context"), field(record, "lead_in")
+    out = text if not context or context == text else f"{text} {context}"
+    return f"{out} {lead_in}" if lead_in else out
 
 
 class PhraseMatcher:
