@@ -39,9 +39,13 @@ def crawl_summary(db, crawl_id: int) -> dict:
     return {
         "companies": one("select count(*) from crawl_companies where crawl_id = ?"),
         "pages": one("select count(*) from crawl_log where crawl_id = ? and outcome = 'ok'"),
-        "policies": one("select count(distinct url) from candidates where crawl_id = ? and accepted = 1"),
+        "policies": db.execute("select count(distinct url) from candidates where crawl_id = ? and accepted = 1 and url "
+                               "not in (select url from crawl_log where crawl_id = ? and outcome = 'duplicate_content')",
+                               [crawl_id, crawl_id]).fetchone()[0],
+        # outcomes that are the crawler's own choices, not failures
         "errors": one("select count(*) from crawl_log where crawl_id = ? and outcome not in "
-                      "('ok', 'robots', 'skipped', 'offsite') and url not like '%/sitemap.xml'"),
+                      "('ok', 'robots', 'skipped', 'offsite', 'duplicate_content', 'budget') "
+                      "and url not like '%/sitemap.xml'"),
     }
 
 

@@ -168,7 +168,7 @@ class SharedScheduler(Scheduler):
     """
 
     coordinator: "WorkerCoordinator | None" = None
-    max_waiting = 4  # requests held in the downloader without being transferred
+    max_waiting = 2  # requests held in the downloader without being transferred
 
     def next_request(self):
         downloader = getattr(getattr(self.spider, "crawler", None), "engine", None)

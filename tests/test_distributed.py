@@ -109,7 +109,7 @@ def test_redis_keys_removed_after_the_crawl(per_worker, redis_url):
 
 def test_shared_corpus_db(redis_url, tmp_path):
     """All three workers writing to one corpus.db (WAL): every policy once, every worker contributes."""
-    with DemoWeb(port=0, generation=1, sites=["harbourline-bank", "quillsoft", "tallis-coffee", "vantage-freight"]) as web:
+    with DemoWeb(port=0, generation=1) as web:
         db_path = tmp_path / "corpus.db"
         policycorpus("companies", "import", str(web.write_companies_csv(tmp_path / "c.csv")), "--db", str(db_path))
         run_workers(redis_url, [db_path] * 3, job="shared")
