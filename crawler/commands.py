@@ -44,7 +44,7 @@ def crawl_summary(db, crawl_id: int) -> dict:
                                [crawl_id, crawl_id]).fetchone()[0],
         # outcomes that are the crawler's own choices, not failures
         "errors": one("select count(*) from crawl_log where crawl_id = ? and outcome not in "
-                      "('ok', 'robots', 'skipped', 'offsite', 'duplicate_content', 'budget') "
+                      "('ok', 'robots', 'skipped', 'offsite', 'duplicate_content', 'budget', 'retry') "
                       "and url not like '%/sitemap.xml'"),
     }
 

@@ -44,6 +44,7 @@ BASE_SETTINGS = {
         "crawler.safety.NetworkSafetyMiddleware": 50,
         "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
         "crawler.crawllog.LoggedRobotsTxtMiddleware": 100,
+        "crawler.retryafter.RetryAfterMiddleware": 560,  # sees 429/503 before RetryMiddleware (550)
         "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
         "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
         "scrapy.downloadermiddlewares.httpproxy.HttpProxyMiddleware": None,
@@ -62,6 +63,7 @@ BASE_SETTINGS = {
     "POLICYCORPUS_ALLOW_PRIVATE": False,
     "POLICYCORPUS_ALLOW_HOSTS": [],  # addresses/networks allowed although private (test webs), e.g. 127.0.0.21/32
     "POLICYCORPUS_SITEMAPS": True,
+    "POLICYCORPUS_RETRY_AFTER_MAX": 30.0,  # honour a Retry-After of at most this many seconds
     "POLICYCORPUS_PROGRESS_INTERVAL": 2.0,
 }
 

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 FAULTS = (
     "http_500", "http_503", "timeout", "slow_drip", "reset", "redirect_loop", "huge_page", "huge_chunked",
     "gzip_bomb", "wrong_charset", "no_charset", "binary_html", "malformed_html", "nested_html", "truncated_pdf",
-    "encrypted_pdf", "link_trap", "duplicate_content",
+    "encrypted_pdf", "link_trap", "duplicate_content", "retry_after",
 )
 # Attempts to steer the crawler into addresses it must refuse (loopback canary, cloud metadata, localhost).
 SAFETY_FAULTS = ("redirect_private", "redirect_metadata", "link_localhost")
@@ -53,6 +53,7 @@ EXPECTED_LOG = {
     "encrypted_pdf": ("parse_error", "encrypted"),
     "link_trap": ("budget", "page budget"),
     "duplicate_content": ("duplicate_content", "same text as"),
+    "retry_after": ("retry", "retry after 1 s"),  # the homepage answers 503 once, then works
     "nested_html": None, "malformed_html": None, "wrong_charset": None, "no_charset": None,
     "redirect_private": ("refused", "loopback"),
     "redirect_metadata": ("refused", "metadata"),
@@ -162,6 +163,8 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/robots.txt":
             return self.send_body(200, b"User-agent: *\nAllow: /\n", "text/plain")
         if path == "/":
+            if site.fault == "retry_after" and web.requests_to(site.host)["/"] == 1:
+                return self.send_body(503, b"<html><body>Busy</body></html>", TEXT_HTML, {"Retry-After": "1"})
             return self.send_body(200, web.homepage(site).encode(), TEXT_HTML)
         if path == POLICY_PATH or (site.fault == "duplicate_content" and path in web.duplicate_paths()):
             return self.policy(site)
@@ -308,6 +311,7 @@ class FaultWeb:
         self._servers: list[_Server] = []
         self._lock = threading.Lock()
         self.requests: list[tuple[str, str]] = []
+        self.times: list[tuple[str, str, float]] = []  # (host, path, monotonic time) of every request
         self._bomb: bytes | None = None
         self.canary = FaultSite(-1, "127.0.0.1", "canary", "Canary", "canary")  # must never be reached
 
@@ -364,7 +368,7 @@ class FaultWeb:
         elif site.fault == "link_trap":
             links.append(("/calendar/2026/01/", "Events calendar"))
 
-        elif site.fault and not site.policy_is_fault:
+        elif site.fault and not site.policy_is_fault and site.fault != "retry_after":
             suffix = {"truncated_pdf": ".pdf", "encrypted_pdf": ".pdf"}.get(site.fault, "")
             links.append((FAULT_PATH + suffix, "Social media guidelines archive"))
         nav = "".join(f'<li><a href="{href}">{text}</a></li>' for href, text in links)
@@ -399,6 +403,7 @@ class FaultWeb:
     def _record(self, host: str, path: str) -> None:
         with self._lock:
             self.requests.append((host, path))
+            self.times.append((host, path, time.monotonic()))
 
     def requests_to(self, host: str) -> Counter:
         with self._lock:

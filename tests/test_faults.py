@@ -124,3 +124,10 @@ def test_no_duplicate_snapshots_and_integrity(crawl):
     db = crawl["db"]
     assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
     assert not db.execute("select document_id, text_hash from snapshots group by 1, 2 having count(*) > 1").fetchall()
+
+
+def test_retry_after_honoured(crawl):
+    web = crawl["web"]
+    host = site_of(web, "retry_after").host
+    times = [t for h, p, t in web.times if h == host and p == "/"]
+    assert len(times) == 2 and times[1] - times[0] >= 0.95, times

@@ -1,0 +1,73 @@
+"""Honour Retry-After: a 429 or 503 that asks to come back in at most POLICYCORPUS_RETRY_AFTER_MAX
+seconds is retried after that wait (within RETRY_TIMES), not straight away as Scrapy's RetryMiddleware
+would; a longer wait is left to the ordinary retry and, failing that, logged as http_error."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet import task
+
+from crawler.pipelines import corpus_db
+from policycorpus.db import utcnow
+
+RETRY_STATUSES = (429, 503)
+
+
+def retry_after_seconds(value: bytes | None, now: datetime | None = None) -> float | None:
+    """Seconds asked for by a Retry-After header (delta-seconds or HTTP-date), or None."""
+    if not value:
+        return None
+    text = value.decode("latin-1").strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+class RetryAfterMiddleware:
+    def __init__(self, crawler):
+        self.crawler = crawler
+        self.max_delay = crawler.settings.getfloat("POLICYCORPUS_RETRY_AFTER_MAX", 30.0)
+        self.max_retries = crawler.settings.getint("RETRY_TIMES", 2)
+        self.enabled = crawler.settings.getbool("RETRY_ENABLED", True)
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    async def process_response(self, request, response, spider=None):
+        if not self.enabled or response.status not in RETRY_STATUSES or request.meta.get("dont_retry"):
+            return response
+        delay = retry_after_seconds(response.headers.get(b"Retry-After"))
+        retries = request.meta.get("retry_times", 0)
+        if delay is None or delay > self.max_delay or retries >= self.max_retries:
+            return response
+        self.log(request, response, delay, retries + 1)
+        from twisted.internet import reactor  # the reactor Scrapy installed
+
+        await maybe_deferred_to_future(task.deferLater(reactor, delay, lambda: None))
+        retry = request.replace(dont_filter=True)
+        retry.meta["retry_times"] = retries + 1
+        retry.priority = request.priority - 1
+        return retry
+
+    def log(self, request, response, delay: float, attempt: int) -> None:
+        spider = self.crawler.spider
+        state = spider.state_for(request.meta) if hasattr(spider, "state_for") else None
+        conn = corpus_db(self.crawler)
+        conn.buffer("crawl_log", {
+            "crawl_id": conn.crawl_id, "company_id": state.company_id if state else None, "url": request.url,
+            "status": response.status, "outcome": "retry",
+            "reason": f"HTTP {response.status}: server asked to retry after {delay:g} s; retry {attempt} of "
+                      f"{self.max_retries} after that wait",
+            "content_type": response.headers.get(b"Content-Type", b"").decode("latin-1").lower(),
+            "size": len(response.body), "elapsed_ms": None, "at": utcnow(), "worker": conn.worker,
+        })
