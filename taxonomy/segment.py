@@ -307,7 +307,7 @@ def clauses_from_units(units: list[dict]) -> list[Clause]:
         kind = CLAUSE
         if btype == "heading":
             kind = HEADING
-        elif is_boilerplate(body, rules):
+        elif not body or is_boilerplate(body, rules):
             kind = BOILERPLATE
         elif (
             not structured
