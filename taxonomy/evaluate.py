@@ -14,6 +14,7 @@ class Scores:
     micro_precision: float = 0.0
     micro_recall: float = 0.0
     modality_accuracy: float = 0.0
+    modality_confusion: dict[str, dict[str, int]] = field(default_factory=dict)  # gold -> predicted -> count
     coverage_f1: float = 0.0
     coverage_precision: float = 0.0
     coverage_recall: float = 0.0
@@ -41,6 +42,7 @@ def score(gold: list[dict], predicted: list[dict], categories: list[str]) -> Sco
     """
     counts = {c: [0, 0, 0] for c in categories}  # tp, fp, fn
     modality_hits = 0
+    out_confusion: dict[str, dict[str, int]] = {}
     gold_cover: dict[str, set] = defaultdict(set)
     pred_cover: dict[str, set] = defaultdict(set)
     for g, p in zip(gold, predicted, strict=True):
@@ -50,10 +52,12 @@ def score(gold: list[dict], predicted: list[dict], categories: list[str]) -> Sco
                 counts[c] = [0, 0, 0]
             counts[c][0 if (c in gl and c in pl) else (1 if c in pl else 2)] += 1
         modality_hits += g.get("modality") == p.get("modality")
+        row = out_confusion.setdefault(str(g.get("modality")), {})
+        row[str(p.get("modality"))] = row.get(str(p.get("modality")), 0) + 1
         doc = g.get("doc", "")
         gold_cover[doc] |= gl
         pred_cover[doc] |= pl
-    out = Scores(units=len(gold), documents=len(gold_cover))
+    out = Scores(units=len(gold), documents=len(gold_cover), modality_confusion=out_confusion)
     f1s = []
     for c, (tp, fp, fn) in counts.items():
         p, r, f = _prf(tp, fp, fn)
@@ -83,4 +87,17 @@ def format_scores(s: Scores) -> str:
         f"modality accuracy  {s.modality_accuracy:.3f}",
         f"coverage F1        {s.coverage_f1:.3f}  (precision {s.coverage_precision:.3f}, recall {s.coverage_recall:.3f})",
     ]
-    return "\n".join(lines)
+    return "\n".join(lines + format_confusion(s.modality_confusion))
+
+
+def format_confusion(confusion: dict[str, dict[str, int]]) -> list[str]:
+    """Modality confusion matrix: one row per labelled modality, one column per predicted one."""
+    if not confusion:
+        return []
+    names = sorted({m for row in confusion.values() for m in row} | set(confusion))
+    lines = ["", "modality confusion (rows: labelled, columns: predicted)",
+             f"{'':<15}" + "".join(f"{n[:6]:>7}" for n in names)]
+    for g in names:
+        row = confusion.get(g, {})
+        lines.append(f"{g:<15}" + "".join(f"{row.get(n, 0):7d}" for n in names))
+    return lines
