@@ -12,12 +12,16 @@ from sklearn.base import BaseEstimator
 from taxonomy.taxonomy import MODALITIES
 
 RULES_PATH = Path(__file__).with_name("modality.yaml")
+EXAMPLES_PATH = Path(__file__).with_name("modality_examples.yaml")
+# bump when fit() learns different attributes: a model pickled by older code is then refitted on load
+RULES_FORMAT = 2
 
 # strength order used to pick the strongest cue
 STRENGTH = {"prohibition": 4, "obligation": 3, "recommendation": 2, "permission": 1, "information": 0}
 CUE_SCORE = {"explicit": 0.9, "imperative": 0.75, "lead_in": 0.7, "heading": 0.6, "none": 0.7}
 
-_CONDITION = re.compile(r"^\W*(?:if|when|whenever|before|after|once|while|unless|where|for|in|to|during)\b[^,.;:]{0,120},\s*", re.I)
+_CONDITION = re.compile(r"^\W*(?:if|when|whenever|before|after|once|while|unless|where|for|in|to|during|since|as|because)\b[^,.;:]{0,120},\s*", re.I)
+_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'})
 _LEADING_NOISE = re.compile(r"^[\W\d_]*(?:(?:please|always|also|then|and|so|just|now)\s+)*", re.I)
 
 
@@ -50,8 +54,17 @@ class ModalityTagger(BaseEstimator):
         self.heading_patterns_ = {
             m: re.compile(data[f"heading_{m}"], re.I) for m in ("prohibition", "obligation", "recommendation")
         }
+        self.conditional_lead_in_ = re.compile(data["conditional_lead_in"], re.I)
+        self.question_ = re.compile(data["question"], re.I)
+        self.not_instruction_ = re.compile(data["not_instruction"], re.I)
         self.classes_ = np.array(MODALITIES)
+        self.rules_format_ = RULES_FORMAT
         return self
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if state.get("rules_format_") != RULES_FORMAT and "classes_" in state:
+            self.fit()  # pickled by an older version of this class: compile the rules it now needs
 
     # -- cues
 
@@ -72,6 +85,8 @@ class ModalityTagger(BaseEstimator):
 
     def _starts_with_instruction(self, text: str) -> bool:
         rest = _LEADING_NOISE.sub("", text, count=1)
+        if self.not_instruction_.match(rest):
+            return False
         words = rest.split(None, 2)
         if not words:
             return False
@@ -81,25 +96,41 @@ class ModalityTagger(BaseEstimator):
         follower = words[1].lower().strip(",.:;") if len(words) > 1 else ""
         return bool(follower) and follower not in self.noun_followers_
 
+    def label_force(self, label: str) -> str:
+        """Force a heading or a lead-in label gives to items without their own ("Tips", "Don'ts")."""
+        for m, pattern in self.heading_patterns_.items():
+            if pattern.search(label):
+                return m
+        return "information"
+
     def classify(self, text: str, lead_in: str = "", heading: str = "") -> tuple[str, float]:
+        text, lead_in, heading = (s.translate(_QUOTES) for s in (text, lead_in, heading))
+        if self.question_.search(text):
+            return "information", CUE_SCORE["explicit"]
         modality = self.explicit(text)
         cue = "explicit" if modality != "information" else "none"
+        own = modality
         if modality in ("information", "permission") and self.is_imperative(text):
             modality, cue = "obligation", "imperative"
         if self.use_lead_in and lead_in:
             inherited = self.explicit(lead_in)
-            if inherited == "information" and self.is_imperative(lead_in.rsplit(": ", 1)[-1]):
+            if inherited == "information" and self.label_force(lead_in) in ("recommendation", "obligation"):
+                # "Some tips:" or "Requirements:"; a lead-in naming forbidden things ("Unacceptable content
+                # includes:") introduces descriptions
+                inherited = self.label_force(lead_in)
+            if inherited == "information" and (self.is_imperative(lead_in.rsplit(": ", 1)[-1])
+                                               or (cue == "imperative" and own == "information"
+                                                   and self.conditional_lead_in_.search(lead_in))):
+                # "Before you post:" + "check the facts" instructs; "Our goals:" + "grow the community" describes
                 inherited = "obligation"
             # a list item's bare instruction takes the force of what introduces it:
             # "Objectives:" + "Share news" describes, "Never:" + "share passwords" forbids
             if cue == "imperative" or STRENGTH[inherited] > STRENGTH[modality]:
                 modality, cue = inherited, "lead_in"
         if self.use_heading and heading and cue in ("none", "imperative"):
-            last = heading.rsplit(" > ", 1)[-1]
-            for m, pattern in self.heading_patterns_.items():
-                if pattern.search(last):
-                    modality, cue = m, "heading"
-                    break
+            forced = self.label_force(heading.rsplit(" > ", 1)[-1])
+            if forced != "information":
+                modality, cue = forced, "heading"
         return modality, CUE_SCORE[cue]
 
     # -- scikit-learn interface
@@ -120,6 +151,17 @@ class ModalityTagger(BaseEstimator):
 
     def score(self, X, y) -> float:
         return float(np.mean(self.predict(X) == np.asarray(y, dtype=object)))
+
+
+def load_examples(path: str | Path | None = None) -> tuple[list[dict], list[str]]:
+    """The project's own labelled modality examples: records {text, lead_in?, heading?} and their modalities."""
+    data = yaml.safe_load(Path(path or EXAMPLES_PATH).read_text(encoding="utf-8"))
+    records, labels = [], []
+    for modality, items in data.items():
+        for item in items:
+            records.append(dict(item) if isinstance(item, dict) else {"text": item})
+            labels.append(modality)
+    return records, labels
 
 
 def _fields(record) -> tuple[str, str, str]:

@@ -1,0 +1,86 @@
+"""Modality of a clause: rules of taxonomy/modality.yaml checked on the project's own labelled examples."""
+
+import pickle
+
+import numpy as np
+import pytest
+import yaml
+
+from taxonomy.modality import EXAMPLES_PATH, ModalityTagger, load_examples
+from taxonomy.taxonomy import MODALITIES
+
+
+@pytest.fixture(scope="module")
+def tagger():
+    return ModalityTagger().fit()
+
+
+def test_examples_cover_every_modality():
+    records, labels = load_examples()
+    assert len(records) == len(labels) >= 350
+    assert set(labels) == set(MODALITIES)
+    raw = yaml.safe_load(EXAMPLES_PATH.read_text(encoding="utf-8"))
+    assert set(raw) == set(MODALITIES)
+
+
+def test_rules_agree_with_own_examples(tagger):
+    records, labels = load_examples()
+    predicted = tagger.predict(records)
+    accuracy = float(np.mean(predicted == np.asarray(labels, dtype=object)))
+    assert accuracy >= 0.95, f"modality rules agree with {accuracy:.3f} of the project's examples"
+
+
+@pytest.mark.parametrize("text,lead_in,heading,expected", [
+    # typographic apostrophes are read like straight ones
+    ("Don\u2019t share the password of an official account.", "", "", "prohibition"),
+    # a question asks, it does not allow or oblige
+    ("Can I post photos from the staff party?", "", "", "information"),
+    ("Am I required to add a disclaimer?", "", "", "information"),
+    # a lead-in setting a moment introduces instructions; a descriptive one introduces descriptions
+    ("Check the spelling of names", "Before you publish:", "", "obligation"),
+    ("Grow the number of contributors", "Our goals for next year:", "", "information"),
+    ("Vary the hashtags", "Best practices for hashtags:", "", "recommendation"),
+    ("Use a work email address", "Requirements for official accounts:", "", "obligation"),
+    # a lead-in naming forbidden things introduces a description of them
+    ("Posts that can be read as threats", "Examples of unacceptable content:", "", "information"),
+    ("Post without approval", "", "Dos and don'ts > Don'ts", "prohibition"),
+    ("Use emojis sparingly", "", "Posting tips", "recommendation"),
+    # softened instructions are recommendations
+    ("Please consider adding captions to videos.", "", "", "recommendation"),
+    ("Try not to post more than twice a day.", "", "", "recommendation"),
+    ("You might want to mute notifications at the weekend.", "", "", "recommendation"),
+    ("Where appropriate, link to the full report.", "", "", "recommendation"),
+    ("You should ensure that every image has alt text.", "", "", "recommendation"),
+    ("Please ensure that a second admin approves each post.", "", "", "obligation"),
+    ("Ensure that passwords are stored in the password manager.", "", "", "obligation"),
+    ("Since pupils may be watching, keep replies formal.", "", "", "obligation"),
+    ("Staff will not use the accounts to harass anyone.", "", "", "prohibition"),
+    ("Each editor is personally responsible for what they publish.", "", "", "obligation"),
+    ("New accounts require written approval from Communications.", "", "", "obligation"),
+    ("Mandatory training modules are listed on the intranet.", "", "", "information"),
+    ("The company may remove posts that break these rules.", "", "", "information"),
+    ("Members of the public may not know that you work here.", "", "", "information"),
+    ("Follow us on LinkedIn for updates.", "", "", "information"),
+])
+def test_modality_cases(tagger, text, lead_in, heading, expected):
+    assert tagger.classify(text, lead_in, heading)[0] == expected
+
+
+def test_predict_matches_classify_and_reads_records(tagger):
+    records = [
+        {"text": "You may share our posts."},
+        {"context": "Never share passwords.", "text": "Never share"},
+        {"text": "share news", "lead_in": "You must not:", "heading": ["Policy", "Security"]},
+    ]
+    assert list(tagger.predict(records)) == ["permission", "prohibition", "prohibition"]
+    scores = [s for _, s in tagger.predict_with_score(records)]
+    assert all(0.0 < s <= 1.0 for s in scores)
+    assert tagger.score(records, ["permission", "prohibition", "prohibition"]) == 1.0
+
+
+def test_a_tagger_pickled_by_older_code_is_refitted_on_load(tagger):
+    state = {k: v for k, v in tagger.__dict__.items() if k not in ("rules_format_", "question_")}
+    old = ModalityTagger.__new__(ModalityTagger)
+    old.__dict__.update(state)
+    loaded = pickle.loads(pickle.dumps(old))
+    assert loaded.classify("Can I post photos from the staff party?")[0] == "information"
