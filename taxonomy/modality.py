@@ -14,7 +14,7 @@ from taxonomy.taxonomy import MODALITIES
 RULES_PATH = Path(__file__).with_name("modality.yaml")
 EXAMPLES_PATH = Path(__file__).with_name("modality_examples.yaml")
 # bump when fit() learns different attributes: a model pickled by older code is then refitted on load
-RULES_FORMAT = 2
+RULES_FORMAT = 3
 
 # strength order used to pick the strongest cue
 STRENGTH = {"prohibition": 4, "obligation": 3, "recommendation": 2, "permission": 1, "information": 0}
@@ -22,7 +22,7 @@ CUE_SCORE = {"explicit": 0.9, "imperative": 0.75, "lead_in": 0.7, "heading": 0.6
 
 _CONDITION = re.compile(r"^\W*(?:if|when|whenever|before|after|once|while|unless|where|for|in|to|during|since|as|because)\b[^,.;:]{0,120},\s*", re.I)
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'})
-_LEADING_NOISE = re.compile(r"^[\W\d_]*(?:(?:please|always|also|then|and|so|just|now)\s+)*", re.I)
+_LEADING_NOISE = re.compile(r"^[\W\d_]*(?:(?:always|also|then|and|so|just|now)\s+)*", re.I)
 
 
 def _alternation(patterns: list[str]) -> re.Pattern:
@@ -48,6 +48,7 @@ class ModalityTagger(BaseEstimator):
     def fit(self, X=None, y=None):
         data = yaml.safe_load(Path(self.rules_path or RULES_PATH).read_text(encoding="utf-8"))
         self.neutralize_ = _alternation(data["neutralize"])
+        self.overrides_ = {m: _alternation(p) for m, p in data["overrides"].items()}
         self.patterns_ = {m: _alternation(data[m]) for m in ("prohibition", "obligation", "recommendation", "permission")}
         self.imperative_verbs_ = frozenset(data["imperative_verbs"])
         self.noun_followers_ = frozenset(data["noun_followers"])
@@ -70,11 +71,18 @@ class ModalityTagger(BaseEstimator):
 
     def explicit(self, text: str) -> str:
         """Strongest modality signalled by modal wording, or 'information'."""
+        found = "information"
+        for modality, pattern in self.overrides_.items():
+            if pattern.search(text):
+                found = modality if STRENGTH[modality] > STRENGTH[found] else found
+                text = pattern.sub(" ", text)
         cleaned = self.neutralize_.sub(" ", text)
         for modality in ("prohibition", "obligation", "recommendation", "permission"):
+            if STRENGTH[modality] <= STRENGTH[found]:
+                break
             if self.patterns_[modality].search(cleaned):
                 return modality
-        return "information"
+        return found
 
     def is_imperative(self, text: str) -> bool:
         """True if the clause opens with an instruction, also after a condition ("If in doubt, ask ...")."""
