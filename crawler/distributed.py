@@ -14,7 +14,10 @@ all under the key prefix ``policycorpus:<job>:``:
   robots.txt, the others read it from Redis;
 * ``workers`` / ``busy`` – sorted sets of live and busy workers (score = expiry
   time in ms), so an idle worker keeps waiting while another one may still
-  produce requests, and a killed worker stops counting after a few seconds.
+  produce requests, and a killed worker stops counting after a few seconds;
+* ``inflight:<worker>`` – the requests a worker took from the queue and has not
+  answered yet; when a worker dies (its heartbeat expires), another worker puts
+  them back in the queue, so a killed worker loses no page.
 
 The first worker of a fresh crawl (no live worker registered) clears what an
 earlier crawl of the same job left; `crawl --resume` keeps it, so the queue of
@@ -24,6 +27,7 @@ worker to finish removes the job's keys.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import socket
@@ -57,6 +61,15 @@ if ARGV[3] == '1' then
   if redis.call('INCR', KEYS[2]) > tonumber(ARGV[2]) then return 0 end
 end
 return 1
+"""
+# Take the best request from the shared queue and record it as this worker's, in one step: a worker
+# killed right after the pop still has it listed, and another worker puts it back in the queue.
+POP_SCRIPT = """
+local popped = redis.call('ZRANGE', KEYS[1], 0, 0)
+if #popped == 0 then return false end
+redis.call('ZREM', KEYS[1], popped[1])
+redis.call('HSET', KEYS[2], redis.sha1hex(popped[1]), popped[1])
+return popped[1]
 """
 # Register a worker; the first live one of a fresh crawl clears the job's leftovers.
 REGISTER_SCRIPT = """
@@ -177,10 +190,23 @@ class SharedScheduler(Scheduler):
             transferring = sum(len(slot.transferring) for slot in downloader.slots.values())
             if len(downloader.active) - transferring >= self.max_waiting:
                 return None
-        request = super().next_request()
-        if request is not None and self.coordinator is not None:
-            self.coordinator.mark_busy()
+        if self.coordinator is None:
+            return super().next_request()
+        data = self.coordinator.pop_script(keys=[self.queue.key, self.coordinator.inflight_key])
+        if not data:
+            return None
+        if self.stats:
+            self.stats.inc_value("scheduler/dequeued/redis", spider=self.spider)
+        request = self.queue._decode_request(data)
+        request.meta["inflight_key"] = hashlib.sha1(data).hexdigest()
+        self.coordinator.mark_busy()
         return request
+
+    def requeue(self, encoded: list[bytes]) -> int:
+        """Put serialized requests back in the queue (they passed the dupefilter once already)."""
+        for data in encoded:
+            self.queue.push(self.queue._decode_request(data))
+        return len(encoded)
 
 
 class WorkerCoordinator:
@@ -195,6 +221,9 @@ class WorkerCoordinator:
         self.client = connect(settings.get("REDIS_URL"))
         self.idle_since: float | None = None
         self.last_busy_mark = 0.0
+        self.inflight_key = self.key(f"inflight:{self.worker_id}")
+        self.pop_script = self.client.register_script(POP_SCRIPT)
+        self.released: list[str] = []
         self.loop: task.LoopingCall | None = None
 
     @classmethod
@@ -203,6 +232,7 @@ class WorkerCoordinator:
         crawler.signals.connect(coordinator.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(coordinator.spider_idle, signal=signals.spider_idle)
         crawler.signals.connect(coordinator.spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(coordinator.request_scheduled, signal=signals.request_scheduled)
         return coordinator
 
     # -- keys ------------------------------------------------------------------------------
@@ -216,6 +246,63 @@ class WorkerCoordinator:
             self.client.zadd(self.key("busy"), {self.worker_id: now_ms() + BUSY_TTL_MS})
             self.last_busy_mark = now
         self.idle_since = None
+
+    def release(self, inflight_key: str | None) -> None:
+        """A request taken from the queue was answered (or went back to it as a retry or redirect).
+
+        Releases are sent in batches (heartbeat, idle): a worker killed before sending one gets that
+        request fetched again by another worker, which the store absorbs (same text, no new snapshot).
+        """
+        if inflight_key:
+            self.released.append(inflight_key)
+            if len(self.released) >= 200:
+                self.flush_released()
+
+    def flush_released(self) -> None:
+        if self.released:
+            keys, self.released = self.released, []
+            self.client.hdel(self.inflight_key, *keys)
+
+    def request_scheduled(self, request, spider=None):
+        # a retry or redirect of a request this worker holds goes back through the shared queue
+        self.release(request.meta.pop("inflight_key", None))
+
+    def others_inflight(self) -> bool:
+        """Whether another worker holds unanswered requests; those of dead workers are requeued first."""
+        live = {w.decode() for w in self.client.zrangebyscore(self.key("workers"), now_ms(), "+inf")}
+        pending = False
+        prefix = self.key("inflight:")
+        for key in self.client.scan_iter(match=f"{prefix}*", count=1000):
+            owner = key.decode()[len(prefix):]
+            if owner == self.worker_id:
+                continue
+            if owner in live:
+                pending = pending or bool(self.client.hlen(key))
+                continue
+            pipe = self.client.pipeline(transaction=True)  # only one worker gets a dead worker's requests
+            pipe.hvals(key)
+            pipe.delete(key)
+            encoded, _ = pipe.execute()
+            if encoded:
+                self.requeue_from(owner, encoded)
+                pending = True
+        return pending
+
+    def requeue_from(self, owner: str, encoded: list[bytes]) -> None:
+        scheduler = self.crawler.engine._slot.scheduler
+        count = scheduler.requeue(encoded)
+        logger.warning("worker %s stopped answering: %d of its requests are back in the queue", owner, count)
+        from crawler.pipelines import corpus_db
+        from policycorpus.db import utcnow
+
+        conn = corpus_db(self.crawler)
+        for data in encoded:
+            url = scheduler.queue._decode_request(data).url
+            conn.buffer("crawl_log", {
+                "crawl_id": conn.crawl_id, "company_id": None, "url": url, "status": None, "outcome": "requeued",
+                "reason": f"was in flight at worker {owner}, which stopped answering; back in the shared queue",
+                "at": utcnow(), "worker": conn.worker,
+            })
 
     def others_busy(self) -> int:
         now = now_ms()
@@ -231,6 +318,7 @@ class WorkerCoordinator:
         scheduler = self.crawler.engine._slot.scheduler
         if isinstance(scheduler, SharedScheduler):
             scheduler.coordinator = self
+        spider.coordinator = self
         self.mark_busy(force=True)
         self.loop = task.LoopingCall(self.heartbeat)
         self.loop.start(HEARTBEAT_SECONDS, now=False)
@@ -239,6 +327,7 @@ class WorkerCoordinator:
         engine = self.crawler.engine
         try:
             self.client.zadd(self.key("workers"), {self.worker_id: now_ms() + WORKER_TTL_MS})
+            self.flush_released()
             idle = engine.spider_is_idle()
             if not idle:
                 self.mark_busy()
@@ -254,17 +343,31 @@ class WorkerCoordinator:
         if self.idle_since is None:
             self.idle_since = now
             self.client.zrem(self.key("busy"), self.worker_id)
+            # idle: nothing of ours is in flight (entries left by a failed callback are stale)
+            self.released.clear()
+            self.client.delete(self.inflight_key)
         if self.queue_length():
             raise DontCloseSpider
         if now - self.idle_since < IDLE_GRACE_SECONDS:
             raise DontCloseSpider
-        if self.others_busy() and now - self.idle_since < self.idle_timeout:
+        if (self.others_busy() or self.others_inflight()) and now - self.idle_since < self.idle_timeout:
+            self.idle_since = min(self.idle_since, now - IDLE_GRACE_SECONDS)  # keep the timeout running
             raise DontCloseSpider
         # empty queue, nobody busy for a while: the crawl is complete
 
     def spider_closed(self, spider, reason):
         if self.loop and self.loop.running:
             self.loop.stop()
+        self.flush_released()
+        if reason == "finished":
+            self.client.delete(self.inflight_key)
+        else:  # interrupted: what this worker held goes back to the others now, not after a timeout
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hvals(self.inflight_key)
+            pipe.delete(self.inflight_key)
+            encoded, _ = pipe.execute()
+            if encoded:
+                self.crawler.engine._slot.scheduler.requeue(encoded)
         self.client.zrem(self.key("busy"), self.worker_id)
         self.client.zrem(self.key("workers"), self.worker_id)
         if reason == "finished":

@@ -73,6 +73,7 @@ class PolicySpider(scrapy.Spider):
         self.by_key: dict[str, CompanyState] = {}
         self.link_rules: LinkRules = load_rules()
         self.claims = None  # crawler.distributed.SharedClaims when the crawl is shared through Redis
+        self.coordinator = None  # crawler.distributed.WorkerCoordinator, likewise
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
@@ -199,8 +200,10 @@ class PolicySpider(scrapy.Spider):
                   "link_reasons": reasons, "crawl_id": self.crawl_id},
         )
 
-    def answered(self, state: CompanyState):
+    def answered(self, state: CompanyState, meta: dict | None = None):
         """One request of this company got its answer; yields the done marker when none is left."""
+        if self.coordinator is not None and meta:
+            self.coordinator.release(meta.get("inflight_key"))
         state.pending -= 1
         # In a shared crawl another worker may answer this company's requests: completion is recorded at the end.
         if state.pending <= 0 and not state.done and self.claims is None:
@@ -237,7 +240,7 @@ class PolicySpider(scrapy.Spider):
         else:
             yield LogItem(state.company_id, response.url, "skipped", response.status,
                           f"content type {content_type or 'unknown'} is neither HTML nor PDF")
-        yield from self.answered(state)
+        yield from self.answered(state, response.meta)
 
     def parse_sitemap(self, response: Response):
         state = self.state_for(response.meta)
@@ -266,7 +269,7 @@ class PolicySpider(scrapy.Spider):
             chosen.append((url, max(score, 0.0), ["sitemap", *reasons]))
         yield from self.make_requests(state, chosen, depth=1)
         yield from self.budget_note(state)
-        yield from self.answered(state)
+        yield from self.answered(state, response.meta)
 
     def on_error(self, failure: Failure):
         request = failure.request
@@ -278,7 +281,7 @@ class PolicySpider(scrapy.Spider):
             state.errors += 1
         if outcome != "http_error":  # responses with an error status are logged by CrawlLogExtension
             yield LogItem(state.company_id, request.url, outcome, status, reason)
-        yield from self.answered(state)
+        yield from self.answered(state, request.meta)
 
     # -- discovery and judgement ----------------------------------------------------------
 

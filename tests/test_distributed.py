@@ -1,7 +1,10 @@
 """Distributed crawl: 3 worker processes share one crawl of the demo web through a real redis-server."""
 
+import random
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 
 import pytest
@@ -132,3 +135,36 @@ def test_worker_options_need_redis(tmp_path):
 def test_merge_rejects_missing_source(tmp_path):
     result = policycorpus("merge", str(tmp_path / "nope.db"), "--db", str(tmp_path / "c.db"), check=False)
     assert result.returncode != 0 and "no corpus database" in result.stderr
+
+
+def test_killed_worker_loses_no_page(redis_url, tmp_path):
+    """SIGKILL one of three workers mid-crawl: the others put its in-flight requests back in the queue
+    and finish the crawl; the merged corpus has every planted policy, once."""
+    with DemoWeb(port=0, generation=1) as web:
+        csv_path = web.write_companies_csv(tmp_path / "companies.csv")
+        db_paths = [tmp_path / f"{w}.db" for w in WORKERS]
+        for db_path in db_paths:
+            policycorpus("companies", "import", str(csv_path), "--db", str(db_path))
+        procs = [subprocess.Popen([sys.executable, "-m", "policycorpus", "crawl", "--redis", redis_url, "--job", "kill",
+                                   "--workers", "3", "--worker-id", worker, "--allow-private", "-q", "--db", str(db)],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for worker, db in zip(WORKERS, db_paths)]
+        deadline = time.monotonic() + 60
+        while len(web.requests) < 40 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(random.Random(5).uniform(0, 2))
+        assert procs[1].poll() is None, "worker w2 finished before it could be killed"
+        procs[1].send_signal(signal.SIGKILL)
+        procs[1].wait(timeout=30)
+        for proc in (procs[0], procs[2]):
+            out, err = proc.communicate(timeout=600)
+            assert proc.returncode == 0, out + err
+        expected = [p["url"] for p in web.expected(generation=1)]
+    merged = tmp_path / "corpus.db"
+    policycorpus("merge", *map(str, db_paths), "--db", str(merged))
+    db = open_db(merged)
+    docs = {r["url"]: r for r in db["documents"].rows}
+    assert not [u for u in expected if u not in docs], "policies lost with the killed worker"
+    assert all(r["snapshot_count"] == 1 for r in docs.values())
+    requeued = db.execute("select count(*) from crawl_log where outcome = 'requeued'").fetchone()[0]
+    print(f"requeued after the kill: {requeued}")
