@@ -14,7 +14,7 @@ from taxonomy.taxonomy import MODALITIES
 RULES_PATH = Path(__file__).with_name("modality.yaml")
 EXAMPLES_PATH = Path(__file__).with_name("modality_examples.yaml")
 # bump when fit() learns different attributes: a model pickled by older code is then refitted on load
-RULES_FORMAT = 3
+RULES_FORMAT = 4
 
 # strength order used to pick the strongest cue
 STRENGTH = {"prohibition": 4, "obligation": 3, "recommendation": 2, "permission": 1, "information": 0}
@@ -58,6 +58,8 @@ class ModalityTagger(BaseEstimator):
         self.conditional_lead_in_ = re.compile(data["conditional_lead_in"], re.I)
         self.question_ = re.compile(data["question"], re.I)
         self.not_instruction_ = re.compile(data["not_instruction"], re.I)
+        self.standalone_ = re.compile(data["standalone_sentence"])
+        self.standalone_min_words_ = int(data["standalone_min_words"])
         self.classes_ = np.array(MODALITIES)
         self.rules_format_ = RULES_FORMAT
         return self
@@ -104,6 +106,12 @@ class ModalityTagger(BaseEstimator):
         follower = words[1].lower().strip(",.:;") if len(words) > 1 else ""
         return bool(follower) and follower not in self.noun_followers_
 
+    def stands_alone(self, text: str) -> bool:
+        """A full declarative sentence after a list ("Staff who break these rules will be ...") is not one of its
+        items: it keeps its own force instead of taking the lead-in's."""
+        return (len(text.split()) >= self.standalone_min_words_ and bool(self.standalone_.search(text))
+                and not self.is_imperative(text))
+
     def label_force(self, label: str) -> str:
         """Force a heading or a lead-in label gives to items without their own ("Tips", "Don'ts")."""
         for m, pattern in self.heading_patterns_.items():
@@ -120,7 +128,7 @@ class ModalityTagger(BaseEstimator):
         own = modality
         if modality in ("information", "permission") and self.is_imperative(text):
             modality, cue = "obligation", "imperative"
-        if self.use_lead_in and lead_in:
+        if self.use_lead_in and lead_in and not self.stands_alone(text):
             inherited = self.explicit(lead_in)
             if inherited == "information" and self.label_force(lead_in) in ("recommendation", "obligation"):
                 # "Some tips:" or "Requirements:"; a lead-in naming forbidden things ("Unacceptable content
