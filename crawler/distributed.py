@@ -296,10 +296,13 @@ class WorkerCoordinator:
         from policycorpus.db import utcnow
 
         conn = corpus_db(self.crawler)
+        spider = self.crawler.spider
         for data in encoded:
-            url = scheduler.queue._decode_request(data).url
+            request = scheduler.queue._decode_request(data)
+            state = spider.state_for(request.meta) if hasattr(spider, "state_for") else None
             conn.buffer("crawl_log", {
-                "crawl_id": conn.crawl_id, "company_id": None, "url": url, "status": None, "outcome": "requeued",
+                "crawl_id": conn.crawl_id, "company_id": state.company_id if state else None, "url": request.url,
+                "status": None, "outcome": "requeued",
                 "reason": f"was in flight at worker {owner}, which stopped answering; back in the shared queue",
                 "at": utcnow(), "worker": conn.worker,
             })
