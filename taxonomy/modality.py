@@ -22,7 +22,7 @@ CUE_SCORE = {"explicit": 0.9, "imperative": 0.75, "lead_in": 0.7, "heading": 0.6
 
 _CONDITION = re.compile(r"^\W*(?:if|when|whenever|before|after|once|while|unless|where|for|in|to|during|since|as|because)\b[^,.;:]{0,120},\s*", re.I)
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'})
-_LEADING_NOISE = re.compile(r"^[\W\d_]*(?:(?:always|also|then|and|so|just|now)\s+)*", re.I)
+_LEADING_NOISE = re.compile(r"^[\W\d_]*(?:(?:always|also|then|and|so|just|now|only)\s+)*", re.I)
 
 
 def _alternation(patterns: list[str]) -> re.Pattern:
