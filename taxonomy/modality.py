@@ -93,6 +93,15 @@ class ModalityTagger(BaseEstimator):
         m = _CONDITION.match(text)
         return bool(m) and self._starts_with_instruction(text[m.end():])
 
+    def soft_instruction(self, text: str) -> bool:
+        """True if the clause opens with a recommending phrase ("Consider ...", "Keep in mind ...")."""
+        m = _CONDITION.match(text)
+        for start in (text, text[m.end():] if m else ""):
+            rest = _LEADING_NOISE.sub("", start, count=1)
+            if rest and self.patterns_["recommendation"].match(self.neutralize_.sub(" ", rest)):
+                return True
+        return False
+
     def _starts_with_instruction(self, text: str) -> bool:
         rest = _LEADING_NOISE.sub("", text, count=1)
         if self.not_instruction_.match(rest):
@@ -127,6 +136,10 @@ class ModalityTagger(BaseEstimator):
         cue = "explicit" if modality != "information" else "none"
         own = modality
         if modality in ("information", "permission") and self.is_imperative(text):
+            modality, cue = "obligation", "imperative"
+        elif modality == "recommendation" and self.is_imperative(text) and not self.soft_instruction(text):
+            # an instruction outranks a softer cue later on ("Use the tag, ideally in the first line");
+            # "Keep in mind ...", "Be mindful ..." are soft instructions themselves
             modality, cue = "obligation", "imperative"
         if self.use_lead_in and lead_in and not self.stands_alone(text):
             inherited = self.explicit(lead_in)
