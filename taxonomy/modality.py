@@ -22,6 +22,19 @@ CUE_SCORE = {"explicit": 0.9, "imperative": 0.75, "lead_in": 0.7, "heading": 0.6
 
 _CONDITION = re.compile(r"^\W*(?:if|when|whenever|before|after|once|while|unless|where|for|in|to|during|since|as|because)\b[^,.;:]{0,120},\s*", re.I)
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'})
+# contractions the patterns read in full ("you're welcome to", "it's fine", "isn't allowed")
+_CONTRACTIONS = [(re.compile(p, re.I), r) for p, r in (
+    (r"\b(you|we|they)'re\b", r"\1 are"), (r"\b(you|we|they|i|it)'ll\b", r"\1 will"),
+    (r"\b(it|that|there|here|what|who)'s\b", r"\1 is"),
+    (r"\b(is|are|does|was|were|has|have)n't\b", r"\1 not"))]
+
+
+def normalize(text: str) -> str:
+    text = text.translate(_QUOTES)
+    if "'" in text:
+        for pattern, repl in _CONTRACTIONS:
+            text = pattern.sub(repl, text)
+    return text
 _LEADING_NOISE = re.compile(r"^[\W\d_]*(?:(?:always|also|then|and|so|just|now|only)\s+)*", re.I)
 
 
@@ -129,7 +142,7 @@ class ModalityTagger(BaseEstimator):
         return "information"
 
     def classify(self, text: str, lead_in: str = "", heading: str = "") -> tuple[str, float]:
-        text, lead_in, heading = (s.translate(_QUOTES) for s in (text, lead_in, heading))
+        text, lead_in, heading = (normalize(s) for s in (text, lead_in, heading))
         if self.question_.search(text):
             return "information", CUE_SCORE["explicit"]
         modality = self.explicit(text)
