@@ -20,7 +20,7 @@ RULES_FORMAT = 4
 STRENGTH = {"prohibition": 4, "obligation": 3, "recommendation": 2, "permission": 1, "information": 0}
 CUE_SCORE = {"explicit": 0.9, "imperative": 0.75, "lead_in": 0.7, "heading": 0.6, "none": 0.7}
 
-_CONDITION = re.compile(r"^\W*(?:if|when|whenever|before|after|once|while|unless|where|for|in|to|during|since|as|because)\b[^,.;:]{0,120},\s*", re.I)
+_CONDITION = re.compile(r"^\W*(?:if|when|whenever|before|after|once|while|unless|where|for|in|to|during|since|as|because|should)\b[^,.;:]{0,120},\s*", re.I)
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'})
 # contractions the patterns read in full ("you're welcome to", "it's fine", "isn't allowed")
 _CONTRACTIONS = [(re.compile(p, re.I), r) for p, r in (
