@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -75,6 +76,9 @@ class ModalityTagger(BaseEstimator):
         self.standalone_min_words_ = int(data["standalone_min_words"])
         self.classes_ = np.array(MODALITIES)
         self.rules_format_ = RULES_FORMAT
+        # what the rules were compiled from: a model's version should change when this does
+        self.digest_ = hashlib.sha256(
+            f"{RULES_FORMAT}\n{yaml.safe_dump(data, sort_keys=True)}".encode("utf-8")).hexdigest()[:12]
         return self
 
     def __setstate__(self, state):
