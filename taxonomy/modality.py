@@ -15,7 +15,7 @@ from taxonomy.taxonomy import MODALITIES
 RULES_PATH = Path(__file__).with_name("modality.yaml")
 EXAMPLES_PATH = Path(__file__).with_name("modality_examples.yaml")
 # bump when fit() learns different attributes: a model pickled by older code is then refitted on load
-RULES_FORMAT = 5
+RULES_FORMAT = 6
 
 # strength order used to pick the strongest cue
 STRENGTH = {"prohibition": 4, "obligation": 3, "recommendation": 2, "permission": 1, "information": 0}
@@ -84,6 +84,7 @@ class ModalityTagger(BaseEstimator):
         self.not_instruction_ = re.compile(data["not_instruction"], re.I)
         self.standalone_ = re.compile(data["standalone_sentence"])
         self.standalone_min_words_ = int(data["standalone_min_words"])
+        self.heading_max_words_ = int(data["heading_max_words"])
         self.classes_ = np.array(MODALITIES)
         self.rules_format_ = RULES_FORMAT
         # what the rules were compiled from: a model's version should change when this does
@@ -179,7 +180,10 @@ class ModalityTagger(BaseEstimator):
             if cue == "imperative" or STRENGTH[inherited] > STRENGTH[modality]:
                 modality, cue = inherited, "lead_in"
         if self.use_heading and heading and cue in ("none", "imperative"):
-            forced = self._cached(self.label_force, heading.rsplit(" > ", 1)[-1])
+            last = heading.rsplit(" > ", 1)[-1]
+            # only a short label ("Tips", "Don'ts") gives force; a title or a rule as heading
+            # ("Never share your password") is followed by explanations and other instructions
+            forced = self._cached(self.label_force, last) if len(last.split()) <= self.heading_max_words_ else "information"
             if forced != "information":
                 modality, cue = forced, "heading"
         return modality, CUE_SCORE[cue]
