@@ -244,6 +244,8 @@ def load_examples(path: str | Path | None = None) -> tuple[list[dict], list[str]
     records, labels = [], []
     for modality, items in data.items():
         for item in items:
+            if isinstance(item, dict) and not isinstance(item.get("text"), str) or not isinstance(item, (dict, str)):
+                raise ValueError(f"{path or EXAMPLES_PATH}: {modality} example without text: {item!r}")
             records.append(dict(item) if isinstance(item, dict) else {"text": item})
             labels.append(modality)
     return records, labels
