@@ -13,6 +13,10 @@ from functools import lru_cache
 from urllib.parse import urlsplit
 
 from scrapy.exceptions import IgnoreRequest
+from scrapy.resolver import CachingThreadedResolver
+from twisted.internet.error import DNSLookupError
+from twisted.internet.interfaces import IResolverSimple
+from zope.interface import implementer
 
 ALLOWED_SCHEMES = ("http", "https")
 METADATA_ADDRESSES = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254"),
@@ -97,3 +101,58 @@ class NetworkSafetyMiddleware:
         if reason:
             raise IgnoreRequest(reason)
         return None
+
+
+def allowed_address(address: str, allow_networks: tuple = ()) -> str | None:
+    """Why this resolved address must not be connected to, or None."""
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    if any(ip.version == net.version and ip in net for net in allow_networks):
+        return None
+    return forbidden_address(ip)
+
+
+@implementer(IResolverSimple)
+class SafeResolver(CachingThreadedResolver):
+    """The resolver Scrapy connects with (DNS_RESOLVER), checking the address it hands out.
+
+    The middleware checks a URL's host before the request; this checks the address actually
+    connected to, so a name that resolves to a public address for the check and to a private one
+    a moment later (DNS rebinding) is still refused.
+    """
+
+    allow_private = False
+    allow_networks: tuple = ()
+
+    @classmethod
+    def from_crawler(cls, crawler, reactor):
+        resolver = super().from_crawler(crawler, reactor)
+        resolver.allow_private = crawler.settings.getbool("POLICYCORPUS_ALLOW_PRIVATE")
+        resolver.allow_networks = parse_networks(crawler.settings.getlist("POLICYCORPUS_ALLOW_HOSTS"))
+        return resolver
+
+    def getHostByName(self, name, timeout=()):
+        d = super().getHostByName(name, timeout)
+        if not self.allow_private:
+            d.addCallback(self.check, name)
+        return d
+
+    def check(self, address: str, name: str) -> str:
+        why = allowed_address(address, self.allow_networks)
+        if why:
+            reason = f"refused: {name} resolved to {address}, a {why}, when connecting"
+            _REFUSED_AT_CONNECT[name.lower()] = reason
+            while len(_REFUSED_AT_CONNECT) > 10_000:
+                _REFUSED_AT_CONNECT.pop(next(iter(_REFUSED_AT_CONNECT)))
+            raise DNSLookupError(reason)
+        return address
+
+
+# Twisted reports a refused resolution as "no results for hostname lookup"; the reason is kept here.
+_REFUSED_AT_CONNECT: dict[str, str] = {}
+
+
+def connect_refusal(host: str) -> str | None:
+    """Why SafeResolver refused to connect to this host name, if it did."""
+    return _REFUSED_AT_CONNECT.get(host.lower())

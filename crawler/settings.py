@@ -30,6 +30,7 @@ BASE_SETTINGS = {
     "REDIRECT_MAX_TIMES": 5,
     "METAREFRESH_ENABLED": True,
     "DNS_TIMEOUT": 10,
+    "DNS_RESOLVER": "crawler.safety.SafeResolver",  # checks the address actually connected to
     "REACTOR_THREADPOOL_MAXSIZE": 10,
     "DEPTH_LIMIT": 0,  # the spider bounds depth itself (POLICYCORPUS_MAX_DEPTH)
     "ITEM_PIPELINES": {

@@ -21,6 +21,7 @@ from twisted.python.failure import Failure
 
 from crawler.items import CandidateItem, CompanyDoneItem, LogItem
 from crawler.links import LinkRules, load_rules, score_link
+from crawler.safety import connect_refusal
 
 # PDFs are policies too; everything else Scrapy skips by default stays skipped.
 FOLLOWED_EXTENSIONS = {"pdf"}
@@ -277,6 +278,8 @@ class PolicySpider(scrapy.Spider):
         if state is None:
             return
         outcome, status, reason = describe_failure(failure, self.settings.getint("DOWNLOAD_MAXSIZE"))
+        if outcome in ("dns_error", "error") and connect_refusal(host_of(request.url)):
+            outcome, status, reason = "refused", None, connect_refusal(host_of(request.url))
         if outcome not in ("robots", "refused") and request.meta.get("link_reasons") != ["sitemap"]:
             state.errors += 1
         if outcome != "http_error":  # responses with an error status are logged by CrawlLogExtension
@@ -418,6 +421,8 @@ def describe_failure(failure: Failure, max_size: int | None = None) -> tuple[str
     if isinstance(exc, timeouts):
         return "timeout", None, str(exc) or "timed out"
     if isinstance(exc, DNSLookupError):
+        if "refused:" in str(exc):  # crawler.safety.SafeResolver: private address at connection time
+            return "refused", None, str(exc)[str(exc).index("refused:"):]
         return "dns_error", None, str(exc)
     if isinstance(exc, (ConnectionRefusedError, getattr(scrapy_exc, "DownloadConnectionRefusedError", ConnectionRefusedError))):
         return "connection_refused", None, str(exc) or "connection refused"

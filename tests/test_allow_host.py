@@ -63,3 +63,62 @@ def test_unlisted_site_refused_with_robots_and_sitemap(tmp_path):
                if r["outcome"] == "refused" and blocked.host in r["url"]}
     assert refused == {"", "sitemap.xml"}
     assert len(list(db["documents"].rows)) == 1
+
+
+def test_resolver_checks_the_address_connected_to():
+    """DNS rebinding: whatever the name resolved to at check time, the connection address is checked again."""
+    from twisted.internet.error import DNSLookupError
+
+    from crawler.safety import SafeResolver
+
+    resolver = SafeResolver.__new__(SafeResolver)
+    resolver.allow_networks = ALLOWED
+    assert resolver.check("93.184.216.34", "public.example") == "93.184.216.34"
+    assert resolver.check("127.0.0.21", "test-web.example") == "127.0.0.21"
+    for address in ("127.0.0.1", "169.254.169.254", "10.1.2.3", "::1"):
+        with pytest.raises(DNSLookupError, match="refused: rebind.example resolved to"):
+            resolver.check(address, "rebind.example")
+
+
+def test_crawl_uses_the_checking_resolver():
+    from crawler.settings import crawl_settings
+
+    assert crawl_settings(db_path="x.db", crawl_id=1)["DNS_RESOLVER"] == "crawler.safety.SafeResolver"
+
+
+REBIND_SCRIPT = """
+import http.server, sys, threading
+import scrapy
+from scrapy.crawler import CrawlerProcess
+from crawler.safety import connect_refusal
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+out = []
+class Probe(scrapy.Spider):
+    name = "probe"
+    async def start(self):
+        yield scrapy.Request(f"http://localhost:{server.server_address[1]}/", errback=self.failed)
+    def parse(self, response):
+        out.append("fetched")
+    def failed(self, failure):
+        out.append(connect_refusal("localhost") or repr(failure.value))
+process = CrawlerProcess(settings={"DNS_RESOLVER": "crawler.safety.SafeResolver", "LOG_LEVEL": "CRITICAL",
+                                   "ROBOTSTXT_OBEY": False, "RETRY_ENABLED": False, "HTTPERROR_ALLOW_ALL": True,
+                                   "POLICYCORPUS_ALLOW_PRIVATE": sys.argv[1] == "allow"})
+process.crawl(Probe)
+process.start()
+print(out[0])
+"""
+
+
+@pytest.mark.parametrize("mode, expected", [("deny", "refused: localhost resolved to 127.0.0.1, a loopback address"),
+                                            ("allow", "fetched")])
+def test_resolver_refuses_at_connection_time_in_a_real_crawl(mode, expected):
+    """Without the URL check (as if DNS had answered differently then): the connection itself is refused."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", REBIND_SCRIPT, mode], capture_output=True, text=True, timeout=120,
+                            cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].startswith(expected), result.stdout
