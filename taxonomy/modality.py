@@ -77,7 +77,8 @@ class ModalityTagger(BaseEstimator):
         self.imperative_verbs_ = frozenset(data["imperative_verbs"])
         self.noun_followers_ = frozenset(data["noun_followers"])
         self.heading_patterns_ = {
-            m: re.compile(data[f"heading_{m}"], re.I) for m in ("prohibition", "obligation", "recommendation")
+            m: re.compile(data[f"heading_{m}"], re.I)
+            for m in ("prohibition", "obligation", "recommendation", "permission") if f"heading_{m}" in data
         }
         self.conditional_lead_in_ = re.compile(data["conditional_lead_in"], re.I)
         self.question_ = re.compile(data["question"], re.I)
