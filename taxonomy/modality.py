@@ -78,7 +78,7 @@ class ModalityTagger(BaseEstimator):
         self.noun_followers_ = frozenset(data["noun_followers"])
         self.heading_patterns_ = {
             m: re.compile(data[f"heading_{m}"], re.I)
-            for m in ("prohibition", "obligation", "recommendation", "permission") if f"heading_{m}" in data
+            for m in ("prohibition", "obligation", "recommendation", "permission", "information") if f"heading_{m}" in data
         }
         self.conditional_lead_in_ = re.compile(data["conditional_lead_in"], re.I)
         self.question_ = re.compile(data["question"], re.I)
@@ -154,7 +154,7 @@ class ModalityTagger(BaseEstimator):
     def label_force(self, label: str) -> str:
         """Force a heading or a lead-in label gives to items without their own ("Tips", "Don'ts")."""
         for m, pattern in self.heading_patterns_.items():
-            if pattern.search(label):
+            if m != "information" and pattern.search(label):
                 return m
         return "information"
 
@@ -184,8 +184,10 @@ class ModalityTagger(BaseEstimator):
             last = heading.rsplit(" > ", 1)[-1]
             # only a short label ("Tips", "Don'ts") gives force; a title or a rule as heading
             # ("Never share your password") is followed by explanations and other instructions
-            forced = self._cached(self.label_force, last) if len(last.split()) <= self.heading_max_words_ else "information"
-            if forced != "information":
+            forced = self._cached(self.label_force, last) if len(last.split()) <= self.heading_max_words_ else None
+            if forced == "information" and cue == "imperative" and self.heading_patterns_["information"].search(last):
+                modality, cue = "information", "heading"  # "Goals" + "Grow the community" describes
+            elif forced not in (None, "information"):
                 modality, cue = forced, "heading"
         return modality, CUE_SCORE[cue]
 
