@@ -30,13 +30,16 @@ _CONTRACTIONS = [(re.compile(p, re.I), r) for p, r in (
     (r"\b(is|are|does|was|were|has|have)n't\b", r"\1 not"))]
 
 
+_LEADING_NOISE = re.compile(r"^[\W\d_]*(?:(?:always|also|then|and|so|just|now|only)\s+)*", re.I)
+
+
 def normalize(text: str) -> str:
+    """Straight quotes and spelled-out contractions, so that one pattern covers every spelling."""
     text = text.translate(_QUOTES)
     if "'" in text:
         for pattern, repl in _CONTRACTIONS:
             text = pattern.sub(repl, text)
     return text
-_LEADING_NOISE = re.compile(r"^[\W\d_]*(?:(?:always|also|then|and|so|just|now|only)\s+)*", re.I)
 
 
 def _alternation(patterns: list[str]) -> re.Pattern:
@@ -159,6 +162,7 @@ class ModalityTagger(BaseEstimator):
         return "information"
 
     def classify(self, text: str, lead_in: str = "", heading: str = "") -> tuple[str, float]:
+        """Modality of one clause (read with its lead-in and heading path) and the confidence of its cue."""
         text, lead_in, heading = (normalize(s) for s in (text, lead_in, heading))
         if self.question_.search(text):
             return "information", CUE_SCORE["explicit"]
@@ -185,7 +189,8 @@ class ModalityTagger(BaseEstimator):
             # only a short label ("Tips", "Don'ts") gives force; a title or a rule as heading
             # ("Never share your password") is followed by explanations and other instructions
             forced = self._cached(self.label_force, last) if len(last.split()) <= self.heading_max_words_ else None
-            if forced == "information" and cue == "imperative" and self.heading_patterns_["information"].search(last):
+            descriptive = self.heading_patterns_.get("information")
+            if forced == "information" and cue == "imperative" and descriptive and descriptive.search(last):
                 modality, cue = "information", "heading"  # "Goals" + "Grow the community" describes
             elif forced not in (None, "information"):
                 modality, cue = forced, "heading"
@@ -247,9 +252,10 @@ def load_examples(path: str | Path | None = None) -> tuple[list[dict], list[str]
     records, labels = [], []
     for modality, items in data.items():
         for item in items:
-            if isinstance(item, dict) and not isinstance(item.get("text"), str) or not isinstance(item, (dict, str)):
+            record = dict(item) if isinstance(item, dict) else {"text": item}
+            if not isinstance(record.get("text"), str):  # e.g. an unquoted "Remember: ..." read as a mapping
                 raise ValueError(f"{path or EXAMPLES_PATH}: {modality} example without text: {item!r}")
-            records.append(dict(item) if isinstance(item, dict) else {"text": item})
+            records.append(record)
             labels.append(modality)
     return records, labels
 
