@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import yaml
 
-from taxonomy.modality import EXAMPLES_PATH, ModalityTagger, load_examples
+from taxonomy.modality import EXAMPLES_PATH, RULES_PATH, ModalityTagger, load_examples
 from taxonomy.taxonomy import MODALITIES
 
 
@@ -88,3 +88,26 @@ def test_a_tagger_pickled_by_older_code_is_refitted_on_load(tagger):
     old.__dict__.update(state)
     loaded = pickle.loads(pickle.dumps(old))
     assert loaded.classify("Can I post photos from the staff party?")[0] == "information"
+
+
+def test_rules_are_data_and_their_digest_follows_them(tmp_path, tagger):
+    rules = yaml.safe_load(RULES_PATH.read_text(encoding="utf-8"))
+    rules["permission"].append(r"\bzorblat\b")
+    changed = tmp_path / "modality.yaml"
+    changed.write_text(yaml.safe_dump(rules), encoding="utf-8")
+    other = ModalityTagger(rules_path=str(changed)).fit()
+    assert other.digest_ != tagger.digest_
+    assert tagger.classify("Staff zorblat the newsletter.")[0] == "information"
+    assert other.classify("Staff zorblat the newsletter.")[0] == "permission"
+
+
+def test_cue_search_stays_cheap(tagger):
+    # modality runs on every clause: thousands of distinct clauses must take well under a second of CPU
+    import time
+    records = [{"text": f"Item {i}: staff in team {i} should share release {i} notes on the blog, "
+                        f"and you must never post customer {i} data without approval.",
+                "lead_in": "When you post:" if i % 3 == 0 else "", "heading": "Policy > Conduct"}
+               for i in range(3000)]
+    start = time.process_time()
+    tagger.predict_with_score(records)
+    assert time.process_time() - start < 3.0
