@@ -23,6 +23,9 @@ from policycorpus.structure import Block, join_blocks, normalize_space
 MAX_BYTES = 10 * 1024 * 1024
 MAX_PDF_PAGES = 300
 MAX_DEPTH = 120  # deeper HTML is flattened into text rather than walked
+# Policy pages have a few thousand elements; far more means a generated or hostile page whose
+# extraction would hold the crawl's event loop for seconds.
+MAX_ELEMENTS = 30_000
 
 log = logging.getLogger(__name__)
 
@@ -287,6 +290,10 @@ def extract_html(body: bytes, url: str = "", content_type: str | None = None, ma
         root = _parse_html(text)
         if root is None:
             return _empty("html", "no parsable HTML")
+        elements = sum(1 for _ in root.iter())
+        if elements > MAX_ELEMENTS:
+            return _empty("html", f"skipped: {elements} elements is over the {MAX_ELEMENTS} element limit",
+                          title=_html_title(root))
         title = _html_title(root)
         language = _html_language(root)
         _strip_chrome(root)

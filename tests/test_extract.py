@@ -684,3 +684,15 @@ def test_cms_page_drops_comments_share_widgets_and_sidebar():
     for chrome in ("Skip to content", "Council services", "Share this", "Great policy", "thoughts on",
                    "Recent Posts", "Bin collection", "powered by WordPress"):
         assert chrome not in text
+
+
+def test_pages_with_absurdly_many_elements_are_skipped_quickly():
+    import time
+
+    from crawler.extract import MAX_ELEMENTS, extract_html
+
+    body = ("<html><body>" + "<p>x</p>" * (MAX_ELEMENTS + 10) + "</body></html>").encode()
+    started = time.process_time()
+    result = extract_html(body, "http://127.0.0.1/huge")
+    assert not result.blocks and "element limit" in result.warnings[0]
+    assert time.process_time() - started < 2.0
