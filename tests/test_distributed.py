@@ -12,15 +12,9 @@ import pytest
 from demo.webserver import DemoWeb
 from policycorpus.db import open_db
 from redis_fixture import redis_server
+from commandline import policycorpus
 
 WORKERS = ("w1", "w2", "w3")
-
-
-def policycorpus(*args, check=True):
-    result = subprocess.run([sys.executable, "-m", "policycorpus", *args], capture_output=True, text=True, timeout=600)
-    if check:
-        assert result.returncode == 0, result.stdout + result.stderr
-    return result
 
 
 @pytest.fixture(scope="module")

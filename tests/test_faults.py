@@ -4,23 +4,15 @@ For every fault: the crawl finishes, the failure is in crawl_log with its reason
 good policy of the same crawl (one per site, faulty sites included) is captured.
 """
 
-import subprocess
-import sys
 
 import pytest
 
 from faultweb import EXPECTED_LOG, FAULT_PATH, FAULTS, POLICY_PATH, SAFETY_FAULTS, FaultWeb
 from policycorpus.db import open_db
+from commandline import policycorpus
 
 MAX_PAGES = 25
 TIMEOUT = 1.5
-
-
-def policycorpus(*args, check=True):
-    result = subprocess.run([sys.executable, "-m", "policycorpus", *args], capture_output=True, text=True, timeout=900)
-    if check:
-        assert result.returncode == 0, result.stdout + result.stderr
-    return result
 
 
 @pytest.fixture(scope="module")

@@ -8,22 +8,15 @@ import csv
 import io
 import json
 import re
-import subprocess
-import sys
 
 import pytest
 
 from demo.webserver import DemoWeb
 from policycorpus.db import open_db
+from commandline import policycorpus
 
 SITES = ["quillsoft", "tallis-coffee", "vantage-freight"]
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def policycorpus(*args):
-    result = subprocess.run([sys.executable, "-m", "policycorpus", *args], capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,7 @@ import pytest
 
 from demo.webserver import DemoWeb
 from policycorpus.db import open_db
-
-
-def policycorpus(*args, check=True):
-    result = subprocess.run([sys.executable, "-m", "policycorpus", *args], capture_output=True, text=True, timeout=600)
-    if check:
-        assert result.returncode == 0, result.stdout + result.stderr
-    return result
+from commandline import policycorpus
 
 
 def start_crawl(db_path):
