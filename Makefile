@@ -29,7 +29,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
-	$(BIN)/python bench/crawl.py
+	$(BIN)/python bench/crawl.py --workers 3 --redis
+	$(BIN)/python bench/faults.py
 	$(BIN)/python bench/tag.py
 	$(BIN)/python bench/cluster.py
 	$(BIN)/python bench/serve.py
