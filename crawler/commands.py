@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 
 import click
 
@@ -160,7 +159,7 @@ def crawl(company_names, resume, max_depth, max_pages, threshold, contact_url, a
     extra = {}
     if redis_url:
         extra = join_distributed_crawl(redis_url, job, worker_id, workers, fresh=not resume, quiet=quiet)
-    settings = crawl_settings(db_path=db_path, crawl_id=crawl_id, progress=not quiet and sys.stderr.isatty(),
+    settings = crawl_settings(db_path=db_path, crawl_id=crawl_id, progress=not quiet,
                               extra=extra, **options)
     reason = run_spider(settings, todo, crawl_id) if todo else "finished"
 

@@ -12,7 +12,9 @@ from twisted.internet.task import LoopingCall
 class ProgressDisplay:
     def __init__(self, crawler, interval: float):
         self.crawler = crawler
-        self.interval = interval
+        self.tty = sys.stderr.isatty()
+        # On a terminal one line is rewritten in place; in logs (CI, pipes) a line every 10 s at most.
+        self.interval = interval if self.tty else max(interval, 10.0)
         self.started = time.monotonic()
         self.loop: LoopingCall | None = None
 
@@ -32,7 +34,8 @@ class ProgressDisplay:
             self.loop.stop()
         self.report(spider, end="\n")
 
-    def report(self, spider, end="\r"):
+    def report(self, spider, end=None):
+        end = end or ("\r" if self.tty else "\n")
         states = getattr(spider, "state", {}).values()
         total = len(getattr(spider, "companies", []))
         done = sum(s.done for s in states)
