@@ -67,7 +67,6 @@ def run_bare(urls: list[str]) -> dict:
 
 
 def run_ours(db_path: str, companies_csv: str) -> dict:
-    from crawler.commands import run_spider
     from crawler.settings import crawl_settings
     from policycorpus.companies import import_companies, parse_company_csv
     from policycorpus.db import open_db

@@ -7,7 +7,6 @@ Datasette's test client and its content checked against the database computed in
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import subprocess
 import sys
