@@ -53,3 +53,10 @@ def test_schema_is_documented_and_migrates_additively(tmp_path):
         for column in table.columns:
             assert column.description and f"`{column.name}`" in doc
     assert json.loads(json.dumps(db["meta"].get("schema_version")))["value"]
+
+
+def test_docs_schema_md_is_generated_from_the_schema():
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "schema.md"
+    assert docs.read_text().strip() == schema_markdown().strip(), "run 'make docs' to regenerate docs/schema.md"
