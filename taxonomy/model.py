@@ -33,6 +33,10 @@ class ClauseTagger(BaseEstimator):
     evaluation set). A clause that reaches no threshold still gets its best
     category when that scores at least ``fallback_ratio`` of its threshold:
     almost every sentence of a policy does something the taxonomy names.
+    Likewise, within one document, a category no clause reaches is given to
+    its best clause when that scores at least ``document_ratio`` of its
+    threshold (documents of at least ``document_min_clauses`` taggable
+    clauses; in a shorter text the clause thresholds alone decide).
     """
 
     def __init__(
@@ -43,6 +47,8 @@ class ClauseTagger(BaseEstimator):
         cv: int = 5,
         threshold_floor: float = 0.2,
         fallback_ratio: float = 0.5,
+        document_ratio: float | None = 0.5,
+        document_min_clauses: int = 3,
         max_labels: int = 3,
         random_state: int = 0,
     ):
@@ -52,6 +58,8 @@ class ClauseTagger(BaseEstimator):
         self.cv = cv
         self.threshold_floor = threshold_floor
         self.fallback_ratio = fallback_ratio
+        self.document_ratio = document_ratio
+        self.document_min_clauses = document_min_clauses
         self.max_labels = max_labels
         self.random_state = random_state
 
@@ -115,8 +123,13 @@ class ClauseTagger(BaseEstimator):
         M = self.featurizer_.transform(X)
         return _sigmoid(np.asarray(M @ self.coef_.T) + self.intercept_)
 
-    def decide(self, P: np.ndarray, taggable: np.ndarray | None = None) -> np.ndarray:
-        """Turn probabilities into label decisions (thresholds, fallback, at most max_labels)."""
+    def decide(self, P: np.ndarray, taggable: np.ndarray | None = None, documents=None) -> np.ndarray:
+        """Turn probabilities into label decisions (thresholds, fallback, at most max_labels).
+
+        ``documents`` gives each row's document id (rows of one document need
+        not be adjacent); without it all rows form one document. It matters
+        only for the document rule (``document_ratio``).
+        """
         ratio = P / self.thresholds_
         chosen = ratio >= 1.0
         top = ratio.argmax(axis=1)
@@ -132,10 +145,36 @@ class ClauseTagger(BaseEstimator):
                 chosen[over] &= limited
         if taggable is not None:
             chosen[~np.asarray(taggable, dtype=bool)] = False
+        # models saved before the document rule existed do not have the attribute
+        document_ratio = getattr(self, "document_ratio", None)
+        if document_ratio is not None and len(P):
+            self._cover_documents(ratio, chosen, taggable, documents, document_ratio)
         return chosen
 
-    def predict(self, X, taggable=None) -> np.ndarray:
-        return self.decide(self.predict_proba(X), taggable).astype(np.int8)
+    def _cover_documents(self, ratio, chosen, taggable, documents, document_ratio) -> None:
+        """Give each category no clause of a document carries to its best clause, if that is close enough."""
+        ok = np.ones(len(ratio), dtype=bool) if taggable is None else np.asarray(taggable, dtype=bool)
+        if documents is None:
+            groups = [np.flatnonzero(ok)]
+        else:
+            ids = np.asarray(documents)
+            order = np.argsort(ids, kind="stable")
+            bounds = np.flatnonzero(ids[order][1:] != ids[order][:-1]) + 1
+            groups = [g[ok[g]] for g in np.split(order, bounds)]
+        for idx in groups:
+            if len(idx) < self.document_min_clauses:
+                continue
+            sub = ratio[idx]
+            best = sub.argmax(axis=0)
+            cats = np.arange(sub.shape[1])
+            score = sub[best, cats]
+            for k in cats[~chosen[idx].any(axis=0) & (score >= document_ratio)]:
+                row = idx[best[k]]
+                if not self.max_labels or chosen[row].sum() < self.max_labels:
+                    chosen[row, k] = True
+
+    def predict(self, X, taggable=None, documents=None) -> np.ndarray:
+        return self.decide(self.predict_proba(X), taggable, documents).astype(np.int8)
 
 
 @dataclass
@@ -158,13 +197,17 @@ class TaggerModel:
     info: dict = field(default_factory=dict)
     format: int = MODEL_FORMAT
 
-    def tag(self, records, taggable=None) -> list[TaggedResult]:
-        """Categories (with probabilities) and modality for each record; untaggable ones get none."""
+    def tag(self, records, taggable=None, documents=None) -> list[TaggedResult]:
+        """Categories (with probabilities) and modality for each record; untaggable ones get none.
+
+        ``documents`` gives each record's document id; without it the records
+        are one document.
+        """
         if not records:
             return []
         taggable = np.ones(len(records), dtype=bool) if taggable is None else np.asarray(taggable, dtype=bool)
         P = self.tagger.predict_proba(records)
-        chosen = self.tagger.decide(P, taggable)
+        chosen = self.tagger.decide(P, taggable, documents)
         modalities = self.modality.predict_with_score(records)
         out = []
         for i in range(len(records)):

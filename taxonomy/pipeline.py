@@ -64,7 +64,7 @@ def clause_record(c: Clause) -> dict:
 
 
 def tag_clauses(clauses: list[Clause], model: TaggerModel | None = None) -> list[TaggedClause]:
-    """Categories and modality for segmented clauses; headings and boilerplate get none."""
+    """Categories and modality for the segmented clauses of one document; headings and boilerplate get none."""
     model = model or get_model()
     results = model.tag([clause_record(c) for c in clauses], [c.kind == CLAUSE for c in clauses])
     return [
@@ -212,10 +212,10 @@ def tag_snapshots(db: sqlite_utils.Database, model: TaggerModel | None = None, p
 def _tag_batch(db: sqlite_utils.Database, model: TaggerModel, snapshot_ids: list[int]) -> tuple[int, int]:
     marks = ",".join("?" * len(snapshot_ids))
     rows = db.execute(
-        f"select id, kind, text, heading_path, lead_in from clauses where snapshot_id in ({marks}) "
+        f"select id, kind, text, heading_path, lead_in, snapshot_id from clauses where snapshot_id in ({marks}) "
         "order by snapshot_id, position", snapshot_ids).fetchall()
     records = [{"text": r[2], "context": r[2], "heading": r[3] or "", "lead_in": r[4] or ""} for r in rows]
-    results = model.tag(records, [r[1] == CLAUSE for r in rows])
+    results = model.tag(records, [r[1] == CLAUSE for r in rows], documents=[r[5] for r in rows])
     tags = [
         {"clause_id": r[0], "category": cat, "score": score, "model_version": model.version}
         for r, res in zip(rows, results) for cat, score in res.labels.items()

