@@ -161,8 +161,10 @@ def train_model(labelled_path: str | Path | None = None, taxonomy_path: str | Pa
     # the file's location is not part of what the model learned
     params = {k: v for k, v in tagger.get_params(deep=True).items()
               if not hasattr(v, "get_params") and not k.endswith("taxonomy_path")}
+    modality = ModalityTagger().fit()
     version = model_version(tax.version if backend == "tfidf" else f"{tax.version}-{backend}", {
         "taxonomy": tax.digest,
+        "modality": modality.digest_,  # a change of modality rules alone must re-tag the corpus too
         "labelled": labelled or [],
         "use_examples": use_examples,
         "params": params,
@@ -172,7 +174,7 @@ def train_model(labelled_path: str | Path | None = None, taxonomy_path: str | Pa
         version=version,
         categories=list(tax.ids),
         tagger=tagger,
-        modality=ModalityTagger().fit(),
+        modality=modality,
         taxonomy_version=tax.version,
         taxonomy_digest=tax.digest,
         info={
