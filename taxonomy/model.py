@@ -14,7 +14,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
 
 from taxonomy.features import ClauseFeaturizer
+from taxonomy.features import field as record_field
 from taxonomy.modality import ModalityTagger
+from taxonomy.segment import sentence_spans
 
 MODEL_FORMAT = 1
 THRESHOLD_GRID = np.round(np.arange(0.10, 0.905, 0.025), 3)
@@ -50,6 +52,7 @@ class ClauseTagger(BaseEstimator):
         document_ratio: float | None = 0.5,
         document_min_clauses: int = 3,
         max_labels: int = 3,
+        sentence_min_chars: int | None = 250,
         random_state: int = 0,
     ):
         self.featurizer = featurizer
@@ -61,6 +64,7 @@ class ClauseTagger(BaseEstimator):
         self.document_ratio = document_ratio
         self.document_min_clauses = document_min_clauses
         self.max_labels = max_labels
+        self.sentence_min_chars = sentence_min_chars
         self.random_state = random_state
 
     def _fit_linear(self, M, Y, sample_weight=None) -> tuple[np.ndarray, np.ndarray]:
@@ -119,9 +123,25 @@ class ClauseTagger(BaseEstimator):
             thresholds[k] = max(self.threshold_floor, best)
         return thresholds
 
-    def predict_proba(self, X) -> np.ndarray:
+    def _proba(self, X) -> np.ndarray:
         M = self.featurizer_.transform(X)
         return _sigmoid(np.asarray(M @ self.coef_.T) + self.intercept_)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Probabilities per category; a long clause scores the best of itself and each of its sentences.
+
+        A topic a policy mentions in one sentence of a long paragraph (a
+        password rule amid posting advice) is drowned in the paragraph's other
+        words; read on its own, the sentence shows it.
+        """
+        P = self._proba(X)
+        # models saved before sentence scoring existed do not have the attribute
+        min_chars = getattr(self, "sentence_min_chars", None)
+        if min_chars:
+            sentences, owners = _sentence_records(X, min_chars)
+            if sentences:
+                np.maximum.at(P, np.asarray(owners), self._proba(sentences))
+        return P
 
     def decide(self, P: np.ndarray, taggable: np.ndarray | None = None, documents=None) -> np.ndarray:
         """Turn probabilities into label decisions (thresholds, fallback, at most max_labels).
@@ -175,6 +195,31 @@ class ClauseTagger(BaseEstimator):
 
     def predict(self, X, taggable=None, documents=None) -> np.ndarray:
         return self.decide(self.predict_proba(X), taggable, documents).astype(np.int8)
+
+
+MIN_SENTENCE_CHARS = 25
+
+
+def _sentence_records(X, min_chars: int) -> tuple[list[dict], list[int]]:
+    """The sentences (with their clause's heading and lead-in) of clauses of at least ``min_chars`` characters.
+
+    Line fragments (read with the rest of their sentence) are left whole;
+    sentences shorter than ``MIN_SENTENCE_CHARS`` are skipped.
+    """
+    sentences, owners = [], []
+    for i, record in enumerate(X):
+        text = record_field(record, "text")
+        context = record_field(record, "context")
+        if len(text) < min_chars or (context and context != text):
+            continue
+        spans = [(a, b) for a, b in sentence_spans(text) if b - a >= MIN_SENTENCE_CHARS]
+        if len(spans) < 2:
+            continue
+        for a, b in spans:
+            sentences.append({"text": text[a:b], "heading": record_field(record, "heading"),
+                              "lead_in": record_field(record, "lead_in")})
+            owners.append(i)
+    return sentences, owners
 
 
 @dataclass
