@@ -162,3 +162,25 @@ def test_embedding_backend_trains_and_tags_offline(tmp_path):
     loaded = load_model(path)
     out = classify_units([{"text": "Protect your login with a second factor and a strong passphrase."}], loaded)
     assert out[0]["labels"] == ["security"]
+
+
+def test_a_long_clause_scores_the_best_of_itself_and_its_sentences():
+    tagger = get_model().tagger
+    security = get_model().categories.index("security")
+    filler = ("We love seeing your posts about our events, our volunteers and the people we serve, and we share "
+              "the best of them on our own channels every week with a short thank-you to the author. ")
+    rule = "Turn on two-factor authentication for every account you use to post for us."
+    long_clause = {"text": filler * 2 + rule, "heading": "", "lead_in": ""}
+    assert len(long_clause["text"]) >= tagger.sentence_min_chars
+    alone = tagger.predict_proba([{"text": rule, "heading": "", "lead_in": ""}])[0, security]
+    whole = clone(tagger).set_params(sentence_min_chars=None)
+    whole.__dict__.update({k: v for k, v in vars(tagger).items() if k.endswith("_")})
+    diluted = whole.predict_proba([long_clause])[0, security]
+    scored = tagger.predict_proba([long_clause])[0, security]
+    assert diluted < alone  # the paragraph's other words drown the password rule ...
+    assert scored == pytest.approx(alone, rel=1e-5)  # ... but its own sentence shows it
+    # a short clause and a line fragment (read with the rest of its sentence) are scored whole
+    short = {"text": rule, "heading": "", "lead_in": ""}
+    np.testing.assert_allclose(tagger.predict_proba([short]), whole.predict_proba([short]))
+    fragment = {**long_clause, "context": long_clause["text"] + " and more"}
+    np.testing.assert_allclose(tagger.predict_proba([fragment]), whole.predict_proba([fragment]))
