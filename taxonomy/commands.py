@@ -189,21 +189,9 @@ def train(labels, output, no_examples, backend):
 
 
 def _read_jsonl(path: str, require_text: bool = True) -> list[dict]:
-    rows = []
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(f"{path}:{n}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(row, dict):
-                raise UserError(f"{path}:{n}: each line must be a JSON object")
-            if require_text and not isinstance(row.get("text"), str):
-                raise UserError(f"{path}:{n}: each line needs a 'text' field")
-            rows.append(row)
-    return rows
+    from taxonomy.training import json_objects
+
+    return [row for _, row in json_objects(path, UserError, require_text)]
 
 
 @taxonomy.command()

@@ -74,10 +74,8 @@ def taxonomy_records(tax: Taxonomy, seed: int = 0) -> tuple[list[dict], list[tup
     return records, labels, groups
 
 
-def read_labelled(path: str | Path, tax: Taxonomy) -> list[dict]:
-    """Labelled clauses from JSON lines {text, heading?, lead_in?, labels: [ids], modality?}."""
-    known = set(tax.ids)
-    out = []
+def json_objects(path, error=ValueError, require_text: bool = True):
+    """(line number, object) of a JSON-lines file; `error` names the bad line."""
     with open(path, encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
             if not line.strip():
@@ -85,18 +83,28 @@ def read_labelled(path: str | Path, tax: Taxonomy) -> list[dict]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise LabelError(f"{path}:{n}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-                raise LabelError(f"{path}:{n}: each line needs a 'text' string")
-            labels = row.get("labels")
-            if not isinstance(labels, list):
-                raise LabelError(f"{path}:{n}: each line needs a 'labels' list (may be empty)")
-            unknown = sorted(set(labels) - known)
-            if unknown:
-                raise LabelError(f"{path}:{n}: unknown categories {', '.join(unknown)}")
-            if row.get("modality") not in (None, *MODALITIES):
-                raise LabelError(f"{path}:{n}: unknown modality {row['modality']!r}")
-            out.append(row)
+                raise error(f"{path}:{n}: not valid JSON ({exc.msg})") from exc
+            if not isinstance(row, dict):
+                raise error(f"{path}:{n}: each line must be a JSON object")
+            if require_text and not isinstance(row.get("text"), str):
+                raise error(f"{path}:{n}: each line needs a 'text' string")
+            yield n, row
+
+
+def read_labelled(path: str | Path, tax: Taxonomy) -> list[dict]:
+    """Labelled clauses from JSON lines {text, heading?, lead_in?, labels: [ids], modality?}."""
+    known = set(tax.ids)
+    out = []
+    for n, row in json_objects(path, LabelError):
+        labels = row.get("labels")
+        if not isinstance(labels, list):
+            raise LabelError(f"{path}:{n}: each line needs a 'labels' list (may be empty)")
+        unknown = sorted(set(labels) - known)
+        if unknown:
+            raise LabelError(f"{path}:{n}: unknown categories {', '.join(unknown)}")
+        if row.get("modality") not in (None, *MODALITIES):
+            raise LabelError(f"{path}:{n}: unknown modality {row['modality']!r}")
+        out.append(row)
     if not out:
         raise LabelError(f"{path}: no labelled clauses")
     return out
