@@ -111,7 +111,8 @@ def parse_company_csv(path: str | Path) -> list[CompanyRow]:
     return rows
 
 
-def upsert_company(db: sqlite_utils.Database, row: CompanyRow) -> int:
+def upsert_company(db: sqlite_utils.Database, row: CompanyRow) -> tuple[int, bool]:
+    """Insert or update one company; returns its id and whether it is new."""
     existing = next(db["companies"].rows_where("name = ?", [row.name], limit=1), None)
     record = {
         "name": row.name,
@@ -125,11 +126,11 @@ def upsert_company(db: sqlite_utils.Database, row: CompanyRow) -> int:
     }
     if existing:
         db["companies"].update(existing["id"], record)
-        return existing["id"]
+        return existing["id"], False
     record["added_at"] = utcnow()
     if db["companies"].count_where("slug = ?", [record["slug"]]):
         record["slug"] = f"{record['slug']}-{db['companies'].count + 1}"
-    return db["companies"].insert(record).last_pk
+    return db["companies"].insert(record).last_pk, True
 
 
 def import_companies(db: sqlite_utils.Database, rows: list[CompanyRow]) -> tuple[int, int]:
@@ -137,10 +138,9 @@ def import_companies(db: sqlite_utils.Database, rows: list[CompanyRow]) -> tuple
     added = updated = 0
     with db.conn:
         for row in rows:
-            before = db["companies"].count_where("name = ?", [row.name])
-            upsert_company(db, row)
-            added += not before
-            updated += bool(before)
+            _, created = upsert_company(db, row)
+            added += created
+            updated += not created
     return added, updated
 
 
