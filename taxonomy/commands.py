@@ -156,28 +156,36 @@ def show(examples, as_json):
 @click.option("--backend", type=click.Choice(["tfidf", "embeddings"]), default="tfidf", show_default=True,
               help="Features: sparse n-grams and phrases, or those plus sentence embeddings "
                    "(needs: pip install 'policycorpus[embeddings]').")
-def train(labels, output, no_examples, backend):
+@click.option("--units", "units_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Labelled documents: JSON lines {doc, idx, heading, text} (repeat with --labels for more sets).")
+@click.option("--labels", "labels_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Their labels: JSON lines {doc, idx, labels, modality}, one --labels per --units.")
+def train(labels, output, no_examples, backend, units_files, labels_files):
     """Train a tagger model from the taxonomy examples and optional labelled clauses.
 
     LABELS is a JSON-lines file, one clause a line: {"text": ..., "heading":
-    ..., "lead_in": ..., "labels": ["confidentiality", ...]}. Without LABELS
-    the model is built from the taxonomy file alone (that is how the default
-    model is made). The file name carries the model version.
+    ..., "lead_in": ..., "labels": ["confidentiality", ...]}. Labelled whole
+    documents in the evaluation format (--units with --labels) are read in
+    context: list items get their lead-ins. Without either the model is built
+    from the taxonomy file alone (that is how the default model is made). The
+    file name carries the model version.
 
     \b
     Example:
         policycorpus taxonomy train my-labels.jsonl
         policycorpus tag --model taxonomy-model-tagger-t1-0123456789.joblib
+        policycorpus taxonomy train --units taxonomy/owndocs/oss.units.jsonl --labels taxonomy/owndocs/oss.labels.jsonl
         policycorpus taxonomy train -o taxonomy/models/default.joblib
         policycorpus taxonomy train --backend embeddings -o taxonomy/models/embeddings.joblib
     """
     from taxonomy.training import LabelError, train_model
 
-    if no_examples and not labels:
-        raise UserError("--no-examples needs a LABELS file")
+    documents = _pairs(units_files, labels_files)
+    if no_examples and not (labels or documents):
+        raise UserError("--no-examples needs a LABELS file or --units/--labels")
     click.echo(f"Training ({backend}) ...", err=True)
     try:
-        model = train_model(labels, use_examples=not no_examples, backend=backend)
+        model = train_model(labels, use_examples=not no_examples, backend=backend, documents=documents)
     except LabelError as exc:
         raise UserError(str(exc)) from exc
     except RuntimeError as exc:  # the embeddings extra is missing
@@ -186,6 +194,13 @@ def train(labels, output, no_examples, backend):
     model.save(path)
     click.echo(f"Saved model {model.version} to {path} "
                f"({model.info['taxonomy_examples']} example rows, {model.info['labelled_clauses']} labelled clauses).")
+
+
+def _pairs(units_files, labels_files) -> list[tuple[str, str]]:
+    if len(units_files) != len(labels_files):
+        raise UserError(f"give one --labels for each --units ({len(units_files)} --units, "
+                        f"{len(labels_files)} --labels)")
+    return list(zip(units_files, labels_files))
 
 
 def _read_jsonl(path: str, require_text: bool = True) -> list[dict]:
@@ -227,35 +242,38 @@ def classify(file, output, model_file):
 
 
 @taxonomy.command()
-@click.option("--units", "units_file", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="JSON lines {doc, idx, heading, text}.")
-@click.option("--labels", "labels_file", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="JSON lines {doc, idx, labels, modality}.")
+@click.option("--units", "units_files", required=True, multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="JSON lines {doc, idx, heading, text}; repeat (with --labels) to pool several sets.")
+@click.option("--labels", "labels_files", required=True, multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="JSON lines {doc, idx, labels, modality}, one --labels per --units.")
 @model_option
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def evaluate(units_file, labels_file, model_file, as_json):
+def evaluate(units_files, labels_files, model_file, as_json):
     """Classify labelled units and print how well the model agrees with the labels.
 
     Prints per-category precision, recall and F1, micro and macro F1,
     modality accuracy and document coverage F1 (a category is covered by a
     document when any of its units carries it). Units and labels are matched
-    by (doc, idx).
+    by (doc, idx); several sets given with repeated --units/--labels are
+    scored as one.
 
     \b
     Example:
         policycorpus taxonomy evaluate --units gold/units.jsonl --labels gold/labels.jsonl
+        policycorpus taxonomy evaluate --units a.units.jsonl --labels a.labels.jsonl \\
+            --units b.units.jsonl --labels b.labels.jsonl
     """
     from taxonomy.evaluate import format_scores, score
     from taxonomy.pipeline import classify_units
+    from taxonomy.training import read_unit_labels
 
-    units = _read_jsonl(units_file)
-    labels = {(r.get("doc"), r.get("idx")): r for r in _read_jsonl(labels_file, require_text=False)}
-    missing = [(u.get("doc"), u.get("idx")) for u in units if (u.get("doc"), u.get("idx")) not in labels]
-    if missing:
-        raise UserError(f"{len(missing)} units have no labels, first {missing[0]}")
+    units, gold = [], []
+    for units_file, labels_file in _pairs(units_files, labels_files):
+        u, g = read_unit_labels(units_file, labels_file, UserError)
+        units += u
+        gold += g
     model = _model(model_file)
     predicted = classify_units(units, model)
-    gold = [labels[(u.get("doc"), u.get("idx"))] for u in units]
     scores = score(gold, predicted, model.categories)
     if as_json:
         click.echo(json.dumps({"model_version": model.version, **scores.as_dict()}, indent=2))

@@ -110,6 +110,55 @@ def read_labelled(path: str | Path, tax: Taxonomy) -> list[dict]:
     return out
 
 
+def read_unit_labels(units_path: str | Path, labels_path: str | Path, error=ValueError) -> tuple[list[dict], list[dict]]:
+    """Units {doc, idx, text, heading?} and their labels {doc, idx, labels, modality}, matched by (doc, idx).
+
+    This is the format of an evaluation set (shared/realcorpus/gold,
+    taxonomy/owndocs): units in document order, labels in a second file.
+    """
+    units = [row for _, row in json_objects(units_path, error)]
+    labels: dict = {}
+    for n, row in json_objects(labels_path, error, require_text=False):
+        labels[(row.get("doc"), row.get("idx"))] = row
+    missing = [(u.get("doc"), u.get("idx")) for u in units if (u.get("doc"), u.get("idx")) not in labels]
+    if missing:
+        raise error(f"{labels_path}: {len(missing)} units of {units_path} have no labels, first {missing[0]}")
+    return units, [labels[(u.get("doc"), u.get("idx"))] for u in units]
+
+
+def read_labelled_documents(units_path: str | Path, labels_path: str | Path, tax: Taxonomy) -> list[dict]:
+    """Labelled clauses from a units + labels pair, read in context (lead-ins, line fragments).
+
+    Units the segmenter takes for headings or boilerplate are left out, as
+    they are never tagged. Each clause keeps its ``doc``, so that
+    cross-validation keeps the clauses of one document together.
+    """
+    from taxonomy.segment import CLAUSE, clauses_from_units
+
+    known = set(tax.ids)
+    units, labels = read_unit_labels(units_path, labels_path, LabelError)
+    documents: dict = {}
+    for unit, label in zip(units, labels):
+        documents.setdefault(unit.get("doc"), []).append((unit, label))
+    out = []
+    for doc, pairs in documents.items():
+        for clause, (unit, label) in zip(clauses_from_units([u for u, _ in pairs]), pairs):
+            cats = label.get("labels")
+            if not isinstance(cats, list) or set(cats) - known:
+                raise LabelError(f"{labels_path}: {doc}/{unit.get('idx')}: 'labels' must list category ids of "
+                                 f"the taxonomy")
+            if label.get("modality") not in (None, *MODALITIES):
+                raise LabelError(f"{labels_path}: {doc}/{unit.get('idx')}: unknown modality {label['modality']!r}")
+            if clause.kind != CLAUSE:
+                continue
+            out.append({"text": clause.text, "context": clause.context or clause.text, "heading": clause.heading,
+                        "lead_in": clause.lead_in, "labels": cats, "modality": label.get("modality"),
+                        "doc": f"{Path(units_path).name}#{doc}"})
+    if not out:
+        raise LabelError(f"{units_path}: no labelled clauses")
+    return out
+
+
 LABELLED_WEIGHT = 3.0
 
 
@@ -118,6 +167,7 @@ def build_training_set(tax: Taxonomy, labelled: list[dict] | None = None, use_ex
     records, labels, groups = taxonomy_records(tax, seed) if use_examples else ([], [], [])
     n_examples = len(records)
     start = (max(groups) + 1) if groups else 0
+    doc_groups: dict = {}
     for i, row in enumerate(labelled or []):
         heading = row.get("heading") or ""
         if isinstance(heading, list):
@@ -125,7 +175,9 @@ def build_training_set(tax: Taxonomy, labelled: list[dict] | None = None, use_ex
         records.append({"text": row["text"], "context": row.get("context") or "", "heading": heading,
                         "lead_in": row.get("lead_in") or "", "hard": True})
         labels.append(tuple(row["labels"]))
-        groups.append(start + i)
+        # the clauses of one labelled document share a cross-validation fold
+        doc = row.get("doc")
+        groups.append(start + i if doc is None else doc_groups.setdefault(doc, start + len(labelled) + len(doc_groups)))
     if not records:
         raise LabelError("nothing to train on")
     index = {cid: k for k, cid in enumerate(tax.ids)}
@@ -155,11 +207,18 @@ def default_tagger(backend: str, taxonomy_path: str) -> ClauseTagger:
 
 def train_model(labelled_path: str | Path | None = None, taxonomy_path: str | Path | None = None,
                 use_examples: bool = True, tagger: ClauseTagger | None = None, seed: int = 0,
-                backend: str = "tfidf") -> TaggerModel:
-    """Train a model from the taxonomy file's examples and, optionally, labelled clauses."""
+                backend: str = "tfidf", documents: list[tuple[str, str]] = ()) -> TaggerModel:
+    """Train a model from the taxonomy file's examples and, optionally, labelled clauses.
+
+    ``labelled_path`` is a JSON-lines file of labelled clauses; ``documents``
+    are (units, labels) file pairs of labelled documents, read in context.
+    """
     path = str(taxonomy_path or TAXONOMY_PATH)
     tax = load_taxonomy(path)
-    labelled = read_labelled(labelled_path, tax) if labelled_path else None
+    labelled = read_labelled(labelled_path, tax) if labelled_path else []
+    for units_path, labels_path in documents:
+        labelled += read_labelled_documents(units_path, labels_path, tax)
+    labelled = labelled or None
     data = build_training_set(tax, labelled, use_examples, seed)
     tagger = tagger if tagger is not None else default_tagger(backend, path)
     if isinstance(tagger.featurizer, ClauseFeaturizer) and tagger.featurizer.taxonomy_path is None:
@@ -190,6 +249,7 @@ def train_model(labelled_path: str | Path | None = None, taxonomy_path: str | Pa
             "taxonomy_examples": data.n_examples,
             "labelled_clauses": data.n_labelled,
             "labelled_file": str(labelled_path) if labelled_path else None,
+            "labelled_documents": [list(map(str, pair)) for pair in documents],
             "backend": backend,
             "thresholds": {cid: float(t) for cid, t in zip(tax.ids, tagger.thresholds_)},
         },

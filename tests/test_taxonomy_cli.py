@@ -163,3 +163,46 @@ def test_show_lists_every_group_and_category():
         assert word in r.output
     data = json.loads(run("taxonomy", "show", "--json").output)
     assert len(data) == 22 and all(len(c["examples"]) >= 10 for c in data)
+
+
+def _write_pair(tmp_path, name, units, labels):
+    u, l_ = tmp_path / f"{name}.units.jsonl", tmp_path / f"{name}.labels.jsonl"
+    u.write_text("".join(json.dumps(x) + "\n" for x in units))
+    l_.write_text("".join(json.dumps(x) + "\n" for x in labels))
+    return u, l_
+
+
+def test_evaluate_pools_several_sets_and_train_reads_labelled_documents(tmp_path):
+    # an invented word, so that only the labelled document can teach what it means
+    units = [{"doc": "d", "idx": 0, "heading": "Channels", "text": "On the team accounts, never post:"}] + [
+        {"doc": "d", "idx": i, "heading": "Channels", "text": f"anything about a quorvex {w}"}
+        for i, w in enumerate(("ballot", "rally", "debate", "petition", "campaign", "vote"), 1)]
+    labels = [{"doc": "d", "idx": i, "labels": ["political"], "modality": "prohibition"} for i in range(len(units))]
+    a = _write_pair(tmp_path, "a", units, labels)
+    b = _write_pair(tmp_path, "b", [dict(x, doc="e") for x in units], [dict(x, doc="e") for x in labels])
+
+    r = run("taxonomy", "evaluate", "--units", a[0], "--labels", a[1], "--units", b[0], "--labels", b[1], "--json")
+    assert r.exit_code == 0, r.output
+    figures = json.loads(r.output)
+    assert figures["units"] == 14 and figures["documents"] == 2
+    r = run("taxonomy", "evaluate", "--units", a[0], "--labels", a[1], "--units", b[0])
+    assert r.exit_code == 1 and "give one --labels for each --units" in r.output
+
+    r = run("taxonomy", "train", "--units", a[0], "--labels", a[1], "-o", tmp_path / "m.joblib")
+    assert r.exit_code == 0, r.output
+    assert "7 labelled clauses" in r.output
+    from taxonomy.model import load_model
+
+    model = load_model(tmp_path / "m.joblib")
+    # read in context: the items were learnt with their lead-in
+    assert model.info["labelled_documents"] == [[str(a[0]), str(a[1])]]
+    probe = [{"text": "a quorvex rally", "lead_in": "On the team accounts, never post:"}]
+    k = model.categories.index("political")
+    from taxonomy.pipeline import get_model
+
+    assert model.tagger.predict_proba(probe)[0][k] > get_model().tagger.predict_proba(probe)[0][k] + 0.2
+
+    bad = _write_pair(tmp_path, "bad", units[:1], [dict(labels[0], labels=["kindness"])])
+    r = run("taxonomy", "train", "--units", bad[0], "--labels", bad[1], "-o", tmp_path / "x.joblib")
+    assert r.exit_code == 1 and "category ids" in r.output
+    assert not (tmp_path / "x.joblib").exists()

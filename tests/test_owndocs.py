@@ -1,0 +1,82 @@
+"""The project's own labelled policy documents (taxonomy/owndocs): well formed, and a second quality gate.
+
+Written and labelled for the project (see taxonomy/owndocs/README.md), they
+measure the tagger on whole documents in the genres of real policies,
+independently of the shared gold set. Their floors, like gold's, may only be
+raised.
+"""
+
+import json
+import subprocess
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from taxonomy.evaluate import format_scores, score
+from taxonomy.pipeline import classify_units, get_model
+from taxonomy.taxonomy import MODALITIES, load_taxonomy
+from taxonomy.training import read_unit_labels
+
+ROOT = Path(__file__).resolve().parents[1]
+OWNDOCS = ROOT / "taxonomy" / "owndocs"
+FLOORS = OWNDOCS / "quality_floors.json"
+METRICS = ("macro_f1", "micro_f1", "coverage_f1", "modality_accuracy")
+SETS = sorted(p.name[: -len(".units.jsonl")] for p in OWNDOCS.glob("*.units.jsonl"))
+
+
+def _pair(name):
+    return OWNDOCS / f"{name}.units.jsonl", OWNDOCS / f"{name}.labels.jsonl"
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_each_set_is_well_formed(name):
+    units_path, labels_path = _pair(name)
+    units, labels = read_unit_labels(units_path, labels_path)
+    assert len(units) == len(labels_path.read_text().splitlines())
+    ids = set(load_taxonomy().ids)
+    idx = defaultdict(list)
+    for unit, label in zip(units, labels):
+        assert unit["doc"].startswith(f"{name}-") and unit["text"].strip()
+        assert set(label["labels"]) <= ids and label["modality"] in MODALITIES
+        idx[unit["doc"]].append(unit["idx"])
+    for doc, seen in idx.items():
+        assert seen == list(range(len(seen))), f"{doc}: idx must run 0..n-1 in document order"
+        assert len(seen) >= 20, f"{doc}: a document, not a snippet"
+
+
+def test_sets_cover_the_taxonomy():
+    used = set()
+    for name in SETS:
+        _, labels = read_unit_labels(*_pair(name))
+        used |= {c for row in labels for c in row["labels"]}
+    assert len(SETS) >= 5 and used == set(load_taxonomy().ids)
+
+
+@pytest.fixture(scope="module")
+def measured():
+    units, labels = [], []
+    for name in SETS:
+        u, g = read_unit_labels(*_pair(name))
+        units += u
+        labels += g
+    model = get_model()
+    scores = score(labels, classify_units(units, model), model.categories)
+    print(f"\nmodel {model.version} on the own documents\n{format_scores(scores)}")
+    return scores
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_own_documents_stay_above_floors(measured, metric):
+    floor = json.loads(FLOORS.read_text())["floors"][metric]
+    assert getattr(measured, metric) >= floor, f"{metric} {getattr(measured, metric):.3f} fell below {floor}"
+
+
+def test_own_floors_are_only_raised():
+    floors = json.loads(FLOORS.read_text())["floors"]
+    assert set(METRICS) <= set(floors)
+    committed = subprocess.run(["git", "show", f"HEAD:{FLOORS.relative_to(ROOT)}"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=20)
+    if committed.returncode == 0:  # not yet committed: nothing to compare with
+        for metric, old in json.loads(committed.stdout)["floors"].items():
+            assert floors[metric] >= old, f"floor of {metric} lowered from the committed {old}"
