@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 DB     ?= demo-out/corpus.db
 PORT   ?= 8631
 
-.PHONY: install demo demo-pipeline test bench docs clean
+.PHONY: install demo demo-pipeline test evaluate bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,17 @@ demo-pipeline: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# How the default tagger model (or MODEL=...) agrees with the project's own labelled documents
+# and with the shared gold set.
+GOLD    ?= ../shared/realcorpus/gold
+OWNDOCS := $(foreach s,$(basename $(basename $(wildcard taxonomy/owndocs/*.units.jsonl))),--units $(s).units.jsonl --labels $(s).labels.jsonl)
+evaluate: $(STAMP)
+	@echo "== own labelled documents (taxonomy/owndocs)"
+	$(BIN)/policycorpus taxonomy evaluate $(OWNDOCS) $(if $(MODEL),--model $(MODEL))
+	@if [ -f $(GOLD)/units.jsonl ]; then echo "== gold set ($(GOLD))"; \
+	  $(BIN)/policycorpus taxonomy evaluate --units $(GOLD)/units.jsonl --labels $(GOLD)/labels.jsonl $(if $(MODEL),--model $(MODEL)); \
+	else echo "gold set not found at $(GOLD)"; fi
 
 bench: $(STAMP)
 	$(BIN)/python bench/crawl.py --workers 3 --redis
