@@ -28,13 +28,18 @@ demo-pipeline: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-# How the default tagger model (or MODEL=...) agrees with the project's own labelled documents
-# and with the shared gold set.
-GOLD    ?= ../shared/realcorpus/gold
+# How the default tagger model (or MODEL=...) agrees with the project's own labelled documents,
+# with the real development set (units rebuilt from ../shared/realcorpus) and with the gold set.
+REALCORPUS ?= ../shared/realcorpus
+GOLD    ?= $(REALCORPUS)/gold
 OWNDOCS := $(foreach s,$(basename $(basename $(wildcard taxonomy/owndocs/*.units.jsonl))),--units $(s).units.jsonl --labels $(s).labels.jsonl)
 evaluate: $(STAMP)
 	@echo "== own labelled documents (taxonomy/owndocs)"
 	$(BIN)/policycorpus taxonomy evaluate $(OWNDOCS) $(if $(MODEL),--model $(MODEL))
+	@if [ -d $(REALCORPUS) ]; then echo "== real development set (taxonomy/realdev)"; \
+	  $(BIN)/python -m taxonomy.realdev $(REALCORPUS) -o demo-out/realdev >/dev/null && \
+	  $(BIN)/policycorpus taxonomy evaluate $(foreach b,A B C,--units demo-out/realdev/realdev-$(b).units.jsonl --labels taxonomy/realdev/labels/$(b).labels.jsonl) $(if $(MODEL),--model $(MODEL)); \
+	else echo "real corpus not found at $(REALCORPUS)"; fi
 	@if [ -f $(GOLD)/units.jsonl ]; then echo "== gold set ($(GOLD))"; \
 	  $(BIN)/policycorpus taxonomy evaluate --units $(GOLD)/units.jsonl --labels $(GOLD)/labels.jsonl $(if $(MODEL),--model $(MODEL)); \
 	else echo "gold set not found at $(GOLD)"; fi

@@ -160,7 +160,10 @@ def show(examples, as_json):
               help="Labelled documents: JSON lines {doc, idx, heading, text} (repeat with --labels for more sets).")
 @click.option("--labels", "labels_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Their labels: JSON lines {doc, idx, labels, modality}, one --labels per --units.")
-def train(labels, output, no_examples, backend, units_files, labels_files):
+@click.option("--examples", "example_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="More example clauses, YAML: category id -> examples as in the taxonomy file ('none' -> "
+                   "unlabelled). Repeatable.")
+def train(labels, output, no_examples, backend, units_files, labels_files, example_files):
     """Train a tagger model from the taxonomy examples and optional labelled clauses.
 
     LABELS is a JSON-lines file, one clause a line: {"text": ..., "heading":
@@ -175,9 +178,11 @@ def train(labels, output, no_examples, backend, units_files, labels_files):
         policycorpus taxonomy train my-labels.jsonl
         policycorpus tag --model taxonomy-model-tagger-t1-0123456789.joblib
         policycorpus taxonomy train --units taxonomy/owndocs/oss.units.jsonl --labels taxonomy/owndocs/oss.labels.jsonl
+        policycorpus taxonomy train --examples taxonomy/candidates/realdev-round.yaml -o candidate.joblib
         policycorpus taxonomy train -o taxonomy/models/default.joblib
         policycorpus taxonomy train --backend embeddings -o taxonomy/models/embeddings.joblib
     """
+    from taxonomy.taxonomy import TaxonomyError
     from taxonomy.training import LabelError, train_model
 
     documents = _pairs(units_files, labels_files)
@@ -185,8 +190,9 @@ def train(labels, output, no_examples, backend, units_files, labels_files):
         raise UserError("--no-examples needs a LABELS file or --units/--labels")
     click.echo(f"Training ({backend}) ...", err=True)
     try:
-        model = train_model(labels, use_examples=not no_examples, backend=backend, documents=documents)
-    except LabelError as exc:
+        model = train_model(labels, use_examples=not no_examples, backend=backend, documents=documents,
+                            extra_examples=example_files)
+    except (LabelError, TaxonomyError) as exc:
         raise UserError(str(exc)) from exc
     except RuntimeError as exc:  # the embeddings extra is missing
         raise UserError(str(exc)) from exc

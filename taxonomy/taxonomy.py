@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -126,3 +126,31 @@ def load_taxonomy(path: str | Path = TAXONOMY_PATH) -> Taxonomy:
     except yaml.YAMLError as exc:
         raise TaxonomyError(f"{path}: not valid YAML ({exc})") from exc
     return parse_taxonomy(data, hashlib.sha256(raw).hexdigest()[:12])
+
+
+def add_examples(tax: Taxonomy, path: str | Path) -> Taxonomy:
+    """The taxonomy with more example clauses from a YAML file: category id -> examples, ``none`` -> unlabelled.
+
+    Examples take the taxonomy file's forms (a string, or {text, also,
+    heading, lead_in}). The digest changes, and with it the version of any
+    model trained on the result.
+    """
+    raw = Path(path).read_bytes()
+    try:
+        data = yaml.safe_load(raw) or {}
+    except yaml.YAMLError as exc:
+        raise TaxonomyError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise TaxonomyError(f"{path}: expected a mapping of category id to examples")
+    ids = set(tax.ids)
+    unknown = sorted(set(data) - ids - {"none"})
+    if unknown:
+        raise TaxonomyError(f"{path}: unknown categories {', '.join(unknown)}")
+    categories = tuple(
+        replace(c, examples=c.examples + tuple(_example(e, c.id, ids) for e in data.get(c.id) or ()))
+        for c in tax.categories
+    )
+    unlabelled = tax.unlabelled + tuple(str(e if isinstance(e, str) else e.get("text", "")).strip()
+                                        for e in data.get("none") or ())
+    digest = hashlib.sha256(f"{tax.digest}\n".encode() + raw).hexdigest()[:12]
+    return replace(tax, categories=categories, unlabelled=unlabelled, digest=digest)

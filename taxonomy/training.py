@@ -13,7 +13,7 @@ from policycorpus.db import utcnow
 from taxonomy.features import ClauseFeaturizer
 from taxonomy.modality import ModalityTagger
 from taxonomy.model import ClauseTagger, TaggerModel, model_version
-from taxonomy.taxonomy import MODALITIES, TAXONOMY_PATH, Taxonomy, load_taxonomy
+from taxonomy.taxonomy import MODALITIES, TAXONOMY_PATH, Taxonomy, add_examples, load_taxonomy
 
 DEFAULT_MODEL_PATH = Path(__file__).with_name("models") / "default.joblib"
 
@@ -207,14 +207,19 @@ def default_tagger(backend: str, taxonomy_path: str) -> ClauseTagger:
 
 def train_model(labelled_path: str | Path | None = None, taxonomy_path: str | Path | None = None,
                 use_examples: bool = True, tagger: ClauseTagger | None = None, seed: int = 0,
-                backend: str = "tfidf", documents: list[tuple[str, str]] = ()) -> TaggerModel:
+                backend: str = "tfidf", documents: list[tuple[str, str]] = (),
+                extra_examples: list[str | Path] = ()) -> TaggerModel:
     """Train a model from the taxonomy file's examples and, optionally, labelled clauses.
 
     ``labelled_path`` is a JSON-lines file of labelled clauses; ``documents``
-    are (units, labels) file pairs of labelled documents, read in context.
+    are (units, labels) file pairs of labelled documents, read in context;
+    ``extra_examples`` are YAML files of more example clauses (see
+    ``taxonomy.add_examples``).
     """
     path = str(taxonomy_path or TAXONOMY_PATH)
     tax = load_taxonomy(path)
+    for extra in extra_examples:
+        tax = add_examples(tax, extra)
     labelled = read_labelled(labelled_path, tax) if labelled_path else []
     for units_path, labels_path in documents:
         labelled += read_labelled_documents(units_path, labels_path, tax)
@@ -250,6 +255,7 @@ def train_model(labelled_path: str | Path | None = None, taxonomy_path: str | Pa
             "labelled_clauses": data.n_labelled,
             "labelled_file": str(labelled_path) if labelled_path else None,
             "labelled_documents": [list(map(str, pair)) for pair in documents],
+            "extra_examples": [str(p) for p in extra_examples],
             "backend": backend,
             "thresholds": {cid: float(t) for cid, t in zip(tax.ids, tagger.thresholds_)},
         },

@@ -206,3 +206,27 @@ def test_evaluate_pools_several_sets_and_train_reads_labelled_documents(tmp_path
     r = run("taxonomy", "train", "--units", bad[0], "--labels", bad[1], "-o", tmp_path / "x.joblib")
     assert r.exit_code == 1 and "category ids" in r.output
     assert not (tmp_path / "x.joblib").exists()
+
+
+def test_train_takes_more_examples_from_a_yaml_file(tmp_path):
+    extra = tmp_path / "more.yaml"
+    extra.write_text(
+        "political:\n"
+        + "".join(f"  - \"Official pages stay out of every vlimmet {w}.\"\n"
+                  for w in ("ballot", "rally", "debate", "petition", "campaign", "vote"))
+        + "  - {text: \"Keep the vlimmet hashtags off the main account.\", also: [brand_voice]}\n"
+        + "none:\n  - \"Printed copies are not controlled.\"\n")
+    r = run("taxonomy", "train", "--examples", extra, "-o", tmp_path / "m.joblib")
+    assert r.exit_code == 0, r.output
+    from taxonomy.model import load_model
+    from taxonomy.pipeline import get_model
+
+    model, base = load_model(tmp_path / "m.joblib"), get_model()
+    assert model.version != base.version and model.info["extra_examples"] == [str(extra)]
+    k = model.categories.index("political")
+    probe = [{"text": "a vlimmet rally"}]
+    assert model.tagger.predict_proba(probe)[0][k] > base.tagger.predict_proba(probe)[0][k] + 0.2
+
+    extra.write_text("kindness:\n  - Be kind.\n")
+    r = run("taxonomy", "train", "--examples", extra, "-o", tmp_path / "x.joblib")
+    assert r.exit_code == 1 and "unknown categories kindness" in r.output

@@ -1,0 +1,5 @@
+import sys
+
+from taxonomy.realdev import main
+
+sys.exit(main())
