@@ -91,19 +91,25 @@ def json_objects(path, error=ValueError, require_text: bool = True):
             yield n, row
 
 
+def check_label_row(row: dict, known: set[str], where: str) -> None:
+    """A label row needs a list of known category ids (may be empty) and, if any, a known modality."""
+    labels = row.get("labels")
+    if not isinstance(labels, list):
+        raise LabelError(f"{where}: each line needs a 'labels' list (may be empty)")
+    unknown = sorted(set(labels) - known)
+    if unknown:
+        raise LabelError(f"{where}: unknown categories {', '.join(unknown)} (labels must be category ids of the "
+                         f"taxonomy)")
+    if row.get("modality") not in (None, *MODALITIES):
+        raise LabelError(f"{where}: unknown modality {row['modality']!r}")
+
+
 def read_labelled(path: str | Path, tax: Taxonomy) -> list[dict]:
     """Labelled clauses from JSON lines {text, heading?, lead_in?, labels: [ids], modality?}."""
     known = set(tax.ids)
     out = []
     for n, row in json_objects(path, LabelError):
-        labels = row.get("labels")
-        if not isinstance(labels, list):
-            raise LabelError(f"{path}:{n}: each line needs a 'labels' list (may be empty)")
-        unknown = sorted(set(labels) - known)
-        if unknown:
-            raise LabelError(f"{path}:{n}: unknown categories {', '.join(unknown)}")
-        if row.get("modality") not in (None, *MODALITIES):
-            raise LabelError(f"{path}:{n}: unknown modality {row['modality']!r}")
+        check_label_row(row, known, f"{path}:{n}")
         out.append(row)
     if not out:
         raise LabelError(f"{path}: no labelled clauses")
@@ -143,16 +149,11 @@ def read_labelled_documents(units_path: str | Path, labels_path: str | Path, tax
     out = []
     for doc, pairs in documents.items():
         for clause, (unit, label) in zip(clauses_from_units([u for u, _ in pairs]), pairs):
-            cats = label.get("labels")
-            if not isinstance(cats, list) or set(cats) - known:
-                raise LabelError(f"{labels_path}: {doc}/{unit.get('idx')}: 'labels' must list category ids of "
-                                 f"the taxonomy")
-            if label.get("modality") not in (None, *MODALITIES):
-                raise LabelError(f"{labels_path}: {doc}/{unit.get('idx')}: unknown modality {label['modality']!r}")
+            check_label_row(label, known, f"{labels_path}: {doc}/{unit.get('idx')}")
             if clause.kind != CLAUSE:
                 continue
             out.append({"text": clause.text, "context": clause.context or clause.text, "heading": clause.heading,
-                        "lead_in": clause.lead_in, "labels": cats, "modality": label.get("modality"),
+                        "lead_in": clause.lead_in, "labels": label["labels"], "modality": label.get("modality"),
                         "doc": f"{Path(units_path).name}#{doc}"})
     if not out:
         raise LabelError(f"{units_path}: no labelled clauses")

@@ -7,17 +7,15 @@ raised.
 """
 
 from collections import defaultdict
-from pathlib import Path
 
 import pytest
-from floors import METRICS, check_above, check_only_raised
+from floors import METRICS, ROOT, check_above, check_only_raised
 
 from taxonomy.evaluate import format_scores, score
 from taxonomy.pipeline import classify_units, get_model
 from taxonomy.taxonomy import MODALITIES, load_taxonomy
 from taxonomy.training import read_unit_labels
 
-ROOT = Path(__file__).resolve().parents[1]
 OWNDOCS = ROOT / "taxonomy" / "owndocs"
 FLOORS = OWNDOCS / "quality_floors.json"
 SETS = sorted(p.name[: -len(".units.jsonl")] for p in OWNDOCS.glob("*.units.jsonl"))

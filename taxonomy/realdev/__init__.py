@@ -55,13 +55,15 @@ def labels_path(batch: str) -> Path:
 
 def build_units(realcorpus: str | Path, batch: str) -> list[dict]:
     """The units of one batch, rebuilt from the real corpus and checked against the stored labels."""
+    from taxonomy.training import json_objects
+
     root = Path(realcorpus)
     units = []
     for rel in FILES[batch]:
         if not (root / rel).exists():
             raise RealdevError(f"{root / rel} not found (the real corpus lives in ../shared/realcorpus)")
         units += document_units(root / rel)
-    labelled = [json.loads(line) for line in labels_path(batch).read_text(encoding="utf-8").splitlines() if line]
+    labelled = [row for _, row in json_objects(labels_path(batch), RealdevError, require_text=False)]
     if [(u["doc"], u["idx"]) for u in units] != [(r["doc"], r["idx"]) for r in labelled]:
         raise RealdevError(f"batch {batch}: the segmenter now cuts these files into other units than were labelled "
                            f"({len(units)} units, {len(labelled)} labels)")
