@@ -30,18 +30,23 @@ test: $(STAMP)
 
 # How the default tagger model (or MODEL=...) agrees with the project's own labelled documents,
 # with the real development set (units rebuilt from ../shared/realcorpus) and with the gold set.
+# The figures are also recorded in the model's quality card (taxonomy/models/default.card.json,
+# or MODEL's .card.json), which `policycorpus tag` copies into corpus.db for reports.
 REALCORPUS ?= ../shared/realcorpus
 GOLD    ?= $(REALCORPUS)/gold
 OWNDOCS := $(foreach s,$(basename $(basename $(wildcard taxonomy/owndocs/*.units.jsonl))),--units $(s).units.jsonl --labels $(s).labels.jsonl)
 evaluate: $(STAMP)
 	@echo "== own labelled documents (taxonomy/owndocs)"
-	$(BIN)/policycorpus taxonomy evaluate $(OWNDOCS) $(if $(MODEL),--model $(MODEL))
+	$(BIN)/policycorpus taxonomy evaluate $(OWNDOCS) $(if $(MODEL),--model $(MODEL)) \
+	  --card owndocs --description "taxonomy/owndocs: fictional policies written and labelled by the PolicyCorpus team"
 	@if [ -d $(REALCORPUS) ]; then echo "== real development set (taxonomy/realdev)"; \
 	  $(BIN)/python -m taxonomy.realdev $(REALCORPUS) -o demo-out/realdev >/dev/null && \
-	  $(BIN)/policycorpus taxonomy evaluate $(foreach b,A B C,--units demo-out/realdev/realdev-$(b).units.jsonl --labels taxonomy/realdev/labels/$(b).labels.jsonl) $(if $(MODEL),--model $(MODEL)); \
+	  $(BIN)/policycorpus taxonomy evaluate $(foreach b,A B C,--units demo-out/realdev/realdev-$(b).units.jsonl --labels taxonomy/realdev/labels/$(b).labels.jsonl) $(if $(MODEL),--model $(MODEL)) \
+	    --card realdev --description "taxonomy/realdev: real policies of shared/realcorpus labelled by the PolicyCorpus team"; \
 	else echo "real corpus not found at $(REALCORPUS)"; fi
 	@if [ -f $(GOLD)/units.jsonl ]; then echo "== gold set ($(GOLD))"; \
-	  $(BIN)/policycorpus taxonomy evaluate --units $(GOLD)/units.jsonl --labels $(GOLD)/labels.jsonl $(if $(MODEL),--model $(MODEL)); \
+	  $(BIN)/policycorpus taxonomy evaluate --units $(GOLD)/units.jsonl --labels $(GOLD)/labels.jsonl $(if $(MODEL),--model $(MODEL)) \
+	    --card gold --description "shared/realcorpus/gold: real policies labelled by hand, never used for training"; \
 	else echo "gold set not found at $(GOLD)"; fi
 
 bench: $(STAMP)

@@ -22,6 +22,7 @@ from analysis.corpus import (
     current_clauses,
     groups_in_order,
     load_categories,
+    load_quality,
     strongest_modality,
 )
 from policycorpus.db import utcnow
@@ -62,6 +63,23 @@ class Gap:
     examples: list[dict]  # company, text, url, snapshot_date
 
 
+# A grid cell says whether a document covers a category; below this document-level F1 on hand-labelled
+# policies, a category's cells are flagged for checking by hand.
+TRUSTED_COVERAGE_F1 = 0.75
+# The labelled set whose figures decide the flags when a quality card has several (gold is never trained on).
+REFERENCE_DATASETS = ("gold", "realdev")
+
+
+@dataclass
+class Quality:
+    """How far the grid can be trusted: the tagger model's measured agreement with hand-labelled policies."""
+
+    model_version: str
+    reference: str  # the dataset that decides the flags
+    datasets: dict[str, dict]  # dataset -> {description, units, documents, categories: {id: figures}}
+    doubtful: list[str] = field(default_factory=list)  # category ids with coverage F1 below TRUSTED_COVERAGE_F1
+
+
 @dataclass
 class Comparison:
     generated_at: str
@@ -77,6 +95,7 @@ class Comparison:
     client: str | None = None
     gaps: list[Gap] = field(default_factory=list)
     uncategorised: dict[str, list[dict]] = field(default_factory=dict)  # company -> clauses in no category
+    quality: Quality | None = None  # the tagger's measured quality, when its model has a quality card
 
     @property
     def names(self) -> list[str]:
@@ -262,7 +281,25 @@ def compare_companies(
         raise UserError(
             f"no segmented clauses for {', '.join(empty)} (run 'policycorpus segment' and 'policycorpus tag' first)"
         )
-    return compare_clauses(by_company, categories, client=client, gap_share=gap_share)
+    comparison = compare_clauses(by_company, categories, client=client, gap_share=gap_share)
+    comparison.quality = measured_quality(db, clauses)
+    return comparison
+
+
+def measured_quality(db: sqlite_utils.Database, clauses) -> Quality | None:
+    """The quality card of the model that tagged these clauses (None if several models did, or it has none)."""
+    versions = {c.model_version for c in clauses if c.model_version}
+    if len(versions) != 1:
+        return None
+    version = versions.pop()
+    datasets = load_quality(db, version)
+    if not datasets:
+        return None
+    reference = next((d for d in REFERENCE_DATASETS if d in datasets),
+                     max(datasets, key=lambda d: datasets[d]["documents"] or 0))
+    doubtful = [cid for cid, figures in datasets[reference]["categories"].items()
+                if figures["coverage_support"] and (figures["coverage_f1"] or 0) < TRUSTED_COVERAGE_F1]
+    return Quality(version, reference, datasets, doubtful)
 
 
 def category_counts(comparison: Comparison) -> Counter:

@@ -41,6 +41,7 @@ class Clause:
     heading_path: str = ""
     modality: str | None = None
     tags: dict[str, float] = field(default_factory=dict)  # category id -> score
+    model_version: str | None = None  # the tagger model of the tags
 
     @property
     def snapshot_date(self) -> str:
@@ -122,6 +123,7 @@ def current_clauses(
             text=r["text"] or "",
             heading_path=r["heading_path"] or "",
             modality=r["modality"],
+            model_version=r["model_version"],
         )
         for r in db.query(CURRENT_CLAUSES_SQL.format(where=where), params)
     ]
@@ -141,3 +143,22 @@ def _attach_tags(db: sqlite_utils.Database, clauses: list[Clause]) -> None:
                     and (cl.model_version is null or t.model_version = cl.model_version)"""
         for r in db.query(sql, chunk):
             by_id[r["clause_id"]].tags[r["category"]] = r["score"] if r["score"] is not None else 1.0
+
+
+def load_quality(db: sqlite_utils.Database, model_version: str) -> dict[str, dict]:
+    """The measured quality of a tagger model per labelled set: {dataset: {description, units, documents, categories}}.
+
+    Empty when the model has no quality card in the database (see the
+    category_quality table).
+    """
+    if not db["category_quality"].exists():
+        return {}
+    out: dict[str, dict] = {}
+    for r in db.query("select * from category_quality where model_version = ? order by dataset, category", [model_version]):
+        entry = out.setdefault(r["dataset"], {"description": r["description"] or "", "units": r["units"],
+                                              "documents": r["documents"], "categories": {}})
+        entry["categories"][r["category"]] = {
+            k: r[k] for k in ("precision", "recall", "f1", "support", "coverage_precision", "coverage_recall",
+                              "coverage_f1", "coverage_support")
+        }
+    return out

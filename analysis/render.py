@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-from analysis.compare import Comparison
+from analysis.compare import TRUSTED_COVERAGE_F1, Comparison
 
 FORMATS = ("md", "html", "xlsx", "csv", "json")
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -130,11 +130,57 @@ def to_markdown(comp: Comparison) -> str:
                     f"  - {md_escape(ex['company'])}: “{md_escape(shorten(ex['text'], 300))}” "
                     f"{md_link(ex.get('snapshot_date') or 'source', ex.get('url'))}"
                 )
+    lines += _md_quality(comp)
     lines += ["", "## Sources", ""]
     for p in comp.companies:
         for d in p.documents:
             lines.append(f"- {md_escape(p.name)}: {md_link(d['url'], d['url'])} (snapshot {md_escape(d['snapshot_date'] or '?')})")
     return "\n".join(lines) + "\n"
+
+
+def _f(value) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def quality_note(comp: Comparison) -> str:
+    q = comp.quality
+    ref = q.datasets[q.reference]
+    return (f"The tags come from tagger model {q.model_version}. Its quality card compares it with hand labels. "
+            f"A grid cell (does the document cover the category?) is right as often as the document-level F1 "
+            f"below says; on {q.reference} ({ref['description'] or 'a labelled set'}; {ref['documents']} documents, "
+            f"{ref['units']} clauses) the categories marked ⚠ score below {TRUSTED_COVERAGE_F1:.2f}: "
+            f"check their cells by hand before showing them to a client.")
+
+
+def quality_rows(comp: Comparison) -> list[dict]:
+    """One row per category: its measured figures in each labelled set of the quality card."""
+    q = comp.quality
+    rows = []
+    for cat in comp.categories:
+        row = {"id": cat["id"], "name": cat["name"], "group": cat["group"], "doubtful": cat["id"] in q.doubtful,
+               "datasets": {}}
+        for name, entry in q.datasets.items():
+            row["datasets"][name] = entry["categories"].get(cat["id"], {})
+        rows.append(row)
+    return rows
+
+
+def _md_quality(comp: Comparison) -> list[str]:
+    if comp.quality is None:
+        return []
+    names = list(comp.quality.datasets)
+    lines = ["", "## How far to trust the grid", "", md_escape(quality_note(comp)), ""]
+    lines.append("| Category | " + " | ".join(f"{md_escape(n)}: document F1 | {md_escape(n)}: clause F1" for n in names) + " |")
+    lines.append("|---" * (2 * len(names) + 1) + "|")
+    for row in quality_rows(comp):
+        label = f"{'⚠ ' if row['doubtful'] else ''}{md_escape(row['name'])} (`{row['id']}`)"
+        cells = []
+        for n in names:
+            m = row["datasets"][n]
+            cells += [f"{_f(m.get('coverage_f1'))} ({m.get('coverage_support', 0)} docs)",
+                      f"{_f(m.get('f1'))} ({m.get('support', 0)} clauses)"]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _md_summary(comp: Comparison) -> list[str]:
@@ -180,6 +226,9 @@ def to_html(comp: Comparison) -> str:
     env.globals["heat_color"] = heat_color
     env.globals["heat_text"] = heat_text
     env.globals["modality_abbrev"] = MODALITY_ABBREV
+    env.globals["quality_note"] = quality_note
+    env.globals["quality_rows"] = quality_rows
+    env.filters["fig"] = _f
     max_count = max((cell.count for cells in comp.cells.values() for cell in cells.values()), default=0)
     return env.get_template("compare.html").render(comp=comp, max_count=max_count)
 
@@ -276,6 +325,9 @@ def to_xlsx(comp: Comparison, path: str | Path) -> None:
                     put(gaps, r, j, v, link=ex.get("url") if j == 7 else None)
                 r += 1
 
+    if comp.quality is not None:
+        _xlsx_quality(wb.create_sheet(_sheet_title("Quality", used)), comp, put, bold)
+
     sheets = [(cat["id"], comp.clauses[cat["id"]]) for cat in comp.categories]
     for title, by_company in sheets + [("no category", comp.uncategorised)]:
         ws = wb.create_sheet(_sheet_title(title, used))
@@ -286,6 +338,24 @@ def to_xlsx(comp: Comparison, path: str | Path) -> None:
                 put(ws, i, j, f"[{clause.get('modality') or ''}] {clause['text']}", link=clause.get("url"))
         ws.freeze_panes = "A2"
     wb.save(str(path))
+
+
+def _xlsx_quality(ws, comp: Comparison, put, bold) -> None:
+    names = list(comp.quality.datasets)
+    put(ws, 1, 1, quality_note(comp))
+    header = ["Category", "Check by hand"]
+    for n in names:
+        header += [f"{n}: document F1", f"{n}: documents", f"{n}: clause F1", f"{n}: clauses"]
+    for j, h in enumerate(header, start=1):
+        put(ws, 3, j, h, font=bold)
+    for i, row in enumerate(quality_rows(comp), start=4):
+        values = [f"{row['name']} ({row['id']})", "yes" if row["doubtful"] else ""]
+        for n in names:
+            m = row["datasets"][n]
+            values += [m.get("coverage_f1"), m.get("coverage_support"), m.get("f1"), m.get("support")]
+        for j, v in enumerate(values, start=1):
+            put(ws, i, j, v)
+    ws.column_dimensions["A"].width = 40
 
 
 def _xlsx_heat(count: int, max_count: int) -> str:

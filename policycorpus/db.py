@@ -236,6 +236,28 @@ TABLES: list[Table] = [
         indexes=[(("category",), False)],
     ),
     Table(
+        "category_quality",
+        "How well a tagger model agrees with hand-labelled policies, per category: the model's quality card "
+        "(taxonomy/models/*.card.json), copied here by `policycorpus tag`. Read it before trusting a category's counts.",
+        [
+            C("model_version", str, "The tagger model version measured (compare with tags.model_version)."),
+            C("dataset", str, "The labelled set, e.g. gold (shared/realcorpus/gold) or realdev (taxonomy/realdev)."),
+            C("category", str, "Category id."),
+            C("precision", float, "Share of the model's clause tags of this category that the labels confirm."),
+            C("recall", float, "Share of the labelled clauses of this category that the model tags."),
+            C("f1", float, "Harmonic mean of precision and recall, clause by clause."),
+            C("support", int, "Labelled clauses of this category in the set."),
+            C("coverage_precision", float, "Of the documents the model says cover the category, the share that do."),
+            C("coverage_recall", float, "Of the documents that cover the category, the share the model finds."),
+            C("coverage_f1", float, "Document-level F1: what a comparison grid cell depends on."),
+            C("coverage_support", int, "Documents of the set that cover the category."),
+            C("units", int, "Clauses in the labelled set."),
+            C("documents", int, "Documents in the labelled set."),
+            C("description", str, "What the labelled set is."),
+        ],
+        pk=("model_version", "dataset", "category"),
+    ),
+    Table(
         "processing",
         "Which snapshots each pipeline step has processed, and with which version (makes steps incremental).",
         [

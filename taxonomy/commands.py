@@ -89,11 +89,13 @@ def tag(db_path, model_file, quiet):
         policycorpus tag
         policycorpus tag --model my-model.joblib
     """
-    from taxonomy.pipeline import tag_snapshots
+    from taxonomy.evaluate import load_card
+    from taxonomy.pipeline import card_path, model_path, store_quality_card, tag_snapshots
 
     model = _model(model_file)
     db = open_db(db_path)
     stats = tag_snapshots(db, model, _progress("tag", quiet))
+    store_quality_card(db, load_card(card_path(model_path(model_file)), model.version))
     if stats["snapshots"] == 0:
         unsegmented = db.execute(
             "select count(*) from snapshots where id not in (select snapshot_id from processing where step='segment')"
@@ -254,7 +256,11 @@ def classify(file, output, model_file):
               help="JSON lines {doc, idx, labels, modality}, one --labels per --units.")
 @model_option
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def evaluate(units_files, labels_files, model_file, as_json):
+@click.option("--card", "card_name", metavar="NAME",
+              help="Also record the figures under NAME in the model's quality card (MODEL.card.json beside the "
+                   "model file), which 'policycorpus tag' copies into corpus.db and comparison reports show.")
+@click.option("--description", default="", help="With --card: what the labelled set is.")
+def evaluate(units_files, labels_files, model_file, as_json, card_name, description):
     """Classify labelled units and print how well the model agrees with the labels.
 
     Prints per-category precision, recall and F1, micro and macro F1,
@@ -268,9 +274,10 @@ def evaluate(units_files, labels_files, model_file, as_json):
         policycorpus taxonomy evaluate --units gold/units.jsonl --labels gold/labels.jsonl
         policycorpus taxonomy evaluate --units a.units.jsonl --labels a.labels.jsonl \\
             --units b.units.jsonl --labels b.labels.jsonl
+        policycorpus taxonomy evaluate --units gold/units.jsonl --labels gold/labels.jsonl --card gold
     """
-    from taxonomy.evaluate import format_scores, score
-    from taxonomy.pipeline import classify_units
+    from taxonomy.evaluate import format_scores, score, update_card
+    from taxonomy.pipeline import card_path, classify_units, model_path
     from taxonomy.training import read_unit_labels
 
     units, gold = [], []
@@ -286,3 +293,10 @@ def evaluate(units_files, labels_files, model_file, as_json):
     else:
         click.echo(f"model {model.version}")
         click.echo(format_scores(scores))
+    if card_name:
+        path = card_path(model_path(model_file))
+        try:
+            update_card(path, model.version, card_name, scores, description)
+        except OSError as exc:
+            raise UserError(f"cannot write the quality card {path}: {exc}") from exc
+        click.echo(f"recorded as '{card_name}' in {path}", err=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass
@@ -61,7 +63,8 @@ def score(gold: list[dict], predicted: list[dict], categories: list[str]) -> Sco
     f1s = []
     for c, (tp, fp, fn) in counts.items():
         p, r, f = _prf(tp, fp, fn)
-        out.per_category[c] = {"precision": p, "recall": r, "f1": f, "support": tp + fn, "predicted": tp + fp}
+        out.per_category[c] = {"precision": p, "recall": r, "f1": f, "support": tp + fn, "predicted": tp + fp,
+                               **_category_coverage(c, gold_cover, pred_cover)}
         if tp + fn:
             f1s.append(f)
     tp, fp, fn = (sum(v[i] for v in counts.values()) for i in range(3))
@@ -75,10 +78,20 @@ def score(gold: list[dict], predicted: list[dict], categories: list[str]) -> Sco
     return out
 
 
+def _category_coverage(category: str, gold_cover: dict, pred_cover: dict) -> dict:
+    """Document-level figures of one category: is it found in the documents that have it, and only there?"""
+    tp = sum(category in gold_cover[d] and category in pred_cover[d] for d in gold_cover)
+    fp = sum(category not in gold_cover[d] and category in pred_cover[d] for d in gold_cover)
+    fn = sum(category in gold_cover[d] and category not in pred_cover[d] for d in gold_cover)
+    p, r, f = _prf(tp, fp, fn)
+    return {"coverage_precision": p, "coverage_recall": r, "coverage_f1": f, "coverage_support": tp + fn}
+
+
 def format_scores(s: Scores) -> str:
-    lines = [f"{'category':<20} {'prec':>6} {'recall':>6} {'f1':>6} {'support':>7} {'pred':>5}"]
+    lines = [f"{'category':<20} {'prec':>6} {'recall':>6} {'f1':>6} {'support':>7} {'pred':>5}   {'cov-f1':>6} {'docs':>4}"]
     for c, m in s.per_category.items():
-        lines.append(f"{c:<20} {m['precision']:6.3f} {m['recall']:6.3f} {m['f1']:6.3f} {m['support']:7d} {m['predicted']:5d}")
+        lines.append(f"{c:<20} {m['precision']:6.3f} {m['recall']:6.3f} {m['f1']:6.3f} {m['support']:7d} {m['predicted']:5d}"
+                     f"   {m['coverage_f1']:6.3f} {m['coverage_support']:4d}")
     lines += [
         "",
         f"units {s.units}, documents {s.documents}",
@@ -101,3 +114,46 @@ def format_confusion(confusion: dict[str, dict[str, int]]) -> list[str]:
         row = confusion.get(g, {})
         lines.append(f"{g:<15}" + "".join(f"{row.get(n, 0):7d}" for n in names))
     return lines
+
+
+# ---------------------------------------------------------------- quality card
+
+CARD_FIGURES = ("units", "documents", "macro_f1", "micro_f1", "coverage_f1", "modality_accuracy")
+CARD_CATEGORY_FIGURES = ("precision", "recall", "f1", "support", "coverage_precision", "coverage_recall",
+                         "coverage_f1", "coverage_support")
+
+
+def card_entry(s: Scores, description: str = "") -> dict:
+    """The figures a quality card keeps for one labelled set (rounded, so the card diffs cleanly)."""
+    def r(v):
+        return round(v, 4) if isinstance(v, float) else v
+
+    return {
+        "description": description,
+        **{k: r(getattr(s, k)) for k in CARD_FIGURES},
+        "per_category": {c: {k: r(m[k]) for k in CARD_CATEGORY_FIGURES} for c, m in s.per_category.items()},
+    }
+
+
+def load_card(path, model_version: str | None = None) -> dict | None:
+    """A model's quality card, or None if there is none (or it was measured for another model version)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    card = json.loads(path.read_text(encoding="utf-8"))
+    if model_version is not None and card.get("model_version") != model_version:
+        return None
+    return card
+
+
+def update_card(path, model_version: str, name: str, s: Scores, description: str = "") -> dict:
+    """Record the figures of one labelled set in the quality card at ``path``.
+
+    A card measured for another model version is started afresh: its figures
+    say nothing about this model.
+    """
+    card = load_card(path, model_version) or {"model_version": model_version, "sets": {}}
+    card["sets"][name] = card_entry(s, description)
+    card["sets"] = dict(sorted(card["sets"].items()))
+    Path(path).write_text(json.dumps(card, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+    return card

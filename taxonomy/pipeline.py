@@ -12,6 +12,7 @@ import sqlite_utils
 
 from policycorpus.db import utcnow
 from policycorpus.structure import Block, blocks_from_json
+from taxonomy.evaluate import CARD_CATEGORY_FIGURES
 from taxonomy.model import TaggerModel, load_model
 from taxonomy.segment import CLAUSE, SEGMENTER_VERSION, Clause, blocks_from_text, clauses_from_units, segment_blocks
 from taxonomy.taxonomy import Taxonomy, load_taxonomy
@@ -44,6 +45,11 @@ class TaggedClause:
 
 def model_path(path: str | Path | None = None) -> Path:
     return Path(path or os.environ.get(MODEL_ENV) or DEFAULT_MODEL_PATH)
+
+
+def card_path(path: str | Path) -> Path:
+    """Where the quality card of the model file at ``path`` lives: beside it, as NAME.card.json."""
+    return Path(path).with_suffix(".card.json")
 
 
 @lru_cache(maxsize=4)
@@ -130,6 +136,22 @@ def sync_categories(db: sqlite_utils.Database, taxonomy: Taxonomy | None = None)
     ]
     with db.conn:
         db["categories"].upsert_all(rows, pk="id")
+    return len(rows)
+
+
+def store_quality_card(db: sqlite_utils.Database, card: dict | None) -> int:
+    """Copy a model's quality card (``taxonomy.evaluate.update_card``) into the category_quality table."""
+    if not card:
+        return 0
+    rows = [
+        {"model_version": card["model_version"], "dataset": name, "category": category,
+         **{k: figures.get(k) for k in CARD_CATEGORY_FIGURES},
+         "units": entry.get("units"), "documents": entry.get("documents"), "description": entry.get("description")}
+        for name, entry in card.get("sets", {}).items()
+        for category, figures in entry.get("per_category", {}).items()
+    ]
+    with db.conn:
+        db["category_quality"].upsert_all(rows, pk=("model_version", "dataset", "category"))
     return len(rows)
 
 

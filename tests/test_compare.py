@@ -453,6 +453,11 @@ def test_demo_peer_group_compare(demo_corpus, tmp_path):
         assert (out / f"banks.{fmt}").stat().st_size > 2000
     data = json.loads((out / "banks.json").read_text())
     assert sorted(c["name"] for c in data["companies"]) == sorted(expectations)
+    # `tag` copied the shipped model's quality card, so the report says how far each row can be trusted
+    from taxonomy.pipeline import get_model
+
+    assert data["quality"]["model_version"] == get_model().version and data["quality"]["reference"] == "gold"
+    assert "How far to trust the grid" in (out / "banks.md").read_text()
 
     # The grid says exactly what the tagger stored for each company's current policy ...
     db = open_db(demo_corpus)
@@ -521,3 +526,47 @@ def test_uncategorised_clauses_are_listed(tmp_path):
     assert "| Clauses in no category | 1 |" in to_markdown(comp)
     page = to_html(comp)
     assert "Lockers on the &lt;b&gt;second&lt;/b&gt; floor" in page and "<b>second" not in page
+
+
+def _quality_card(version: str, weak: str, description: str) -> dict:
+    """A quality card in which every category but ``weak`` is found reliably at document level."""
+    figures = {c: {"precision": 0.8, "recall": 0.7, "f1": 0.75, "support": 12, "coverage_precision": 0.9,
+                   "coverage_recall": 0.9, "coverage_f1": 0.9, "coverage_support": 5}
+               for c in ("scope", "confidentiality", "security", "political", "respect")}
+    figures[weak] = {**figures[weak], "f1": 0.3, "coverage_f1": 0.6}
+    return {"model_version": version, "sets": {"gold": {"description": description, "units": 40, "documents": 6,
+                                                        "per_category": figures}}}
+
+
+def test_reports_say_how_far_to_trust_the_grid(corpus, tmp_path):
+    from openpyxl import load_workbook
+
+    from taxonomy.pipeline import store_quality_card
+
+    db = open_db(corpus)
+    plain = run("compare", *POLICIES, "--db", corpus).output
+    assert "How far to trust" not in plain  # no quality card for the model that tagged these clauses
+    store_quality_card(db, _quality_card("other-model", "security", "not ours"))
+    assert "How far to trust" not in run("compare", *POLICIES, "--db", corpus).output
+
+    store_quality_card(db, _quality_card("test-1", "security", '<script>alert("q")</script> =HYPERLINK("x")'))
+    out = tmp_path / "out"
+    run("compare", *POLICIES, "--format", "all", "-o", f"{out}/", "--db", corpus)
+    md = (out / "compare.md").read_text()
+    section = md.split("## How far to trust the grid")[1].split("## Sources")[0]
+    assert "test-1" in section and "below 0.75" in section
+    rows = {line.split("(`")[1].split("`)")[0]: line for line in section.splitlines() if "(`" in line}
+    assert rows["security"].startswith("| ⚠ ") and rows["security"].endswith("| 0.60 (5 docs) | 0.30 (12 clauses) |")
+    assert not rows["scope"].startswith("| ⚠") and rows["scope"].endswith("| 0.90 (5 docs) | 0.75 (12 clauses) |")
+    assert rows["monitoring"].endswith("| – (0 docs) | – (0 clauses) |")  # not in the card
+    assert "<script>" not in md
+    data = json.loads((out / "compare.json").read_text())
+    assert data["quality"]["doubtful"] == ["security"] and data["quality"]["reference"] == "gold"
+    page = (out / "compare.html").read_text()
+    assert "How far to trust the grid" in page and 'class="doubtful"' in page
+    assert "<script" not in page.lower() and "&lt;script&gt;" in page
+    sheet = load_workbook(out / "compare.xlsx")["Quality"]
+    rows = list(sheet.iter_rows(min_row=4, values_only=True))
+    security = next(r for r in rows if r[0].endswith("(security)"))
+    assert security[1] == "yes" and security[2] == 0.6
+    assert not sheet["A1"].value.startswith("=")  # the card's text is never a formula

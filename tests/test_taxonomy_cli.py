@@ -230,3 +230,54 @@ def test_train_takes_more_examples_from_a_yaml_file(tmp_path):
     extra.write_text("kindness:\n  - Be kind.\n")
     r = run("taxonomy", "train", "--examples", extra, "-o", tmp_path / "x.joblib")
     assert r.exit_code == 1 and "unknown categories kindness" in r.output
+
+
+def test_evaluate_records_a_quality_card_that_tag_copies_into_the_database(tmp_path, corpus):
+    import shutil
+
+    from taxonomy.pipeline import DEFAULT_MODEL_PATH
+
+    model = tmp_path / "m.joblib"
+    shutil.copy(DEFAULT_MODEL_PATH, model)
+    units = [
+        {"doc": "a", "idx": 0, "heading": "Security", "text": "Turn on two-factor authentication for the account."},
+        {"doc": "a", "idx": 1, "heading": "Conduct", "text": "Harassment and hate speech are not tolerated."},
+        {"doc": "b", "idx": 0, "heading": "", "text": "Breaches may lead to dismissal."},
+    ]
+    labels = [
+        {"doc": "a", "idx": 0, "labels": ["security"], "modality": "obligation"},
+        {"doc": "a", "idx": 1, "labels": ["respect", "political"], "modality": "prohibition"},
+        {"doc": "b", "idx": 0, "labels": ["consequences"], "modality": "information"},
+    ]
+    u, l_ = _write_pair(tmp_path, "dev", units, labels)
+    r = run("taxonomy", "evaluate", "--units", u, "--labels", l_, "--model", model, "--card", "dev",
+            "--description", "three test clauses")
+    assert r.exit_code == 0, r.output
+    card = json.loads((tmp_path / "m.card.json").read_text())
+    version = card["model_version"]
+    assert version.startswith("tagger-") and list(card["sets"]) == ["dev"]
+    dev = card["sets"]["dev"]
+    assert dev["units"] == 3 and dev["documents"] == 2 and dev["description"] == "three test clauses"
+    # political is labelled once and (a harassment clause) not found: its document coverage is 0 of 1
+    assert dev["per_category"]["political"]["coverage_support"] == 1
+    assert dev["per_category"]["political"]["coverage_recall"] == 0.0
+    assert dev["per_category"]["security"]["coverage_support"] == 1
+
+    # a second set is added beside the first; a card of another model version is started afresh
+    assert run("taxonomy", "evaluate", "--units", u, "--labels", l_, "--model", model, "--card", "again").exit_code == 0
+    assert list(json.loads((tmp_path / "m.card.json").read_text())["sets"]) == ["again", "dev"]
+
+    run("segment", "--db", corpus)
+    assert run("tag", "--db", corpus, "--model", model).exit_code == 0
+    db = open_db(corpus)
+    rows = list(db.query("select * from category_quality where dataset = 'dev'"))
+    assert len(rows) == 22 and {r_["model_version"] for r_ in rows} == {version}
+    political = next(r_ for r_ in rows if r_["category"] == "political")
+    assert political["coverage_support"] == 1 and political["coverage_recall"] == 0.0
+
+    stale = json.loads((tmp_path / "m.card.json").read_text())
+    stale["model_version"] = "tagger-t1-0000000000"
+    (tmp_path / "m.card.json").write_text(json.dumps(stale))
+    assert run("taxonomy", "evaluate", "--units", u, "--labels", l_, "--model", model, "--card", "dev").exit_code == 0
+    fresh = json.loads((tmp_path / "m.card.json").read_text())
+    assert fresh["model_version"] == version and list(fresh["sets"]) == ["dev"]

@@ -34,3 +34,23 @@ def test_gold_figures_stay_above_floors(measured, metric):
 
 def test_floors_are_only_raised():
     check_only_raised(FLOORS)
+
+
+CARD = ROOT / "taxonomy" / "models" / "default.card.json"
+
+
+def test_the_shipped_quality_card_belongs_to_the_shipped_model():
+    from taxonomy.evaluate import load_card
+
+    card = load_card(CARD)
+    assert card is not None, f"{CARD} is missing: run 'make evaluate'"
+    assert card["model_version"] == get_model().version, "the quality card is stale: run 'make evaluate'"
+    assert {"gold", "realdev", "owndocs"} <= set(card["sets"])
+
+
+def test_the_shipped_quality_card_holds_the_measured_gold_figures(measured):
+    from taxonomy.evaluate import card_entry, load_card
+
+    gold = load_card(CARD)["sets"]["gold"]
+    fresh = card_entry(measured, gold["description"])
+    assert gold == fresh, "the quality card's gold figures differ from a fresh measurement: run 'make evaluate'"
