@@ -145,6 +145,10 @@ def _attach_tags(db: sqlite_utils.Database, clauses: list[Clause]) -> None:
             by_id[r["clause_id"]].tags[r["category"]] = r["score"] if r["score"] is not None else 1.0
 
 
+# columns of category_quality that say which model, set and category a row is about, not how well it did
+_QUALITY_ROW_KEYS = frozenset({"model_version", "dataset", "category", "units", "documents", "description"})
+
+
 def load_quality(db: sqlite_utils.Database, model_version: str) -> dict[str, dict]:
     """The measured quality of a tagger model per labelled set: {dataset: {description, units, documents, categories}}.
 
@@ -157,8 +161,5 @@ def load_quality(db: sqlite_utils.Database, model_version: str) -> dict[str, dic
     for r in db.query("select * from category_quality where model_version = ? order by dataset, category", [model_version]):
         entry = out.setdefault(r["dataset"], {"description": r["description"] or "", "units": r["units"],
                                               "documents": r["documents"], "categories": {}})
-        entry["categories"][r["category"]] = {
-            k: r[k] for k in ("precision", "recall", "f1", "support", "coverage_precision", "coverage_recall",
-                              "coverage_f1", "coverage_support")
-        }
+        entry["categories"][r["category"]] = {k: v for k, v in r.items() if k not in _QUALITY_ROW_KEYS}
     return out

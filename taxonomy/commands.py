@@ -93,9 +93,13 @@ def tag(db_path, model_file, quiet):
     from taxonomy.pipeline import card_path, model_path, store_quality_card, tag_snapshots
 
     model = _model(model_file)
+    try:  # read before tagging, so that a broken card fails the command before it writes anything
+        card = load_card(card_path(model_path(model_file)), model.version)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
     db = open_db(db_path)
     stats = tag_snapshots(db, model, _progress("tag", quiet))
-    store_quality_card(db, load_card(card_path(model_path(model_file)), model.version))
+    store_quality_card(db, card)
     if stats["snapshots"] == 0:
         unsegmented = db.execute(
             "select count(*) from snapshots where id not in (select snapshot_id from processing where step='segment')"
@@ -297,6 +301,6 @@ def evaluate(units_files, labels_files, model_file, as_json, card_name, descript
         path = card_path(model_path(model_file))
         try:
             update_card(path, model.version, card_name, scores, description)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             raise UserError(f"cannot write the quality card {path}: {exc}") from exc
         click.echo(f"recorded as '{card_name}' in {path}", err=True)

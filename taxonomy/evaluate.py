@@ -140,7 +140,12 @@ def load_card(path, model_version: str | None = None) -> dict | None:
     path = Path(path)
     if not path.is_file():
         return None
-    card = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read the quality card {path}: {exc}") from exc
+    if not isinstance(card, dict) or not isinstance(card.get("sets", {}), dict):
+        raise ValueError(f"{path} is not a quality card")
     if model_version is not None and card.get("model_version") != model_version:
         return None
     return card
@@ -155,5 +160,5 @@ def update_card(path, model_version: str, name: str, s: Scores, description: str
     card = load_card(path, model_version) or {"model_version": model_version, "sets": {}}
     card["sets"][name] = card_entry(s, description)
     card["sets"] = dict(sorted(card["sets"].items()))
-    Path(path).write_text(json.dumps(card, indent=1, sort_keys=False) + "\n", encoding="utf-8")
+    Path(path).write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
     return card

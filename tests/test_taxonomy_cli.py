@@ -281,3 +281,17 @@ def test_evaluate_records_a_quality_card_that_tag_copies_into_the_database(tmp_p
     assert run("taxonomy", "evaluate", "--units", u, "--labels", l_, "--model", model, "--card", "dev").exit_code == 0
     fresh = json.loads((tmp_path / "m.card.json").read_text())
     assert fresh["model_version"] == version and list(fresh["sets"]) == ["dev"]
+
+
+def test_a_broken_quality_card_fails_tag_before_it_writes(tmp_path, corpus):
+    import shutil
+
+    from taxonomy.pipeline import DEFAULT_MODEL_PATH
+
+    model = tmp_path / "m.joblib"
+    shutil.copy(DEFAULT_MODEL_PATH, model)
+    (tmp_path / "m.card.json").write_text("{not json")
+    run("segment", "--db", corpus)
+    r = run("tag", "--db", corpus, "--model", model)
+    assert r.exit_code == 1 and "cannot read the quality card" in r.output and len(r.output.strip().splitlines()) == 1
+    assert open_db(corpus).execute("select count(*) from tags").fetchone()[0] == 0
