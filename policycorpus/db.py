@@ -8,13 +8,18 @@ the same declarations, so documentation cannot drift from the database.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import secrets
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import sqlite_utils
+
+from policycorpus.errors import BusyError, CorpusError
 
 SCHEMA_VERSION = 1
 DEFAULT_DB = "corpus.db"
@@ -494,6 +499,71 @@ def open_db(path: str | Path = DEFAULT_DB, *, create: bool = True) -> sqlite_uti
     db.execute("PRAGMA busy_timeout=60000")
     ensure_schema(db)
     return db
+
+
+@contextlib.contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """One real transaction: ``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any error.
+
+    IMMEDIATE takes the corpus's write lock up front, so two writers never
+    interleave and a reader never sees half a write. Inside an open
+    transaction it nests as a savepoint. SQLite's own errors about the file
+    (locked too long, read-only, disk full) become one-line CorpusErrors.
+
+        with transaction(db):
+            db["snapshots"].insert(...)
+            db["documents"].update(...)
+    """
+    conn = db.conn
+    if conn.in_transaction:
+        name = f"pc_{secrets.token_hex(8)}"
+        conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield db
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                conn.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        else:
+            conn.execute(f"RELEASE SAVEPOINT {name}")
+        return
+    with sqlite_errors():
+        conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    else:
+        try:
+            with sqlite_errors():
+                conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+
+@contextlib.contextmanager
+def sqlite_errors(path: str | Path | None = None) -> Iterator[None]:
+    """Turn SQLite's errors about the database file into one-line CorpusErrors."""
+    where = f"{path}: " if path else ""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        message = str(exc)
+        lowered = message.lower()
+        if "locked" in lowered or "busy" in lowered:
+            raise BusyError(f"{where}the corpus is busy: another policycorpus command is writing to it; try again when it has finished") from exc
+        if "readonly" in lowered or "read-only" in lowered:
+            raise CorpusError(f"{where}the corpus is read-only (cannot write to it)") from exc
+        if "full" in lowered:
+            raise CorpusError(f"{where}the disk is full: nothing was written") from exc
+        if "not a database" in lowered or "malformed" in lowered or "file is encrypted" in lowered:
+            raise CorpusError(f"{where}not a PolicyCorpus corpus (not an SQLite database, or damaged)") from exc
+        raise
 
 
 def memory_db() -> sqlite_utils.Database:
