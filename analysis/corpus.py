@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 
-from policycorpus.options import UserError
+from policycorpus.errors import CorpusStateError
 
 MODALITY_STRENGTH = ("prohibition", "obligation", "recommendation", "permission", "information")
 RESTRICTIVE = frozenset({"prohibition", "obligation"})
@@ -67,7 +67,7 @@ def load_categories(db: sqlite_utils.Database) -> list[Category]:
         try:
             from taxonomy.pipeline import sync_categories
         except ImportError:
-            raise UserError("the categories table is empty and the taxonomy package cannot fill it") from None
+            raise CorpusStateError("the categories table is empty and the taxonomy package cannot fill it") from None
         sync_categories(db)
     rows = db.query("select * from categories order by group_order, position, id")
     return [

@@ -22,14 +22,11 @@ from __future__ import annotations
 import csv
 import json
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import click
-
 from crawler.extract import Extracted, extract_text_file
-from policycorpus.options import UserError, db_option, quiet_option
+from policycorpus.errors import InputError, NotFoundError
 
 CONTENT_TYPES = {
     ".md": "text/markdown", ".markdown": "text/markdown", ".txt": "text/plain", ".text": "text/plain",
@@ -79,7 +76,7 @@ class Sidecar:
                     best.append(row)
         if len(best) > 1 and len({r.company for r in best}) > 1:
             lines = ", ".join(str(r.line) for r in best)
-            raise UserError(f"{file}: matches several rows of {self.path} (lines {lines}); give longer paths in its file column")
+            raise InputError(f"{file}: matches several rows of {self.path} (lines {lines}); give longer paths in its file column")
         return best[0] if best else None
 
 
@@ -110,17 +107,17 @@ class ImportSummary:
 def find_files(paths: list[str | Path]) -> tuple[list[Path], list[Path]]:
     """Supported files under the given files/folders (recursive, sorted, hidden entries skipped).
 
-    Returns (files, ignored); raises UserError for a missing path or an explicitly named unsupported file.
+    Returns (files, ignored); raises InputError for a missing path or an explicitly named unsupported file.
     """
     files: list[Path] = []
     ignored: list[Path] = []
     missing = [str(p) for p in paths if not Path(p).exists()]
     if missing:
-        raise UserError(f"no such file or folder: {', '.join(missing)}")
+        raise NotFoundError(f"no such file or folder: {', '.join(missing)}")
     for given in map(Path, paths):
         if given.is_file():
             if given.suffix.lower() not in CONTENT_TYPES:
-                raise UserError(f"{given}: unsupported file type {given.suffix or '(none)'}; supported: {', '.join(sorted(CONTENT_TYPES))}")
+                raise InputError(f"{given}: unsupported file type {given.suffix or '(none)'}; supported: {', '.join(sorted(CONTENT_TYPES))}")
             files.append(given)
             continue
         for path in sorted(given.rglob("*")):
@@ -135,17 +132,17 @@ def find_files(paths: list[str | Path]) -> tuple[list[Path], list[Path]]:
 
 
 def read_sidecar(path: str | Path) -> Sidecar:
-    """Read a CSV or TSV sidecar; UserError naming every bad row."""
+    """Read a CSV or TSV sidecar; InputError naming every bad row."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"sidecar {path}: no such file")
+        raise NotFoundError(f"sidecar {path}: no such file")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise UserError(f"sidecar {path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise InputError(f"sidecar {path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     lines = text.splitlines()
     if not lines:
-        raise UserError(f"sidecar {path}: empty file")
+        raise InputError(f"sidecar {path}: empty file")
     delimiter = "\t" if path.suffix.lower() == ".tsv" or "\t" in lines[0] else ","
     reader = csv.DictReader(lines, delimiter=delimiter)
     header = [(h or "").strip().lower() for h in (reader.fieldnames or [])]
@@ -153,7 +150,7 @@ def read_sidecar(path: str | Path) -> Sidecar:
     file_col = next((c for c in FILE_COLUMNS if c in header), None)
     company_col = next((c for c in COMPANY_COLUMNS if c in header), None)
     if not file_col or not company_col:
-        raise UserError(
+        raise InputError(
             f"sidecar {path}: needs a 'file' column and a 'company' (or 'organization') column; found {', '.join(header) or 'no header'}"
         )
     rows, problems = [], []
@@ -176,7 +173,7 @@ def read_sidecar(path: str | Path) -> Sidecar:
             )
         )
     if problems:
-        raise UserError(f"sidecar {path}: {len(problems)} bad row(s): " + " | ".join(problems[:10]))
+        raise InputError(f"sidecar {path}: {len(problems)} bad row(s): " + " | ".join(problems[:10]))
     return Sidecar(path, rows)
 
 
@@ -196,7 +193,7 @@ def assign_companies(
     files: list[Path], sidecar: Sidecar | None, company: str | None,
     industry: str | None = None, country: str | None = None,
 ) -> list[Assignment]:
-    """Decide the company (and metadata) of every file; UserError listing uncovered files."""
+    """Decide the company (and metadata) of every file; InputError listing uncovered files."""
     assignments, uncovered = [], []
     for path in files:
         row = sidecar.match(path) if sidecar else None
@@ -212,7 +209,7 @@ def assign_companies(
     if uncovered:
         shown = ", ".join(uncovered[:10]) + (f" and {len(uncovered) - 10} more" if len(uncovered) > 10 else "")
         where = f" in {sidecar.path}" if sidecar else ""
-        raise UserError(
+        raise InputError(
             f"no company for {len(uncovered)} file(s){where}: {shown} "
             "(give --company NAME, or --sidecar FILE with columns file,company)"
         )
@@ -220,7 +217,7 @@ def assign_companies(
     for a in assignments:
         other = seen.setdefault((a.company, a.url), a.path)
         if other != a.path:
-            raise UserError(f"{other} and {a.path} would both be {a.company}'s document {a.url}; give them different urls")
+            raise InputError(f"{other} and {a.path} would both be {a.company}'s document {a.url}; give them different urls")
     return assignments
 
 
@@ -248,6 +245,7 @@ def _company_id(db, assignment: Assignment) -> int:
 def import_documents(db, assignments: list[Assignment], progress=None) -> ImportSummary:
     """Extract and store every assigned file as a document of source 'import'."""
     from crawler.classify import default_classifier
+    from policycorpus.db import transaction
     from policycorpus.store import Fetched, save_document
 
     classifier = default_classifier()
@@ -267,9 +265,9 @@ def import_documents(db, assignments: list[Assignment], progress=None) -> Import
             url=assignment.url, raw=raw, content_type=CONTENT_TYPES[path.suffix.lower()], blocks=extracted.blocks,
             title=extracted.title, extractor=extracted.extractor, policy_score=score,
         )
-        with db.conn:
+        with transaction(db):
             company_id = _company_id(db, assignment)
-        result = save_document(db, company_id, fetched, source="import")
+            result = save_document(db, company_id, fetched, source="import")
         summary.files += 1
         summary.companies.add(assignment.company)
         summary.new_documents += result.new_document
@@ -281,74 +279,3 @@ def import_documents(db, assignments: list[Assignment], progress=None) -> Import
             state = "new document" if result.new_document else "new version" if result.new_snapshot else "unchanged"
             progress(f"[{number}/{len(assignments)}] {path} -> {assignment.company}: {state}, policy score {score:.2f}")
     return summary
-
-
-# ---------------------------------------------------------------------------- command
-
-
-@click.command("import-docs")
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--company", help="Company of every file the sidecar does not list (created if new).")
-@click.option("--sidecar", type=click.Path(dir_okay=False),
-              help="CSV/TSV with columns file, company (or organization) and optionally industry, country, peer_group, url.")
-@click.option("--industry", help="Industry for companies created by this import (sidecar values win).")
-@click.option("--country", help="Country for companies created by this import (sidecar values win).")
-@click.option("--dry-run", is_flag=True, help="Show which company each file goes to, write nothing.")
-@db_option
-@quiet_option
-def import_docs_command(paths, company, sidecar, industry, country, dry_run, db_path, quiet):
-    """Add local policy files (.md .txt .html .htm .pdf .rst .adoc .php) as
-    documents, without crawling. PATHS are files or folders (searched
-    recursively; hidden files and other types are ignored).
-
-    Each file's company comes from the --sidecar table (its `file` column is
-    matched by path suffix, relative to the sidecar's folder), else from
-    --company. With neither, an INDEX.tsv, index.tsv or index.csv in a given
-    folder or the folder above is used. If any file is left without a company,
-    nothing is imported.
-
-    Re-importing an unchanged file adds no new version; a changed file adds one.
-
-    \b
-    Example:
-        policycorpus import-docs policies/acme/ --company "Acme Ltd" --industry retail
-        policycorpus import-docs ../shared/realcorpus/texts/ --sidecar ../shared/realcorpus/INDEX.tsv
-        policycorpus import-docs scans/ --sidecar clients.csv --dry-run
-    """
-    from policycorpus.db import open_db
-
-    files, ignored = find_files(list(paths))
-    if not files:
-        raise UserError(f"no supported files in {', '.join(paths)} (supported: {', '.join(sorted(CONTENT_TYPES))})")
-    sidecar_path = sidecar
-    if not sidecar_path and not company:
-        sidecar_path = discover_sidecar(list(paths))
-        if sidecar_path and not quiet:
-            click.echo(f"Using {sidecar_path} (found next to the files) for company names.", err=True)
-    table = read_sidecar(sidecar_path) if sidecar_path else None
-    assignments = assign_companies(files, table, company, industry, country)
-    if dry_run:
-        for a in assignments:
-            click.echo(f"{a.path}\t{a.company}\t{a.url}")
-        click.echo(f"{len(assignments)} file(s) for {len({a.company for a in assignments})} companies; nothing written (dry run).")
-        return
-    db = open_db(db_path)
-    progress = None if quiet else (lambda line: click.echo(line, err=True))
-    summary = import_documents(db, assignments, progress)
-    click.echo(
-        f"Imported {summary.files} file(s) for {len(summary.companies)} companies into {db_path}: "
-        f"{summary.new_documents} new documents, {summary.new_snapshots} new versions, {summary.unchanged} unchanged"
-        + (f", {len(summary.skipped)} skipped (no text)" if summary.skipped else "")
-        + (f", {len(ignored)} other files ignored" if ignored else "")
-        + "."
-    )
-    if summary.low_score and not quiet:
-        click.echo(
-            f"Note: {len(summary.low_score)} imported file(s) score below the policy threshold: "
-            + ", ".join(summary.low_score[:5]) + (" ..." if len(summary.low_score) > 5 else ""),
-            err=True,
-        )
-    if summary.skipped:
-        for line in summary.skipped[:10]:
-            click.echo(f"Skipped {line}", err=True)
-    sys.stdout.flush()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
 import sqlite3
 from collections.abc import Iterator
@@ -19,9 +20,9 @@ from pathlib import Path
 
 import sqlite_utils
 
-from policycorpus.errors import BusyError, CorpusError
+from policycorpus.errors import BusyError, CorpusError, NotFoundError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_DB = "corpus.db"
 
 
@@ -115,6 +116,20 @@ TABLES: list[Table] = [
         foreign_keys=[("document_id", "documents", "id")],
         indexes=[(("document_id", "text_hash"), True)],
         not_null=("document_id", "text_hash", "text"),
+    ),
+    Table(
+        "document_versions",
+        "The history of each document: every time its current text changed, which snapshot came into force and "
+        "when. A policy that returns to an earlier text adds a row pointing at that earlier snapshot.",
+        [
+            C("id", int, "Row id."),
+            C("document_id", int, "The document."),
+            C("snapshot_id", int, "The snapshot whose text came into force."),
+            C("since", str, "UTC time the text was seen in force (fetched or imported)."),
+            C("source", str, "How it was seen: crawl, import or merge."),
+        ],
+        foreign_keys=[("document_id", "documents", "id"), ("snapshot_id", "snapshots", "id")],
+        indexes=[(("document_id", "since"), False)],
     ),
     Table(
         "crawls",
@@ -484,21 +499,90 @@ def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+# PRAGMA application_id of every PolicyCorpus corpus ("PCo1"): tells our files from other programs' SQLite files.
+APPLICATION_ID = 0x50436F31
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
 def open_db(path: str | Path = DEFAULT_DB, *, create: bool = True) -> sqlite_utils.Database:
-    """Open corpus.db with WAL and foreign keys on, creating or migrating the schema."""
+    """Open corpus.db with WAL and foreign keys on, creating or migrating the schema.
+
+    Refuses, without changing a byte, a file that is not a PolicyCorpus corpus
+    (not SQLite, or another program's database), a corpus made by a newer
+    PolicyCorpus, and a file whose permissions make it read-only. With
+    ``create=False`` a missing file is a NotFoundError.
+    """
     path = Path(path)
-    if not create and not path.exists():
-        raise FileNotFoundError(f"no corpus database at {path}")
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), timeout=60)
-    db = sqlite_utils.Database(conn)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("PRAGMA foreign_keys=ON")
-    db.execute("PRAGMA busy_timeout=60000")
-    ensure_schema(db)
+    if not path.exists():
+        if not create:
+            raise NotFoundError(f"no corpus database at {path}")
+        if path.parent and not path.parent.exists():
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise CorpusError(f"{path}: cannot create its folder ({exc.strerror})") from None
+    else:
+        check_corpus_file(path)
+    with sqlite_errors(path):
+        conn = sqlite3.connect(str(path), timeout=60)
+        _check_application(conn, path)
+        db = sqlite_utils.Database(conn)
+        db.execute("PRAGMA busy_timeout=60000")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        ensure_schema(db)
     return db
+
+
+def check_corpus_file(path: Path) -> None:
+    """Refuse a file that cannot be a corpus, or that its permissions make read-only, before SQLite touches it."""
+    if path.is_dir():
+        raise CorpusError(f"{path}: is a folder, not a corpus database")
+    try:
+        with path.open("rb") as f:
+            header = f.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read it ({exc.strerror})") from None
+    if header and header != SQLITE_HEADER:
+        raise CorpusError(f"{path}: not a PolicyCorpus corpus (not an SQLite database); nothing was changed")
+    # Root may write to any file: honour the permission bits ourselves, so a corpus marked read-only stays so.
+    if not path.stat().st_mode & 0o222 or not os.access(path, os.W_OK):
+        raise CorpusError(f"{path}: the corpus is read-only; PolicyCorpus needs to write to it (copy it somewhere writable)")
+
+
+def _check_application(conn: sqlite3.Connection, path: Path) -> None:
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    tables = {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
+    ours = app_id == APPLICATION_ID or (app_id == 0 and _is_legacy_corpus(conn, tables))
+    if app_id == 0 and not tables:
+        ours = True  # a new, empty database
+    if not ours:
+        raise CorpusError(f"{path}: another program's SQLite database, not a PolicyCorpus corpus; nothing was changed")
+    version = _schema_version(conn, tables)
+    if version > SCHEMA_VERSION:
+        raise CorpusError(
+            f"{path}: made by a newer PolicyCorpus (schema {version}; this one knows up to {SCHEMA_VERSION}): "
+            "upgrade policycorpus to use it")
+    if app_id != APPLICATION_ID:
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+
+def _is_legacy_corpus(conn: sqlite3.Connection, tables: set[str]) -> bool:
+    """A corpus from before application_id was set: our meta table with a schema version, and our core tables."""
+    if not {"meta", "companies", "documents", "snapshots"} <= tables:
+        return False
+    return conn.execute("select 1 from meta where key = 'schema_version'").fetchone() is not None
+
+
+def _schema_version(conn: sqlite3.Connection, tables: set[str]) -> int:
+    if "meta" not in tables:
+        return 0
+    row = conn.execute("select value from meta where key = 'schema_version'").fetchone()
+    try:
+        return int(row[0]) if row else 0
+    except (TypeError, ValueError):
+        return 0
 
 
 @contextlib.contextmanager
@@ -567,19 +651,50 @@ def sqlite_errors(path: str | Path | None = None) -> Iterator[None]:
 
 
 def memory_db() -> sqlite_utils.Database:
+    """A fresh corpus in memory (for tests and notebooks)."""
     db = sqlite_utils.Database(memory=True)
     db.execute("PRAGMA foreign_keys=ON")
+    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     ensure_schema(db)
     return db
 
 
 def ensure_schema(db: sqlite_utils.Database) -> None:
-    """Create missing tables, columns and indexes; record the schema version."""
+    """Create missing tables, columns and indexes; record the schema version (one transaction)."""
+    if _schema_is_current(db):
+        return
+    with transaction(db):
+        had_versions = db["document_versions"].exists()
+        for table in TABLES:
+            _ensure_table(db, table)
+        if not had_versions:
+            _backfill_document_versions(db)
+        db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
+        if not db["meta"].count_where("key = 'created_at'"):
+            db["meta"].insert({"key": "created_at", "value": utcnow()}, pk="key")
+
+
+def _schema_is_current(db: sqlite_utils.Database) -> bool:
+    """True when every declared table and column exists (so opening a corpus writes nothing)."""
+    existing: dict[str, set[str]] = {}
+    for (name,) in db.execute("select name from sqlite_master where type = 'table'").fetchall():
+        existing[name] = set()
+    if any(t.name not in existing for t in TABLES):
+        return False
     for table in TABLES:
-        _ensure_table(db, table)
-    db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
-    if not db["meta"].count_where("key = 'created_at'"):
-        db["meta"].insert({"key": "created_at", "value": utcnow()}, pk="key")
+        columns = {r[1] for r in db.execute(f"pragma table_info([{table.name}])").fetchall()}
+        if any(c.name not in columns for c in table.columns):
+            return False
+    row = db.execute("select value from meta where key = 'schema_version'").fetchone()
+    return bool(row) and row[0] == str(SCHEMA_VERSION)
+
+
+def _backfill_document_versions(db: sqlite_utils.Database) -> None:
+    """Corpora made before document_versions: each snapshot came into force when it was fetched."""
+    db.execute(
+        "insert into document_versions (document_id, snapshot_id, since, source) "
+        "select s.document_id, s.id, s.fetched_at, coalesce(d.source, 'crawl') from snapshots s "
+        "join documents d on d.id = s.document_id order by s.fetched_at, s.id")
 
 
 def _ensure_table(db: sqlite_utils.Database, table: Table) -> None:
@@ -613,7 +728,7 @@ def _ensure_view(db: sqlite_utils.Database, view: View) -> None:
     row = db.execute("select sql from sqlite_master where type = 'view' and name = ?", [view.name]).fetchone()
     if row and row[0].strip().endswith(sql):
         return
-    with db.conn:
+    with transaction(db):
         db.execute(f"drop view if exists [{view.name}]")
         db.execute(f"create view [{view.name}] as {sql}")
 
