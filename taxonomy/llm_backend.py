@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
 import re
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -65,6 +67,7 @@ class PromptSpec:
     batch_clauses: int
     max_attempts: int
     max_clause_chars: int
+    request_timeout: float
     refusal_patterns: tuple[str, ...]
     uncertain_band: tuple[float, float]
     digest: str
@@ -84,6 +87,7 @@ def load_prompt_spec(path: str | Path = PROMPT_PATH) -> PromptSpec:
         batch_clauses=max(1, int(data.get("batch_clauses", 12))),
         max_attempts=max(1, int(data.get("max_attempts", 3))),
         max_clause_chars=max(100, int(data.get("max_clause_chars", 2000))),
+        request_timeout=float(data.get("request_timeout") or 0),
         refusal_patterns=tuple(str(p) for p in data.get("refusal_patterns") or ()),
         uncertain_band=(float(band[0]), float(band[1])),
         digest=hashlib.sha256(raw).hexdigest()[:12],
@@ -344,6 +348,32 @@ def _fatal(exc: BaseException) -> bool:
     return bool(names & {"NeedsKeyException", "UnknownModelError", "AuthenticationError", "PermissionDeniedError"})
 
 
+def _within(seconds: float | None, fn, *args):
+    """``fn(*args)``, or TimeoutError after ``seconds``: llm has no request timeout of its own.
+
+    The call runs in a daemon thread, left behind if it hangs (a thread
+    cannot be stopped), so a hung server or local model cannot hold the run.
+    """
+    if not seconds:
+        return fn(*args)
+    box: queue.Queue = queue.Queue(maxsize=1)
+
+    def work():
+        try:
+            box.put((True, fn(*args)))
+        except BaseException as exc:  # handed to the caller, KeyboardInterrupt included
+            box.put((False, exc))
+
+    threading.Thread(target=work, daemon=True, name="llm-request").start()
+    try:
+        ok, value = box.get(timeout=seconds)
+    except queue.Empty:
+        raise TimeoutError(f"no answer within {seconds:g} s") from None
+    if not ok:
+        raise value
+    return value
+
+
 def _timeout(exc: BaseException) -> bool:
     return isinstance(exc, TimeoutError) or any("Timeout" in c.__name__ for c in type(exc).__mro__)
 
@@ -354,7 +384,7 @@ class LLMTagger:
     def __init__(self, model_id: str, cache_db: sqlite_utils.Database, *, taxonomy: Taxonomy | None = None,
                  spec: PromptSpec | None = None, max_requests: int | None = None, max_cost: float | None = None,
                  price: tuple[float, float] | None = None, retry_failed: bool = False,
-                 progress: Callable[[RunStats], None] | None = None):
+                 timeout: float | None = None, progress: Callable[[RunStats], None] | None = None):
         llm = _import_llm()
         try:
             self.model = llm.get_model(model_id)
@@ -376,6 +406,7 @@ class LLMTagger:
         self.cache = LLMCache(cache_db)
         self.max_requests, self.max_cost, self.price = max_requests, max_cost, price
         self.retry_failed = retry_failed
+        self.timeout = self.spec.request_timeout if timeout is None else timeout
         self.progress = progress
         self.stats = RunStats()
 
@@ -465,9 +496,7 @@ class LLMTagger:
         prompt = batch_prompt(items, self.spec)
         self.stats.requests += 1
         try:
-            response = self.model.prompt(prompt, system=self.system,
-                                         schema=self.schema if self.use_schema else None)
-            raw = response.text()
+            response, raw = _within(self.timeout, self._ask, prompt)
             self._count_usage(response)
         except PolicyCorpusError:
             raise
@@ -478,6 +507,10 @@ class LLMTagger:
             message = f"{type(exc).__name__}: {_cut(str(exc), 300)}"
             return "", {i: ClauseFailure(kind, message) for i in range(1, len(items) + 1)}
         return raw, parse_answer(raw, len(items), self.categories, self.spec)
+
+    def _ask(self, prompt: str):
+        response = self.model.prompt(prompt, system=self.system, schema=self.schema if self.use_schema else None)
+        return response, response.text()
 
     def _count_usage(self, response) -> None:
         try:

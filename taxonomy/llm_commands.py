@@ -52,6 +52,9 @@ def backend_options(for_corpus: bool):
                           "a model that reports no usage stops after one request)."),
         click.option("--llm-price", callback=_price, metavar="IN,OUT",
                      help="USD per million input and output tokens, for --max-cost (llm does not know prices)."),
+        click.option("--llm-timeout", type=click.FloatRange(min=0), metavar="SECONDS",
+                     help="With --backend llm: a request unanswered after this long is a timeout (default: "
+                          "request_timeout in taxonomy/llm_prompt.yaml; 0 waits as long as the plugin does)."),
         click.option("--retry-failed", is_flag=True,
                      help="With --backend llm: ask again for the clauses whose answers failed before."),
     ]
@@ -93,12 +96,12 @@ def _progress(quiet: bool):
     return report
 
 
-def make_tagger(model: str, cache_db, *, max_requests=None, max_cost=None, llm_price=None, retry_failed=False,
-                quiet=False):
+def make_tagger(model: str, cache_db, *, max_requests=None, max_cost=None, llm_price=None, llm_timeout=None,
+                retry_failed=False, quiet=False):
     from taxonomy.llm_backend import LLMTagger
 
     return LLMTagger(model, cache_db, max_requests=max_requests, max_cost=max_cost, price=llm_price,
-                     retry_failed=retry_failed, progress=_progress(quiet))
+                     timeout=llm_timeout, retry_failed=retry_failed, progress=_progress(quiet))
 
 
 def _summary(tagger) -> str:
@@ -215,7 +218,7 @@ def with_backend(fn):
     """Keep the llm options together in one dict argument, ``llm_args``."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        keys = ("llm_cache", "max_requests", "max_cost", "llm_price", "retry_failed")
+        keys = ("llm_cache", "max_requests", "max_cost", "llm_price", "llm_timeout", "retry_failed")
         llm_args = {k: kwargs.pop(k) for k in keys if k in kwargs}
         return fn(*args, llm_args=llm_args, **kwargs)
 

@@ -5,8 +5,9 @@ the modality), so its answers are predictable, and it misbehaves on request:
 a clause containing one of the MARKERS spoils its answer. Every request is
 counted in REQUESTS (in this process) and, when $SCRIPTED_LLM_LOG names a
 file, appended there as a JSON line (for a CLI run in a subprocess).
-$SCRIPTED_LLM_EXIT_AFTER=N ends the process abruptly (os._exit, as a kill
-would) when request N+1 arrives.
+A clause with "zz-hang" makes the model sleep HANG_SECONDS first. $SCRIPTED_LLM_EXIT_AFTER=N ends the process abruptly (os._exit, as a kill
+would) when request N+1 arrives; $SCRIPTED_LLM_INTERRUPT_AFTER=N raises
+KeyboardInterrupt then, as Ctrl-C would.
 
 In-process: ``llm.plugins.pm.register(scripted_llm, name="scripted")``. In a
 subprocess: an entry point in the ``llm`` group (see tests/test_llm_backend.py).
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 
 import llm
 
@@ -29,7 +31,8 @@ KEYWORDS = (
     ("personal data", "privacy"), ("journalist", "spokesperson"), ("report", "reporting"),
     ("official account", "official_accounts"), ("working hours", "work_time_use"),
 )
-MARKERS = ("zz-malformed", "zz-empty", "zz-refuse", "zz-timeout", "zz-unknown", "zz-flaky", "zz-interrupt")
+MARKERS = ("zz-malformed", "zz-empty", "zz-refuse", "zz-timeout", "zz-hang", "zz-unknown", "zz-flaky")
+HANG_SECONDS = 3
 
 
 def clauses_of(prompt_text: str) -> list[str]:
@@ -71,6 +74,9 @@ class ScriptedModel(llm.Model):
         limit = os.environ.get("SCRIPTED_LLM_EXIT_AFTER")
         if limit is not None and len(REQUESTS) >= int(limit):
             os._exit(17)
+        limit = os.environ.get("SCRIPTED_LLM_INTERRUPT_AFTER")
+        if limit is not None and len(REQUESTS) >= int(limit):
+            raise KeyboardInterrupt  # as Ctrl-C during a request
         record = {"model": self.model_id, "clauses": texts, "schema": prompt.schema is not None,
                   "system": bool(prompt.system)}
         REQUESTS.append(record)
@@ -78,10 +84,10 @@ class ScriptedModel(llm.Model):
             with open(os.environ["SCRIPTED_LLM_LOG"], "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
         joined = " ".join(texts).lower()
-        if "zz-interrupt" in joined:
-            raise KeyboardInterrupt
         if "zz-timeout" in joined:
             raise TimeoutError("the scripted model timed out")
+        if "zz-hang" in joined:  # a server that never answers in time
+            time.sleep(HANG_SECONDS)
         if "zz-empty" in joined:
             return
         if "zz-refuse" in joined:

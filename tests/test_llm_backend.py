@@ -210,6 +210,26 @@ def test_max_cost_needs_prices_and_usage(tmp_path, scripted):
     assert len(scripted) == 2
 
 
+def test_an_interrupted_run_keeps_the_answers_so_far_and_resumes(tmp_path, scripted, monkeypatch):
+    from policycorpus.db import memory_db
+    from taxonomy.llm_backend import LLMTagger
+
+    records = [{"text": f"You must not post secret number {i}."} for i in range(30)]
+    documents = [i // 15 for i in range(30)]  # two documents: two batches of 12 and one of 3 each
+    cache = memory_db()
+    monkeypatch.setenv("SCRIPTED_LLM_INTERRUPT_AFTER", "3")
+    with pytest.raises(KeyboardInterrupt):
+        LLMTagger("scripted", cache).tag(records, documents=documents)
+    assert [len(r["clauses"]) for r in scripted] == [12, 3, 12]
+    assert cache["llm_cache"].count == 27
+    monkeypatch.delenv("SCRIPTED_LLM_INTERRUPT_AFTER")
+    tagger = LLMTagger("scripted", cache)
+    results = tagger.tag(records, documents=documents)
+    assert [len(r["clauses"]) for r in scripted[3:]] == [3]
+    assert (tagger.stats.requests, tagger.stats.cache_hits) == (1, 27)
+    assert all(r.modality == "prohibition" and r.error is None for r in results)
+
+
 def _plugin_path(tmp_path: Path) -> str:
     """A folder that makes tests/scripted_llm.py an installed llm plugin: a .dist-info with an entry point."""
     site = tmp_path / "plugin-site"
@@ -244,22 +264,23 @@ def test_a_run_killed_halfway_resumes_without_repeating_answered_requests(tmp_pa
 
 # ---------------------------------------------------------------- failures
 
-FAILURES = [  # marker, recorded kind, requests: batch-wide failures retry each clause alone
-    ("zz-malformed", "malformed", 1 + 3 + 1),
-    ("zz-empty", "empty", 1 + 3 + 1),
-    ("zz-refuse", "refusal", 1 + 3 + 1),
-    ("zz-timeout", "timeout", 1 + 3 + 1),
-    ("zz-unknown", "unknown_category", 3),
+FAILURES = [  # marker, recorded kind, requests (a batch-wide failure retries each clause alone), options
+    ("zz-malformed", "malformed", 1 + 3 + 1, ()),
+    ("zz-empty", "empty", 1 + 3 + 1, ()),
+    ("zz-refuse", "refusal", 1 + 3 + 1, ()),
+    ("zz-timeout", "timeout", 1 + 3 + 1, ()),  # the plugin raises its own timeout
+    ("zz-hang", "timeout", 1 + 3 + 1, ("--llm-timeout", 0.3)),  # the plugin hangs: our deadline
+    ("zz-unknown", "unknown_category", 3, ()),
 ]
 
 
-@pytest.mark.parametrize("marker,kind,requests", FAILURES, ids=[f[1] for f in FAILURES])
+@pytest.mark.parametrize("marker,kind,requests,options", FAILURES, ids=[f[0][3:] for f in FAILURES])
 def test_each_failure_is_recorded_on_its_clause_and_the_run_exits_cleanly(tmp_path, scripted, marker, kind,
-                                                                           requests):
+                                                                           requests, options):
     policy = ("# Policy\n\nNever share your password with anyone.\n\n"
               f"Say something odd here ({marker}).\n\nYou must report any abusive post to your manager.\n")
     db = corpus(tmp_path, Gamma=policy)
-    result = run("tag", "--backend", "llm", "--llm-model", "scripted", "--db", db)
+    result = run("tag", "--backend", "llm", "--llm-model", "scripted", "--db", db, *options)
     assert result.exit_code == 0, result.output
     assert "1 clauses have no valid answer" in result.output
     assert len(scripted) == requests
@@ -277,7 +298,7 @@ def test_each_failure_is_recorded_on_its_clause_and_the_run_exits_cleanly(tmp_pa
     # a failure is remembered: a re-run asks nothing, --retry-failed asks again (and fails again, bounded)
     assert run("tag", "--backend", "llm", "--llm-model", "scripted", "--db", db).exit_code == 0
     assert len(scripted) == requests
-    retried = run("tag", "--backend", "llm", "--llm-model", "scripted", "--retry-failed", "--db", db)
+    retried = run("tag", "--backend", "llm", "--llm-model", "scripted", "--retry-failed", "--db", db, *options)
     assert retried.exit_code == 0, retried.output
     assert len(scripted) == requests + 3
 
