@@ -88,9 +88,10 @@ TABLES: list[Table] = [
             C("last_seen", str, "UTC time the document was last fetched or imported."),
             C("latest_snapshot_id", int, "Id of the newest snapshot of this document."),
             C("snapshot_count", int, "How many distinct versions were stored."),
+            C("key", str, "Stable key of the document (from its organization and URL): the same in every build of the corpus."),
         ],
         foreign_keys=[("company_id", "companies", "id")],
-        indexes=[(("company_id", "url"), True)],
+        indexes=[(("company_id", "url"), True), (("key",), False)],
         not_null=("company_id", "url"),
         fts=("title", "url"),
     ),
@@ -232,6 +233,8 @@ TABLES: list[Table] = [
             C("modality", str, "Modality from the latest tagging: prohibition, obligation, recommendation, permission, information."),
             C("modality_score", float, "Confidence of the modality."),
             C("model_version", str, "Version of the model that produced the modality and tags."),
+            C("key", str, "Stable key of the clause (from its document's key, its normalised text and occurrence): "
+                          "kept across re-segmentation, re-tagging, re-imports and unchanged new versions."),
         ],
         foreign_keys=[
             ("snapshot_id", "snapshots", "id"),
@@ -239,7 +242,8 @@ TABLES: list[Table] = [
             ("company_id", "companies", "id"),
         ],
         # (snapshot_id, id): a snapshot's latest segmentation is the one of its highest clause id.
-        indexes=[(("snapshot_id", "position"), False), (("company_id",), False), (("snapshot_id", "id"), False)],
+        indexes=[(("snapshot_id", "position"), False), (("company_id",), False), (("snapshot_id", "id"), False),
+                 (("key",), False)],
         fts=("text", "heading_path"),
     ),
     Table(
@@ -458,48 +462,122 @@ class View:
     sql: str
 
 
-# "Current" = the latest snapshot of each document, its latest segmentation, the tags of the
-# model version that last tagged each clause (the definition analysis/corpus.py uses).
-CURRENT_CLAUSES_VIEW_SQL = """
+# The one definition of "current" and of "effective tags"; every reader (analysis, compare, the
+# Datasette pages, canned queries and summaries) selects from these views and writes no SQL of its own
+# for them (tests/test_current_views.py greps for it).
+#   current_segments: every row (clauses, headings, boilerplate) of each document's current snapshot
+#     (documents.latest_snapshot_id), from that snapshot's latest segmentation;
+#   effective_tags: the tags a clause carries now, from the model version that last tagged it;
+#   current_clauses: the taggable clauses of current_segments with their organization and tags, to browse.
+CURRENT_SEGMENTS_VIEW_SQL = """
 select
   cl.id as clause_id,
+  cl.key as clause_key,
+  cl.snapshot_id as snapshot_id,
+  cl.document_id as document_id,
   cl.company_id as company_id,
+  cl.position as position,
+  cl.kind as kind,
+  cl.heading_path as heading_path,
+  cl.lead_in as lead_in,
+  cl.text as text,
+  cl.span_start as span_start,
+  cl.span_end as span_end,
+  cl.modality as modality,
+  cl.modality_score as modality_score,
+  cl.model_version as model_version
+from documents d
+join clauses cl on cl.snapshot_id = d.latest_snapshot_id
+where coalesce(cl.segmenter_version, '') = coalesce(
+    (select c2.segmenter_version from clauses c2 where c2.snapshot_id = cl.snapshot_id order by c2.id desc limit 1), '')
+"""
+
+EFFECTIVE_TAGS_VIEW_SQL = """
+select t.clause_id as clause_id, t.category as category, t.score as score, t.model_version as model_version,
+       'model' as source
+from tags t
+join clauses cl on cl.id = t.clause_id
+where cl.model_version is null or t.model_version = cl.model_version
+"""
+
+CURRENT_CLAUSES_VIEW_SQL = """
+select
+  cs.clause_id as clause_id,
+  cs.clause_key as clause_key,
+  cs.company_id as company_id,
   co.name as company,
   co.industry as industry,
   co.country as country,
   s.year as year,
-  cl.document_id as document_id,
+  cs.document_id as document_id,
   d.title as policy,
   d.url as url,
-  cl.snapshot_id as snapshot_id,
-  cl.position as position,
-  cl.heading_path as heading_path,
-  cl.text as text,
-  cl.modality as modality,
+  cs.snapshot_id as snapshot_id,
+  s.fetched_at as fetched_at,
+  cs.position as position,
+  cs.heading_path as heading_path,
+  cs.text as text,
+  cs.modality as modality,
+  cs.model_version as model_version,
   (select json_group_array(category) from (
-      select t.category from tags t left join categories cat on cat.id = t.category
-      where t.clause_id = cl.id and (cl.model_version is null or t.model_version = cl.model_version)
-      order by cat.group_order, cat.position, t.category)) as categories,
+      select et.category from effective_tags et left join categories cat on cat.id = et.category
+      where et.clause_id = cs.clause_id
+      order by cat.group_order, cat.position, et.category)) as categories,
   (select json_group_array(group_name) from (
-      select distinct cat.group_name from tags t join categories cat on cat.id = t.category
-      where t.clause_id = cl.id and (cl.model_version is null or t.model_version = cl.model_version)
+      select distinct cat.group_name from effective_tags et join categories cat on cat.id = et.category
+      where et.clause_id = cs.clause_id
       order by cat.group_order)) as groups
-from clauses cl
-join documents d on d.id = cl.document_id and d.latest_snapshot_id = cl.snapshot_id
-join snapshots s on s.id = cl.snapshot_id
-join companies co on co.id = cl.company_id
-where cl.kind = 'clause'
-  and coalesce(cl.segmenter_version, '') = coalesce(
-      (select c2.segmenter_version from clauses c2 where c2.snapshot_id = cl.snapshot_id order by c2.id desc limit 1), '')
+from current_segments cs
+join documents d on d.id = cs.document_id
+join snapshots s on s.id = cs.snapshot_id
+join companies co on co.id = cs.company_id
+where cs.kind = 'clause'
 """
 
 VIEWS: list[View] = [
     View(
+        "current_segments",
+        "Every segment (clause, heading, boilerplate ...) of each document's current snapshot, from its latest "
+        "segmentation: the definition of 'current' that every reader uses.",
+        [
+            C("clause_id", int, "Id of the segment (clauses.id)."),
+            C("clause_key", str, "Stable key of the clause (clauses.key)."),
+            C("snapshot_id", int, "The document's current snapshot."),
+            C("document_id", int, "The document."),
+            C("company_id", int, "Its organization."),
+            C("position", int, "Order in the snapshot, from 0."),
+            C("kind", str, "clause, heading, boilerplate ...; only clauses are tagged."),
+            C("heading_path", str, "Headings above it, joined by ' > '."),
+            C("lead_in", str, "The sentence introducing a list item, if any."),
+            C("text", str, "The text."),
+            C("span_start", int, "Start offset in snapshots.text."),
+            C("span_end", int, "End offset in snapshots.text."),
+            C("modality", str, "Modality from the latest tagging."),
+            C("modality_score", float, "Confidence of the modality."),
+            C("model_version", str, "The tagger model of the modality and tags."),
+        ],
+        CURRENT_SEGMENTS_VIEW_SQL,
+    ),
+    View(
+        "effective_tags",
+        "The categories each clause carries now, with their score and where they come from "
+        "(source 'model': the model version that last tagged the clause).",
+        [
+            C("clause_id", int, "The clause."),
+            C("category", str, "Category id."),
+            C("score", float, "Confidence (0..1)."),
+            C("model_version", str, "The tagger model that gave it."),
+            C("source", str, "model (a tagger's tag)."),
+        ],
+        EFFECTIVE_TAGS_VIEW_SQL,
+    ),
+    View(
         "current_clauses",
-        "Clauses of every document's latest snapshot with their company, year, modality and categories: "
+        "Clauses of every document's current snapshot with their company, year, modality and categories: "
         "the view to browse, search and facet.",
         [
             C("clause_id", int, "Id of the clause (clauses.id)."),
+            C("clause_key", str, "Stable key of the clause: the same in every build of the corpus."),
             C("company_id", int, "Id of the company."),
             C("company", str, "Company name."),
             C("industry", str, "Industry of the company."),
@@ -509,10 +587,12 @@ VIEWS: list[View] = [
             C("policy", str, "Title of the policy document."),
             C("url", str, "Source URL of the policy."),
             C("snapshot_id", int, "Id of the snapshot the clause comes from."),
+            C("fetched_at", str, "UTC time the snapshot was fetched or imported."),
             C("position", int, "Order of the clause in the snapshot, from 0."),
             C("heading_path", str, "Headings above the clause, joined by ' > '."),
             C("text", str, "The clause text."),
             C("modality", str, "prohibition, obligation, recommendation, permission or information."),
+            C("model_version", str, "The tagger model of the modality and categories."),
             C("categories", str, "JSON list of the clause's category ids, in report order."),
             C("groups", str, "JSON list of the groups (Who, When, Identity ...) of those categories."),
         ],
@@ -558,6 +638,7 @@ def open_db(path: str | Path = DEFAULT_DB, *, create: bool = True) -> sqlite_uti
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA foreign_keys=ON")
         ensure_schema(db)
+        ensure_views(db)
     return db
 
 
@@ -682,6 +763,7 @@ def memory_db() -> sqlite_utils.Database:
     db.execute("PRAGMA foreign_keys=ON")
     db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     ensure_schema(db)
+    ensure_views(db)
     return db
 
 
@@ -690,11 +772,14 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     if _schema_is_current(db):
         return
     with transaction(db):
+        for view in reversed(VIEWS):  # recreated by ensure_views once the tables are migrated
+            db.execute(f"drop view if exists [{view.name}]")
         had_versions = db["document_versions"].exists()
         for table in TABLES:
             _ensure_table(db, table)
         if not had_versions:
             _backfill_document_versions(db)
+        _backfill_keys(db)
         db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
         if not db["meta"].count_where("key = 'created_at'"):
             db["meta"].insert({"key": "created_at", "value": utcnow()}, pk="key")
@@ -713,6 +798,26 @@ def _schema_is_current(db: sqlite_utils.Database) -> bool:
             return False
     row = db.execute("select value from meta where key = 'schema_version'").fetchone()
     return bool(row) and row[0] == str(SCHEMA_VERSION)
+
+
+def _backfill_keys(db: sqlite_utils.Database) -> None:
+    """Give documents and clauses made before stable keys existed their keys."""
+    from policycorpus.keys import clause_keys, document_key
+
+    docs = db.execute("select d.id, c.name, d.url from documents d join companies c on c.id = d.company_id "
+                      "where d.key is null").fetchall()
+    db.conn.executemany("update documents set key = ? where id = ?", [(document_key(n, u), i) for i, n, u in docs])
+    snapshots = db.execute("select distinct snapshot_id from clauses where key is null").fetchall()
+    for (snapshot_id,) in snapshots:
+        rows = db.execute("select c.id, c.text, d.key, coalesce(c.segmenter_version, '') from clauses c "
+                          "join documents d on d.id = c.document_id where c.snapshot_id = ? "
+                          "order by c.segmenter_version, c.position", [snapshot_id]).fetchall()
+        by_version: dict[str, list] = {}
+        for row in rows:
+            by_version.setdefault(row[3], []).append(row)
+        updates = [(key, row[0]) for group in by_version.values()
+                   for row, key in zip(group, clause_keys(group[0][2] or "", [r[1] for r in group]))]
+        db.conn.executemany("update clauses set key = ? where id = ?", updates)
 
 
 def _backfill_document_versions(db: sqlite_utils.Database) -> None:
@@ -743,8 +848,7 @@ def _ensure_table(db: sqlite_utils.Database, table: Table) -> None:
 
 
 def ensure_views(db: sqlite_utils.Database) -> None:
-    """Create or update the VIEWS (called by serve/publish, not by open_db, so that
-    migrations of the tables never trip over a view that depends on them)."""
+    """Create or update the VIEWS (after the tables; only writes when a view's SQL changed)."""
     for view in VIEWS:
         _ensure_view(db, view)
 

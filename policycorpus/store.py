@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from policycorpus.db import transaction, utcnow
+from policycorpus.keys import document_key
 from policycorpus.structure import Block, join_blocks, sha256, structure_json
 
 
@@ -67,8 +68,10 @@ def save_document(db: sqlite_utils.Database, company_id: int, fetched: Fetched, 
 
 
 def _insert_document(db: sqlite_utils.Database, company_id: int, fetched: Fetched, source: str, now: str) -> int:
+    company = db.execute("select name from companies where id = ?", [company_id]).fetchone()
     return db["documents"].insert(
         {
+            "key": document_key(company[0] if company else "", fetched.url),
             "company_id": company_id,
             "url": fetched.url,
             "source": source,

@@ -11,6 +11,7 @@ from pathlib import Path
 import sqlite_utils
 
 from policycorpus.db import transaction, utcnow
+from policycorpus.keys import clause_keys
 from policycorpus.structure import Block, blocks_from_json
 from taxonomy.evaluate import CARD_CATEGORY_FIGURES
 from taxonomy.model import TaggerModel, load_model
@@ -177,16 +178,18 @@ def segment_snapshots(db: sqlite_utils.Database, progress: Progress | None = Non
     clauses_written = 0
     for n, snapshot_id in enumerate(todo, 1):
         snap = db.execute(
-            "select s.id, s.text, s.structure, s.document_id, d.company_id from snapshots s "
+            "select s.id, s.text, s.structure, s.document_id, d.company_id, d.key from snapshots s "
             "join documents d on d.id = s.document_id where s.id = ?", [snapshot_id]).fetchone()
-        _, text, structure, document_id, company_id = snap
+        _, text, structure, document_id, company_id, doc_key = snap
         blocks = blocks_from_json(structure) or blocks_from_text(text or "")
         clauses = segment_blocks(blocks, text)
+        keys = clause_keys(doc_key or "", [c.text for c in clauses])
         rows = [{
+            "key": key,
             "snapshot_id": snapshot_id, "document_id": document_id, "company_id": company_id,
             "position": c.position, "kind": c.kind, "heading_path": c.heading, "lead_in": c.lead_in or None,
             "text": c.text, "span_start": c.start, "span_end": c.end, "segmenter_version": SEGMENTER_VERSION,
-        } for c in clauses]
+        } for c, key in zip(clauses, keys)]
         with transaction(db):
             if _processed(db, snapshot_id, "segment", SEGMENTER_VERSION):
                 continue  # another run segmented it meanwhile
