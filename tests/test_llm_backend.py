@@ -131,6 +131,9 @@ def test_tag_with_the_llm_backend_tags_the_corpus_and_a_second_run_sends_nothing
     conn = open_db(db)
     assert conn.execute("select modality from clauses where text like 'Never share%'").fetchone()[0] == "prohibition"
     assert "2 requests, 0 cache hits, 9 answered, 0 failed" in result.output
+    report = run("compare", "Alpha", "Beta", "--db", db)
+    assert report.exit_code == 0, report.output
+    assert f"Tagged by {version}." in report.output  # the grid says which backend, model and prompt made it
 
     again = run("tag", "--backend", "llm", "--llm-model", "scripted", "--db", db)
     assert again.exit_code == 0, again.output
