@@ -509,7 +509,8 @@ class LLMTagger:
         return raw, parse_answer(raw, len(items), self.categories, self.spec)
 
     def _ask(self, prompt: str):
-        response = self.model.prompt(prompt, system=self.system, schema=self.schema if self.use_schema else None)
+        response = self.model.prompt(prompt, system=self.system, schema=self.schema if self.use_schema else None,
+                                     stream=False)  # the whole answer is needed anyway
         return response, response.text()
 
     def _count_usage(self, response) -> None:

@@ -467,3 +467,81 @@ def test_smoke_a_real_small_local_model(tmp_path, monkeypatch):
     assert result.exit_code in (0, 3), result.output
     rows = list(open_db(tmp_path / "llm-cache.db").query("select status, error_kind from llm_cache"))
     assert rows and all(r["status"] in ("ok", "error") for r in rows)
+
+
+# ---------------------------------------------------------------- a real plugin: llm's OpenAI models, on loopback
+
+class _OpenAICompatible:
+    """An OpenAI-compatible chat completions server on 127.0.0.1 answering like the scripted model."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        self.bodies: list[dict] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.bodies.append(body)
+                user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+                texts = scripted_llm.clauses_of(user if isinstance(user, str) else user[0]["text"])
+                content = json.dumps({"clauses": [scripted_llm.entry(i, t) for i, t in enumerate(texts, 1)]})
+                answer = json.dumps({
+                    "id": "c1", "object": "chat.completion", "created": 0, "model": body["model"],
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": content}}],
+                    "usage": {"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1100},
+                }).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_llms_own_openai_plugin_talks_to_an_openai_compatible_server(tmp_path, monkeypatch):
+    server = _OpenAICompatible()
+    try:
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        user_dir = tmp_path / "llm-user"
+        user_dir.mkdir(exist_ok=True)
+        (user_dir / "extra-openai-models.yaml").write_text(
+            f"- model_id: loopback-chat\n  model_name: loopback\n  api_base: {server.url}\n  supports_schema: true\n")
+        db = corpus(tmp_path)
+        bounded = run("tag", "--backend", "llm", "--llm-model", "loopback-chat", "--max-cost", 0.0015,
+                      "--llm-price", "1,5", "--db", db)
+        # 1000 input + 100 output tokens at $1 and $5 per million: $0.0015 a request, so one request
+        assert bounded.exit_code == 3 and "--max-cost 0.0015" in bounded.output, bounded.output
+        assert len(server.bodies) == 1
+        result = run("tag", "--backend", "llm", "--llm-model", "loopback-chat", "--db", db)
+        assert result.exit_code == 0, result.output
+        assert len(server.bodies) == 2
+        assert "1000 input and 100 output tokens" in result.output
+        body = server.bodies[0]
+        assert body["model"] == "loopback"
+        assert body["messages"][0]["role"] == "system" and "confidentiality" in body["messages"][0]["content"]
+        schema = body["response_format"]["json_schema"]["schema"]
+        assert schema["properties"]["clauses"]["items"]["properties"]["categories"]["items"]["enum"] == \
+            load_taxonomy().ids
+        got = tags(db)
+        assert got and {t[2] for t in got} == {got[0][2]} and got[0][2].startswith("llm:loopback-chat:p")
+        assert len({t[0] for t in got}) == 9
+    finally:
+        server.close()
