@@ -68,6 +68,7 @@ class PromptSpec:
     max_attempts: int
     max_clause_chars: int
     request_timeout: float
+    max_failed_requests: int
     refusal_patterns: tuple[str, ...]
     uncertain_band: tuple[float, float]
     digest: str
@@ -88,6 +89,7 @@ def load_prompt_spec(path: str | Path = PROMPT_PATH) -> PromptSpec:
         max_attempts=max(1, int(data.get("max_attempts", 3))),
         max_clause_chars=max(100, int(data.get("max_clause_chars", 2000))),
         request_timeout=float(data.get("request_timeout") or 0),
+        max_failed_requests=max(1, int(data.get("max_failed_requests", 6))),
         refusal_patterns=tuple(str(p) for p in data.get("refusal_patterns") or ()),
         uncertain_band=(float(band[0]), float(band[1])),
         digest=hashlib.sha256(raw).hexdigest()[:12],
@@ -342,10 +344,15 @@ def _import_llm():
     return llm
 
 
+FATAL_ERRORS = {  # class names (of llm, openai, httpx, the standard library) that no retry of a clause can cure
+    "NeedsKeyException", "UnknownModelError", "AuthenticationError", "PermissionDeniedError",
+    "APIConnectionError", "ConnectError", "ConnectionError",
+}
+
+
 def _fatal(exc: BaseException) -> bool:
-    """Exceptions no retry can cure: a missing key, an unknown model."""
-    names = {c.__name__ for c in type(exc).__mro__}
-    return bool(names & {"NeedsKeyException", "UnknownModelError", "AuthenticationError", "PermissionDeniedError"})
+    """A missing key, an unknown model, an unreachable server: every clause would fail the same way."""
+    return any(c.__name__ in FATAL_ERRORS for c in type(exc).__mro__) and not _timeout(exc)
 
 
 def _within(seconds: float | None, fn, *args):
@@ -409,6 +416,7 @@ class LLMTagger:
         self.timeout = self.spec.request_timeout if timeout is None else timeout
         self.progress = progress
         self.stats = RunStats()
+        self.failed_in_a_row = 0
 
     # -- the TaggerModel interface
 
@@ -466,9 +474,9 @@ class LLMTagger:
         the others.
         """
         out: dict[str, LLMResult] = {}
-        queue: list[tuple[list[ClauseItem], int]] = [(batch, 1)]
-        while queue:
-            pending, attempt = queue.pop(0)
+        todo: list[tuple[list[ClauseItem], int]] = [(batch, 1)]
+        while todo:
+            pending, attempt = todo.pop(0)
             self._check_budget()
             raw, parsed = self._request(pending)
             rows, retry = [], []
@@ -489,7 +497,7 @@ class LLMTagger:
             self._report()
             if retry:
                 whole = len(retry) == len(pending) > 1 and {parsed[n].kind for n in parsed} <= BATCH_FAILURES
-                queue[:0] = [([i], attempt + 1) for i in retry] if whole else [(retry, attempt + 1)]
+                todo[:0] = [([i], attempt + 1) for i in retry] if whole else [(retry, attempt + 1)]
         return out
 
     def _request(self, items: list[ClauseItem]) -> tuple[str, dict[int, ClauseAnswer | ClauseFailure]]:
@@ -505,7 +513,12 @@ class LLMTagger:
                 raise DependencyError(f"llm model {self.model_id}: {exc}") from exc
             kind = TIMEOUT if _timeout(exc) else ERROR
             message = f"{type(exc).__name__}: {_cut(str(exc), 300)}"
+            self.failed_in_a_row += 1
+            if self.failed_in_a_row >= self.spec.max_failed_requests:
+                raise DependencyError(f"llm model {self.model_id}: {self.failed_in_a_row} requests in a row failed "
+                                      f"(last: {message}); stopped, the answers so far are cached") from exc
             return "", {i: ClauseFailure(kind, message) for i in range(1, len(items) + 1)}
+        self.failed_in_a_row = 0
         return raw, parse_answer(raw, len(items), self.categories, self.spec)
 
     def _ask(self, prompt: str):

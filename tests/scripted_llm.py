@@ -31,7 +31,7 @@ KEYWORDS = (
     ("personal data", "privacy"), ("journalist", "spokesperson"), ("report", "reporting"),
     ("official account", "official_accounts"), ("working hours", "work_time_use"),
 )
-MARKERS = ("zz-malformed", "zz-empty", "zz-refuse", "zz-timeout", "zz-hang", "zz-unknown", "zz-flaky")
+MARKERS = ("zz-malformed", "zz-empty", "zz-refuse", "zz-timeout", "zz-hang", "zz-down", "zz-error", "zz-unknown", "zz-flaky")
 HANG_SECONDS = 3
 
 
@@ -84,6 +84,10 @@ class ScriptedModel(llm.Model):
             with open(os.environ["SCRIPTED_LLM_LOG"], "a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
         joined = " ".join(texts).lower()
+        if "zz-down" in joined:
+            raise ConnectionError("connection refused")
+        if "zz-error" in joined:
+            raise RuntimeError("the server answered 500")
         if "zz-timeout" in joined:
             raise TimeoutError("the scripted model timed out")
         if "zz-hang" in joined:  # a server that never answers in time

@@ -306,6 +306,23 @@ def test_each_failure_is_recorded_on_its_clause_and_the_run_exits_cleanly(tmp_pa
     assert len(scripted) == requests + 3
 
 
+def test_a_model_that_keeps_failing_stops_the_run_instead_of_failing_every_clause(tmp_path, scripted):
+    policy = "# Policy\n\n" + "\n\n".join(f"Rule number {i} applies (zz-error)." for i in range(8)) + "\n"
+    db = corpus(tmp_path, Epsilon=policy)
+    result = run("tag", "--backend", "llm", "--llm-model", "scripted", "--db", db)
+    assert result.exit_code == 1, result.output
+    assert "6 requests in a row failed (last: RuntimeError: the server answered 500)" in result.output
+    assert len(scripted) == 6
+    assert result.output.strip().splitlines()[-1].startswith("Error: ")
+
+    scripted.clear()
+    down = corpus(tmp_path, "down.db", Zeta="# Policy\n\nThe server is down (zz-down).\n")
+    result = run("tag", "--backend", "llm", "--llm-model", "scripted", "--db", down)
+    assert result.exit_code == 1 and "connection refused" in result.output, result.output
+    assert len(scripted) == 1
+    assert tags(down) == [] and cache_rows(down) == []
+
+
 def test_a_flaky_answer_is_retried_and_then_cached(tmp_path, scripted):
     db = corpus(tmp_path, Delta="# Policy\n\nNever share your password (zz-flaky).\n\nBe kind.\n")
     result = run("tag", "--backend", "llm", "--llm-model", "scripted", "--db", db)
