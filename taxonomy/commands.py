@@ -280,7 +280,8 @@ def classify(file, output, model_file, backend, llm_model, llm_args):
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--card", "card_name", metavar="NAME",
               help="Also record the figures under NAME in the model's quality card (MODEL.card.json beside the "
-                   "model file), which 'policycorpus tag' copies into corpus.db and comparison reports show.")
+                   "model file; with --backend llm taxonomy/models/llm-MODEL.card.json), which 'policycorpus tag' "
+                   "copies into corpus.db and comparison reports show.")
 @click.option("--description", default="", help="With --card: what the labelled set is.")
 @backend_options(for_corpus=False)
 @with_backend
