@@ -81,6 +81,8 @@ def parse_company_csv(path: str | Path) -> list[CompanyRow]:
         errors = []
         if not values.get("name"):
             errors.append("name is empty")
+        elif any(ord(ch) < 32 or ord(ch) == 127 for ch in values["name"]):
+            errors.append("name contains control characters")
         if not values.get("homepage"):
             errors.append("homepage is empty")
         elif err := _check_url(values["homepage"], "homepage"):

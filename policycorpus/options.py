@@ -41,3 +41,16 @@ def existing_db_option(fn):
 
 def quiet_option(fn):
     return click.option("-q", "--quiet", is_flag=True, help="Print only errors and the final summary.")(fn)
+
+
+def writable_output(path: str | os.PathLike) -> None:
+    """Check, before any work, that an output file can be written there (creating missing folders)."""
+    from pathlib import Path
+
+    target = Path(path)
+    if target.is_dir():
+        raise InputError(f"{target}: is a folder; give a file name")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{target}: cannot write there ({exc.strerror})") from None
