@@ -455,6 +455,14 @@ def test_llm_options_need_the_llm_backend_and_a_model(tmp_path, scripted):
     unknown = run("tag", "--backend", "llm", "--llm-model", "no-such-model", "--db", db)
     assert unknown.exit_code == 1 and "unknown llm model 'no-such-model'" in unknown.output
     assert len(unknown.output.strip().splitlines()) == 1
+    price = run("tag", "--backend", "llm", "--llm-model", "scripted", "--max-cost", 1, "--llm-price", "cheap",
+                "--db", db)
+    assert price.exit_code == 2 and "IN,OUT" in price.output
+    foreign = tmp_path / "notes.txt"
+    foreign.write_text("not a corpus")
+    shared = run("tag", "--backend", "llm", "--llm-model", "scripted", "--llm-cache", foreign, "--db", db)
+    assert shared.exit_code == 1 and "not a PolicyCorpus corpus" in shared.output, shared.output
+    assert foreign.read_text() == "not a corpus"
     assert scripted == []
 
 
