@@ -129,23 +129,24 @@ def run_tag(db_path: str, quiet: bool, llm_model: str, llm_cache: str | None, on
 
     db = open_db(db_path)
     cache_db = open_db(llm_cache) if llm_cache else db
-    tagger = llm = make_tagger(llm_model, cache_db, quiet=quiet, **bounds)
+    tagger = language = make_tagger(llm_model, cache_db, quiet=quiet, **bounds)
     if only == "uncertain":
         from taxonomy.commands import _model
 
-        tagger = UncertainOnlyTagger(_model(offline_model_file), llm)
+        tagger = UncertainOnlyTagger(_model(offline_model_file), language)
     try:
-        card = load_card(card_path(llm.model_id), tagger.version)
+        card = load_card(card_path(language.model_id), tagger.version)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     if bounds.get("retry_failed"):
-        reopened = reopen_failed(db, cache_db, tagger.version, llm.model_id, llm.prompt_version)
+        reopened = reopen_failed(db, cache_db, tagger.version, language.model_id,
+                                 language.prompt_version)
         if reopened and not quiet:
             click.echo(f"llm: {reopened} snapshots have failed clauses: asking again", err=True)
     try:
         stats = tag_snapshots(db, tagger)
     except BudgetExhausted as exc:
-        _stopped(exc, llm)
+        _stopped(exc, language)
     store_quality_card(db, card)
     if stats["snapshots"] == 0:
         click.echo(f"Nothing to tag: every segmented snapshot is tagged by {stats['version']}.")
@@ -154,9 +155,9 @@ def run_tag(db_path: str, quiet: bool, llm_model: str, llm_cache: str | None, on
                    f"{stats['tags']} tags ({stats['version']}).")
     if only == "uncertain":
         click.echo(f"{tagger.sent} uncertain clauses went to the language model.", err=True)
-    click.echo(_summary(llm), err=True)
-    if llm.stats.failures:
-        click.echo(f"{llm.stats.failures} clauses have no valid answer (recorded in llm_cache with status 'error'; "
+    click.echo(_summary(language), err=True)
+    if language.stats.failures:
+        click.echo(f"{language.stats.failures} clauses have no valid answer (recorded in llm_cache with status 'error'; "
                    "--retry-failed asks again).", err=True)
 
 
