@@ -96,6 +96,7 @@ class Comparison:
     gaps: list[Gap] = field(default_factory=list)
     uncategorised: dict[str, list[dict]] = field(default_factory=dict)  # company -> clauses in no category
     quality: Quality | None = None  # the tagger's measured quality, when its model has a quality card
+    taggers: list[str] = field(default_factory=list)  # model versions of the tags (backend, model, prompt for llm)
 
     @property
     def names(self) -> list[str]:
@@ -283,6 +284,7 @@ def compare_companies(
         )
     comparison = compare_clauses(by_company, categories, client=client, gap_share=gap_share)
     comparison.quality = measured_quality(db, clauses)
+    comparison.taggers = sorted({c.model_version for c in clauses if c.model_version})
     return comparison
 
 

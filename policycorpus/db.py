@@ -428,6 +428,32 @@ TABLES: list[Table] = [
         ],
         pk="clause_id",
     ),
+    Table(
+        "llm_cache",
+        "Answers of language models to the `llm` tagging backend (`policycorpus tag --backend llm`), one row per "
+        "model, prompt version and clause text (with heading path and lead-in), so no clause is sent twice; "
+        "failed clauses are recorded here too (status 'error'). Another corpus can share it (--llm-cache).",
+        [
+            C("model_id", str, "The llm model id (e.g. gpt-4o-mini)."),
+            C("prompt_version", str, "Hash of the prompt and answer schema (the pNNN part of tags.model_version)."),
+            C("clause_key", str, "SHA-256 of the clause text, heading path and lead-in."),
+            C("text", str, "The clause text sent."),
+            C("heading_path", str, "Its heading path."),
+            C("lead_in", str, "Its lead-in."),
+            C("status", str, "ok (answered) or error (no valid answer after every attempt)."),
+            C("categories", str, "JSON list of the category ids answered."),
+            C("modality", str, "The modality answered."),
+            C("confidence", float, "The model's confidence (0..1)."),
+            C("answer", str, "The model's raw answer for the clause (for an error: the raw response, cut)."),
+            C("error_kind", str, "empty, malformed, refusal, unknown_category, bad_modality, bad_confidence, "
+                                 "missing, timeout or error."),
+            C("error", str, "What was wrong with the last answer."),
+            C("attempts", int, "Requests the clause took."),
+            C("created_at", str, "UTC time of the answer."),
+        ],
+        pk=("model_id", "prompt_version", "clause_key"),
+        indexes=[(("status",), False)],
+    ),
 ]
 
 TABLES_BY_NAME = {t.name: t for t in TABLES}
