@@ -266,6 +266,8 @@ def main(argv=None) -> int:
     ap.add_argument("--write-thresholds", action="store_true",
                     help="fit the cell thresholds on all out-of-fold scores and write MODEL.thresholds.json")
     ap.add_argument("--json", help="also write the figures here")
+    ap.add_argument("--save-scores", help="pickle the out-of-fold scores here (to refit thresholds without training)")
+    ap.add_argument("--load-scores", help="use out-of-fold scores pickled by --save-scores instead of training")
     args = ap.parse_args(argv)
     docs = load_documents(set_files(args.realcorpus, args.realdev))
     log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
@@ -274,7 +276,18 @@ def main(argv=None) -> int:
         from taxonomy.pipeline import get_model
 
         shipped = get_model(args.model)
-    oof = out_of_fold(docs, args.weight, args.seed, log=log, model=shipped)
+    if args.load_scores:
+        import pickle
+
+        with open(args.load_scores, "rb") as fh:
+            oof = pickle.load(fh)
+    else:
+        oof = out_of_fold(docs, args.weight, args.seed, log=log, model=shipped)
+    if args.save_scores:
+        import pickle
+
+        with open(args.save_scores, "wb") as fh:
+            pickle.dump(oof, fh)
     cells = cell_crossval(docs, oof)
     figures = summary(docs, oof, cells)
     print(json.dumps(figures, indent=1))
