@@ -53,6 +53,11 @@ def card_path(path: str | Path) -> Path:
     return Path(path).with_suffix(".card.json")
 
 
+def thresholds_path(path: str | Path) -> Path:
+    """Where the cell thresholds of the model file at ``path`` live: beside it, as NAME.thresholds.json."""
+    return Path(path).with_suffix(".thresholds.json")
+
+
 @lru_cache(maxsize=4)
 def _load(path: str) -> TaggerModel:
     return load_model(path)
@@ -110,6 +115,67 @@ def classify_units(rows: list[dict], model: TaggerModel | None = None) -> list[d
                 "kind": tagged.kind,
                 "model_version": model.version,
             })
+    return out
+
+
+def get_calibration(model: TaggerModel, model_file: str | Path | None = None, path: str | Path | None = None):
+    """The cell thresholds of ``model``: the file at ``path``, else MODEL.thresholds.json beside ``model_file``.
+
+    ``model_file`` defaults as in ``get_model`` ($POLICYCORPUS_MODEL or the
+    shipped model). Raises NotFoundError when there is no such file,
+    InputError when it is unreadable or was fitted for another model version.
+    """
+    from policycorpus.errors import InputError, NotFoundError
+    from taxonomy.coverage import load_calibration
+
+    p = Path(path) if path else thresholds_path(model_path(model_file))
+    try:
+        calibration = load_calibration(p)
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    if calibration is None:
+        raise NotFoundError(f"no cell thresholds at {p} (fit them with 'python -m taxonomy.crossval "
+                            f"../shared/realcorpus --realdev DIR --model MODEL --write-thresholds')")
+    if calibration.model_version != model.version:
+        raise InputError(f"{p} was fitted for model {calibration.model_version}, not {model.version}")
+    return calibration
+
+
+def clause_scores(clauses: list[Clause], model: TaggerModel) -> list[dict[str, float]]:
+    """Every category's probability for each clause ({} for headings, boilerplate and fragments)."""
+    taggable = [c.kind == CLAUSE for c in clauses]
+    records = [clause_record(c) for c, t in zip(clauses, taggable) if t]
+    P = model.tagger.predict_proba(records) if records else None
+    out, row = [], 0
+    for t in taggable:
+        if t:
+            out.append({cat: round(float(p), 4) for cat, p in zip(model.categories, P[row])})
+            row += 1
+        else:
+            out.append({})
+    return out
+
+
+def coverage_units(rows: list[dict], model: TaggerModel | None = None, calibration=None) -> list[dict]:
+    """The grid cells of JSON-line units (as ``classify_units`` reads them): one dict per document and category.
+
+    Each is {"doc", "category", "state", "score", "evidence_idx"}; see
+    ``taxonomy.coverage.cell_states`` for their meaning. ``evidence_idx`` is
+    the evidence unit's ``idx`` (its position in the document when units have
+    no ``idx``).
+    """
+    from taxonomy.coverage import cell_states
+
+    model = model or get_model()
+    calibration = calibration or get_calibration(model)
+    out: list[dict] = []
+    for doc_rows in _documents(rows):
+        clauses = clauses_from_units(doc_rows)
+        scored = [{"idx": row.get("idx", i), "kind": c.kind, "scores": s}
+                  for i, (row, c, s) in enumerate(zip(doc_rows, clauses, clause_scores(clauses, model)))]
+        for cell in cell_states(scored, calibration, model.categories):
+            out.append({"doc": doc_rows[0].get("doc"), "category": cell["category"], "state": cell["state"],
+                        "score": cell["score"], "evidence_idx": cell["evidence_idx"]})
     return out
 
 
