@@ -9,6 +9,7 @@ import sys
 
 import click
 
+from policycorpus.errors import PolicyCorpusError
 from policycorpus.options import UserError, existing_db_option
 
 
@@ -18,6 +19,8 @@ def bind_socket(host: str, port: int) -> socket.socket:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise UserError(f"cannot resolve host {host!r}: {exc.strerror}") from None
+    except (UnicodeError, ValueError) as exc:  # a label over 63 characters, a NUL byte ...
+        raise UserError(f"cannot resolve host {host[:100]!r}: {exc}") from None
     family, _, _, _, address = infos[0]
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -33,6 +36,18 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def prepare(db_path: str, purpose: str) -> None:
+    """publish.server.prepare_database, its errors as one-line UserErrors."""
+    from publish.server import prepare_database
+
+    try:
+        prepare_database(db_path)
+    except PolicyCorpusError as exc:
+        raise UserError(f"cannot prepare {db_path} for {purpose}: {exc}") from None
+    except sqlite3.Error as exc:
+        raise UserError(f"cannot prepare {db_path} for {purpose} (it must be writable once): {exc}") from None
+
+
 @click.command()
 @existing_db_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -42,8 +57,10 @@ def serve(db_path, host, port):
     """Serve the corpus read-only with Datasette: search, facets, canned queries,
     tagged policy pages, the comparison grid and charts.
 
-    The database is opened writable once to build the full-text indexes and
-    views, then served immutable with an SQL time limit.
+    The database is opened writable once to build the full-text indexes,
+    views and summary tables, then served through read-only connections with
+    an SQL time limit: what other commands commit meanwhile shows at once
+    (the summary tables behind rankings and charts are rebuilt at the next start).
 
     \b
     Example:
@@ -54,17 +71,16 @@ def serve(db_path, host, port):
     from datasette.cli import run_sync
     from datasette.utils import StartupError
 
-    from publish.server import make_datasette, prepare_database
+    from publish.server import make_datasette
 
-    try:
-        prepare_database(db_path)
-    except sqlite3.Error as exc:
-        raise UserError(f"cannot prepare {db_path} for serving (it must be writable once): {exc}") from None
+    prepare(db_path, "serving")
     try:
         ds = make_datasette(db_path)
+        run_sync(ds.invoke_startup)
     except StartupError as exc:
         raise UserError(str(exc)) from None
-    run_sync(ds.invoke_startup)
+    except sqlite3.Error as exc:
+        raise UserError(f"cannot serve {db_path}: {exc}") from None
     sock = bind_socket(host, port)
     bound_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
@@ -95,16 +111,14 @@ def publish(db_path, out_dir, name, version_note, force):
         policycorpus publish --db corpus.db --out dist/policycorpus
         cd dist/policycorpus && docker build -t policycorpus . && docker run -p 8001:8001 policycorpus
     """
-    from publish.package import PackageError, build_package
-    from publish.server import prepare_database
+    from publish.package import build_package
 
-    try:
-        prepare_database(db_path)
-    except sqlite3.Error as exc:
-        raise UserError(f"cannot prepare {db_path} for publishing (it must be writable once): {exc}") from None
+    prepare(db_path, "publishing")
     try:
         result = build_package(db_path, out_dir, name=name, version_note=version_note, force=force)
-    except PackageError as exc:
+    except PolicyCorpusError as exc:
         raise UserError(str(exc)) from None
+    except (OSError, sqlite3.Error) as exc:
+        raise UserError(f"cannot write the package to {out_dir}: {exc}") from None
     click.echo(f"Package written to {result}", err=False)
     click.echo(f"Build and run it with: cd {result} && docker build -t {name} . && docker run -p 8001:8001 {name}")

@@ -1,8 +1,8 @@
 """Data behind the custom Datasette pages: a tagged policy, the comparison grid, the charts.
 
 Each ``*_data`` function takes a read-only sqlite3 connection (Datasette's
-``execute_fn`` runs it in its thread pool) and returns plain data for the
-templates in ``site/templates``. The comparison grid is the one
+``execute_fn`` runs it in its thread pool, under the page time limit of the
+plugin) and returns plain data for the templates in ``site/templates``. The comparison grid is the one
 ``analysis.compare`` builds for ``policycorpus compare``.
 """
 
@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 MODALITIES = ("prohibition", "obligation", "recommendation", "permission", "information")
 SAFE_URL_SCHEMES = ("http://", "https://", "file://")
+# The grid is computed in Python after the SQL; past this many clauses the page refuses rather than stall.
+MAX_COMPARE_CLAUSES = 100_000
 HIGHLIGHT_START, HIGHLIGHT_END = "\x02", "\x03"  # the markers the search queries pass to highlight()
 
 
@@ -221,22 +223,36 @@ def current_clauses_of(conn, company_ids: list[int]):
     return list(clauses.values())
 
 
-def compare_data(conn, names: list[str]) -> dict:
+def count_latest_clauses(conn, company_ids: list[int]) -> int:
+    """Clauses of the companies' latest snapshots (all segmentations): an upper bound of the grid's work."""
+    ids = ", ".join(str(int(i)) for i in company_ids)
+    return conn.execute(
+        f"""select count(*) from clauses cl join documents d on d.id = cl.document_id
+            and d.latest_snapshot_id = cl.snapshot_id where cl.company_id in ({ids}) and cl.kind = 'clause'"""
+    ).fetchone()[0]
+
+
+def compare_data(conn, names: list[str], *, max_clauses: int = MAX_COMPARE_CLAUSES) -> dict:
     """The comparison grid of analysis.compare (as `policycorpus compare` builds it) for the named companies."""
     import sqlite_utils
 
     from analysis.compare import compare_clauses
     from analysis.corpus import load_categories
-    from policycorpus.options import UserError
+    from policycorpus.errors import PolicyCorpusError
 
     companies, unknown = resolve_companies(conn, names)
     result = {"names": names, "unknown": unknown, "comparison": None, "error": None, "documents": {}}
     if unknown or not companies:
         return result
+    n_clauses = count_latest_clauses(conn, [c["id"] for c in companies])
+    if n_clauses > max_clauses:
+        result["error"] = (f"These companies have {n_clauses:,} clauses, more than this page compares at once "
+                           f"({max_clauses:,}); compare fewer companies, or use 'policycorpus compare'.")
+        return result
     try:
         categories = load_categories(sqlite_utils.Database(conn))
-    except UserError as exc:
-        result["error"] = exc.message
+    except PolicyCorpusError as exc:
+        result["error"] = str(exc)
         return result
     by_company = {c["name"]: [] for c in companies}
     for clause in current_clauses_of(conn, [c["id"] for c in companies]):
