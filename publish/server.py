@@ -92,7 +92,7 @@ def load_settings() -> dict:
     return json.loads(SETTINGS_FILE.read_text(encoding="utf-8"))
 
 
-def make_datasette(db_path: str | Path, *, settings: dict | None = None):
+def make_datasette(db_path: str | Path, *, settings: dict | None = None, plugin_config: dict | None = None):
     """A Datasette serving db_path read-only (not immutable) with the project's metadata, templates and static files.
 
     The plugins are those of the ``datasette`` entry points; ``register`` adds them only if they are missing.
@@ -104,9 +104,11 @@ def make_datasette(db_path: str | Path, *, settings: dict | None = None):
     register()
     merged = load_settings()
     merged.update(settings or {})
+    metadata = build_metadata(database_name(db_path))
+    metadata["plugins"][PLUGIN].update(plugin_config or {})
     return Datasette(
         [str(db_path)],
-        metadata=build_metadata(database_name(db_path)),
+        metadata=metadata,
         template_dir=str(TEMPLATES_DIR),
         static_mounts=[("static", str(STATIC_DIR))],
         settings=merged,

@@ -7,7 +7,8 @@ rest on every connection Datasette opens (``prepare_connection``):
   file system (``fts3_tokenizer`` returns and accepts raw pointers,
   ``load_extension`` loads code), and ATTACH;
 * ``zeroblob`` and ``randomblob`` are replaced by versions that refuse more
-  than ``MAX_GENERATED_BYTES`` (the authorizer cannot see arguments);
+  than ``MAX_GENERATED_BYTES`` with "string or blob too big" (the authorizer
+  cannot see arguments);
 * ``SQLITE_LIMIT_LENGTH`` caps any one string or blob a query makes or reads;
 * a row factory caps the bytes of rows one statement may return, so a query
   of a thousand large cells fails with a message instead of filling memory.
@@ -54,7 +55,8 @@ def bounded_size(n, name: str) -> int:
     except (TypeError, ValueError, OverflowError):
         return 0
     if size > MAX_GENERATED_BYTES:
-        raise ValueError(f"{name}() is limited to {MAX_GENERATED_BYTES:,} bytes on this site")
+        # sqlite3 reports an OverflowError from a function as SQLite's own "string or blob too big"
+        raise OverflowError(f"{name}() is limited to {MAX_GENERATED_BYTES:,} bytes on this site")
     return size
 
 
