@@ -73,15 +73,20 @@ def serve(db_path, host, port):
 
     from publish.server import make_datasette
 
-    prepare(db_path, "serving")
+    sock = bind_socket(host, port)  # first: a taken port or a bad host is reported before any work
     try:
+        prepare(db_path, "serving")
         ds = make_datasette(db_path)
         run_sync(ds.invoke_startup)
     except StartupError as exc:
+        sock.close()
         raise UserError(str(exc)) from None
     except sqlite3.Error as exc:
+        sock.close()
         raise UserError(f"cannot serve {db_path}: {exc}") from None
-    sock = bind_socket(host, port)
+    except BaseException:
+        sock.close()
+        raise
     bound_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{bound_port}/"
@@ -111,8 +116,12 @@ def publish(db_path, out_dir, name, version_note, force):
         policycorpus publish --db corpus.db --out dist/policycorpus
         cd dist/policycorpus && docker build -t policycorpus . && docker run -p 8001:8001 policycorpus
     """
-    from publish.package import build_package
+    from publish.package import build_package, check_output_dir
 
+    try:
+        check_output_dir(out_dir, force=force)
+    except PolicyCorpusError as exc:
+        raise UserError(str(exc)) from None
     prepare(db_path, "publishing")
     try:
         result = build_package(db_path, out_dir, name=name, version_note=version_note, force=force)

@@ -14,6 +14,7 @@ point, as in `policycorpus serve`. No source tree is copied into the package.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import sqlite3
@@ -94,14 +95,27 @@ def build_wheel(dest: Path, *, root: Path = ROOT) -> Path:
     return wheels[-1]
 
 
+def check_output_dir(out_dir, *, force: bool = False) -> Path:
+    """The resolved output directory, if it can be written (checked before any work); else an InputError."""
+    out = Path(out_dir).resolve()
+    if out.exists() and not force:
+        raise InputError(f"{out} exists (use --force to replace it)")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"cannot write the package to {out}: it is a file")
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not existing.is_dir():
+        raise InputError(f"cannot write the package to {out}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write the package to {out}: {existing} is not writable")
+    return out
+
+
 def build_package(db_path, out_dir, *, name: str = "policycorpus", version_note: str | None = None,
                   force: bool = False) -> Path:
     """Write the deployable directory to out_dir and return its path."""
     from datasette.utils import temporary_docker_directory
 
-    out = Path(out_dir).resolve()
-    if out.exists() and not force:
-        raise InputError(f"{out} exists (use --force to replace it)")
+    out = check_output_dir(out_dir, force=force)
     db_name = database_name(db_path)
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / f"{db_name}.db"
