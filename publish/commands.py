@@ -107,9 +107,10 @@ def serve(db_path, host, port):
 @click.option("--force", is_flag=True, help="Replace the output directory if it exists.")
 def publish(db_path, out_dir, name, version_note, force):
     """Prepare a deployable Datasette package of the corpus: a directory with
-    the database, metadata, templates, plugins, static files and a Dockerfile,
-    made by Datasette's own packaging machinery (`datasette package`), without
-    building the image.
+    a snapshot of the database, metadata, templates, static files, the
+    project's wheel (which brings the plugins) and a Dockerfile that installs
+    it, made by Datasette's own packaging machinery (`datasette package`),
+    without building the image.
 
     \b
     Example:

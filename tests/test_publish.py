@@ -520,6 +520,38 @@ def test_summaries_follow_new_tags_and_are_not_rebuilt_needlessly(tmp_path):
     assert texts == {"Violations may lead to disciplinary action up to termination."} and len(shared) == 2
 
 
+def test_summaries_are_rebuilt_in_one_transaction(tmp_path):
+    """While the rebuild inserts the new rows, another connection still sees the old summaries, not empty tables."""
+    from publish.summary import built_at, refresh_summaries
+
+    path = build_corpus(tmp_path / "corpus.db")
+    prepare_database(path)
+    reader = sqlite3.connect(path)
+    before = reader.execute("select count(*) from policy_stats").fetchone()[0]
+    first_built = built_at(reader)
+    assert before > 0 and first_built
+    seen = []
+
+    def trace(statement):
+        if statement.lstrip().lower().startswith("insert into policy_stats"):
+            seen.append(reader.execute("select count(*) from policy_stats").fetchone()[0])
+
+    db = open_db(path)
+    db.conn.set_trace_callback(trace)
+    assert refresh_summaries(db, force=True)
+    db.conn.set_trace_callback(None)
+    assert seen == [before]
+    assert reader.execute("select count(*) from policy_stats").fetchone()[0] == before
+    assert built_at(reader) >= first_built
+
+
+def test_charts_page_says_when_the_summaries_were_built(client, corpus):
+    from publish.summary import built_at
+
+    when = built_at(sqlite3.connect(corpus))
+    assert when and f"summary tables built at\n{when}" in get(client, "/-/charts").text
+
+
 def wheel_venv(package: Path, tmp_path: Path) -> Path:
     """A venv whose site-packages holds only the package's wheel (installed as its Dockerfile does, without
     dependencies); the dependencies are this environment's, reached by a .pth line, so its editable install of
