@@ -520,6 +520,27 @@ def test_summaries_follow_new_tags_and_are_not_rebuilt_needlessly(tmp_path):
     assert texts == {"Violations may lead to disciplinary action up to termination."} and len(shared) == 2
 
 
+def test_plugins_come_from_the_datasette_entry_points_once(client):
+    import importlib
+    from importlib.metadata import entry_points
+
+    from datasette.plugins import pm
+
+    from publish.plugins import PLUGINS, register
+
+    declared = {ep.name: ep.value for ep in entry_points(group="datasette") if ep.value.startswith("publish.")}
+    assert declared == PLUGINS  # pyproject.toml and publish.plugins agree (and the project is installed)
+    assert register() == []  # nothing left to add by hand
+    ours = [p.__name__ for p in pm.get_plugins() if getattr(p, "__name__", "").startswith("publish.")]
+    assert sorted(ours) == sorted(PLUGINS.values())
+    for name, module in PLUGINS.items():
+        assert pm.get_plugin(name) is importlib.import_module(module)
+    listed = [p for p in get(client, "/-/plugins.json").json if p["name"] == "policycorpus"]
+    assert sorted(h for p in listed for h in p["hooks"]) == sorted(
+        ["asgi_wrapper", "asgi_wrapper", "menu_links", "prepare_connection", "prepare_jinja2_environment",
+         "register_routes", "render_cell"])
+
+
 def test_summaries_are_rebuilt_in_one_transaction(tmp_path):
     """While the rebuild inserts the new rows, another connection still sees the old summaries, not empty tables."""
     from publish.summary import built_at, refresh_summaries
