@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from policycorpus.db import TABLES, VIEWS, ensure_fts, ensure_views, open_db
+from policycorpus.db import TABLES, VIEWS, ensure_fts, ensure_views, open_db, sqlite_errors
 from publish.summary import refresh_summaries
 
 SITE_DIR = Path(__file__).resolve().parent / "site"
@@ -40,9 +40,14 @@ def prepare_database(db_path: str | Path, *, log=None) -> None:
     Other commands may write to the corpus meanwhile: the summary tables are
     rebuilt in one transaction, and nothing needs checkpointing, because the
     server reads the file through SQLite (WAL included), not as an immutable file.
+    A file that is damaged, read-only or not SQLite raises a CorpusError.
     """
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    db = open_db(db_path)
+    with sqlite_errors():
+        _prepare(open_db(db_path), log)
+
+
+def _prepare(db, log) -> None:
     try:
         if not db["categories"].count:
             _fill_categories(db, log)

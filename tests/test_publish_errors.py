@@ -55,8 +55,8 @@ def bad_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     empty_dir.mkdir()
     return {
         "missing": (tmp_path / "none.db", "no corpus database"),
-        "not sqlite": (notes, "not a database"),
-        "truncated": (truncated, "cannot prepare"),
+        "not sqlite": (notes, "not a PolicyCorpus corpus"),
+        "truncated": (truncated, "not a PolicyCorpus corpus"),
         "directory": (empty_dir, "is a directory"),
     }
 
