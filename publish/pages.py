@@ -40,12 +40,14 @@ def safe_url(url: str | None) -> str | None:
 
 
 def split_names(values: list[str]) -> list[str]:
-    """Company names from repeated and/or comma-separated parameters, in order, without duplicates."""
+    """Company names from repeated and/or comma-separated parameters, in order, without duplicates (any case)."""
     names: list[str] = []
+    seen: set[str] = set()
     for value in values:
         for name in value.split(","):
             name = name.strip()
-            if name and name.lower() not in (n.lower() for n in names):
+            if name and name.lower() not in seen:
+                seen.add(name.lower())
                 names.append(name)
     return names
 
