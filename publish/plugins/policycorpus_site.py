@@ -128,8 +128,10 @@ async def policy_page(datasette, request):
 
 async def compare_page(datasette, request):
     names = pages.split_names(request.args.getlist("companies") + request.args.getlist("company"))
-    db = database(datasette)
-    choices = await db.execute_fn(pages.company_choices)
+    try:
+        choices = await run_timed(datasette, pages.company_choices)
+    except QueryInterrupted:
+        return await too_slow_page(datasette, request, "The list of companies")
     limit = int(config(datasette).get("max_compare_companies", 12))
     data = {"names": names, "unknown": [], "comparison": None, "error": None, "documents": {}}
     max_clauses = int(config(datasette).get("max_compare_clauses", pages.MAX_COMPARE_CLAUSES))
