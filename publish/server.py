@@ -27,6 +27,9 @@ STATIC_DIR = SITE_DIR / "static"
 # metadata.yml describes the database under this name; it is renamed to the served file's name.
 TEMPLATE_DB = "corpus"
 PLUGIN = "policycorpus"
+# The served file changes while it is served: browsers must not keep pages for settings.json's
+# default_cache_ttl (which suits the immutable snapshot of a published package).
+LIVE_SETTINGS = {"default_cache_ttl": 0}
 
 
 def database_name(db_path: str | Path) -> str:
@@ -108,6 +111,7 @@ def make_datasette(db_path: str | Path, *, settings: dict | None = None, plugin_
 
     register()
     merged = load_settings()
+    merged.update(LIVE_SETTINGS)
     merged.update(settings or {})
     metadata = build_metadata(database_name(db_path))
     metadata["plugins"][PLUGIN].update(plugin_config or {})

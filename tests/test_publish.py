@@ -212,6 +212,8 @@ def test_served_read_only_with_time_limit_and_no_writes(client, corpus):
             return str(exc)
 
     assert "readonly" in asyncio.run(database.execute_fn(write))
+    # pages of a file that changes are not cached by browsers
+    assert client.get("/corpus/companies").headers["cache-control"] == "no-cache"
     # arbitrary SQL is read-only
     response = client.get("/corpus.json?" + urlencode({"sql": "delete from companies"}))
     assert response.status == 400
