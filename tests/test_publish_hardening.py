@@ -171,3 +171,14 @@ def test_compare_page_refuses_more_clauses_than_it_may_compare(corpus):
     response = capped.get("/-/compare?" + urlencode({"companies": "Bulk A,Bulk B"}))
     assert response.status == 400 and "40,000 clauses" in response.text
     assert capped.get("/-/compare?" + urlencode({"companies": "Bulk A"})).status == 200
+
+
+def test_plugins_leave_other_datasette_sites_alone(corpus):
+    """The plugins are installed for the whole environment; only a PolicyCorpus site (its metadata) gets them."""
+    from datasette.app import Datasette
+
+    plain = DatasetteClient(Datasette([str(corpus["path"])]))
+    assert sql(plain, "select length(zeroblob(2000000)) as n").json == [{"n": 2_000_000}]
+    response = plain.get("/corpus.csv?" + urlencode({"sql": "select '=1+1' as formula"}))
+    assert response.status == 200 and "=1+1" in response.text and "'=1+1" not in response.text
+    assert plain.get("/-/compare").status == 404

@@ -109,6 +109,9 @@ def is_csv_request(scope) -> bool:
 @hookimpl
 def asgi_wrapper(datasette):
     def wrap(app):
+        if datasette.plugin_config("policycorpus") is None:  # another Datasette in the same environment
+            return app
+
         async def neutralising_app(scope, receive, send):
             if scope.get("type") != "http" or not is_csv_request(scope):
                 return await app(scope, receive, send)

@@ -172,7 +172,9 @@ async def charts_page(datasette, request):
 
 
 @hookimpl
-def register_routes():
+def register_routes(datasette):
+    if config(datasette) is None:  # another Datasette in the same environment
+        return []
     return [
         (r"^/-/policy/(?P<document_id>[^/]+)$", policy_page),
         (r"^/-/compare$", compare_page),

@@ -99,4 +99,5 @@ def harden(conn: sqlite3.Connection) -> None:
 
 @hookimpl
 def prepare_connection(conn, database, datasette):
-    harden(conn)
+    if datasette.plugin_config("policycorpus") is not None:  # a PolicyCorpus site, not any Datasette
+        harden(conn)
