@@ -441,6 +441,7 @@ def test_charts_page(client):
 # ---------------------------------------------------------------- commands
 
 
+@pytest.mark.slow
 def test_publish_writes_a_deployable_package(corpus, tmp_path):
     import zipfile
 
@@ -595,6 +596,7 @@ def wheel_venv(package: Path, tmp_path: Path) -> Path:
     return python
 
 
+@pytest.mark.slow
 def test_published_package_runs_its_dockerfile_commands(corpus, tmp_path):
     """Install the package's wheel as its Dockerfile does, then run its `datasette inspect` and CMD lines."""
     import os
