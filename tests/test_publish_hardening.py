@@ -85,6 +85,13 @@ def test_functions_that_leak_or_load_code_are_refused(client, query):
     assert "not authorized" in response.text
 
 
+def test_other_visitors_sql_is_not_readable(client):
+    assert sql(client, "select 'a-private-search-term' as q").status == 200
+    response = sql(client, "select sql from sqlite_stmt")
+    assert response.status == 400 and "access to sqlite_stmt.sql is prohibited" in response.text
+    assert "a-private-search-term" not in response.text
+
+
 def test_fts3_tokenizer_works_in_plain_sqlite_so_the_refusal_is_ours():
     assert len(sqlite3.connect(":memory:").execute("select fts3_tokenizer('simple')").fetchone()[0]) == 8
 

@@ -5,7 +5,8 @@ rest on every connection Datasette opens (``prepare_connection``):
 
 * an SQLite authorizer denies functions that leak process memory or touch the
   file system (``fts3_tokenizer`` returns and accepts raw pointers,
-  ``load_extension`` loads code), and ATTACH;
+  ``load_extension`` loads code), ATTACH, and reading ``sqlite_stmt`` (the
+  SQL other visitors ran on the same connection);
 * ``zeroblob`` and ``randomblob`` are replaced by versions that refuse more
   than ``MAX_GENERATED_BYTES`` with "string or blob too big" (the authorizer
   cannot see arguments);
@@ -28,6 +29,8 @@ DENIED_FUNCTIONS = frozenset({
     "readfile", "writefile", "edit", "fsdir",  # the sqlite3 shell's file functions, if a build has them
 })
 DENIED_ACTIONS = frozenset({sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH})
+# sqlite_stmt lists the statements prepared on the connection: other visitors' SQL, literals included.
+DENIED_TABLES = frozenset({"sqlite_stmt"})
 MAX_GENERATED_BYTES = 1024 * 1024
 # Largest single value: well above any stored text or compressed raw body (downloads stop at 10 MB).
 MAX_VALUE_BYTES = 64 * 1024 * 1024
@@ -43,6 +46,8 @@ def authorizer(action: int, arg1, arg2, db_name, trigger) -> int:
     if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in DENIED_FUNCTIONS:
         return sqlite3.SQLITE_DENY
     if action in DENIED_ACTIONS:
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_READ and (arg1 or "").lower() in DENIED_TABLES:
         return sqlite3.SQLITE_DENY
     return sqlite3.SQLITE_OK
 
