@@ -544,6 +544,36 @@ def test_plugins_come_from_the_datasette_entry_points_once(client):
          "register_routes", "render_cell"])
 
 
+def test_plugins_are_registered_by_hand_when_no_entry_point_loaded_them(corpus):
+    """Datasette skips entry points when sys._called_from_test is set: make_datasette then adds the plugins, once."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import sys
+        sys._called_from_test = True
+        from datasette.plugins import pm
+        assert pm.get_plugin("policycorpus") is None
+        from datasette.utils.testing import TestClient
+        from publish.plugins import register
+        from publish.server import make_datasette
+        client = TestClient(make_datasette({str(corpus)!r}))
+        make_datasette({str(corpus)!r})
+        assert register() == []
+        print(sorted(p.__name__ for p in pm.get_plugins() if p.__name__.startswith("publish.")))
+        print(client.get("/-/compare?companies=Acme+Retail").status,
+              client.get("/corpus.json?sql=select+fts3_tokenizer('simple')").status)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr[-2000:]
+    modules, statuses = result.stdout.strip().splitlines()
+    assert modules == str(sorted(["publish.plugins.csv_formulas", "publish.plugins.policycorpus_site",
+                                  "publish.plugins.sql_guard"]))
+    assert statuses == "200 400"
+
+
 def test_summaries_are_rebuilt_in_one_transaction(tmp_path):
     """While the rebuild inserts the new rows, another connection still sees the old summaries, not empty tables."""
     from publish.summary import built_at, refresh_summaries
