@@ -117,9 +117,10 @@ def publish(db_path, out_dir, name, version_note, force):
         policycorpus publish --db corpus.db --out dist/policycorpus
         cd dist/policycorpus && docker build -t policycorpus . && docker run -p 8001:8001 policycorpus
     """
-    from publish.package import build_package, check_output_dir
+    from publish.package import build_package, check_name, check_output_dir
 
     try:
+        check_name(name)
         check_output_dir(out_dir, force=force)
     except PolicyCorpusError as exc:
         raise UserError(str(exc)) from None

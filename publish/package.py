@@ -15,6 +15,7 @@ point, as in `policycorpus serve`. No source tree is copied into the package.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import sqlite3
@@ -33,6 +34,8 @@ BUILD_FILES = ("pyproject.toml", "README.md")
 BUILD_PACKAGES = ("policycorpus", "crawler", "taxonomy", "analysis", "publish")
 BUILD_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "*.db", "*.db-*")
 WHEEL_TIMEOUT_S = 300
+# A Docker image name (it names the build directory too, so no path separators).
+IMAGE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
 
 
 def datasette_requirement() -> str:
@@ -95,6 +98,14 @@ def build_wheel(dest: Path, *, root: Path = ROOT) -> Path:
     return wheels[-1]
 
 
+def check_name(name: str) -> str:
+    """The deployment's name if Docker accepts it as an image name; else an InputError."""
+    if not IMAGE_NAME.fullmatch(name or ""):
+        raise InputError(f"--name {name[:60]!r}: use lowercase letters, digits, '.', '_' and '-' "
+                         "(a Docker image name, at most 128 characters)")
+    return name
+
+
 def check_output_dir(out_dir, *, force: bool = False) -> Path:
     """The resolved output directory, if it can be written (checked before any work); else an InputError."""
     out = Path(out_dir).resolve()
@@ -115,6 +126,7 @@ def build_package(db_path, out_dir, *, name: str = "policycorpus", version_note:
     """Write the deployable directory to out_dir and return its path."""
     from datasette.utils import temporary_docker_directory
 
+    check_name(name)
     out = check_output_dir(out_dir, force=force)
     db_name = database_name(db_path)
     with tempfile.TemporaryDirectory() as tmp:

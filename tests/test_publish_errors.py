@@ -116,3 +116,12 @@ def test_publish_to_an_unusable_directory_is_one_line(corpus, tmp_path):
     assert "is a file" in run(["publish", "--db", str(corpus), "--out", str(a_file)])
     assert "cannot write the package" in run(["publish", "--db", str(corpus), "--out", str(a_file / "below"), "--force"])
     assert a_file.read_text() == "not a directory"
+
+
+@pytest.mark.parametrize("name", ["../policycorpus-escape-test", "a/b", "", "Upper", "x y", "-dash", "a" * 129])
+def test_publish_refuses_a_name_docker_would_not_take(corpus, tmp_path, name):
+    assert "--name" in run(["publish", "--db", str(corpus), "--out", str(tmp_path / "out"), "--name", name])
+    import tempfile
+
+    assert not (tmp_path / "out").exists()
+    assert not (Path(tempfile.gettempdir()) / "policycorpus-escape-test").exists()  # datasette's build directory
