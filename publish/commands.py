@@ -117,10 +117,11 @@ def publish(db_path, out_dir, name, version_note, force):
         policycorpus publish --db corpus.db --out dist/policycorpus
         cd dist/policycorpus && docker build -t policycorpus . && docker run -p 8001:8001 policycorpus
     """
-    from publish.package import build_package, check_name, check_output_dir
+    from publish.package import build_package, check_name, check_output_dir, check_version_note
 
     try:
         check_name(name)
+        check_version_note(version_note)
         check_output_dir(out_dir, force=force)
     except PolicyCorpusError as exc:
         raise UserError(str(exc)) from None

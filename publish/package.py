@@ -106,6 +106,13 @@ def check_name(name: str) -> str:
     return name
 
 
+def check_version_note(note: str | None) -> str | None:
+    """The note if it fits on the Dockerfile's CMD line (no control characters, at most 200); else an InputError."""
+    if note is not None and (len(note) > 200 or any(ord(c) < 32 or ord(c) == 127 for c in note)):
+        raise InputError("--version-note: at most 200 characters, on one line")
+    return note
+
+
 def check_output_dir(out_dir, *, force: bool = False) -> Path:
     """The resolved output directory, if it can be written (checked before any work); else an InputError."""
     out = Path(out_dir).resolve()
@@ -127,6 +134,7 @@ def build_package(db_path, out_dir, *, name: str = "policycorpus", version_note:
     from datasette.utils import temporary_docker_directory
 
     check_name(name)
+    check_version_note(version_note)
     out = check_output_dir(out_dir, force=force)
     db_name = database_name(db_path)
     with tempfile.TemporaryDirectory() as tmp:

@@ -125,3 +125,9 @@ def test_publish_refuses_a_name_docker_would_not_take(corpus, tmp_path, name):
 
     assert not (tmp_path / "out").exists()
     assert not (Path(tempfile.gettempdir()) / "policycorpus-escape-test").exists()  # datasette's build directory
+
+
+@pytest.mark.parametrize("note", ["two\nlines", "x" * 201, "tab\there"])
+def test_publish_refuses_a_version_note_that_would_break_the_dockerfile(corpus, tmp_path, note):
+    assert "--version-note" in run(["publish", "--db", str(corpus), "--out", str(tmp_path / "out"), "--version-note", note])
+    assert not (tmp_path / "out").exists()
