@@ -4,15 +4,21 @@ Whole-corpus aggregates (restrictiveness rankings, coverage, the charts) would
 scan every clause on each request; on a million clauses that exceeds the SQL
 time limit. ``refresh_summaries`` computes them once, when `serve` or `publish`
 prepares the database, and only if the clauses, tags or snapshots changed since
-the last time (a fingerprint is kept in the meta table). The served database is
-immutable, so the summaries can never be stale while it is served.
+the last time (a fingerprint is kept in the meta table). The rebuild is one
+transaction, so a reader sees the old summaries or the new ones, never half.
+While `serve` runs, other commands may add clauses and tags: the summaries then
+describe the corpus as it was at ``summary_built_at`` (meta table, shown on
+the charts page) until the next `serve` or `publish` rebuilds them.
 """
 
 from __future__ import annotations
 
 import sqlite_utils
 
+from policycorpus.db import transaction, utcnow
+
 FINGERPRINT_KEY = "summary_fingerprint"
+BUILT_AT_KEY = "summary_built_at"
 
 # Same definition of "current" as analysis/corpus.py and the current_clauses view.
 LATEST_SEGMENTATION = """coalesce(cl.segmenter_version, '') = coalesce((select c2.segmenter_version from clauses c2
@@ -70,13 +76,24 @@ def fingerprint(db: sqlite_utils.Database) -> str:
     return db.execute(FINGERPRINT_SQL).fetchone()[0]
 
 
+def stored_fingerprint(db: sqlite_utils.Database) -> str | None:
+    row = db.execute("select value from meta where key = ?", [FINGERPRINT_KEY]).fetchone()
+    return row[0] if row else None
+
+
 def refresh_summaries(db: sqlite_utils.Database, *, force: bool = False) -> bool:
-    """Rebuild the summary tables if the corpus changed; True if rebuilt."""
-    current = fingerprint(db)
-    stored = db.execute("select value from meta where key = ?", [FINGERPRINT_KEY]).fetchone()
-    if not force and stored and stored[0] == current:
+    """Rebuild the summary tables if the corpus changed; True if rebuilt.
+
+    The fingerprint is checked again inside the write transaction, so the tables
+    always match the fingerprint stored with them, whatever another writer did
+    between the first check and the lock.
+    """
+    if not force and stored_fingerprint(db) == fingerprint(db):
         return False
-    with db.conn:
+    with transaction(db):
+        current = fingerprint(db)
+        if not force and stored_fingerprint(db) == current:
+            return False
         db.execute("delete from policy_stats")
         db.execute("delete from category_coverage")
         db.execute("delete from duplicate_clauses")
@@ -84,4 +101,11 @@ def refresh_summaries(db: sqlite_utils.Database, *, force: bool = False) -> bool
         db.execute(CATEGORY_COVERAGE_SQL)
         db.execute(DUPLICATE_CLAUSES_SQL)
         db.execute("insert or replace into meta (key, value) values (?, ?)", [FINGERPRINT_KEY, current])
+        db.execute("insert or replace into meta (key, value) values (?, ?)", [BUILT_AT_KEY, utcnow()])
     return True
+
+
+def built_at(conn) -> str | None:
+    """When the summary tables were last rebuilt (UTC, ISO 8601), from any sqlite3 connection."""
+    row = conn.execute("select value from meta where key = ?", [BUILT_AT_KEY]).fetchone()
+    return row[0] if row else None
