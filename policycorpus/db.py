@@ -242,6 +242,8 @@ TABLES: list[Table] = [
             C("model_version", str, "Version of the model that produced the modality and tags."),
             C("key", str, "Stable key of the clause (from its document's key, its normalised text and occurrence): "
                           "kept across re-segmentation, re-tagging, re-imports and unchanged new versions."),
+            C("scores", str, "JSON object: the latest tagging's probability (0..1) for every category, including "
+                             "those below the tag threshold (what grid cells and review queues are computed from)."),
         ],
         foreign_keys=[
             ("snapshot_id", "snapshots", "id"),
@@ -265,6 +267,25 @@ TABLES: list[Table] = [
         pk=("clause_id", "category", "model_version"),
         foreign_keys=[("clause_id", "clauses", "id"), ("category", "categories", "id")],
         indexes=[(("category",), False)],
+    ),
+    Table(
+        "coverage_cells",
+        "The grid cells of each tagged snapshot: per category, whether the document covers it (covered), does not "
+        "(absent) or should be checked by a person (uncertain), from the model's calibrated per-category thresholds, "
+        "with the cell's score and its evidence clause (the clause with the highest probability).",
+        [
+            C("snapshot_id", int, "The snapshot (a version of a document)."),
+            C("category", str, "Category id."),
+            C("state", str, "covered, uncertain or absent."),
+            C("score", float, "Calibrated probability (0..1) that the document covers the category."),
+            C("best", float, "The highest clause probability for the category in the snapshot."),
+            C("evidence_clause_id", int, "The clause with the highest probability (null when absent)."),
+            C("calibrated", int, "1 when the states come from calibrated thresholds; 0 for a tagger without them "
+                                 "(then nothing is marked uncertain)."),
+            C("model_version", str, "The tagger model of the scores."),
+        ],
+        pk=("snapshot_id", "category", "model_version"),
+        indexes=[(("category", "state"), False)],
     ),
     Table(
         "category_quality",
@@ -544,6 +565,34 @@ join companies co on co.id = cs.company_id
 where cs.kind = 'clause'
 """
 
+CURRENT_CELLS_VIEW_SQL = """
+select
+  d.id as document_id,
+  d.key as document_key,
+  d.company_id as company_id,
+  co.name as company,
+  co.org_type as org_type,
+  co.industry as industry,
+  d.title as policy,
+  cc.snapshot_id as snapshot_id,
+  cc.category as category,
+  cat.group_name as group_name,
+  cc.state as state,
+  cc.score as score,
+  cc.best as best,
+  cc.calibrated as calibrated,
+  cc.evidence_clause_id as evidence_clause_id,
+  ev.key as evidence_clause_key,
+  ev.text as evidence_text,
+  cc.model_version as model_version
+from documents d
+join clauses last on last.id = (select max(c2.id) from clauses c2 where c2.snapshot_id = d.latest_snapshot_id)
+join coverage_cells cc on cc.snapshot_id = d.latest_snapshot_id and cc.model_version = last.model_version
+join companies co on co.id = d.company_id
+left join categories cat on cat.id = cc.category
+left join clauses ev on ev.id = cc.evidence_clause_id
+"""
+
 VIEWS: list[View] = [
     View(
         "current_segments",
@@ -580,6 +629,32 @@ VIEWS: list[View] = [
             C("source", str, "model (a tagger's tag)."),
         ],
         EFFECTIVE_TAGS_VIEW_SQL,
+    ),
+    View(
+        "current_cells",
+        "The comparison grid: for each document's current version and each category, covered / uncertain (check "
+        "by hand) / absent, with the calibrated score and the evidence clause. Count cells from here.",
+        [
+            C("document_id", int, "The policy document."),
+            C("document_key", str, "Its stable key."),
+            C("company_id", int, "Its organization."),
+            C("company", str, "Organization name."),
+            C("org_type", str, "Type of organization."),
+            C("industry", str, "Industry of the organization."),
+            C("policy", str, "Title of the document."),
+            C("snapshot_id", int, "The current snapshot."),
+            C("category", str, "Category id."),
+            C("group_name", str, "The category's group."),
+            C("state", str, "covered, uncertain or absent."),
+            C("score", float, "Calibrated probability that the document covers the category."),
+            C("best", float, "The highest clause probability for the category."),
+            C("calibrated", int, "1 when the state comes from calibrated thresholds."),
+            C("evidence_clause_id", int, "The evidence clause (highest probability)."),
+            C("evidence_clause_key", str, "Its stable key."),
+            C("evidence_text", str, "Its text."),
+            C("model_version", str, "The tagger model."),
+        ],
+        CURRENT_CELLS_VIEW_SQL,
     ),
     View(
         "current_clauses",

@@ -107,8 +107,9 @@ def tag(db_path, model_file, quiet, backend, llm_model, only, llm_args):
         card = load_card(card_path(model_path(model_file)), model.version)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
+    calibration = _calibration_or_none(model, model_file, quiet)
     db = open_db(db_path)
-    stats = tag_snapshots(db, model, _progress("tag", quiet))
+    stats = tag_snapshots(db, model, _progress("tag", quiet), calibration=calibration)
     store_quality_card(db, card)
     if stats["snapshots"] == 0:
         unsegmented = db.execute(
@@ -119,6 +120,19 @@ def tag(db_path, model_file, quiet, backend, llm_model, only, llm_args):
     else:
         click.echo(f"Tagged {stats['clauses']} clauses of {stats['snapshots']} snapshots: "
                    f"{stats['tags']} tags ({stats['version']}).")
+
+
+def _calibration_or_none(model, model_file, quiet: bool):
+    """The model's cell thresholds; without them (a newly trained model) cells are not calibrated, and we say so."""
+    from policycorpus.errors import NotFoundError
+    from taxonomy.pipeline import get_calibration
+
+    try:
+        return get_calibration(model, model_file)
+    except NotFoundError as exc:
+        if not quiet:
+            click.echo(f"Note: {exc}; grid cells will be covered/absent only, none marked uncertain.", err=True)
+        return None
 
 
 @click.group()

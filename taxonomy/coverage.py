@@ -152,6 +152,30 @@ def cell_states(scores_by_clause: Sequence, thresholds: CellCalibration,
     return out
 
 
+def uncalibrated_cell_states(scores_by_clause: Sequence, categories: Iterable[str]) -> list[dict]:
+    """Cells of a tagger that has no calibration (an ``llm`` model, a model trained without thresholds).
+
+    Such a tagger's own decisions are all there is: a category it gave some
+    clause is ``covered`` (evidence: that clause with the highest confidence),
+    one it gave none is ``absent``; nothing is marked ``uncertain``, and the
+    stored rows say ``calibrated = 0`` so readers can tell.
+    """
+    rows = [(i, c) for i, c in enumerate(scores_by_clause) if _clause_attr(c, "kind", "clause") == "clause"]
+    out = []
+    for category in categories:
+        given = [(float((_clause_attr(c, "labels") or {}).get(category, 0.0) or 0.0), i, c) for i, c in rows
+                 if category in (_clause_attr(c, "labels") or {})]
+        if given:
+            best, i, clause = max(given, key=lambda t: t[0])
+            out.append({"category": category, "state": COVERED, "score": round(best, 4), "best": round(best, 4),
+                        "evidence_idx": _clause_attr(clause, "idx", i)})
+        else:
+            probs = [float(_clause_scores(c).get(category, 0.0) or 0.0) for _, c in rows]
+            best = round(max(probs), 4) if probs else 0.0
+            out.append({"category": category, "state": ABSENT, "score": best, "best": best, "evidence_idx": None})
+    return out
+
+
 # ---------------------------------------------------------------- fitting (taxonomy.crossval)
 
 THRESHOLD_GRID = np.round(np.arange(0.0, 1.0001, 0.01), 3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -13,6 +14,7 @@ import sqlite_utils
 from policycorpus.db import transaction, utcnow
 from policycorpus.keys import clause_keys
 from policycorpus.structure import Block, blocks_from_json
+from taxonomy.coverage import cell_states
 from taxonomy.evaluate import CARD_CATEGORY_FIGURES
 from taxonomy.model import TaggerModel, load_model
 from taxonomy.segment import CLAUSE, SEGMENTER_VERSION, Clause, blocks_from_text, clauses_from_units, segment_blocks
@@ -270,6 +272,32 @@ def segment_snapshots(db: sqlite_utils.Database, progress: Progress | None = Non
     return {"snapshots": len(todo), "clauses": clauses_written, "version": SEGMENTER_VERSION}
 
 
+def _scores_json(result) -> str | None:
+    scores = getattr(result, "scores", None) or result.labels
+    return json.dumps(scores, separators=(",", ":")) if scores else None
+
+
+def _cells(rows: list, results: list, model: TaggerModel, calibration=None) -> list[dict]:
+    """The grid cells of each snapshot in the batch (rows: id, kind, text, heading, lead_in, snapshot_id)."""
+    from taxonomy.coverage import uncalibrated_cell_states
+
+    by_snapshot: dict[int, list[dict]] = {}
+    for r, res in zip(rows, results):
+        by_snapshot.setdefault(r[5], []).append(
+            {"idx": r[0], "kind": r[1], "scores": getattr(res, "scores", None) or res.labels, "labels": res.labels})
+    out = []
+    categories = list(getattr(model, "categories", None) or [])
+    for snapshot_id, clauses in by_snapshot.items():
+        if calibration is not None:
+            states = cell_states(clauses, calibration, categories or None)
+        else:
+            states = uncalibrated_cell_states(clauses, categories)
+        out += [{"snapshot_id": snapshot_id, "category": c["category"], "state": c["state"], "score": c["score"],
+                 "best": c["best"], "evidence_clause_id": c["evidence_idx"], "calibrated": int(calibration is not None),
+                 "model_version": model.version} for c in states]
+    return out
+
+
 def _processed(db: sqlite_utils.Database, snapshot_id: int, step: str, version: str) -> bool:
     return db.execute("select 1 from processing where snapshot_id = ? and step = ? and version = ?",
                       [snapshot_id, step, version]).fetchone() is not None
@@ -281,11 +309,15 @@ def _delete_clauses(db: sqlite_utils.Database, snapshot_id: int) -> None:
     db.execute("delete from processing where snapshot_id = ? and step in ('segment', 'tag')", [snapshot_id])
 
 
-def tag_snapshots(db: sqlite_utils.Database, model: TaggerModel | None = None, progress: Progress | None = None) -> dict:
+def tag_snapshots(db: sqlite_utils.Database, model: TaggerModel | None = None, progress: Progress | None = None,
+                  calibration=None) -> dict:
     """Tag the clauses of every segmented snapshot not yet tagged by this model version.
 
     Tags of other model versions stay in the tags table; the clauses' modality
-    columns hold the latest tagging.
+    columns hold the latest tagging, their ``scores`` every category's
+    probability. Each snapshot's grid cells (covered / uncertain / absent per
+    category, with score and evidence clause) go to ``coverage_cells``, from
+    ``calibration`` (taxonomy.coverage.CellCalibration) when given.
     """
     model = model or get_model()
     sync_categories(db)
@@ -297,7 +329,7 @@ def tag_snapshots(db: sqlite_utils.Database, model: TaggerModel | None = None, p
         batch.append(snapshot_id)
         batch_size += sizes.get(snapshot_id, 0)
         if batch_size >= BATCH_CLAUSES or snapshot_id == todo[-1]:
-            c, t = _tag_batch(db, model, batch)
+            c, t = _tag_batch(db, model, batch, calibration)
             tagged_clauses += c
             tag_rows += t
             done += len(batch)
@@ -307,7 +339,8 @@ def tag_snapshots(db: sqlite_utils.Database, model: TaggerModel | None = None, p
     return {"snapshots": len(todo), "clauses": tagged_clauses, "tags": tag_rows, "version": model.version}
 
 
-def _tag_batch(db: sqlite_utils.Database, model: TaggerModel, snapshot_ids: list[int]) -> tuple[int, int]:
+def _tag_batch(db: sqlite_utils.Database, model: TaggerModel, snapshot_ids: list[int], calibration=None,
+               ) -> tuple[int, int]:
     marks = ",".join("?" * len(snapshot_ids))
     rows = db.execute(
         f"select id, kind, text, heading_path, lead_in, snapshot_id from clauses where snapshot_id in ({marks}) "
@@ -318,7 +351,9 @@ def _tag_batch(db: sqlite_utils.Database, model: TaggerModel, snapshot_ids: list
         {"clause_id": r[0], "category": cat, "score": score, "model_version": model.version}
         for r, res in zip(rows, results) for cat, score in res.labels.items()
     ]
-    updates = [(res.modality, res.modality_score, model.version, r[0]) for r, res in zip(rows, results)]
+    updates = [(res.modality, res.modality_score, model.version, _scores_json(res), r[0])
+               for r, res in zip(rows, results)]
+    cells = _cells(rows, results, model, calibration)
     now = utcnow()
     with transaction(db):
         if all(_processed(db, s, "tag", model.version) for s in snapshot_ids):
@@ -327,8 +362,11 @@ def _tag_batch(db: sqlite_utils.Database, model: TaggerModel, snapshot_ids: list
                    f"(select id from clauses where snapshot_id in ({marks}))", [model.version, *snapshot_ids])
         if tags:
             db["tags"].insert_all(tags, pk=("clause_id", "category", "model_version"), replace=True)
-        db.conn.executemany("update clauses set modality = ?, modality_score = ?, model_version = ? where id = ?",
-                            updates)
+        db.conn.executemany("update clauses set modality = ?, modality_score = ?, model_version = ?, scores = ? "
+                            "where id = ?", updates)
+        db.execute(f"delete from coverage_cells where model_version = ? and snapshot_id in ({marks})",
+                   [model.version, *snapshot_ids])
+        db["coverage_cells"].insert_all(cells, pk=("snapshot_id", "category", "model_version"), replace=True)
         db["processing"].insert_all(
             [{"snapshot_id": s, "step": "tag", "version": model.version, "processed_at": now} for s in snapshot_ids],
             pk=("snapshot_id", "step", "version"), replace=True)
