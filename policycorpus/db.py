@@ -434,6 +434,11 @@ TABLES: list[Table] = [
             C("category", str, "Category id."),
             C("clauses", int, "Current clauses of the company tagged with the category."),
             C("strongest_modality", str, "The most forceful modality among them (prohibition > obligation > recommendation > permission > information)."),
+            C("state", str, "The company's grid cell: covered if one of its documents covers the category, else "
+                            "uncertain if one may (check by hand), else absent (from current_cells)."),
+            C("score", float, "The highest calibrated cell score among its documents."),
+            C("documents_covered", int, "How many of its documents cover the category."),
+            C("documents_uncertain", int, "How many of its documents are uncertain for it."),
         ],
         pk=("company_id", "category"),
         indexes=[(("category",), False)],
@@ -520,6 +525,26 @@ where coalesce(cl.segmenter_version, '') = coalesce(
     (select c2.segmenter_version from clauses c2 where c2.snapshot_id = cl.snapshot_id order by c2.id desc limit 1), '')
 """
 
+SNAPSHOT_SEGMENTS_VIEW_SQL = """
+select
+  cl.id as clause_id,
+  cl.key as clause_key,
+  cl.snapshot_id as snapshot_id,
+  cl.document_id as document_id,
+  cl.company_id as company_id,
+  cl.position as position,
+  cl.kind as kind,
+  cl.heading_path as heading_path,
+  cl.lead_in as lead_in,
+  cl.text as text,
+  cl.modality as modality,
+  cl.modality_score as modality_score,
+  cl.model_version as model_version
+from clauses cl
+where coalesce(cl.segmenter_version, '') = coalesce(
+    (select c2.segmenter_version from clauses c2 where c2.snapshot_id = cl.snapshot_id order by c2.id desc limit 1), '')
+"""
+
 EFFECTIVE_TAGS_VIEW_SQL = """
 select t.clause_id as clause_id, t.category as category, t.score as score, t.model_version as model_version,
        'model' as source
@@ -594,6 +619,27 @@ left join clauses ev on ev.id = cc.evidence_clause_id
 """
 
 VIEWS: list[View] = [
+    View(
+        "snapshot_segments",
+        "Every segment of every snapshot (current or older versions), from that snapshot's latest segmentation: "
+        "what a version of a policy says.",
+        [
+            C("clause_id", int, "Id of the segment (clauses.id)."),
+            C("clause_key", str, "Stable key of the clause."),
+            C("snapshot_id", int, "The snapshot."),
+            C("document_id", int, "The document."),
+            C("company_id", int, "Its organization."),
+            C("position", int, "Order in the snapshot, from 0."),
+            C("kind", str, "clause, heading, boilerplate, fragment ...; only clauses are tagged."),
+            C("heading_path", str, "Headings above it, joined by ' > '."),
+            C("lead_in", str, "The sentence introducing a list item, if any."),
+            C("text", str, "The text."),
+            C("modality", str, "Modality from the latest tagging."),
+            C("modality_score", float, "Confidence of the modality."),
+            C("model_version", str, "The tagger model of the modality and tags."),
+        ],
+        SNAPSHOT_SEGMENTS_VIEW_SQL,
+    ),
     View(
         "current_segments",
         "Every segment (clause, heading, boilerplate ...) of each document's current snapshot, from its latest "
@@ -695,7 +741,6 @@ def utcnow() -> str:
 
 # PRAGMA application_id of every PolicyCorpus corpus ("PCo1"): tells our files from other programs' SQLite files.
 APPLICATION_ID = 0x50436F31
-SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def open_db(path: str | Path = DEFAULT_DB, *, create: bool = True) -> sqlite_utils.Database:
@@ -731,16 +776,14 @@ def open_db(path: str | Path = DEFAULT_DB, *, create: bool = True) -> sqlite_uti
 
 
 def check_corpus_file(path: Path) -> None:
-    """Refuse a file that cannot be a corpus, or that its permissions make read-only, before SQLite touches it."""
+    """Refuse a folder, or a file its permissions make read-only, before SQLite opens it.
+
+    The file is never opened here: closing any descriptor of a file drops every POSIX lock this process holds
+    on it, which would let another process delete the WAL under an open connection. SQLite itself reads the
+    header (a file that is not a database fails its first query: see _check_application).
+    """
     if path.is_dir():
         raise CorpusError(f"{path}: is a folder, not a corpus database")
-    try:
-        with path.open("rb") as f:
-            header = f.read(len(SQLITE_HEADER))
-    except OSError as exc:
-        raise CorpusError(f"{path}: cannot read it ({exc.strerror})") from None
-    if header and header != SQLITE_HEADER:
-        raise CorpusError(f"{path}: not a PolicyCorpus corpus (not an SQLite database); nothing was changed")
     # Root may write to any file: honour the permission bits ourselves, so a corpus marked read-only stays so.
     if not path.stat().st_mode & 0o222 or not os.access(path, os.W_OK):
         raise CorpusError(f"{path}: the corpus is read-only; PolicyCorpus needs to write to it (copy it somewhere writable)")
@@ -840,8 +883,10 @@ def sqlite_errors(path: str | Path | None = None) -> Iterator[None]:
             raise CorpusError(f"{where}the corpus is read-only (cannot write to it)") from exc
         if "full" in lowered:
             raise CorpusError(f"{where}the disk is full: nothing was written") from exc
-        if "not a database" in lowered or "malformed" in lowered or "file is encrypted" in lowered:
-            raise CorpusError(f"{where}not a PolicyCorpus corpus (not an SQLite database, or damaged)") from exc
+        if "not a database" in lowered or "file is encrypted" in lowered:
+            raise CorpusError(f"{where}not a PolicyCorpus corpus (not an SQLite database); nothing was changed") from exc
+        if "malformed" in lowered:
+            raise CorpusError(f"{where}the corpus file is damaged (database disk image is malformed)") from exc
         raise
 
 
