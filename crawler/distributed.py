@@ -43,8 +43,11 @@ from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.misc import build_from_crawler
 from scrapy_redis.scheduler import Scheduler
 
-from crawler.crawllog import log_robots_failure
 from twisted.internet import task
+
+from crawler.corpusdb import corpus_connection
+from crawler.crawllog import log_robots_failure
+from policycorpus.db import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -292,10 +295,7 @@ class WorkerCoordinator:
         scheduler = self.crawler.engine._slot.scheduler
         count = scheduler.requeue(encoded)
         logger.warning("worker %s stopped answering: %d of its requests are back in the queue", owner, count)
-        from crawler.pipelines import corpus_db
-        from policycorpus.db import utcnow
-
-        conn = corpus_db(self.crawler)
+        conn = corpus_connection(self.crawler)
         spider = self.crawler.spider
         for data in encoded:
             request = scheduler.queue._decode_request(data)

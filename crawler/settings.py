@@ -55,6 +55,7 @@ BASE_SETTINGS = {
         "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
     },
     "EXTENSIONS": {
+        "crawler.corpusdb.CorpusDb": 0,  # the connection to corpus.db every writer of the crawl shares
         "crawler.crawllog.CrawlLogExtension": 100,
         "crawler.progress.ProgressDisplay": 500,
     },
