@@ -211,10 +211,7 @@ def merge(sources, db_path):
     """
     from crawler.merge import merge_databases
 
-    try:
-        stats = merge_databases(db_path, list(sources))
-    except (FileNotFoundError, ValueError) as exc:
-        raise UserError(str(exc)) from None
+    stats = merge_databases(db_path, list(sources))  # policycorpus.errors become one-line errors in the CLI
     click.echo(f"Merged {len(sources)} databases into {db_path}: " + ", ".join(f"{v} {k}" for k, v in stats.items()))
 
 @click.command("import-docs")

@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 
 from demo.webserver import DemoWeb
-from policycorpus.db import open_db
+from policycorpus.db import TABLES_BY_NAME, open_db
 from redis_fixture import redis_server
 from commandline import policycorpus
 
@@ -50,7 +50,8 @@ def per_worker(redis_url, tmp_path_factory):
         merged = tmp / "corpus.db"
         first = policycorpus("merge", *map(str, db_paths), "--db", str(merged))
         second = policycorpus("merge", *map(str, db_paths), "--db", str(merged))
-        yield {"web": web, "dbs": [open_db(p) for p in db_paths], "merged": open_db(merged), "first": first,
+        yield {"web": web, "paths": db_paths, "dbs": [open_db(p) for p in db_paths], "merged": open_db(merged),
+               "first": first,
                "second": second, "requests": list(web.requests), "expected": web.expected(generation=1)}
 
 
@@ -93,9 +94,59 @@ def test_merged_corpus_has_every_planted_policy_once(per_worker):
 
 
 def test_merge_twice_adds_nothing(per_worker):
-    assert "0 companies, 0 documents, 0 snapshots, 0 crawls, 0 candidates, 0 crawl_log" in per_worker["second"].stdout
+    assert ("0 companies, 0 documents, 0 snapshots, 0 crawls, 0 candidates, 0 crawl_log, 0 document_versions"
+            in per_worker["second"].stdout)
     first = per_worker["first"].stdout
     assert " 0 snapshots" not in first and " 0 crawl_log" not in first
+
+
+MERGED_TABLES = ("companies", "documents", "snapshots", "document_versions", "crawls", "crawl_companies", "candidates",
+                 "crawl_log")
+
+
+def table_rows(db, table: str) -> list[tuple]:
+    names = [c.name for c in TABLES_BY_NAME[table].columns]
+    order = TABLES_BY_NAME[table].pk
+    order = ", ".join(order) if isinstance(order, tuple) else order
+    return [tuple(r) for r in db.execute(f"select {', '.join(names)} from {table} order by {order}")]
+
+
+def test_merge_copies_every_declared_column(per_worker):
+    """Each source row arrives whole: every column the schema declares (ids and the keys mapped to the
+    destination's ids aside), so a column added to policycorpus.db.TABLES is merged too."""
+    merged = per_worker["merged"]
+    mapped = {"id", "company_id", "document_id", "snapshot_id", "crawl_id", "latest_snapshot_id", "snapshot_count"}
+    for table in ("companies", "snapshots", "document_versions", "crawls", "candidates", "crawl_log"):
+        names = [c.name for c in TABLES_BY_NAME[table].columns if c.name not in mapped]
+        select = f"select {', '.join(names)} from {table}"
+        # the same companies are in every worker's corpus: the merge keeps the first source's rows
+        sources = per_worker["dbs"][:1] if table == "companies" else per_worker["dbs"]
+        expected = Counter(tuple(r) for db in sources for r in db.execute(select))
+        got = Counter(tuple(r) for r in merged.execute(select))
+        assert got == expected, table
+        assert any(any(v is not None for v in row) for row in got), table
+
+
+def test_concurrent_merges_give_the_corpus_of_one(per_worker, tmp_path):
+    """Two `merge` runs of the same sources at once into a new corpus: no traceback, and the corpus is
+    the one a single merge makes (each source's merge holds the write lock; a second merge adds nothing)."""
+    dest = tmp_path / "concurrent.db"
+    holder = open_db(dest)
+    holder.execute("BEGIN IMMEDIATE")  # hold the write lock until both merges are under way
+    args = [sys.executable, "-m", "policycorpus", "merge", *map(str, per_worker["paths"]), "--db", str(dest)]
+    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    time.sleep(5)
+    assert all(p.poll() is None for p in procs)
+    holder.execute("ROLLBACK")
+    holder.conn.close()
+    outputs = [p.communicate(timeout=600) for p in procs]
+    for proc, (out, err) in zip(procs, outputs):
+        assert proc.returncode == 0 and "Traceback" not in err, out + err
+    added = sorted(out for out, _ in outputs)
+    assert "0 companies, 0 documents, 0 snapshots" not in added[0] or "0 snapshots" not in added[1], added
+    db = open_db(dest)
+    for table in MERGED_TABLES:
+        assert table_rows(db, table) == table_rows(per_worker["merged"], table), table
 
 
 def test_redis_keys_removed_after_the_crawl(per_worker, redis_url):
