@@ -5,6 +5,8 @@ from __future__ import annotations
 from policycorpus import __version__
 
 DEFAULT_CONTACT_URL = "https://github.com/policycorpus/policycorpus#crawler"
+REDIS_RETRY_SECONDS = 30.0  # distributed crawl: patience with an unreachable Redis before a worker stops
+REDIS_LOST = "redis_unavailable"  # the finish reason of a worker that gave up on Redis
 
 BASE_SETTINGS = {
     "BOT_NAME": "policycorpus",

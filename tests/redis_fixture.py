@@ -18,10 +18,17 @@ def free_port() -> int:
 @contextmanager
 def redis_server():
     """Yield the URL of a fresh redis-server (no persistence); raise FileNotFoundError if it is not installed."""
+    with redis_process() as (url, _proc):
+        yield url
+
+
+@contextmanager
+def redis_process(port: int | None = None):
+    """Like redis_server, yielding (URL, the server's Popen) so that a test can kill it."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise FileNotFoundError("redis-server is not installed (apt-get install redis-server)")
-    port = free_port()
+    port = port or free_port()
     proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -37,7 +44,8 @@ def redis_server():
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError("redis-server did not start") from None
                 time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield f"redis://127.0.0.1:{port}/0", proc
     finally:
-        proc.terminate()
+        if proc.poll() is None:
+            proc.terminate()
         proc.wait(timeout=10)

@@ -11,7 +11,7 @@ import pytest
 
 from demo.webserver import DemoWeb
 from policycorpus.db import TABLES_BY_NAME, open_db
-from redis_fixture import redis_server
+from redis_fixture import redis_process, redis_server
 from commandline import policycorpus
 
 WORKERS = ("w1", "w2", "w3")
@@ -213,3 +213,53 @@ def test_killed_worker_loses_no_page(redis_url, tmp_path):
     assert all(r["snapshot_count"] == 1 for r in docs.values())
     requeued = db.execute("select count(*) from crawl_log where outcome = 'requeued'").fetchone()[0]
     print(f"requeued after the kill: {requeued}")
+
+
+def test_workers_stop_when_redis_dies_and_resume_later(tmp_path):
+    """Redis killed mid-crawl: each worker retries for --redis-retry seconds, then stops with one
+    'Error:' line (no traceback, no flood of log lines), leaving its crawl 'interrupted'; with a new
+    Redis, `crawl --resume` finishes the crawl and the merged corpus has every planted policy."""
+    retry = 3
+    with DemoWeb(port=0, generation=1) as web:
+        csv_path = web.write_companies_csv(tmp_path / "companies.csv")
+        db_paths = [tmp_path / f"{w}.db" for w in WORKERS[:2]]
+        for db_path in db_paths:
+            policycorpus("companies", "import", str(csv_path), "--db", str(db_path))
+        try:
+            with redis_process() as (url, server):
+                procs = [subprocess.Popen([sys.executable, "-m", "policycorpus", "crawl", "--redis", url, "--job", "lost",
+                                           "--workers", "2", "--worker-id", worker, "--redis-retry", str(retry),
+                                           "--allow-private", "-q", "--db", str(db)],
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         for worker, db in zip(WORKERS, db_paths)]
+                deadline = time.monotonic() + 60
+                while len(web.requests) < 30 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert all(p.poll() is None for p in procs), "a worker finished before Redis was killed"
+                server.kill()
+                killed = time.monotonic()
+                outputs = [p.communicate(timeout=120) for p in procs]
+                stopped_after = time.monotonic() - killed
+        except FileNotFoundError as exc:
+            pytest.skip(str(exc))
+        for proc, (out, err) in zip(procs, outputs):
+            errors = [line for line in err.splitlines() if line.startswith("Error:")]
+            assert proc.returncode != 0, out + err
+            assert len(errors) == 1 and "Redis" in errors[0] and "--resume" in errors[0], err
+            assert "Traceback" not in err, err
+            assert sum("Redis" in line for line in err.splitlines()) <= 2, err  # one warning, one error
+        assert stopped_after < retry + 20, f"workers took {stopped_after:.1f} s to stop"
+        for db_path in db_paths:
+            assert [r["status"] for r in open_db(db_path)["crawls"].rows] == ["interrupted"]
+
+        with redis_server() as url:
+            run_workers(url, db_paths, job="lost", extra=["--resume"])
+        expected = [p["url"] for p in web.expected(generation=1)]
+    for db_path in db_paths:
+        assert [r["status"] for r in open_db(db_path)["crawls"].rows] == ["finished"]
+    merged = tmp_path / "corpus.db"
+    policycorpus("merge", *map(str, db_paths), "--db", str(merged))
+    docs = {r["url"]: r for r in open_db(merged)["documents"].rows}
+    assert not [u for u in expected if u not in docs], "policies missing after the resumed crawl"
+    assert all(r["snapshot_count"] == 1 for r in docs.values())
+    print(f"workers stopped {stopped_after:.1f} s after Redis was killed (retry {retry} s)")
