@@ -165,6 +165,7 @@ def crawl(company_names, resume, max_depth, max_pages, threshold, contact_url, a
         from crawler.distributed import default_worker_id
 
         worker_id = worker_id or default_worker_id()
+        redis_client(redis_url)  # an unreachable Redis is an error before any crawl row is made
     db = open_db(db_path)
     companies = find_companies(db, list(company_names)) if company_names else list(db["companies"].rows_where(order_by="id"))
     if not companies:
@@ -212,17 +213,23 @@ def crawl(company_names, resume, max_depth, max_pages, threshold, contact_url, a
                         f"{', '.join(unreachable[:10])} (details in crawl_log)")
 
 
+def redis_client(redis_url: str):
+    from crawler.distributed import connect
+
+    try:
+        return connect(redis_url)
+    except Exception as exc:
+        raise UserError(f"cannot reach Redis at {redis_url}: {exc}") from None
+
+
 def join_distributed_crawl(redis_url: str, job: str, worker_id: str, workers: int, fresh: bool, quiet: bool,
                            retry_seconds: float = REDIS_RETRY_SECONDS) -> dict:
     """Register this worker in Redis (waiting for --workers of them) and return the Scrapy settings for it."""
     from redis.exceptions import RedisError
 
-    from crawler.distributed import connect, redis_settings, wait_for_workers
+    from crawler.distributed import redis_settings, wait_for_workers
 
-    try:
-        client = connect(redis_url)
-    except Exception as exc:
-        raise UserError(f"cannot reach Redis at {redis_url}: {exc}") from None
+    client = redis_client(redis_url)
     if not quiet:
         click.echo(f"Worker {worker_id} joining job {job!r} at {redis_url} ...", err=True)
     try:

@@ -263,3 +263,36 @@ def test_workers_stop_when_redis_dies_and_resume_later(tmp_path):
     assert not [u for u in expected if u not in docs], "policies missing after the resumed crawl"
     assert all(r["snapshot_count"] == 1 for r in docs.values())
     print(f"workers stopped {stopped_after:.1f} s after Redis was killed (retry {retry} s)")
+
+
+def test_unreachable_redis_is_one_line_and_no_crawl_row(tmp_path):
+    from redis_fixture import free_port
+
+    db_path = tmp_path / "c.db"
+    with DemoWeb(port=0, generation=1) as web:
+        policycorpus("companies", "import", str(web.write_companies_csv(tmp_path / "c.csv")), "--db", str(db_path))
+    result = policycorpus("crawl", "--redis", f"redis://127.0.0.1:{free_port()}/0", "-q", "--db", str(db_path),
+                          check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("Error:")] == [
+        line for line in result.stderr.splitlines() if line.strip()], result.stderr
+    assert "cannot reach Redis" in result.stderr
+    assert open_db(db_path)["crawls"].count == 0
+
+
+def test_interrupted_while_waiting_for_workers_leaves_no_running_crawl(redis_url, tmp_path):
+    """Ctrl-C while a worker waits for the others: its crawl row is 'interrupted' (resumable), not 'running'."""
+    db_path = tmp_path / "c.db"
+    with DemoWeb(port=0, generation=1) as web:
+        policycorpus("companies", "import", str(web.write_companies_csv(tmp_path / "c.csv")), "--db", str(db_path))
+    proc = subprocess.Popen([sys.executable, "-m", "policycorpus", "crawl", "--redis", redis_url, "--job", "alone",
+                             "--workers", "2", "--worker-id", "w1", "--db", str(db_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while "joining job" not in (line := proc.stderr.readline()) and time.monotonic() < deadline:
+        assert line or proc.poll() is None, "the worker exited before waiting"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "Traceback" not in err, out + err
+    assert [r["status"] for r in open_db(db_path)["crawls"].rows] == ["interrupted"]
