@@ -23,13 +23,14 @@ def redis_server():
 
 
 @contextmanager
-def redis_process(port: int | None = None):
-    """Like redis_server, yielding (URL, the server's Popen) so that a test can kill it."""
+def redis_process(port: int | None = None, args: tuple[str, ...] = ("--save", "", "--appendonly", "no")):
+    """Like redis_server, yielding (URL, the server's Popen) so that a test can kill it; `args` replace the
+    default persistence options (none)."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise FileNotFoundError("redis-server is not installed (apt-get install redis-server)")
     port = port or free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         import redis

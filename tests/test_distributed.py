@@ -296,3 +296,48 @@ def test_interrupted_while_waiting_for_workers_leaves_no_running_crawl(redis_url
     out, err = proc.communicate(timeout=60)
     assert proc.returncode != 0 and "Traceback" not in err, out + err
     assert [r["status"] for r in open_db(db_path)["crawls"].rows] == ["interrupted"]
+
+
+def test_workers_ride_out_a_short_redis_outage(tmp_path):
+    """Redis (with an append-only file) killed mid-crawl and restarted on its port 2 s later: the workers
+    retry, carry on and finish the crawl; every planted policy is captured, no page fetched twice."""
+    from redis_fixture import free_port
+
+    port, data = free_port(), tmp_path / "redis"
+    data.mkdir()
+    persistent = ("--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", str(data))
+    with DemoWeb(port=0, generation=1) as web:
+        csv_path = web.write_companies_csv(tmp_path / "companies.csv")
+        db_paths = [tmp_path / f"{w}.db" for w in WORKERS[:2]]
+        for db_path in db_paths:
+            policycorpus("companies", "import", str(csv_path), "--db", str(db_path))
+        try:
+            with redis_process(port, persistent) as (url, server):
+                procs = [subprocess.Popen([sys.executable, "-m", "policycorpus", "crawl", "--redis", url, "--job", "blip",
+                                           "--workers", "2", "--worker-id", worker, "--redis-retry", "30",
+                                           "--allow-private", "-q", "--db", str(db)],
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         for worker, db in zip(WORKERS, db_paths)]
+                deadline = time.monotonic() + 60
+                while len(web.requests) < 30 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert all(p.poll() is None for p in procs), "a worker finished before Redis was killed"
+                server.kill()
+                server.wait()
+            time.sleep(2)
+            with redis_process(port, persistent):
+                outputs = [p.communicate(timeout=600) for p in procs]
+        except FileNotFoundError as exc:
+            pytest.skip(str(exc))
+        for proc, (out, err) in zip(procs, outputs):
+            assert proc.returncode == 0 and "Traceback" not in err, out + err
+            assert sum("Redis" in line for line in err.splitlines()) <= 1, err  # the one outage warning
+        assert any("not answering" in err for _, err in outputs), "the outage went unnoticed"
+        expected = [p["url"] for p in web.expected(generation=1)]
+        requests = list(web.requests)
+    twice = {k: n for k, n in Counter((r.host, r.path) for r in requests).items() if n > 1 and k[1] != "/robots.txt"}
+    assert not twice, f"requested more than once: {twice}"
+    merged = tmp_path / "corpus.db"
+    policycorpus("merge", *map(str, db_paths), "--db", str(merged))
+    docs = {r["url"] for r in open_db(merged)["documents"].rows}
+    assert not [u for u in expected if u not in docs], "policies lost in the outage"
