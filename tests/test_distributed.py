@@ -331,7 +331,8 @@ def test_workers_ride_out_a_short_redis_outage(tmp_path):
             pytest.skip(str(exc))
         for proc, (out, err) in zip(procs, outputs):
             assert proc.returncode == 0 and "Traceback" not in err, out + err
-            assert sum("Redis" in line for line in err.splitlines()) <= 1, err  # the one outage warning
+            # one warning per outage (a restarting Redis may fail twice: refused, then loading), no flood
+            assert sum("Redis" in line for line in err.splitlines()) <= 3, err
         assert any("not answering" in err for _, err in outputs), "the outage went unnoticed"
         expected = [p["url"] for p in web.expected(generation=1)]
         requests = list(web.requests)
