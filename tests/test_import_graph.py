@@ -17,8 +17,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("policycorpus", "crawler", "taxonomy", "analysis", "publish")
 
-# Circles outside crawler/ that are known and reported to the lead; empty when there are none.
-KNOWN_CIRCLES: list[frozenset[str]] = []
+# Circles outside crawler/ that are known and reported to the lead (the test is an expected failure while
+# any is left); a circle not listed here fails it. taxonomy.llm_commands imports taxonomy.commands._model
+# inside a function, while taxonomy.commands imports llm_commands at module level.
+KNOWN_CIRCLES: list[frozenset[str]] = [frozenset({"taxonomy.commands", "taxonomy.llm_commands"})]
 
 
 def module_name(path: Path) -> str:
