@@ -121,9 +121,9 @@ def clause_location(conn, key: str) -> dict | None:
     """Where the clause with this stable key is now: its document and clause id (current version first)."""
     return one(
         conn,
-        """select ss.document_id, ss.clause_id, ss.snapshot_id, (d.latest_snapshot_id = ss.snapshot_id) as current
-           from snapshot_segments ss join documents d on d.id = ss.document_id
-           where ss.clause_key = ? order by (d.latest_snapshot_id = ss.snapshot_id) desc, ss.snapshot_id desc
+        """select ss.document_id, ss.clause_id, ss.snapshot_id, (cs.clause_id is not null) as current
+           from snapshot_segments ss left join current_segments cs on cs.clause_id = ss.clause_id
+           where ss.clause_key = ? order by (cs.clause_id is not null) desc, ss.snapshot_id desc
            limit 1""",
         [key],
     )

@@ -212,6 +212,13 @@ def menu_links(datasette):
 
 
 @hookimpl
+def prepare_connection(conn):
+    from publish.search import fts_query
+
+    conn.create_function("fts_query", 1, fts_query, deterministic=True)
+
+
+@hookimpl
 def prepare_jinja2_environment(env):
     env.filters["safe_url"] = pages.safe_url
 
