@@ -53,7 +53,13 @@ def prepare(db_path: str, purpose: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("-p", "--port", default=8001, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on (0 picks a free one).")
-def serve(db_path, host, port):
+@click.option("--title", help="The site's title (default: PolicyCorpus).")
+@click.option("--source", help="Where the documents come from (default: counted from the corpus).")
+@click.option("--source-url", help="Link for --source.")
+@click.option("--license", "license_name", help="Licence of the data, shown in the footer.")
+@click.option("--license-url", help="Link for --license.")
+@click.option("--citation", help="How to cite this corpus (shown in every 'Cite this' box).")
+def serve(db_path, host, port, title, source, source_url, license_name, license_url, citation):
     """Serve the corpus read-only with Datasette: search, facets, canned queries,
     tagged policy pages, the comparison grid and charts.
 
@@ -65,6 +71,8 @@ def serve(db_path, host, port):
     \b
     Example:
         policycorpus serve --db corpus.db --port 8001
+        policycorpus serve --title "Employee SM policies 2026" --license CC-BY-4.0 \\
+            --citation "Doe, J. (2026). Employee social media policies, release 2026.1."
         # then open http://127.0.0.1:8001/-/compare?companies=Acme,Globex
     """
     import uvicorn
@@ -76,7 +84,9 @@ def serve(db_path, host, port):
     sock = bind_socket(host, port)  # first: a taken port or a bad host is reported before any work
     try:
         prepare(db_path, "serving")
-        ds = make_datasette(db_path)
+        ds = make_datasette(db_path, site={"title": title, "source": source, "source_url": source_url,
+                                           "license": license_name, "license_url": license_url,
+                                           "citation": citation})
         run_sync(ds.invoke_startup)
     except StartupError as exc:
         sock.close()

@@ -14,7 +14,7 @@ import sqlite3
 from dataclasses import dataclass, field
 
 MODALITIES = ("prohibition", "obligation", "recommendation", "permission", "information")
-SAFE_URL_SCHEMES = ("http://", "https://", "file://")
+SAFE_URL_SCHEMES = ("http://", "https://")  # a file:// URL is a local path: never published
 # The grid is computed in Python after the SQL (about 1 s per 10,000 clauses on a loaded 2-core machine);
 # past this many clauses the page refuses rather than stall. A policy has tens to hundreds of clauses.
 MAX_COMPARE_CLAUSES = 20_000
@@ -117,6 +117,31 @@ def snapshot_cells(conn, snapshot_id: int, clauses: list) -> list[dict]:
     )
 
 
+def document_id_of_key(conn, key: str) -> int | None:
+    row = one(conn, "select id from documents where key = ?", [key])
+    return row["id"] if row else None
+
+
+def citation(document: dict, snapshot: dict, model_version: str | None, site_title: str = "PolicyCorpus") -> dict:
+    """How to cite a policy version: a plain-text reference and a BibTeX entry (no local file paths)."""
+    url = document["url"] if (document.get("url") or "").startswith(("http://", "https://")) else None
+    source = url or (f"file {document['file_name']}" if document.get("file_name") else "imported file")
+    collected = (snapshot.get("fetched_at") or "")[:10]
+    title = snapshot.get("title") or document.get("title") or "Social media policy"
+    year = collected[:4] or "n.d."
+    text = (f"{document['company']} ({year}). {title}. {source}. Collected {collected}; "
+            f"{site_title}, policy {document.get('key') or document['id']}"
+            + (f", tagged by {model_version}" if model_version else "") + ".")
+    bib_key = re.sub(r"[^a-z0-9]+", "", (document.get("company_slug") or "policy").lower())[:30] + year
+    fields = {"author": "{" + document["company"] + "}", "title": "{" + title + "}", "year": year,
+              "note": f"Collected {collected} in {site_title}; policy key {document.get('key') or document['id']}"}
+    if url:
+        fields["url"] = url
+    bibtex = "@misc{" + bib_key + ",\n" + ",\n".join(f"  {k} = {{{v}}}" if not v.startswith("{") else f"  {k} = {v}"
+                                                    for k, v in fields.items()) + "\n}"
+    return {"text": text, "bibtex": bibtex}
+
+
 def clause_location(conn, key: str) -> dict | None:
     """Where the clause with this stable key is now: its document and clause id (current version first)."""
     return one(
@@ -181,8 +206,11 @@ def policy_data(conn, document_id: int, snapshot_id: int | None = None) -> dict 
     cells = snapshot_cells(conn, snapshot_id, clauses)
     judged = [c for c in clauses if c.kind == "clause" and c.modality]
     restrictive = sum(c.modality in ("prohibition", "obligation") for c in judged)
+    model_version = next((c.model_version for c in clauses if c.model_version), None)
     return {
         "document": document,
+        "citation": citation(document, snapshot, model_version),
+        "model_version": model_version,
         "source_url": safe_url(document["url"]),
         "snapshots": snapshots,
         "snapshot": snapshot,

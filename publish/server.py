@@ -101,7 +101,42 @@ def load_settings() -> dict:
     return json.loads(SETTINGS_FILE.read_text(encoding="utf-8"))
 
 
-def make_datasette(db_path: str | Path, *, settings: dict | None = None, plugin_config: dict | None = None):
+def collection_source(db_path: str | Path) -> str:
+    """What the footer says about where the documents came from, counted from the corpus itself."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro", uri=True)
+    try:
+        counts = dict(conn.execute("select coalesce(source, 'crawl'), count(*) from documents group by 1").fetchall())
+    except sqlite3.Error:
+        counts = {}
+    finally:
+        conn.close()
+    words = {"crawl": "crawled from the organizations' websites by policycorpus crawl",
+             "import": "imported from files with policycorpus import-docs",
+             "archive": "recovered from web archives by policycorpus history"}
+    parts = [f"{n} document{'s' if n != 1 else ''} {words.get(kind, kind)}" for kind, n in sorted(counts.items())]
+    return "; ".join(parts) or "No documents yet"
+
+
+def site_metadata(metadata: dict, db_path: str | Path, *, title: str | None = None, source: str | None = None,
+                  source_url: str | None = None, license: str | None = None, license_url: str | None = None,
+                  citation: str | None = None) -> dict:
+    """The site's title, source, licence and citation: what the user gave, else what the corpus says."""
+    metadata["source"] = source or collection_source(db_path)
+    for key, value in (("title", title), ("source_url", source_url), ("license", license),
+                       ("license_url", license_url)):
+        if value:
+            metadata[key] = value
+    config = metadata.setdefault("plugins", {}).setdefault(PLUGIN, {})
+    config["site_title"] = metadata.get("title", "PolicyCorpus")
+    if citation:
+        config["citation"] = citation
+    return metadata
+
+
+def make_datasette(db_path: str | Path, *, settings: dict | None = None, plugin_config: dict | None = None,
+                   site: dict | None = None):
     """A Datasette serving db_path read-only (not immutable) with the project's metadata, templates and static files.
 
     The plugins are those of the ``datasette`` entry points; ``register`` adds them only if they are missing.
@@ -115,7 +150,7 @@ def make_datasette(db_path: str | Path, *, settings: dict | None = None, plugin_
     merged = load_settings()
     merged.update(LIVE_SETTINGS)
     merged.update(settings or {})
-    metadata = build_metadata(database_name(db_path))
+    metadata = site_metadata(build_metadata(database_name(db_path)), db_path, **(site or {}))
     metadata["plugins"][PLUGIN].update(plugin_config or {})
     ds = Datasette(
         [],
@@ -125,4 +160,6 @@ def make_datasette(db_path: str | Path, *, settings: dict | None = None, plugin_
         settings=merged,
     )
     ds.add_database(Database(ds, path=str(db_path), is_mutable=True), name=database_name(db_path))
+    if "_memory" in ds.databases:  # Datasette adds it when started without files; we serve the corpus alone
+        ds.remove_database("_memory")
     return ds

@@ -91,9 +91,14 @@ def test_policy_page_shows_cells_and_graded_chips_and_clause_links_resolve(corpu
         clause = await ds.client.get(f"/-/clause/{key}")
         missing = await ds.client.get("/-/clause/0123456789abcdef")
         bad = await ds.client.get("/-/clause/not-a-key")
-        return doc, policy, key, clause, missing, bad
+        doc_key = corpus.execute("select key from documents where id = ?", [doc]).fetchone()[0]
+        by_key = await ds.client.get(f"/-/policy/{doc_key}")
+        return doc, policy, key, clause, missing, bad, by_key
 
-    doc, policy, key, clause, missing, bad = asyncio.run(fetch())
+    doc, policy, key, clause, missing, bad, by_key = asyncio.run(fetch())
+    assert by_key.status_code == 200 and by_key.text == policy.text
+    assert "Cite this policy" in policy.text and "@misc{" in policy.text
+    assert "file://" not in policy.text and "harbour.md" in policy.text
     assert policy.status_code == 200
     html = policy.text
     assert "How this version covers the taxonomy" in html and "pc-state-covered" in html

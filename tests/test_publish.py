@@ -179,8 +179,12 @@ def test_every_table_and_column_of_the_database_is_described(corpus):
         for column in columns:
             assert tables[name]["columns"].get(column), f"{name}.{column} has no description"
     conn.close()
-    for key in ("title", "description_html", "license", "source"):
+    for key in ("title", "description_html", "license"):
         assert metadata[key]
+    from publish.server import site_metadata
+
+    site = site_metadata(build_metadata("corpus"), corpus)
+    assert "crawled" in site["source"] or "imported" in site["source"]  # the footer says how it was collected
 
 
 def test_home_page_shows_metadata_and_links(client):

@@ -60,6 +60,8 @@ def template_context(datasette, **extra) -> dict:
         "other_colour": cfg.get("other_colour", "#7f7f7f"),
         "modality_labels": cfg.get("modality_labels") or {},
         "modalities": pages.MODALITIES,
+        "site_title": cfg.get("site_title") or "PolicyCorpus",
+        "corpus_citation": cfg.get("citation"),
     }
     context.update(extra)
     return context
@@ -109,6 +111,9 @@ async def too_slow_page(datasette, request, what: str):
 
 async def policy_page(datasette, request):
     raw_id = request.url_vars["document_id"]
+    if re.fullmatch(r"[0-9a-f]{12}", raw_id):  # a document's stable key: the permanent link
+        found = await run_timed(datasette, lambda conn: pages.document_id_of_key(conn, raw_id))
+        raw_id = str(found) if found else raw_id
     document_id = parse_id(raw_id)
     snapshot = request.args.get("snapshot")
     snapshot_id = parse_id(snapshot)
