@@ -70,6 +70,8 @@ TABLES: list[Table] = [
             C("country", str, "Country from the input."),
             C("peer_groups", str, "JSON list of peer-group names the organization belongs to."),
             C("added_at", str, "UTC time the row was first imported (ISO 8601)."),
+            C("display_name", str, "Name shown in reports instead of `name` (set with `companies alias --display`)."),
+            C("aliases", str, "JSON list of other names the organization is found by (`companies alias`)."),
         ],
         indexes=[(("name",), True), (("slug",), True)],
         not_null=("name", "slug"),
