@@ -137,7 +137,7 @@ def compare(companies, peer_group, document_keys, all_documents, client_file, cl
     from analysis.compare import columns_for, compare_columns
     from analysis.render import write
 
-    formats = list(EVERY_FORMAT) if "all" in formats else list(dict.fromkeys(formats or ["md"]))
+    formats = list(dict.fromkeys(f for name in (formats or ["md"]) for f in (EVERY_FORMAT if name == "all" else [name])))
     targets = _targets(formats, output) if not category or formats != ["md"] or output else []
     db = open_db(db_path)
     rows, documents = _compare_subjects(db, companies, peer_group, document_keys)

@@ -81,7 +81,7 @@ def summary(comp: Comparison, max_gaps: int = 5) -> dict:
         best = gap.examples[0] if gap.examples else None
         gaps.append({"category": gap.category, "name": gap.name, "peers": len(gap.peers), "of": len(peers),
                      "client_state": gap.client_state, "client_score": gap.client_score,
-                     "best": best, "best_text": shorten(best["text"], 170) if best else ""})
+                     "best": best, "best_text": shorten(best["text"], 160) if best else ""})
     return {
         "title": "Social media policy comparison",
         "peers": [p.name for p in peers],
@@ -241,7 +241,7 @@ def _md_executive(comp: Comparison) -> list[str]:
     data = summary(comp)
     lines = ["## Executive summary", ""]
     who = ", ".join(md_escape(p) for p in data["peers"])
-    lines.append(f"Peers: {who}." + (f" Client draft: {md_escape(data['client'])}." if data["client"] else ""))
+    lines.append(f"Peers: {who.rstrip('.')}." + (f" Client draft: {md_escape(data['client'])}." if data["client"] else ""))
     lines.append(f"{data['checks']} of {data['cells']} cells need a check by hand (marked ?).")
     lines.append("")
     if data["client"]:
