@@ -43,16 +43,16 @@ def _compare_subjects(db, names, peer_group, document_keys) -> tuple[list[dict],
     if peer_group:
         companies += companies_in_peer_group(db, peer_group)
     for name in names:
+        if ":" in name:  # 'Company:title' first; a company whose name has a colon still works
+            try:
+                documents.append(find_document(db, name))
+                continue
+            except PolicyCorpusError as exc:
+                doc_problem = str(exc)
         try:
             companies.append(find_company(db, name))
         except PolicyCorpusError as exc:
-            if ":" not in name:
-                problems.append(str(exc))
-                continue
-            try:
-                documents.append(find_document(db, name))
-            except PolicyCorpusError as doc_exc:
-                problems.append(str(doc_exc))
+            problems.append(doc_problem if ":" in name else str(exc))
     for key in document_keys:
         try:
             documents.append(find_document(db, key))

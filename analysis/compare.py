@@ -9,6 +9,7 @@ A client's draft policy can be added as one more column
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -448,13 +449,25 @@ def find_document(db: sqlite_utils.Database, query: str) -> dict:
         raise NotFoundError(f"no document with key {query!r} (give a documents.key or 'Company:title')")
     company_part, title_part = (p.strip() for p in query.split(":", 1))
     company = find_company(db, company_part)
-    rows = [dict(r, name=r["title"] or r["url"], slug=r["key"]) for r in db["documents"].rows_where(
-        "company_id = ?", [company["id"]], order_by="id")]
+    rows = [dict(r, name=r["title"] or r["url"], slug=r["key"], aliases=json.dumps([_url_name(r["url"])]))
+            for r in db["documents"].rows_where("company_id = ?", [company["id"]], order_by="id")]
     if not rows:
         raise NotFoundError(f"{company['name']} has no documents")
     if not title_part and len(rows) == 1:
         return rows[0]
-    return resolve(rows, title_part or "?", what=f"document of {company['name']}")
+    try:
+        return resolve(rows, title_part or "?", what="document")
+    except (NotFoundError, InputError):
+        listing = "; ".join(f"{r['name']!r} (key {r['key']})" for r in rows[:10])
+        raise NotFoundError(f"{company['name']} has no document matching {title_part!r}; its documents: {listing}") from None
+
+
+def _url_name(url: str | None) -> str:
+    """The last path segment of a URL without its extension: 'gitlab-developer-advocacy-social-media'."""
+    try:
+        return PurePosixPath(unquote(urlsplit(url or "").path)).stem
+    except ValueError:
+        return ""
 
 
 def compare_columns(

@@ -86,6 +86,11 @@ def test_a_document_on_its_own_and_every_quote_names_its_document(real):
     data = json.loads(policycorpus("compare", "--document", other["key"], "--format", "json",
                                    "--db", real["db"]).stdout)
     assert [c["name"] for c in data["companies"]] == [f"GitLab Inc.: {other['title']}"]
+    # 'Company:title' also matches the document's file name, as people remember it
+    data = json.loads(policycorpus("compare", "gitlab:developer", "--format", "json", "--db", real["db"]).stdout)
+    assert [c["name"] for c in data["companies"]] == [f"GitLab Inc.: {other['title']}"]
+    miss = policycorpus("compare", "gitlab:annual report", "--db", real["db"], ok=False)
+    assert miss.returncode == 1 and "its documents:" in miss.stderr and "Traceback" not in miss.stderr
     full = json.loads((real["out"] / "compare.json").read_text())
     quoted = [cell["evidence"] for cells in full["cells"].values() for cell in cells.values() if cell["evidence"]]
     quoted += [ex for gap in full["gaps"] for ex in gap["examples"]]
