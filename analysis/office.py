@@ -67,11 +67,11 @@ def to_docx(comp: Comparison, path: str | Path) -> None:
     doc.add_heading(_clean(data["title"]), level=0)
     doc.add_paragraph(_clean(
         (f"Client draft: {data['client']}. " if data["client"] else "")
-        + f"Peers: {', '.join(data['peers'])}. Generated {data['generated']}."))
+        + f"Peers: {', '.join(data['peers']).rstrip('.')}. Generated {data['generated']}."))
 
     doc.add_heading("Summary", level=1)
     for name, choice, others in data["choices"]:
-        doc.add_paragraph(_clean(f"{name}: {choice}" + (f" ({others} other documents not compared)." if others else ".")),
+        doc.add_paragraph(_clean(f"{name}: {choice}" + (f" ({others} other document{'s' if others > 1 else ''} not compared)." if others else ".")),
                           style="List Bullet")
     doc.add_paragraph(_clean(f"{data['checks']} of {data['cells']} grid cells need a check by hand. {LEGEND}"))
     doc.add_paragraph(_clean("Common to all peers: " + (", ".join(data["common"]) or "none") + "."))
@@ -156,8 +156,12 @@ def to_pptx(comp: Comparison, path: str | Path) -> None:
         slide = prs.slides.add_slide(title_only)
         slide.shapes.title.text = _clean(text)
         slide.shapes.title.text_frame.paragraphs[0].font.size = Pt(28)
-        slide.shapes.title.top, slide.shapes.title.height = Inches(0.3), Inches(0.9)
+        place(slide.shapes.title, 0.3, 0.9)
         return slide
+
+    def place(shape, top: float, height: float, left: float = 0.5, width: float = 12.3) -> None:
+        # the default template is 4:3: move its placeholders onto the 16:9 slide
+        shape.left, shape.top, shape.width, shape.height = Inches(left), Inches(top), Inches(width), Inches(height)
 
     def text_box(slide, lines, top=1.3, size=16, left=0.6, width=12.1, height=5.8):
         box = slide.shapes.add_textbox(Inches(left), Inches(top), Inches(width), Inches(height))
@@ -187,6 +191,8 @@ def to_pptx(comp: Comparison, path: str | Path) -> None:
 
     # title
     slide = prs.slides.add_slide(prs.slide_layouts[0])
+    place(slide.shapes.title, 2.0, 1.5)
+    place(slide.placeholders[1], 3.7, 1.8)
     slide.shapes.title.text = _clean(data["title"])
     slide.placeholders[1].text = _clean(
         (f"{data['client']} against " if data["client"] else "") + ", ".join(data["peers"]) + f"\n{data['generated']}")
@@ -246,7 +252,12 @@ def to_pptx(comp: Comparison, path: str | Path) -> None:
         t.columns[0].width = Inches(1.9)
         for j in range(1, len(names) + 1):
             t.columns[j].width = Inches(10.6 / len(names))
-        limit = max(60, int(700 / max(1, len(chunk)) / max(1, len(names)) * 2.2))
+        t.rows[0].height = Inches(0.5)
+        row_height = 5.5 / max(1, len(chunk))
+        for i in range(1, len(chunk) + 1):
+            t.rows[i].height = Inches(row_height)
+        # about 17 characters per inch and 8 lines per inch at 8 pt, less the state line and some slack
+        limit = max(60, int((10.6 / len(names) - 0.2) * 17 * (row_height * 8 - 2) * 0.8))
         fill(t.cell(0, 0), "Category", 10, bold=True)
         for j, name in enumerate(names, start=1):
             fill(t.cell(0, j), shorten(name, 30), 10, bold=True)
