@@ -78,7 +78,9 @@ class Cell:
 
     @property
     def covered(self) -> bool:
-        return self.state == "covered"
+        """Whether any clause carries the category, however weakly: the Datasette compare page's notion until it
+        shows the three states. Reports decide by ``state``."""
+        return self.count > 0
 
     @property
     def clause(self) -> dict | None:
@@ -327,7 +329,7 @@ def compare_clauses(
         uncategorised[name] = [clause_summary(c, None, documents) for c in clauses if not known & c.tags.keys()]
 
     peers = list(by_company)
-    coverage = {cat.id: [n for n in peers if cells[n][cat.id].covered] for cat in categories}
+    coverage = {cat.id: [n for n in peers if cells[n][cat.id].state == "covered"] for cat in categories}
     common = [cid for cid, who in coverage.items() if peers and len(who) == len(peers)]
     unique = {cid: who[0] for cid, who in coverage.items() if len(who) == 1 and len(peers) > 1}
     partial = [cid for cid, who in coverage.items() if 1 < len(who) < len(peers)]
@@ -339,7 +341,7 @@ def compare_clauses(
             who = coverage[cat.id]
             share = len(who) / len(peers)
             own = cells[client[0]][cat.id]
-            if own.covered or share < gap_share or not who:
+            if own.state == "covered" or share < gap_share or not who:
                 continue
             examples = sorted((cells[n][cat.id].evidence for n in who), key=lambda e: -e["score"])[:max_examples]
             gaps.append(Gap(cat.id, cat.name, cat.group, round(share, 3), who, examples,
@@ -547,5 +549,5 @@ def category_counts(comparison: Comparison) -> Counter:
         if p.is_client:
             continue
         for cid, cell in comparison.cells[p.name].items():
-            counts[cid] += cell.covered
+            counts[cid] += cell.state == "covered"
     return counts

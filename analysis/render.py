@@ -581,7 +581,6 @@ def to_json(comp: Comparison) -> str:
     data = comp.to_dict()
     for name, cells in comp.cells.items():
         for cid, cell in cells.items():
-            data["cells"][name][cid]["covered"] = cell.covered
             data["cells"][name][cid]["label"] = cell.label
     data["summary"] = summary(comp)
     data["legend"] = LEGEND

@@ -148,7 +148,7 @@ def test_grid_matches_the_policies(corpus):
     assert comp.names == list(POLICIES)
     for company, clauses in POLICIES.items():
         expected = {c for _, _, cats in clauses for c in cats}
-        covered = {cid for cid, cell in comp.cells[company].items() if cell.covered}
+        covered = {cid for cid, cell in comp.cells[company].items() if cell.state == "covered"}
         assert covered == expected, company
     acme = comp.cells["Acme Bank"]
     assert acme["confidentiality"].modality == "prohibition" and acme["confidentiality"].count == 1
@@ -157,7 +157,7 @@ def test_grid_matches_the_policies(corpus):
     assert acme["confidentiality"].clause["document"] == "Acme Bank policy"
     assert acme["confidentiality"].state == "covered" and acme["confidentiality"].score == 0.9
     assert acme["scope"].modality == "obligation"
-    assert not acme["political"].covered and acme["political"].clause is None
+    assert acme["political"].state == "absent" and acme["political"].clause is None
     assert set(comp.common) == {"scope", "confidentiality"}
     assert comp.unique == {"participation": "Bolt Bank", "privacy": "Bolt Bank", "security": "Cobalt Credit",
                            "training": "Cobalt Credit", "work_time_use": "Delta Savings", "reporting": "Delta Savings",
@@ -214,7 +214,7 @@ def test_only_the_latest_snapshot_counts(tmp_path):
     add_policy(db, "Golf", [("Everyone at Golf may use social media in their own name.", "permission", ["scope"])],
                fetched_at="2026-01-01T00:00:00+00:00")
     comp = compare_companies(db, find_companies(db, ["Golf"]))
-    covered = {c for c, cell in comp.cells["Golf"].items() if cell.covered}
+    covered = {c for c, cell in comp.cells["Golf"].items() if cell.state == "covered"}
     assert covered == {"scope"}
     assert comp.cells["Golf"]["scope"].clause["collected"] == "2026-01-01"
 
@@ -361,7 +361,7 @@ def test_client_draft_column_and_gaps(corpus, tmp_path, suffix, body):
     data = json.loads(result.output)
     name = f"Draft: zephyr-draft{suffix}"
     assert data["client"] == name and data["companies"][-1]["is_client"]
-    covered = {c for c, cell in data["cells"][name].items() if cell["covered"]}
+    covered = {c for c, cell in data["cells"][name].items() if cell["state"] == "covered"}
     assert {"scope", "confidentiality"} <= covered
     assert "disclosure" not in covered
     gaps = {g["category"]: g for g in data["gaps"]}
@@ -386,7 +386,7 @@ def test_client_draft_pdf(corpus, tmp_path):
     draft.write_bytes(render(DRAFT_MD, header="Zephyr Mutual"))
     data = json.loads(run("compare", "--peer-group", "banks", "--client", draft, "--client-name", "Zephyr draft",
                           "--format", "json", "--db", corpus).output)
-    covered = {c for c, cell in data["cells"]["Zephyr draft"].items() if cell["covered"]}
+    covered = {c for c, cell in data["cells"]["Zephyr draft"].items() if cell["state"] == "covered"}
     assert {"scope", "confidentiality"} <= covered
     assert "disclosure" in {g["category"] for g in data["gaps"]}
 
@@ -483,7 +483,7 @@ def test_demo_peer_group_compare(demo_corpus, tmp_path):
     # ... and that agrees with what each demo policy is known to contain (the tagger is allowed a few misses).
     expected = absent = found = wrong = 0
     for name, (exp, ab) in expectations.items():
-        covered = {c for c, cell in data["cells"][name].items() if cell["covered"]}
+        covered = {c for c, cell in data["cells"][name].items() if cell["state"] == "covered"}
         expected += len(exp)
         absent += len(ab)
         found += len(exp & covered)
@@ -493,7 +493,7 @@ def test_demo_peer_group_compare(demo_corpus, tmp_path):
     expected_everywhere = set.intersection(*(exp for exp, _ in expectations.values()))
     assert len(set(data["common"]) & expected_everywhere) >= 2, (data["common"], expected_everywhere)
     for cat in data["common"]:
-        assert all(data["cells"][n][cat]["covered"] for n in expectations)
+        assert all(data["cells"][n][cat]["state"] == "covered" for n in expectations)
 
 
 def test_demo_hostile_text_is_neutralised(demo_corpus, tmp_path):
