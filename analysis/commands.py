@@ -137,8 +137,10 @@ def compare(companies, peer_group, document_keys, all_documents, client_file, cl
     from analysis.compare import columns_for, compare_columns
     from analysis.render import write
 
+    if category and formats:
+        raise UserError("--category prints the clauses side by side as text: drop --format (use -o FILE to save it)")
     formats = list(dict.fromkeys(f for name in (formats or ["md"]) for f in (EVERY_FORMAT if name == "all" else [name])))
-    targets = _targets(formats, output) if not category or formats != ["md"] or output else []
+    targets = [] if category else _targets(formats, output)
     db = open_db(db_path)
     rows, documents = _compare_subjects(db, companies, peer_group, document_keys)
     client = read_client_draft(client_file, name=client_name) if client_file else None
@@ -149,11 +151,20 @@ def compare(companies, peer_group, document_keys, all_documents, client_file, cl
 
         if category not in {c["id"] for c in comparison.categories}:
             raise UserError(f"unknown category {category!r}; one of: {', '.join(c['id'] for c in comparison.categories)}")
-        if not targets:
-            import shutil
+        import shutil
 
-            click.echo(side_by_side(comparison, category, width=shutil.get_terminal_size((160, 40)).columns), nl=False)
-            return
+        width = 160 if output else shutil.get_terminal_size((160, 40)).columns
+        text = side_by_side(comparison, category, width=width)
+        if output:
+            Path(output).write_text(text, encoding="utf-8")
+            click.echo(f"Wrote {output}", err=True)
+        else:
+            click.echo(text, nl=False)
+        return
+    for p in comparison.companies:
+        if p.other_documents:
+            others = "; ".join(f"{o['title']} (--document {o['key']})" for o in p.other_documents)
+            click.echo(f"{p.name}: compared its {p.choice}; not compared: {others}", err=True)
     for fmt, path in targets:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)

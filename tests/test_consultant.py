@@ -245,6 +245,10 @@ def test_category_side_by_side(corpus, tmp_path):
     assert "│ Bolt Bank" in header and "│ Zephyr" in header
     assert "Do not share confidential" in out and "You must not disclose" in out and "members on social" in out
     assert "unknown category 'nope'" in run("compare", "acme", "--category", "nope", "--db", corpus, ok=False).output
+    assert "drop --format" in run("compare", "acme", "--category", "scope", "-f", "html", "--db", corpus, ok=False).output
+    saved = tmp_path / "conf.txt"
+    run("compare", "acme", "bolt", "--category", "confidentiality", "-o", saved, "--db", corpus)
+    assert "You must not disclose" in saved.read_text()
 
 
 def test_summary_is_its_own_output_and_tops_every_report(corpus, tmp_path):
