@@ -49,19 +49,25 @@ def import_command(csv_file, db_path):
 @companies.command("list")
 @existing_db_option
 def list_command(db_path):
-    """List the companies with their industry, peer groups and policy count.
+    """List the companies with their industry, peer groups, policy count, homepage and other names.
 
     \b
     Example:
         policycorpus companies list
     """
     db = open_db(db_path)
-    sql = """select c.name, c.industry, c.country, c.peer_groups, c.homepage,
+    from policycorpus.names import aliases
+
+    sql = """select c.name, c.industry, c.country, c.peer_groups, c.homepage, c.display_name, c.aliases,
                     (select count(*) from documents d where d.company_id = c.id) as policies
              from companies c order by c.name"""
     for row in db.query(sql):
         groups = ", ".join(json.loads(row["peer_groups"] or "[]"))
-        click.echo(f"{row['name']}\t{row['industry'] or ''}\t{row['country'] or ''}\t{groups}\t{row['policies']} policies\t{row['homepage'] or ''}")
+        names = ""
+        if row["display_name"] or aliases(row):
+            names = f"\tshown as {row['display_name'] or row['name']}; also {', '.join(aliases(row)) or '-'}"
+        click.echo(f"{row['name']}\t{row['industry'] or ''}\t{row['country'] or ''}\t{groups}\t{row['policies']} policies"
+                   f"\t{row['homepage'] or ''}{names}")
 
 
 @companies.command("alias")

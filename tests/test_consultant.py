@@ -146,6 +146,8 @@ def test_alias_display_name_and_groups(corpus, tmp_path):
         "companies", "group", "add", "my peers", "acme", "cc", "--db", corpus).output
     missing = run("companies", "group", "add", "my peers", "nobody", "--db", corpus, ok=False)
     assert missing.exit_code == 1 and "unknown company 'nobody'" in missing.output
+    listing = run("companies", "list", "--db", corpus).output
+    assert "shown as Acme; also Acme" in listing and "my peers" in listing
     data = json.loads(run("compare", "--peer-group", "my peers", "--format", "json", "--db", corpus).output)
     assert [c["name"] for c in data["companies"]] == ["Acme", "Cobalt Credit"]  # the display name in reports
     assert data["companies"][0]["company"] == "Acme Bank plc (UK retail)"
