@@ -616,6 +616,11 @@ def write(comp: Comparison, fmt: str, path: str | Path | None, *, paper: str = "
 # ------------------------------------------------------------------- one category, side by side
 
 
+def printable(text) -> str:
+    """Text safe to print on a terminal: control characters (escape sequences included) become spaces."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in str(text or "")).split())
+
+
 def side_by_side(comp: Comparison, category: str, width: int = 160) -> str:
     """Every column's clauses of one category next to each other, strongest first (for drafting new wording).
 
@@ -626,16 +631,16 @@ def side_by_side(comp: Comparison, category: str, width: int = 160) -> str:
     from itertools import zip_longest
 
     cat = comp.category(category)
-    names = comp.names
+    names = [printable(n) for n in comp.names]
     blocks = []
-    for name in names:
+    for label, name in zip(names, comp.names):
         cell = comp.cells[name][category]
-        lines = [name, state_text(cell), ""]
+        lines = [label, state_text(cell), ""]
         clauses = comp.clauses[category].get(name, [])
         for i, c in enumerate(clauses, start=1):
             lines.append(f"{i}. [{c['score']:.2f} · {modality_label(c.get('modality'))}]")
-            lines.append(f"“{' '.join(c['text'].split())}”")
-            lines.append(f"— {c.get('document') or c.get('source')}")
+            lines.append(f"“{printable(c['text'])}”")
+            lines.append(f"— {printable(c.get('document') or c.get('source'))}")
             lines.append("")
         if not clauses:
             lines.append("(no clause)")
