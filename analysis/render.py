@@ -531,6 +531,8 @@ def to_xlsx(comp: Comparison, path: str | Path) -> None:
                     put(ws, r, j, v, link=clause.get("url") if j == 7 else None, fmt=CONFIDENCE if j == 4 else None,
                         fill=XLSX_FILLS[cell.state] if cell and j == 3 else None)
                 r += 1
+        if r > 2:
+            ws.auto_filter.ref = f"A1:H{r - 1}"
     wb.save(str(path))
 
 
