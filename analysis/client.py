@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from analysis.compare import CLIENT_DOCUMENT_ID
 from analysis.corpus import Clause
 from policycorpus.errors import InputError
 
@@ -51,7 +52,7 @@ def tag_draft(blocks, name: str, url: str) -> list[Clause]:
                 id=-(item.position + 1),
                 company_id=0,
                 company=name,
-                document_id=0,
+                document_id=CLIENT_DOCUMENT_ID,
                 url=url,
                 fetched_at="",
                 position=item.position,

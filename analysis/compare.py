@@ -209,11 +209,6 @@ def clause_summary(clause: Clause, category: str | None = None, documents: dict[
     return out
 
 
-def representative(clauses: list[Clause], category: str) -> Clause:
-    """The clause that best stands for a category: highest tag score, then the stronger modality, then the earlier one."""
-    return min(clauses, key=lambda c: _strength_order(c, category))
-
-
 def _strength_order(clause: Clause, category: str):
     order = {m: i for i, m in enumerate(("prohibition", "obligation", "recommendation", "permission", "information"))}
     return (-(clause.tags.get(category) or 0.0), order.get(clause.modality, 9), clause.position, clause.id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from analysis.compare import RESTRICTIVENESS_NOTE, STATE_LABELS, Comparison
+from analysis.compare import RESTRICTIVENESS_NOTE, Comparison
 from analysis.render import (
     LEGEND,
     STATE_COLOURS,
@@ -273,4 +273,4 @@ def to_pptx(comp: Comparison, path: str | Path) -> None:
     prs.save(str(path))
 
 
-__all__ = ["to_docx", "to_pptx", "STATE_LABELS"]
+__all__ = ["to_docx", "to_pptx"]
