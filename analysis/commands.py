@@ -135,7 +135,7 @@ def compare(companies, peer_group, document_keys, all_documents, client_file, cl
     """
     from analysis.client import read_client_draft
     from analysis.compare import columns_for, compare_columns
-    from analysis.render import write
+    from analysis.export import write
 
     if category and formats:
         raise UserError("--category prints the clauses side by side as text: drop --format (use -o FILE to save it)")

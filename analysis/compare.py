@@ -154,6 +154,7 @@ class Comparison:
     gaps: list[Gap] = field(default_factory=list)
     uncategorised: dict[str, list[dict]] = field(default_factory=dict)  # company -> clauses in no category
     quality: Quality | None = None  # the tagger's measured quality, when its model has a quality card
+    taggers: list[str] = field(default_factory=list)  # model versions of the tags (backend, model, prompt for llm)
 
     @property
     def names(self) -> list[str]:
@@ -502,7 +503,9 @@ def compare_columns(
         p.other_documents = col.other_documents
         if not p.documents:
             p.documents = [documents[i] for i in col.document_ids if i in documents]
-    comparison.quality = measured_quality(db, [cl for cols in by_column.values() for cl in cols])
+    compared = [cl for cols in by_column.values() for cl in cols]
+    comparison.quality = measured_quality(db, compared)
+    comparison.taggers = sorted({c.model_version for c in compared if c.model_version})
     return comparison
 
 

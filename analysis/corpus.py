@@ -43,6 +43,7 @@ class Clause:
     tags: dict[str, float] = field(default_factory=dict)  # category id -> score
     model_version: str | None = None  # the tagger model of the tags
     key: str | None = None  # stable clause key (clauses.key)
+    file_name: str | None = None  # an imported file's name when it has no public URL
 
     @property
     def snapshot_date(self) -> str:
@@ -86,7 +87,8 @@ def groups_in_order(categories: list[Category]) -> list[str]:
 
 
 CURRENT_CLAUSES_SQL = """
-select clause_id as id, clause_key, company_id, company, document_id, url, fetched_at, position, text,
+select clause_id as id, clause_key, company_id, company, document_id, coalesce(url, '') as url, file_name,
+       fetched_at, position, text,
        heading_path, modality, model_version
 from current_clauses {where}
 order by company, document_id, position
@@ -120,6 +122,7 @@ def current_clauses(
             modality=r["modality"],
             model_version=r["model_version"],
             key=r["clause_key"],
+            file_name=r["file_name"],
         )
         for r in db.query(CURRENT_CLAUSES_SQL.format(where=where), params)
     ]

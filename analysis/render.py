@@ -174,6 +174,8 @@ def to_markdown(comp: Comparison) -> str:
     names = comp.names
     lines = [f"# Social media policy comparison: {md_escape(', '.join(names))}", ""]
     lines += _md_executive(comp)
+    if comp.taggers:
+        lines += ["", f"Tagged by {md_escape(', '.join(comp.taggers))}."]
     lines += ["", "## Overview", ""]
     lines += _md_summary(comp)
     lines += ["", "## Scores", "", md_escape(RESTRICTIVENESS_NOTE), ""]
@@ -494,6 +496,9 @@ def to_xlsx(comp: Comparison, path: str | Path) -> None:
         for j, v in enumerate(values, start=1):
             put(scores, i, j, v, fmt=PERCENT if j >= 9 else None)
     put(scores, len(comp.companies) + 3, 1, RESTRICTIVENESS_NOTE)
+    if comp.taggers:
+        put(scores, len(comp.companies) + 4, 1, "Tagged by", font=bold)
+        put(scores, len(comp.companies) + 4, 2, ", ".join(comp.taggers))
 
     if comp.client:
         gaps = wb.create_sheet(_sheet_title("Gaps", used))
@@ -587,32 +592,6 @@ def to_json(comp: Comparison) -> str:
     data["summary"] = summary(comp)
     data["legend"] = LEGEND
     return json.dumps(data, ensure_ascii=False, indent=2)
-
-
-def write(comp: Comparison, fmt: str, path: str | Path | None, *, paper: str = "a4") -> str | None:
-    """Write one format to path (or return it as text when path is None; not for the file formats)."""
-    if fmt in FILE_FORMATS:
-        if path is None:
-            raise ValueError(f"{fmt} needs an output file")
-        if fmt == "xlsx":
-            to_xlsx(comp, path)
-        elif fmt == "pdf":
-            html_to_pdf(to_html(comp, paper), path)
-        else:
-            from analysis import office
-
-            (office.to_docx if fmt == "docx" else office.to_pptx)(comp, path)
-        return None
-    if fmt == "html":
-        text = to_html(comp, paper)
-    elif fmt == "summary":
-        text = to_summary_html(comp, paper)
-    else:
-        text = {"md": to_markdown, "csv": to_csv, "json": to_json}[fmt](comp)
-    if path is None:
-        return text
-    Path(path).write_text(text, encoding="utf-8")
-    return None
 
 
 # ------------------------------------------------------------------- one category, side by side

@@ -36,6 +36,11 @@ CONTENT_TYPES = {
 SIDECAR_NAMES = ("INDEX.tsv", "index.tsv", "index.csv")
 FILE_COLUMNS = ("file", "path", "filename")
 COMPANY_COLUMNS = ("company", "organization", "organisation", "org")
+KNOWN_SIDECAR_COLUMNS = (*FILE_COLUMNS, *COMPANY_COLUMNS, "industry", "country", "peer_group", "url")
+# Sidecar columns that describe the organization rather than one of its documents; every other extra
+# column (source_repo, is_employee_sm_policy, ...) is kept as metadata of the document.
+ORG_TYPE_COLUMNS = ("org_type", "organization_type", "organisation_type", "type_of_organization")
+ORGANIZATION_COLUMNS = (*ORG_TYPE_COLUMNS, "sector", "size", "region", "headcount", "employees")
 
 
 @dataclass
@@ -47,6 +52,12 @@ class SidecarRow:
     country: str | None = None
     peer_groups: list[str] = field(default_factory=list)
     url: str | None = None
+    org_metadata: dict[str, str] = field(default_factory=dict)
+    doc_metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def org_type(self) -> str | None:
+        return next((self.org_metadata[c] for c in ORG_TYPE_COLUMNS if self.org_metadata.get(c)), None)
 
     @property
     def parts(self) -> tuple[str, ...]:
@@ -88,6 +99,13 @@ class Assignment:
     country: str | None
     peer_groups: list[str]
     url: str
+    org_type: str | None = None
+    org_metadata: dict[str, str] = field(default_factory=dict)
+    doc_metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def file_name(self) -> str:
+        return self.path.name
 
 
 @dataclass
@@ -161,20 +179,41 @@ def read_sidecar(path: str | Path) -> Sidecar:
         if not values.get(file_col) or not values.get(company_col):
             problems.append(f"line {reader.line_num}: empty {file_col if not values.get(file_col) else company_col}")
             continue
-        url = values.get("url") or None
+        url = values.get("url") or source_url(values)
         if url and not re.match(r"^(https?|file)://", url):
             problems.append(f"line {reader.line_num}: url {url!r} is not an http(s) or file URL")
             continue
         groups = [g.strip() for g in re.split(r"[;|]", values.get("peer_group", "")) if g.strip()]
+        extra = {k: v for k, v in values.items() if k not in KNOWN_SIDECAR_COLUMNS and k not in (file_col, company_col) and v}
         rows.append(
             SidecarRow(
                 reader.line_num, values[file_col], values[company_col], values.get("industry") or None,
                 values.get("country") or None, groups, url,
+                org_metadata={k: v for k, v in extra.items() if k in ORGANIZATION_COLUMNS},
+                doc_metadata={k: v for k, v in extra.items() if k not in ORGANIZATION_COLUMNS},
             )
         )
     if problems:
         raise InputError(f"sidecar {path}: {len(problems)} bad row(s): " + " | ".join(problems[:10]))
     return Sidecar(path, rows)
+
+
+def source_url(values: dict[str, str]) -> str | None:
+    """The public URL of a file in a source repository at a commit, from source_repo/source_path/source_commit.
+
+    ``owner/name`` repositories are GitHub's; a repository given as a URL is used as it is.
+    """
+    repo, path = values.get("source_repo", ""), values.get("source_path", "").lstrip("/")
+    if not repo or not path:
+        return None
+    ref = values.get("source_commit") or "HEAD"
+    if re.match(r"^https?://", repo):
+        base = repo.rstrip("/")
+    elif re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repo):
+        base = f"https://github.com/{repo}"
+    else:
+        return None
+    return f"{base}/blob/{ref}/{path}"
 
 
 def discover_sidecar(paths: list[str | Path]) -> Path | None:
@@ -200,7 +239,7 @@ def assign_companies(
         if row is not None:
             assignments.append(
                 Assignment(path, row.company, row.industry or industry, row.country or country, row.peer_groups,
-                           row.url or path.resolve().as_uri())
+                           row.url or path.resolve().as_uri(), row.org_type, row.org_metadata, row.doc_metadata)
             )
         elif company:
             assignments.append(Assignment(path, company, industry, country, [], path.resolve().as_uri()))
@@ -232,7 +271,11 @@ def _company_id(db, assignment: Assignment) -> int:
         peer_groups=json.dumps(assignment.peer_groups) if assignment.peer_groups else None,
     )
     row = db["companies"].get(company_id)
-    updates = {k: getattr(assignment, k) for k in ("industry", "country") if getattr(assignment, k) and not row[k]}
+    updates = {k: getattr(assignment, k) for k in ("industry", "country", "org_type")
+               if getattr(assignment, k) and not row[k]}
+    metadata = {**json.loads(row["metadata"] or "{}"), **assignment.org_metadata}
+    if metadata != json.loads(row["metadata"] or "{}"):
+        updates["metadata"] = json.dumps(metadata, ensure_ascii=False, sort_keys=True)
     groups = json.loads(row["peer_groups"] or "[]")
     merged = groups + [g for g in assignment.peer_groups if g not in groups]
     if merged != groups:
@@ -264,6 +307,7 @@ def import_documents(db, assignments: list[Assignment], progress=None) -> Import
         fetched = Fetched(
             url=assignment.url, raw=raw, content_type=CONTENT_TYPES[path.suffix.lower()], blocks=extracted.blocks,
             title=extracted.title, extractor=extracted.extractor, policy_score=score,
+            file_name=assignment.file_name, metadata=assignment.doc_metadata,
         )
         with transaction(db):
             company_id = _company_id(db, assignment)

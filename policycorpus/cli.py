@@ -23,6 +23,7 @@ COMMANDS = {
     "merge": "crawler.commands:merge",
     "status": "policycorpus.commands:status",
     "schema": "policycorpus.commands:schema",
+    "release": "policycorpus.commands:release",
     "segment": "taxonomy.commands:segment",
     "tag": "taxonomy.commands:tag",
     "taxonomy": "taxonomy.commands:taxonomy",

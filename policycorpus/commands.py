@@ -149,3 +149,29 @@ def schema(markdown, db_path):
         return
     open_db(db_path)
     click.echo(f"Schema of {db_path} is up to date.")
+
+
+@click.command()
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="New folder for the release.")
+@click.option("--version", "version", help="Release version (default: today's date).")
+@click.option("--title", default="PolicyCorpus: organizations' social media policies", show_default=True)
+@click.option("--author", "authors", multiple=True, help="An author for CITATION.cff (repeatable).")
+@click.option("--license", "license_id", default="CC-BY-4.0", show_default=True, help="Licence of the data.")
+@existing_db_option
+def release(out_dir, version, title, authors, license_id, db_path):
+    """Write a versioned dataset release of the corpus: organizations, documents,
+    snapshots and clauses with their tags and confidence as CSV and Parquet, a
+    Frictionless datapackage.json describing every column, the taxonomy's
+    codebook, CITATION.cff and a README on how it was collected and measured.
+
+    \b
+    Example:
+        policycorpus release -o dist/policycorpus-2026.1 --version 2026.1 --author "Ada Lovelace"
+    """
+    from policycorpus.release import write_release
+
+    summary = write_release(open_db(db_path, create=False), out_dir, version=version, title=title,
+                            authors=list(authors) or None, license_id=license_id)
+    counts = ", ".join(f"{n} {name}" for name, n in summary.rows.items())
+    click.echo(f"Release {summary.version} written to {summary.directory}: {counts}.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -15,7 +15,7 @@ from policycorpus.db import transaction, utcnow
 from policycorpus.errors import InputError, NotFoundError
 
 REQUIRED_COLUMNS = ("name",)  # homepage only for companies to crawl
-KNOWN_COLUMNS = ("name", "homepage", "policy_url", "industry", "country", "peer_group")
+KNOWN_COLUMNS = ("name", "homepage", "policy_url", "industry", "country", "peer_group", "org_type")
 
 
 class CompanyInputError(InputError):
@@ -32,6 +32,8 @@ class CompanyRow:
     peer_groups: list[str]
     # the optional columns the file had: a re-import changes only these
     given: frozenset[str] = frozenset(KNOWN_COLUMNS)
+    org_type: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)  # every other column, kept as they are
 
     @property
     def domains(self) -> list[str]:
@@ -103,7 +105,9 @@ def parse_company_csv(path: str | Path) -> list[CompanyRow]:
                 industry=values.get("industry") or None,
                 country=values.get("country") or None,
                 peer_groups=groups,
-                given=frozenset(header) & frozenset(KNOWN_COLUMNS),
+                given=frozenset(header) & frozenset(KNOWN_COLUMNS) | ({"metadata"} if set(header) - set(KNOWN_COLUMNS) else set()),
+                org_type=values.get("org_type") or None,
+                metadata={k: v for k, v in values.items() if k not in KNOWN_COLUMNS and k and v},
             )
         )
     if problems:
@@ -125,6 +129,8 @@ def upsert_company(db: sqlite_utils.Database, row: CompanyRow) -> tuple[int, boo
         "industry": row.industry,
         "country": row.country,
         "peer_groups": json.dumps(row.peer_groups),
+        "org_type": row.org_type,
+        "metadata": json.dumps(row.metadata, ensure_ascii=False, sort_keys=True),
     }
     if existing:
         known = json.loads(existing["domains"] or "[]")
@@ -138,7 +144,8 @@ def upsert_company(db: sqlite_utils.Database, row: CompanyRow) -> tuple[int, boo
 
 
 # companies columns that come from an optional input column (the others are always given or derived)
-_SOURCE_COLUMN = {"homepage": "homepage", "policy_url": "policy_url", "industry": "industry", "country": "country", "peer_groups": "peer_group"}
+_SOURCE_COLUMN = {"homepage": "homepage", "policy_url": "policy_url", "industry": "industry", "country": "country",
+                  "peer_groups": "peer_group", "org_type": "org_type", "metadata": "metadata"}
 
 
 def _column_given(db_column: str, given: frozenset[str]) -> bool:

@@ -70,6 +70,10 @@ TABLES: list[Table] = [
             C("country", str, "Country from the input."),
             C("peer_groups", str, "JSON list of peer-group names the organization belongs to."),
             C("added_at", str, "UTC time the row was first imported (ISO 8601)."),
+            C("org_type", str, "Type of organization (company, university, government, nonprofit, open source ...), "
+                               "from the input's org_type column."),
+            C("metadata", str, "JSON object of every other column the company list or import sidecar gave for the "
+                               "organization (sector, size ...)."),
             C("display_name", str, "Name shown in reports instead of `name` (set with `companies alias --display`)."),
             C("aliases", str, "JSON list of other names the organization is found by (`companies alias`)."),
         ],
@@ -91,6 +95,9 @@ TABLES: list[Table] = [
             C("latest_snapshot_id", int, "Id of the newest snapshot of this document."),
             C("snapshot_count", int, "How many distinct versions were stored."),
             C("key", str, "Stable key of the document (from its organization and URL): the same in every build of the corpus."),
+            C("file_name", str, "For an imported file: its file name (the local path is never published)."),
+            C("metadata", str, "JSON object of the other columns an import sidecar gave for this document "
+                               "(source_repo, source_path, source_commit ...)."),
         ],
         foreign_keys=[("company_id", "companies", "id")],
         indexes=[(("company_id", "url"), True), (("key",), False)],
@@ -237,6 +244,8 @@ TABLES: list[Table] = [
             C("model_version", str, "Version of the model that produced the modality and tags."),
             C("key", str, "Stable key of the clause (from its document's key, its normalised text and occurrence): "
                           "kept across re-segmentation, re-tagging, re-imports and unchanged new versions."),
+            C("scores", str, "JSON object: the latest tagging's probability (0..1) for every category, including "
+                             "those below the tag threshold (what grid cells and review queues are computed from)."),
         ],
         foreign_keys=[
             ("snapshot_id", "snapshots", "id"),
@@ -260,6 +269,25 @@ TABLES: list[Table] = [
         pk=("clause_id", "category", "model_version"),
         foreign_keys=[("clause_id", "clauses", "id"), ("category", "categories", "id")],
         indexes=[(("category",), False)],
+    ),
+    Table(
+        "coverage_cells",
+        "The grid cells of each tagged snapshot: per category, whether the document covers it (covered), does not "
+        "(absent) or should be checked by a person (uncertain), from the model's calibrated per-category thresholds, "
+        "with the cell's score and its evidence clause (the clause with the highest probability).",
+        [
+            C("snapshot_id", int, "The snapshot (a version of a document)."),
+            C("category", str, "Category id."),
+            C("state", str, "covered, uncertain or absent."),
+            C("score", float, "Calibrated probability (0..1) that the document covers the category."),
+            C("best", float, "The highest clause probability for the category in the snapshot."),
+            C("evidence_clause_id", int, "The clause with the highest probability (null when absent)."),
+            C("calibrated", int, "1 when the states come from calibrated thresholds; 0 for a tagger without them "
+                                 "(then nothing is marked uncertain)."),
+            C("model_version", str, "The tagger model of the scores."),
+        ],
+        pk=("snapshot_id", "category", "model_version"),
+        indexes=[(("category", "state"), False)],
     ),
     Table(
         "category_quality",
@@ -408,6 +436,11 @@ TABLES: list[Table] = [
             C("category", str, "Category id."),
             C("clauses", int, "Current clauses of the company tagged with the category."),
             C("strongest_modality", str, "The most forceful modality among them (prohibition > obligation > recommendation > permission > information)."),
+            C("state", str, "The company's grid cell: covered if one of its documents covers the category, else "
+                            "uncertain if one may (check by hand), else absent (from current_cells)."),
+            C("score", float, "The highest calibrated cell score among its documents."),
+            C("documents_covered", int, "How many of its documents cover the category."),
+            C("documents_uncertain", int, "How many of its documents are uncertain for it."),
         ],
         pk=("company_id", "category"),
         indexes=[(("category",), False)],
@@ -422,6 +455,32 @@ TABLES: list[Table] = [
             C("n_companies", int, "How many companies' current policies contain the same text."),
         ],
         pk="clause_id",
+    ),
+    Table(
+        "llm_cache",
+        "Answers of language models to the `llm` tagging backend (`policycorpus tag --backend llm`), one row per "
+        "model, prompt version and clause text (with heading path and lead-in), so no clause is sent twice; "
+        "failed clauses are recorded here too (status 'error'). Another corpus can share it (--llm-cache).",
+        [
+            C("model_id", str, "The llm model id (e.g. gpt-4o-mini)."),
+            C("prompt_version", str, "Hash of the prompt and answer schema (the pNNN part of tags.model_version)."),
+            C("clause_key", str, "SHA-256 of the clause text, heading path and lead-in."),
+            C("text", str, "The clause text sent."),
+            C("heading_path", str, "Its heading path."),
+            C("lead_in", str, "Its lead-in."),
+            C("status", str, "ok (answered) or error (no valid answer after every attempt)."),
+            C("categories", str, "JSON list of the category ids answered."),
+            C("modality", str, "The modality answered."),
+            C("confidence", float, "The model's confidence (0..1)."),
+            C("answer", str, "The model's raw answer for the clause (for an error: the raw response, cut)."),
+            C("error_kind", str, "empty, malformed, refusal, unknown_category, bad_modality, bad_confidence, "
+                                 "missing, timeout or error."),
+            C("error", str, "What was wrong with the last answer."),
+            C("attempts", int, "Requests the clause took."),
+            C("created_at", str, "UTC time of the answer."),
+        ],
+        pk=("model_id", "prompt_version", "clause_key"),
+        indexes=[(("status",), False)],
     ),
 ]
 
@@ -468,6 +527,26 @@ where coalesce(cl.segmenter_version, '') = coalesce(
     (select c2.segmenter_version from clauses c2 where c2.snapshot_id = cl.snapshot_id order by c2.id desc limit 1), '')
 """
 
+SNAPSHOT_SEGMENTS_VIEW_SQL = """
+select
+  cl.id as clause_id,
+  cl.key as clause_key,
+  cl.snapshot_id as snapshot_id,
+  cl.document_id as document_id,
+  cl.company_id as company_id,
+  cl.position as position,
+  cl.kind as kind,
+  cl.heading_path as heading_path,
+  cl.lead_in as lead_in,
+  cl.text as text,
+  cl.modality as modality,
+  cl.modality_score as modality_score,
+  cl.model_version as model_version
+from clauses cl
+where coalesce(cl.segmenter_version, '') = coalesce(
+    (select c2.segmenter_version from clauses c2 where c2.snapshot_id = cl.snapshot_id order by c2.id desc limit 1), '')
+"""
+
 EFFECTIVE_TAGS_VIEW_SQL = """
 select t.clause_id as clause_id, t.category as category, t.score as score, t.model_version as model_version,
        'model' as source
@@ -484,10 +563,13 @@ select
   co.name as company,
   co.industry as industry,
   co.country as country,
+  co.org_type as org_type,
   s.year as year,
   cs.document_id as document_id,
+  d.key as document_key,
   d.title as policy,
-  d.url as url,
+  case when d.url like 'file:%' then null else d.url end as url,
+  d.file_name as file_name,
   cs.snapshot_id as snapshot_id,
   s.fetched_at as fetched_at,
   cs.position as position,
@@ -510,7 +592,56 @@ join companies co on co.id = cs.company_id
 where cs.kind = 'clause'
 """
 
+CURRENT_CELLS_VIEW_SQL = """
+select
+  d.id as document_id,
+  d.key as document_key,
+  d.company_id as company_id,
+  co.name as company,
+  co.org_type as org_type,
+  co.industry as industry,
+  d.title as policy,
+  cc.snapshot_id as snapshot_id,
+  cc.category as category,
+  cat.group_name as group_name,
+  cc.state as state,
+  cc.score as score,
+  cc.best as best,
+  cc.calibrated as calibrated,
+  cc.evidence_clause_id as evidence_clause_id,
+  ev.key as evidence_clause_key,
+  ev.text as evidence_text,
+  cc.model_version as model_version
+from documents d
+join clauses last on last.id = (select max(c2.id) from clauses c2 where c2.snapshot_id = d.latest_snapshot_id)
+join coverage_cells cc on cc.snapshot_id = d.latest_snapshot_id and cc.model_version = last.model_version
+join companies co on co.id = d.company_id
+left join categories cat on cat.id = cc.category
+left join clauses ev on ev.id = cc.evidence_clause_id
+"""
+
 VIEWS: list[View] = [
+    View(
+        "snapshot_segments",
+        "Every segment of every snapshot (current or older versions), from that snapshot's latest segmentation: "
+        "what a version of a policy says.",
+        [
+            C("clause_id", int, "Id of the segment (clauses.id)."),
+            C("clause_key", str, "Stable key of the clause."),
+            C("snapshot_id", int, "The snapshot."),
+            C("document_id", int, "The document."),
+            C("company_id", int, "Its organization."),
+            C("position", int, "Order in the snapshot, from 0."),
+            C("kind", str, "clause, heading, boilerplate, fragment ...; only clauses are tagged."),
+            C("heading_path", str, "Headings above it, joined by ' > '."),
+            C("lead_in", str, "The sentence introducing a list item, if any."),
+            C("text", str, "The text."),
+            C("modality", str, "Modality from the latest tagging."),
+            C("modality_score", float, "Confidence of the modality."),
+            C("model_version", str, "The tagger model of the modality and tags."),
+        ],
+        SNAPSHOT_SEGMENTS_VIEW_SQL,
+    ),
     View(
         "current_segments",
         "Every segment (clause, heading, boilerplate ...) of each document's current snapshot, from its latest "
@@ -548,6 +679,32 @@ VIEWS: list[View] = [
         EFFECTIVE_TAGS_VIEW_SQL,
     ),
     View(
+        "current_cells",
+        "The comparison grid: for each document's current version and each category, covered / uncertain (check "
+        "by hand) / absent, with the calibrated score and the evidence clause. Count cells from here.",
+        [
+            C("document_id", int, "The policy document."),
+            C("document_key", str, "Its stable key."),
+            C("company_id", int, "Its organization."),
+            C("company", str, "Organization name."),
+            C("org_type", str, "Type of organization."),
+            C("industry", str, "Industry of the organization."),
+            C("policy", str, "Title of the document."),
+            C("snapshot_id", int, "The current snapshot."),
+            C("category", str, "Category id."),
+            C("group_name", str, "The category's group."),
+            C("state", str, "covered, uncertain or absent."),
+            C("score", float, "Calibrated probability that the document covers the category."),
+            C("best", float, "The highest clause probability for the category."),
+            C("calibrated", int, "1 when the state comes from calibrated thresholds."),
+            C("evidence_clause_id", int, "The evidence clause (highest probability)."),
+            C("evidence_clause_key", str, "Its stable key."),
+            C("evidence_text", str, "Its text."),
+            C("model_version", str, "The tagger model."),
+        ],
+        CURRENT_CELLS_VIEW_SQL,
+    ),
+    View(
         "current_clauses",
         "Clauses of every document's current snapshot with their company, year, modality and categories: "
         "the view to browse, search and facet.",
@@ -558,10 +715,13 @@ VIEWS: list[View] = [
             C("company", str, "Company name."),
             C("industry", str, "Industry of the company."),
             C("country", str, "Country of the company."),
+            C("org_type", str, "Type of organization (company, university, government, nonprofit ...)."),
             C("year", int, "Year the snapshot was fetched or imported."),
             C("document_id", int, "Id of the policy document."),
+            C("document_key", str, "Stable key of the policy document."),
             C("policy", str, "Title of the policy document."),
-            C("url", str, "Source URL of the policy."),
+            C("url", str, "Public source URL of the policy (null for a local file imported without one)."),
+            C("file_name", str, "File name of an imported file."),
             C("snapshot_id", int, "Id of the snapshot the clause comes from."),
             C("fetched_at", str, "UTC time the snapshot was fetched or imported."),
             C("position", int, "Order of the clause in the snapshot, from 0."),
@@ -583,7 +743,6 @@ def utcnow() -> str:
 
 # PRAGMA application_id of every PolicyCorpus corpus ("PCo1"): tells our files from other programs' SQLite files.
 APPLICATION_ID = 0x50436F31
-SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def open_db(path: str | Path = DEFAULT_DB, *, create: bool = True) -> sqlite_utils.Database:
@@ -619,16 +778,14 @@ def open_db(path: str | Path = DEFAULT_DB, *, create: bool = True) -> sqlite_uti
 
 
 def check_corpus_file(path: Path) -> None:
-    """Refuse a file that cannot be a corpus, or that its permissions make read-only, before SQLite touches it."""
+    """Refuse a folder, or a file its permissions make read-only, before SQLite opens it.
+
+    The file is never opened here: closing any descriptor of a file drops every POSIX lock this process holds
+    on it, which would let another process delete the WAL under an open connection. SQLite itself reads the
+    header (a file that is not a database fails its first query: see _check_application).
+    """
     if path.is_dir():
         raise CorpusError(f"{path}: is a folder, not a corpus database")
-    try:
-        with path.open("rb") as f:
-            header = f.read(len(SQLITE_HEADER))
-    except OSError as exc:
-        raise CorpusError(f"{path}: cannot read it ({exc.strerror})") from None
-    if header and header != SQLITE_HEADER:
-        raise CorpusError(f"{path}: not a PolicyCorpus corpus (not an SQLite database); nothing was changed")
     # Root may write to any file: honour the permission bits ourselves, so a corpus marked read-only stays so.
     if not path.stat().st_mode & 0o222 or not os.access(path, os.W_OK):
         raise CorpusError(f"{path}: the corpus is read-only; PolicyCorpus needs to write to it (copy it somewhere writable)")
@@ -728,8 +885,10 @@ def sqlite_errors(path: str | Path | None = None) -> Iterator[None]:
             raise CorpusError(f"{where}the corpus is read-only (cannot write to it)") from exc
         if "full" in lowered:
             raise CorpusError(f"{where}the disk is full: nothing was written") from exc
-        if "not a database" in lowered or "malformed" in lowered or "file is encrypted" in lowered:
-            raise CorpusError(f"{where}not a PolicyCorpus corpus (not an SQLite database, or damaged)") from exc
+        if "not a database" in lowered or "file is encrypted" in lowered:
+            raise CorpusError(f"{where}not a PolicyCorpus corpus (not an SQLite database); nothing was changed") from exc
+        if "malformed" in lowered:
+            raise CorpusError(f"{where}the corpus file is damaged (database disk image is malformed)") from exc
         raise
 
 

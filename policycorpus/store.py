@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zlib
 from dataclasses import dataclass
 
@@ -25,6 +26,8 @@ class Fetched:
     extractor: str = ""
     policy_score: float | None = None
     fetched_at: str | None = None
+    file_name: str | None = None  # an imported file's name (its local path is never shown)
+    metadata: dict[str, str] | None = None  # extra columns of an import sidecar, kept with the document
 
 
 @dataclass
@@ -59,12 +62,21 @@ def save_document(db: sqlite_utils.Database, company_id: int, fetched: Fetched, 
         if snapshot_id != current:
             db["document_versions"].insert(
                 {"document_id": doc_id, "snapshot_id": snapshot_id, "since": now, "source": source})
-        update = {"last_seen": now, "latest_snapshot_id": snapshot_id}
+        update = {"last_seen": now, "latest_snapshot_id": snapshot_id, **_provenance(fetched)}
         if snapshot_id != current:
             update.update({"title": fetched.title, "policy_score": fetched.policy_score,
                            "snapshot_count": db["snapshots"].count_where("document_id = ?", [doc_id])})
         db["documents"].update(doc_id, update)
     return SaveResult(doc_id, snapshot_id, new_document, same is None)
+
+
+def _provenance(fetched: Fetched) -> dict:
+    out: dict = {}
+    if fetched.file_name:
+        out["file_name"] = fetched.file_name
+    if fetched.metadata:
+        out["metadata"] = json.dumps(fetched.metadata, ensure_ascii=False, sort_keys=True)
+    return out
 
 
 def _insert_document(db: sqlite_utils.Database, company_id: int, fetched: Fetched, source: str, now: str) -> int:

@@ -10,6 +10,7 @@ import click
 
 from policycorpus.db import open_db
 from policycorpus.options import UserError, existing_db_option, quiet_option
+from taxonomy.llm_commands import backend_options, check_backend, with_backend
 
 model_option = click.option(
     "--model", "model_file", type=click.Path(dir_okay=False),
@@ -77,7 +78,9 @@ def segment(db_path, quiet):
 @existing_db_option
 @model_option
 @quiet_option
-def tag(db_path, model_file, quiet):
+@backend_options(for_corpus=True)
+@with_backend
+def tag(db_path, model_file, quiet, backend, llm_model, only, llm_args):
     """Tag the clauses of every snapshot not yet tagged by the current model.
 
     Each clause gets zero or more taxonomy categories with a confidence and
@@ -88,7 +91,14 @@ def tag(db_path, model_file, quiet):
     Example:
         policycorpus tag
         policycorpus tag --model my-model.joblib
+        policycorpus tag --backend llm --llm-model gpt-4o-mini --max-requests 200
+        policycorpus tag --backend llm --llm-model gpt-4o-mini --only uncertain
     """
+    check_backend(backend, llm_model, only=only, **llm_args)
+    if backend == "llm":
+        from taxonomy.llm_commands import run_tag
+
+        return run_tag(db_path, quiet, llm_model, only=only, offline_model_file=model_file, **llm_args)
     from taxonomy.evaluate import load_card
     from taxonomy.pipeline import card_path, model_path, store_quality_card, tag_snapshots
 
@@ -97,8 +107,9 @@ def tag(db_path, model_file, quiet):
         card = load_card(card_path(model_path(model_file)), model.version)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
+    calibration = _calibration_or_none(model, model_file, quiet)
     db = open_db(db_path)
-    stats = tag_snapshots(db, model, _progress("tag", quiet))
+    stats = tag_snapshots(db, model, _progress("tag", quiet), calibration=calibration)
     store_quality_card(db, card)
     if stats["snapshots"] == 0:
         unsegmented = db.execute(
@@ -109,6 +120,19 @@ def tag(db_path, model_file, quiet):
     else:
         click.echo(f"Tagged {stats['clauses']} clauses of {stats['snapshots']} snapshots: "
                    f"{stats['tags']} tags ({stats['version']}).")
+
+
+def _calibration_or_none(model, model_file, quiet: bool):
+    """The model's cell thresholds; without them (a newly trained model) cells are not calibrated, and we say so."""
+    from policycorpus.errors import NotFoundError
+    from taxonomy.pipeline import get_calibration
+
+    try:
+        return get_calibration(model, model_file)
+    except NotFoundError as exc:
+        if not quiet:
+            click.echo(f"Note: {exc}; grid cells will be covered/absent only, none marked uncertain.", err=True)
+        return None
 
 
 @click.group()
@@ -225,7 +249,9 @@ def _read_jsonl(path: str, require_text: bool = True) -> list[dict]:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here instead of standard output.")
 @model_option
-def classify(file, output, model_file):
+@backend_options(for_corpus=False)
+@with_backend
+def classify(file, output, model_file, backend, llm_model, llm_args):
     """Label the text units of a JSON-lines file.
 
     Each line needs a "text" field and may have a "heading" (path joined by
@@ -237,10 +263,16 @@ def classify(file, output, model_file):
     Example:
         policycorpus taxonomy classify units.jsonl -o labelled.jsonl
         echo '{"text": "Never share your password."}' | policycorpus taxonomy classify -
+        policycorpus taxonomy classify units.jsonl --backend llm --llm-model gpt-4o-mini
     """
     from taxonomy.pipeline import classify_units
 
+    check_backend(backend, llm_model, **llm_args)
     rows = _read_jsonl("/dev/stdin" if file == "-" else file)
+    if backend == "llm":
+        from taxonomy.llm_commands import run_classify
+
+        return run_classify(rows, output, llm_model, **llm_args)
     out = classify_units(rows, _model(model_file))
     fh = open(output, "w", encoding="utf-8") if output else sys.stdout
     try:
@@ -254,6 +286,49 @@ def classify(file, output, model_file):
 
 
 @taxonomy.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@model_option
+@click.option("--thresholds", "thresholds_file", type=click.Path(dir_okay=False),
+              help="Cell thresholds (default: MODEL.thresholds.json beside the model file).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here instead of standard output.")
+def coverage(file, model_file, thresholds_file, output):
+    """Say, per document and category, whether the category is covered, absent or uncertain.
+
+    Reads the same JSON lines as 'taxonomy classify' and prints one JSON line
+    per document and category: {"doc", "category", "state", "score",
+    "evidence_idx"}. The state is "covered" or "absent" where the model is
+    confident (per-category thresholds on a calibrated cell score, fitted by
+    cross-validation on real labelled policies), else "uncertain" (check by
+    hand). "evidence_idx" is the idx of the unit that scores highest for the
+    category, null when absent.
+
+    \b
+    Example:
+        policycorpus taxonomy coverage units.jsonl
+        policycorpus taxonomy coverage units.jsonl --model my-model.joblib -o cells.jsonl
+    """
+    from policycorpus.errors import PolicyCorpusError
+    from taxonomy.pipeline import coverage_units, get_calibration
+
+    rows = _read_jsonl("/dev/stdin" if file == "-" else file)
+    model = _model(model_file)
+    try:
+        calibration = get_calibration(model, model_file, thresholds_file)
+    except PolicyCorpusError as exc:
+        raise UserError(str(exc)) from exc
+    cells = coverage_units(rows, model, calibration)
+    fh = open(output, "w", encoding="utf-8") if output else sys.stdout
+    try:
+        for cell in cells:
+            fh.write(json.dumps(cell, ensure_ascii=False) + "\n")
+    finally:
+        if output:
+            fh.close()
+    if output:
+        click.echo(f"Wrote {len(cells)} cells to {output}.", err=True)
+
+
+@taxonomy.command()
 @click.option("--units", "units_files", required=True, multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="JSON lines {doc, idx, heading, text}; repeat (with --labels) to pool several sets.")
 @click.option("--labels", "labels_files", required=True, multiple=True, type=click.Path(exists=True, dir_okay=False),
@@ -262,14 +337,21 @@ def classify(file, output, model_file):
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--card", "card_name", metavar="NAME",
               help="Also record the figures under NAME in the model's quality card (MODEL.card.json beside the "
-                   "model file), which 'policycorpus tag' copies into corpus.db and comparison reports show.")
+                   "model file; with --backend llm taxonomy/models/llm-MODEL.card.json), which 'policycorpus tag' "
+                   "copies into corpus.db and comparison reports show.")
 @click.option("--description", default="", help="With --card: what the labelled set is.")
-def evaluate(units_files, labels_files, model_file, as_json, card_name, description):
+@backend_options(for_corpus=False)
+@with_backend
+def evaluate(units_files, labels_files, model_file, as_json, card_name, description, backend, llm_model, llm_args):
     """Classify labelled units and print how well the model agrees with the labels.
 
     Prints per-category precision, recall and F1, micro and macro F1,
     modality accuracy and document coverage F1 (a category is covered by a
-    document when any of its units carries it). Units and labels are matched
+    document when any of its units carries it). When the model has cell
+    thresholds (MODEL.thresholds.json), also the three-state cells: the share
+    of (document, category) cells decided (covered or absent), how many of
+    those are right, and how many covered cells' evidence units carry the
+    category. Units and labels are matched
     by (doc, idx); several sets given with repeated --units/--labels are
     scored as one.
 
@@ -279,9 +361,12 @@ def evaluate(units_files, labels_files, model_file, as_json, card_name, descript
         policycorpus taxonomy evaluate --units a.units.jsonl --labels a.labels.jsonl \\
             --units b.units.jsonl --labels b.labels.jsonl
         policycorpus taxonomy evaluate --units gold/units.jsonl --labels gold/labels.jsonl --card gold
+        policycorpus taxonomy evaluate --units gold/units.jsonl --labels gold/labels.jsonl \\
+            --backend llm --llm-model gpt-4o-mini --card gold
     """
-    from taxonomy.evaluate import format_scores, score, update_card
-    from taxonomy.pipeline import card_path, classify_units, model_path
+    from policycorpus.errors import InputError, NotFoundError
+    from taxonomy.evaluate import format_scores, score, score_cells, update_card
+    from taxonomy.pipeline import card_path, classify_units, coverage_units, get_calibration, model_path
     from taxonomy.training import read_unit_labels
 
     units, gold = [], []
@@ -289,9 +374,23 @@ def evaluate(units_files, labels_files, model_file, as_json, card_name, descript
         u, g = read_unit_labels(units_file, labels_file, UserError)
         units += u
         gold += g
+    check_backend(backend, llm_model, **llm_args)
+    if backend == "llm":
+        from taxonomy.llm_commands import run_evaluate
+
+        return run_evaluate(units, gold, llm_model, as_json=as_json, card_name=card_name, description=description,
+                            **llm_args)
     model = _model(model_file)
     predicted = classify_units(units, model)
     scores = score(gold, predicted, model.categories)
+    try:
+        calibration = get_calibration(model, model_file)
+    except NotFoundError:  # a model without cell thresholds is scored on its clauses only
+        calibration = None
+    except InputError as exc:
+        raise UserError(str(exc)) from exc
+    if calibration is not None:
+        score_cells(gold, coverage_units(units, model, calibration), scores)
     if as_json:
         click.echo(json.dumps({"model_version": model.version, **scores.as_dict()}, indent=2))
     else:

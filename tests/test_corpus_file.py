@@ -1,6 +1,7 @@
 """The corpus file: foreign, newer, read-only files refused unchanged; writes are transactions; latest means latest seen."""
 
 import hashlib
+import json
 import sqlite3
 import subprocess
 import sys
@@ -146,3 +147,13 @@ def test_a_bad_company_file_leaves_no_partial_rows(tmp_path):
     result = run("companies", "import", bad, "--db", db_path)
     assert result.returncode == 1 and "line 3" in result.stderr
     assert open_db(db_path)["companies"].count == 0
+
+
+def test_company_list_keeps_org_type_and_every_other_column(tmp_path):
+    path = tmp_path / "orgs.csv"
+    path.write_text("name,homepage,org_type,sector,headcount\nLantern Trust,https://lantern.example,nonprofit,health,120\n")
+    db_path = tmp_path / "c.db"
+    assert run("companies", "import", path, "--db", db_path).returncode == 0
+    row = open_db(db_path)["companies"].get(1)
+    assert row["org_type"] == "nonprofit"
+    assert json.loads(row["metadata"]) == {"sector": "health", "headcount": "120"}

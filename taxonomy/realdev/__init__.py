@@ -41,11 +41,12 @@ class RealdevError(RuntimeError):
 def document_units(path: Path) -> list[dict]:
     """The taggable clauses of one policy file, as evaluation units {doc, idx, heading, text}."""
     from crawler.extract import extract_text_file
-    from taxonomy.segment import CLAUSE, segment_blocks
+    from taxonomy.segment import CLAUSE, FRAGMENT, segment_blocks
 
     extracted = extract_text_file(path.read_bytes(), path.suffix.lower())
     doc = path.name.rsplit(".", 1)[0]
-    clauses = [c for c in segment_blocks(extracted.blocks, None) if c.kind == CLAUSE]
+    # fragments stay units (they were labelled); the tagger reads them as fragments again and leaves them untagged
+    clauses = [c for c in segment_blocks(extracted.blocks, None) if c.kind in (CLAUSE, FRAGMENT)]
     return [{"doc": doc, "idx": i, "heading": c.heading, "text": c.text} for i, c in enumerate(clauses)]
 
 
