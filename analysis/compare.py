@@ -183,7 +183,7 @@ def document_info(doc: dict) -> dict:
     elif doc.get("source_label"):
         source = doc["source_label"]
     else:
-        name = PurePosixPath(unquote(urlsplit(doc.get("url") or "").path)).name
+        name = doc.get("file_name") or PurePosixPath(unquote(urlsplit(doc.get("url") or "").path)).name
         source = f"imported file {name}" if name else "imported file"
     return {"id": doc.get("id"), "key": doc.get("key"), "title": doc.get("title") or source, "url": url,
             "source": source, "collected": (doc.get("collected") or "")[:10]}
@@ -380,7 +380,8 @@ def company_documents(db: sqlite_utils.Database, company_ids: list[int]) -> list
     counts = dict(db.execute(f"select document_id, count(*) from current_clauses where company_id in ({marks}) "
                              "group by document_id", company_ids).fetchall())
     docs = []
-    for r in db.query(f"""select d.id, d.key, d.company_id, d.title, d.url, d.policy_score, s.fetched_at as collected
+    for r in db.query(f"""select d.id, d.key, d.company_id, d.title, d.url, d.file_name, d.policy_score,
+                                 s.fetched_at as collected
                           from documents d left join snapshots s on s.id = d.latest_snapshot_id
                           where d.company_id in ({marks}) order by d.company_id, d.id""", company_ids):
         info = document_info(r)
@@ -419,7 +420,7 @@ def columns_for(db: sqlite_utils.Database, companies: list[dict], documents: lis
     for doc in documents or []:
         company = db["companies"].get(doc["company_id"])
         full = next(d for d in docs if d["id"] == doc["id"])
-        columns.append(Column(f"{display_name(company)}: {full['title']}", company, [doc["id"]], "chosen document"))
+        columns.append(Column(f"{display_name(company)}: {full['title']}", company, [doc["id"]], "document named on the command line"))
     seen: dict[str, int] = {}
     for col in columns:  # labels are column keys: make repeats distinct
         seen[col.label] = seen.get(col.label, 0) + 1
@@ -447,7 +448,8 @@ def find_document(db: sqlite_utils.Database, query: str) -> dict:
         raise NotFoundError(f"no document with key {query!r} (give a documents.key or 'Company:title')")
     company_part, title_part = (p.strip() for p in query.split(":", 1))
     company = find_company(db, company_part)
-    rows = [dict(r, name=r["title"] or r["url"], slug=r["key"], aliases=json.dumps([_url_name(r["url"])]))
+    rows = [dict(r, name=r["title"] or r["url"], slug=r["key"],
+                 aliases=json.dumps([_url_name(r["url"]), PurePosixPath(r.get("file_name") or "").stem]))
             for r in db["documents"].rows_where("company_id = ?", [company["id"]], order_by="id")]
     if not rows:
         raise NotFoundError(f"{company['name']} has no documents")

@@ -231,7 +231,7 @@ def _md_sources(comp: Comparison) -> list[str]:
             where = md_link(d["url"], d["url"]) if d.get("url") else md_escape(d.get("source") or "")
             lines.append(f"- {md_escape(p.name)}: {md_escape(d.get('title') or '')} — {where}{when}")
         if p.choice:
-            lines.append(f"  - chosen as the {md_escape(p.choice)}")
+            lines.append(f"  - column: {md_escape(p.choice)}")
         for o in p.other_documents:
             where = md_link(o["url"], o["url"]) if o.get("url") else md_escape(o.get("source") or "")
             lines.append(f"  - not compared: {md_escape(o.get('title') or '')} — {where} ({o['clauses']} clauses; "

@@ -96,7 +96,8 @@ def test_a_document_on_its_own_and_every_quote_names_its_document(real):
     quoted += [ex for gap in full["gaps"] for ex in gap["examples"]]
     assert quoted and all(q["document"] and q["source"] for q in quoted)
     peers_quoted = [q for q in quoted if q["company"] != "Northwind draft"]
-    assert all(q["source"].startswith("imported file ") and q["collected"] for q in peers_quoted)
+    # imported files are named by their public source (repository URL) or their file name, never a local path
+    assert all((q["url"] or q["source"].startswith("imported file ")) and q["collected"] for q in peers_quoted)
 
 
 def test_cells_have_three_states_with_the_strongest_evidence(real):
