@@ -64,7 +64,9 @@ class TaggedClause:
     heading_path: str | None
     lead_in: str | None
     modality: str | None
-    tags: list[dict] = field(default_factory=list)  # category, name, group, score
+    tags: list[dict] = field(default_factory=list)  # category, name, group, score, source
+    key: str | None = None  # the clause's stable key
+    model_version: str | None = None
 
     @property
     def groups(self) -> list[str]:
@@ -91,9 +93,39 @@ def current_segmentation_clauses(conn, snapshot_id: int) -> list[dict]:
     """Clauses of a snapshot from its latest segmentation (older segmentations stay for history)."""
     return rows(
         conn,
-        """select clause_id as id, position, kind, heading_path, lead_in, text, modality, model_version
+        """select clause_id as id, clause_key as key, position, kind, heading_path, lead_in, text, modality,
+                  model_version
            from snapshot_segments where snapshot_id = :s order by position, clause_id""",
         {"s": snapshot_id},
+    )
+
+
+def snapshot_cells(conn, snapshot_id: int, clauses: list) -> list[dict]:
+    """The grid cells of a snapshot (covered / uncertain / absent), from the model that last tagged its clauses."""
+    versions = [c.model_version for c in clauses if getattr(c, "model_version", None)]
+    if not versions:
+        return []
+    return rows(
+        conn,
+        """select cc.category, coalesce(cat.name, cc.category) as name, cc.state, cc.score, cc.evidence_clause_id,
+                  cc.calibrated
+           from coverage_cells cc left join categories cat on cat.id = cc.category
+           where cc.snapshot_id = ? and cc.model_version = ?
+           order by case cc.state when 'covered' then 0 when 'uncertain' then 1 else 2 end,
+                    cat.group_order, cat.position""",
+        [snapshot_id, versions[-1]],
+    )
+
+
+def clause_location(conn, key: str) -> dict | None:
+    """Where the clause with this stable key is now: its document and clause id (current version first)."""
+    return one(
+        conn,
+        """select ss.document_id, ss.clause_id, ss.snapshot_id, (cs.clause_id is not null) as current
+           from snapshot_segments ss left join current_segments cs on cs.clause_id = ss.clause_id
+           where ss.clause_key = ? order by (cs.clause_id is not null) desc, ss.snapshot_id desc
+           limit 1""",
+        [key],
     )
 
 
@@ -123,7 +155,8 @@ def policy_data(conn, document_id: int, snapshot_id: int | None = None) -> dict 
     snapshot["previous_id"] = snapshots[index - 1]["id"] if index > 0 else None
     snapshot["is_latest"] = snapshot_id == document["latest_snapshot_id"]
 
-    clauses = [TaggedClause(**{k: r[k] for k in ("id", "position", "kind", "text", "heading_path", "lead_in", "modality")})
+    clauses = [TaggedClause(**{k: r[k] for k in ("id", "key", "position", "kind", "text", "heading_path", "lead_in",
+                                                  "modality", "model_version")})
                for r in current_segmentation_clauses(conn, snapshot_id)]
     by_clause = {c.id: c for c in clauses}
     for tag in rows(
@@ -145,6 +178,7 @@ def policy_data(conn, document_id: int, snapshot_id: int | None = None) -> dict 
         blocks = json.loads(structure["structure"] or "[]") if structure else []
 
     categories = categories_data(conn)
+    cells = snapshot_cells(conn, snapshot_id, clauses)
     judged = [c for c in clauses if c.kind == "clause" and c.modality]
     restrictive = sum(c.modality in ("prohibition", "obligation") for c in judged)
     return {
@@ -156,6 +190,7 @@ def policy_data(conn, document_id: int, snapshot_id: int | None = None) -> dict 
         "blocks": blocks,
         "groups": groups_in_order(categories),
         "tagged": sum(1 for c in clauses if c.tags),
+        "cells": cells,
         "restrictiveness": round(restrictive / len(judged), 3) if judged else None,
     }
 

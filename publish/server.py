@@ -33,8 +33,9 @@ LIVE_SETTINGS = {"default_cache_ttl": 0}
 
 
 def database_name(db_path: str | Path) -> str:
-    """The name Datasette gives a database file (its file name without extension)."""
-    return Path(db_path).stem
+    """The name the corpus is served under: always ``corpus``, whatever the file is called, so that every
+    link and citation to a page of the corpus stays the same across builds and machines."""
+    return TEMPLATE_DB
 
 
 def prepare_database(db_path: str | Path, *, log=None) -> None:
@@ -106,6 +107,7 @@ def make_datasette(db_path: str | Path, *, settings: dict | None = None, plugin_
     The plugins are those of the ``datasette`` entry points; ``register`` adds them only if they are missing.
     """
     from datasette.app import Datasette
+    from datasette.database import Database
 
     from publish.plugins import register
 
@@ -115,10 +117,12 @@ def make_datasette(db_path: str | Path, *, settings: dict | None = None, plugin_
     merged.update(settings or {})
     metadata = build_metadata(database_name(db_path))
     metadata["plugins"][PLUGIN].update(plugin_config or {})
-    return Datasette(
-        [str(db_path)],
+    ds = Datasette(
+        [],
         metadata=metadata,
         template_dir=str(TEMPLATES_DIR),
         static_mounts=[("static", str(STATIC_DIR))],
         settings=merged,
     )
+    ds.add_database(Database(ds, path=str(db_path), is_mutable=True), name=database_name(db_path))
+    return ds

@@ -30,22 +30,9 @@ def _progress(label: str, quiet: bool):
 
 
 def _model(path):
-    from taxonomy.pipeline import ModelMissing, get_model
+    from taxonomy.pipeline import load_tagger
 
-    try:
-        model = get_model(path)
-    except ModelMissing as exc:
-        raise UserError(str(exc)) from exc
-    except Exception as exc:  # unreadable or foreign file
-        raise UserError(f"cannot load tagger model {path}: {exc}") from exc
-    if type(model.tagger.featurizer_).__name__ == "EmbeddingFeaturizer":
-        from taxonomy.embeddings import EmbeddingsUnavailable, load_encoder
-
-        try:
-            load_encoder(model.tagger.featurizer_.model_dir)
-        except EmbeddingsUnavailable as exc:
-            raise UserError(str(exc)) from exc
-    return model
+    return load_tagger(path)
 
 
 @click.command()

@@ -65,6 +65,27 @@ def _load(path: str) -> TaggerModel:
     return load_model(path)
 
 
+def load_tagger(path: str | Path | None = None) -> TaggerModel:
+    """``get_model`` for users: a missing, unreadable or foreign model file, or a missing embeddings extra,
+    is a one-line library error."""
+    from policycorpus.errors import DependencyError, InputError, NotFoundError
+
+    try:
+        model = get_model(path)
+    except ModelMissing as exc:
+        raise NotFoundError(str(exc)) from exc
+    except Exception as exc:  # unreadable or foreign file
+        raise InputError(f"cannot load tagger model {path}: {exc}") from exc
+    if type(model.tagger.featurizer_).__name__ == "EmbeddingFeaturizer":
+        from taxonomy.embeddings import EmbeddingsUnavailable, load_encoder
+
+        try:
+            load_encoder(model.tagger.featurizer_.model_dir)
+        except EmbeddingsUnavailable as exc:
+            raise DependencyError(str(exc)) from exc
+    return model
+
+
 def get_model(path: str | Path | None = None) -> TaggerModel:
     """The tagger model at ``path``, $POLICYCORPUS_MODEL, or the one shipped with the project."""
     p = model_path(path)

@@ -269,6 +269,7 @@ SUBPROCESS_CASES = {
     "crawl-bad-job": ["crawl", "--redis", "redis://127.0.0.1:1/0", "--job", "bad job/name"],
     "crawl-resume-nothing": ["crawl", "--resume"],
     "crawl-unknown-company": ["crawl", "Nobody Ltd"],
+    "crawl-redis-unreachable": ["crawl", "--redis", "redis://127.0.0.1:1/0", "--job", "j", "--allow-private"],
     "crawl-max-pages": ["crawl", "--max-pages", "-1"],
     "crawl-threshold": ["crawl", "--threshold", "7"],
     "merge-missing": ["merge", "{root}/nope.db"],

@@ -74,3 +74,30 @@ def test_evidence_is_the_strongest_clause_of_the_category(corpus):
 
 def test_absent_cells_have_no_evidence(corpus):
     assert not list(corpus.query("select * from current_cells where state = 'absent' and evidence_clause_id is not null"))
+
+
+def test_policy_page_shows_cells_and_graded_chips_and_clause_links_resolve(corpus):
+    import asyncio
+
+    from publish.server import make_datasette
+
+    ds = make_datasette(corpus.conn.execute("pragma database_list").fetchone()[2])
+
+    async def fetch():
+        doc = corpus.execute("select id from documents order by id limit 1").fetchone()[0]
+        policy = await ds.client.get(f"/-/policy/{doc}")
+        key = corpus.execute("select clause_key from current_segments where document_id = ? and kind = 'clause' "
+                             "limit 1", [doc]).fetchone()[0]
+        clause = await ds.client.get(f"/-/clause/{key}")
+        missing = await ds.client.get("/-/clause/0123456789abcdef")
+        bad = await ds.client.get("/-/clause/not-a-key")
+        return doc, policy, key, clause, missing, bad
+
+    doc, policy, key, clause, missing, bad = asyncio.run(fetch())
+    assert policy.status_code == 200
+    html = policy.text
+    assert "How this version covers the taxonomy" in html and "pc-state-covered" in html
+    assert "pc-chip-strong" in html and "%</span>" in html
+    assert f"/-/clause/{key}" in html
+    assert clause.status_code == 302 and clause.headers["location"].startswith(f"/-/policy/{doc}")
+    assert missing.status_code == 404 and bad.status_code == 404

@@ -376,7 +376,7 @@ def test_policy_page_tags_every_clause(client, corpus):
     html = get(client, f"/-/policy/{doc_id}").text
     assert html.count('class="pc-clause ') == 6
     assert '<h2 class="pc-heading"' in html and "Social media at Acme" in html
-    assert 'class="pc-chip"' in html and ">Confidentiality</a>" in html
+    assert "pc-chip pc-chip-" in html and ">Confidentiality <span class=\"pc-chip-score\">" in html
     assert "pc-modality-prohibition" in html and "pc-modality-obligation" in html
     assert "--pc-colour: #d62728" in html  # Conduct colour from metadata.yml
     assert 'href="https://acme.example/social-media-policy"' in html
@@ -540,8 +540,8 @@ def test_plugins_come_from_the_datasette_entry_points_once(client):
         assert pm.get_plugin(name) is importlib.import_module(module)
     listed = [p for p in get(client, "/-/plugins.json").json if p["name"] == "policycorpus"]
     assert sorted(h for p in listed for h in p["hooks"]) == sorted(
-        ["asgi_wrapper", "asgi_wrapper", "menu_links", "prepare_connection", "prepare_jinja2_environment",
-         "register_routes", "render_cell"])
+        ["asgi_wrapper", "asgi_wrapper", "menu_links", "prepare_connection", "prepare_connection",
+         "prepare_jinja2_environment", "register_routes", "render_cell"])
 
 
 def test_plugins_are_registered_by_hand_when_no_entry_point_loaded_them(corpus):
@@ -687,9 +687,16 @@ def test_policy_versions_link_to_what_changed(client, corpus):
     assert f'href="/corpus/snapshot_changes?old_snapshot={old}&amp;new_snapshot={new}"' in html
 
 
-def test_home_links_follow_the_database_name():
-    html = build_metadata("demo-corpus")["description_html"]
-    assert "/demo-corpus/policies" in html and "/corpus/" not in html
+def test_the_corpus_is_served_as_corpus_whatever_the_file_name(tmp_path):
+    from publish.server import database_name, make_datasette
+
+    assert database_name(tmp_path / "my-clients-2026.db") == "corpus"
+    path = tmp_path / "my-clients-2026.db"
+    open_db(path).conn.close()
+    ds = make_datasette(path)
+    assert list(ds.databases) == ["corpus"] or "corpus" in ds.databases
+    html = build_metadata(database_name(path))["description_html"]
+    assert "/corpus/policies" in html
 
 
 def test_serve_reports_a_port_in_use():

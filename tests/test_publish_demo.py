@@ -206,7 +206,7 @@ def test_policy_pages_tag_every_clause(client, sql, current):
         html = get(client, f"/-/policy/{doc['id']}").text
         mine = [c for c in current if c.document_id == doc["id"]]
         assert html.count('class="pc-clause pc-kind-clause') == len(mine)
-        assert html.count('class="pc-chip"') == sum(len(c.tags) for c in mine)
+        assert html.count('class="pc-chip pc-chip-') == sum(len(c.tags) for c in mine)
         assert f'/corpus/snapshots/{doc["latest_snapshot_id"]}"' in html
         assert "<script>alert" not in html
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import re
 import sqlite3
 import time
 from urllib.parse import parse_qs, urlencode
@@ -126,6 +127,23 @@ async def policy_page(datasette, request):
     )
 
 
+async def clause_page(datasette, request):
+    """A clause's permanent link (its stable key): the policy page of its current version, at the clause."""
+    key = request.url_vars["key"]
+    if not re.fullmatch(r"[0-9a-f]{16}", key):
+        return await message_page(datasette, request, "No clause with that key.", status=404)
+    try:
+        found = await run_timed(datasette, lambda conn: pages.clause_location(conn, key))
+    except QueryInterrupted:
+        return await too_slow_page(datasette, request, "The clause")
+    if found is None:
+        return await message_page(datasette, request, f"No clause {key} in this corpus.", status=404)
+    target = datasette.urls.path(f"/-/policy/{found['document_id']}")
+    if not found["current"]:
+        target += f"?snapshot={found['snapshot_id']}"
+    return Response.redirect(f"{target}#clause-{found['clause_id']}")
+
+
 async def compare_page(datasette, request):
     names = pages.split_names(request.args.getlist("companies") + request.args.getlist("company"))
     try:
@@ -177,6 +195,7 @@ def register_routes(datasette):
         return []
     return [
         (r"^/-/policy/(?P<document_id>[^/]+)$", policy_page),
+        (r"^/-/clause/(?P<key>[^/]+)$", clause_page),
         (r"^/-/compare$", compare_page),
         (r"^/-/charts$", charts_page),
     ]
@@ -190,6 +209,13 @@ def menu_links(datasette):
         {"href": datasette.urls.path("/-/compare"), "label": "Compare companies"},
         {"href": datasette.urls.path("/-/charts"), "label": "Charts"},
     ]
+
+
+@hookimpl
+def prepare_connection(conn):
+    from publish.search import fts_query
+
+    conn.create_function("fts_query", 1, fts_query, deterministic=True)
 
 
 @hookimpl
