@@ -11,7 +11,9 @@ import click
 from policycorpus.db import open_db
 from policycorpus.options import UserError, existing_db_option, quiet_option, writable_output
 
-ALL_FORMATS = ("md", "html", "xlsx", "csv", "json")
+ALL_FORMATS = ("md", "html", "summary", "xlsx", "csv", "json", "docx", "pptx", "pdf")
+EVERY_FORMAT = tuple(f for f in ALL_FORMATS if f != "pdf")  # what --format all writes
+FILE_SUFFIX = {"summary": "summary.html"}
 
 
 def _select_companies(db, names, peer_group) -> list[dict]:
@@ -30,12 +32,53 @@ def _select_companies(db, names, peer_group) -> list[dict]:
     return list(unique.values())
 
 
+def _compare_subjects(db, names, peer_group, document_keys) -> tuple[list[dict], list[dict]]:
+    """(companies, documents) the user means: names as people type them, 'Company:title' and --document keys."""
+    from analysis.compare import find_document
+    from policycorpus.companies import companies_in_peer_group
+    from policycorpus.errors import PolicyCorpusError
+    from policycorpus.names import find_company
+
+    companies, documents, problems = [], [], []
+    if peer_group:
+        companies += companies_in_peer_group(db, peer_group)
+    for name in names:
+        if ":" in name:  # 'Company:title' first; a company whose name has a colon still works
+            try:
+                documents.append(find_document(db, name))
+                continue
+            except PolicyCorpusError as exc:
+                doc_problem = str(exc)
+        try:
+            companies.append(find_company(db, name))
+        except PolicyCorpusError as exc:
+            problems.append(doc_problem if ":" in name else str(exc))
+    for key in document_keys:
+        try:
+            documents.append(find_document(db, key))
+        except PolicyCorpusError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise UserError("; ".join(problems) + " (see 'policycorpus companies list')")
+    if not companies and not documents:
+        raise UserError("name the companies or documents to compare, or give --peer-group NAME")
+    unique = {}
+    for row in companies:
+        unique.setdefault(row["id"], row)
+    docs = {}
+    for row in documents:
+        docs.setdefault(row["id"], row)
+    return list(unique.values()), list(docs.values())
+
+
 def _targets(formats: list[str], output: str | None) -> list[tuple[str, Path | None]]:
     """Where each format goes: stdout (None) for one text format without -o, else files."""
+    from analysis.render import FILE_FORMATS
+
     if len(formats) == 1:
         fmt = formats[0]
-        if output is None and fmt == "xlsx":
-            raise UserError("--format xlsx needs -o FILE")
+        if output is None and fmt in FILE_FORMATS:
+            raise UserError(f"--format {fmt} needs -o FILE")
         return [(fmt, Path(output) if output else None)]
     if not output:
         raise UserError("several formats need -o: a directory or a file name without extension")
@@ -45,51 +88,87 @@ def _targets(formats: list[str], output: str | None) -> list[tuple[str, Path | N
         out = out / "compare"
     elif out.suffix.lstrip(".") in ALL_FORMATS:
         out = out.with_suffix("")
-    return [(fmt, out.with_name(f"{out.name}.{fmt}")) for fmt in formats]
+    return [(fmt, out.with_name(f"{out.name}.{FILE_SUFFIX.get(fmt, fmt)}")) for fmt in formats]
 
 
 @click.command()
 @click.argument("companies", nargs=-1)
 @click.option("--peer-group", help="Compare every company of this peer group (with any companies named too).")
+@click.option("--document", "document_keys", multiple=True, metavar="KEY",
+              help="Compare this one document (documents.key, or 'Company:title') as its own column; repeatable.")
+@click.option("--all-documents", is_flag=True,
+              help="Merge all of a company's documents into its column (default: its main employee policy).")
 @click.option("--client", "client_file", type=click.Path(exists=True, dir_okay=False),
               help="A draft policy (.md, .txt, .html or .pdf) to add as a column, with a gap list.")
 @click.option("--client-name", help="Column name for the draft (default: 'Draft: FILE NAME').")
+@click.option("--category", help="Print every column's clauses of this category side by side, strongest first.")
 @click.option("-f", "--format", "formats", multiple=True, type=click.Choice(ALL_FORMATS + ("all",)),
-              help="Output format; repeat for several, or 'all'. Default md.")
+              help="Output format; repeat for several; 'all' is every format but pdf. Default md.")
 @click.option("-o", "--output", help="Output file; with several formats a directory or a stem (out/grid -> out/grid.md ...).")
+@click.option("--paper", type=click.Choice(["a4", "letter"]), default="a4", show_default=True,
+              help="Paper size of the printed HTML and PDF.")
 @click.option("--gap-share", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="A category is a gap when at least this share of peers covers it and the draft does not.")
 @existing_db_option
-def compare(companies, peer_group, client_file, client_name, formats, output, gap_share, db_path):
-    """Compare companies' policies category by category.
+def compare(companies, peer_group, document_keys, all_documents, client_file, client_name, category, formats, output,
+            paper, gap_share, db_path):
+    """Compare policies category by category: a one-page summary, a grid, gaps.
 
-    The grid follows the taxonomy's groups (Who, When, Identity, Routing,
-    Reporting, Conduct, Governance): for each category and company, whether
-    it is covered, the strongest modality, the number of clauses and the most
-    representative clause with its source and snapshot date. Above it: what
-    all have in common, what only some have, what is unique to one, and each
-    company's restrictiveness, readability and length.
+    Name companies as you would say them ("gitlab", "deeson": any case, a
+    prefix, or close enough for "did you mean"). A company with several
+    documents is represented by its main employee policy (highest policy
+    score, then most clauses); the report says which and lists the others.
+    Compare one document on its own with --document KEY or "Company:title".
+
+    Each grid cell is covered (✓), check (?: weak evidence, read it) or not
+    found (—), with its confidence and the evidence clause and its document.
+    Formats: md, html (print-ready, summary first), summary (the one-page
+    executive summary), xlsx, csv, json, docx (memo), pptx (deck), pdf (needs
+    Chromium).
 
     \b
     Example:
-        policycorpus compare "Acme Bank" "Bolt Bank" "Cobalt Credit"
-        policycorpus compare --peer-group retail-banks --format html -o grid.html
-        policycorpus compare --peer-group retail-banks --client draft.md --format all -o out/
+        policycorpus compare gitlab deeson mattermost
+        policycorpus compare --peer-group peers --client draft.md --format all -o out/
+        policycorpus compare gitlab "GitLab Inc.:developer" --format summary -o summary.html
+        policycorpus compare --peer-group peers --client draft.md --category confidentiality
     """
     from analysis.client import read_client_draft
-    from analysis.compare import compare_companies
-    from analysis.render import write
+    from analysis.compare import columns_for, compare_columns
+    from analysis.export import write
 
-    formats = list(ALL_FORMATS) if "all" in formats else list(dict.fromkeys(formats or ["md"]))
-    targets = _targets(formats, output)
+    if category and formats:
+        raise UserError("--category prints the clauses side by side as text: drop --format (use -o FILE to save it)")
+    formats = list(dict.fromkeys(f for name in (formats or ["md"]) for f in (EVERY_FORMAT if name == "all" else [name])))
+    targets = [] if category else _targets(formats, output)
     db = open_db(db_path)
-    rows = _select_companies(db, companies, peer_group)
+    rows, documents = _compare_subjects(db, companies, peer_group, document_keys)
     client = read_client_draft(client_file, name=client_name) if client_file else None
-    comparison = compare_companies(db, rows, client=client, gap_share=gap_share)
+    columns = columns_for(db, rows, documents, all_documents=all_documents)
+    comparison = compare_columns(db, columns, client=client, gap_share=gap_share)
+    if category:
+        from analysis.render import side_by_side
+
+        if category not in {c["id"] for c in comparison.categories}:
+            raise UserError(f"unknown category {category!r}; one of: {', '.join(c['id'] for c in comparison.categories)}")
+        import shutil
+
+        width = 160 if output else shutil.get_terminal_size((160, 40)).columns
+        text = side_by_side(comparison, category, width=width)
+        if output:
+            Path(output).write_text(text, encoding="utf-8")
+            click.echo(f"Wrote {output}", err=True)
+        else:
+            click.echo(text, nl=False)
+        return
+    for p in comparison.companies:
+        if p.other_documents:
+            others = "; ".join(f"{o['title']} (--document {o['key']})" for o in p.other_documents)
+            click.echo(f"{p.name}: compared its {p.choice}; not compared: {others}", err=True)
     for fmt, path in targets:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        text = write(comparison, fmt, path)
+        text = write(comparison, fmt, path, paper=paper)
         if text is not None:
             click.echo(text, nl=False)
         else:

@@ -74,6 +74,8 @@ TABLES: list[Table] = [
                                "from the input's org_type column."),
             C("metadata", str, "JSON object of every other column the company list or import sidecar gave for the "
                                "organization (sector, size ...)."),
+            C("display_name", str, "Name shown in reports instead of `name` (set with `companies alias --display`)."),
+            C("aliases", str, "JSON list of other names the organization is found by (`companies alias`)."),
         ],
         indexes=[(("name",), True), (("slug",), True)],
         not_null=("name", "slug"),
