@@ -355,12 +355,12 @@ class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     def fit(self, X, y=None, embeddings=None):
         """Fit on clause texts, on a numeric matrix of precomputed vectors, or on texts with embeddings=."""
         self._check_params()
-        data = X if embeddings is None else embeddings
-        n = data.shape[0] if hasattr(data, "shape") else len(data)
-        if n < 3:
-            raise ValueError(f"need at least 3 clauses to cluster, got n_samples = {n}")
+        if embeddings is None and is_text_input(X) and len(X) < 3:
+            raise ValueError(f"need at least 3 clauses to cluster, got n_samples = {len(X)}")
         rng = np.random.default_rng(self.random_state if isinstance(self.random_state, int) else None)
         texts, vectors = self._vectors(X, embeddings, fitting=True)
+        if vectors.shape[0] < 3:
+            raise ValueError(f"need at least 3 clauses to cluster, got n_samples = {vectors.shape[0]}")
         self.vectors_ = vectors
         _log(f"clustering {vectors.shape[0]} clauses in {vectors.shape[1]} dimensions", self.verbose)
         self.selection_, self.k_peaked_, self.outlier_share_before_, self.outliers_reassigned_ = {}, None, None, 0
@@ -543,12 +543,16 @@ class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             self.selection_[size] = {"silhouette": score, "outlier_share": round(outliers, 4), "clusters": n_clusters}
             _log(f"  min_cluster_size={size}: {n_clusters} clusters, {outliers:.0%} outliers, silhouette {score}",
                  self.verbose)
-            key = (outliers <= self.max_outlier_share, score if score is not None else -1.0, -outliers)
-            if n_clusters >= 2 and (best is None or key > best[0]):
+            # Clusterings with 2+ clusters first, then those within the outlier bound, then silhouette.
+            key = (n_clusters >= 2, outliers <= self.max_outlier_share, score if score is not None else -1.0, -outliers)
+            if best is None or key > best[0]:
                 best = (key, size, labels)
-        if best is None:
-            raise ValueError("HDBSCAN found no clusters; try --method kmeans")
+        if best is None:  # every candidate size is larger than the data
+            size = max(2, len(sample) // 2)
+            best = ((False,), size, self._hdbscan_labels(sampled, size))
         _, self.min_cluster_size_, labels = best
+        if labels.max() < 1:
+            _log(f"  HDBSCAN found {int(labels.max()) + 1} cluster(s) only: no density structure at these sizes", self.verbose)
         return self._extend_labels(vectors, sample, labels)
 
     def _extend_labels(self, vectors, sample: np.ndarray, labels: np.ndarray) -> np.ndarray:
