@@ -12,7 +12,7 @@ result is a pandas DataFrame (see docs/analysis.ipynb)::
     run = run_clustering(db, backend="tfidf", max_per_org=300, random_state=0)
     analysis.cluster_members(db), analysis.cluster_summaries(db)
     analysis.clusters_per_class(db, by="industry"), analysis.clusters_over_time(db)
-    analysis.template_families(db), analysis.document_similarity(db), analysis.coverage_by_class(db)
+    analysis.template_family_members(db), analysis.document_similarity(db), analysis.coverage_by_class(db)
 
     # the estimator alone, scikit-learn style (clone, get_params, fit_predict, predict, transform)
     model = ClauseClusterer(n_clusters=12, random_state=0).fit(texts)
@@ -26,7 +26,7 @@ current_clauses and effective_tags views of policycorpus/db.py).
 from __future__ import annotations
 
 _FRAMES = ("load_clauses", "cluster_members", "cluster_summaries", "clusters_per_class", "clusters_over_time",
-           "template_families", "document_similarity", "coverage_by_class", "export_frame")
+           "template_family_members", "document_similarity", "coverage_by_class", "export_frame")
 
 __all__ = list(_FRAMES)
 

@@ -36,7 +36,8 @@ from policycorpus.errors import CorpusStateError
 
 BACKENDS = ("tfidf", "embedding")
 # A cluster is a candidate new clause type when no category covers half of it, it spans
-# this many organizations and it is at least as cohesive as the median cluster of its run.
+# this many organizations and its cohesion is at least halfway from the corpus baseline (all clauses as one
+# cluster) to the median cluster's.
 NOVEL_MAX_OVERLAP = 0.5
 NOVEL_MIN_COMPANIES = 3
 
@@ -88,16 +89,16 @@ def summarise(model: ClauseClusterer, clauses: list[Clause], *, n_terms: int = 8
                 largest_company_share=round(max(by_company.values()) / len(members), 3) if members else 0.0,
             )
         )
-    flag_novel(summaries)
+    flag_novel(summaries, model.cohesion_baseline())
     return summaries
 
 
-def flag_novel(summaries: list[ClusterSummary]) -> None:
+def flag_novel(summaries: list[ClusterSummary], baseline: float = 0.0) -> None:
     """Mark candidate new clause types: coherent clusters over several organizations that no category covers."""
     cohesions = [s.cohesion for s in summaries if s.cluster >= 0 and s.cohesion is not None]
     if not cohesions:
         return
-    floor = float(np.median(cohesions))
+    floor = baseline + 0.5 * (float(np.median(cohesions)) - baseline)
     for s in summaries:
         s.novel = (s.cluster >= 0 and s.category_overlap < NOVEL_MAX_OVERLAP and len(s.companies) >= NOVEL_MIN_COMPANIES
                    and s.cohesion is not None and s.cohesion >= floor)

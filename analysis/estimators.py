@@ -629,6 +629,15 @@ class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             out[int(c)] = members[np.argsort(-sims, kind="stable")[:n]].tolist()
         return out
 
+    def cohesion_baseline(self) -> float:
+        """Cohesion of the whole corpus as one cluster: what a cluster of unrelated clauses would score."""
+        from sklearn.preprocessing import normalize
+
+        check_is_fitted(self, "labels_")
+        vectors = normalize(self.vectors_)
+        centre = vectors.mean(axis=0)
+        return float((vectors @ (centre / (np.linalg.norm(centre) or 1.0))).mean())
+
     def cohesion(self) -> dict[int, float]:
         """Mean cosine similarity of each cluster's members to its centre (1 = identical clauses)."""
         from sklearn.preprocessing import normalize

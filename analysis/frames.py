@@ -9,7 +9,7 @@
     summary = analysis.cluster_summaries(db)            # one row per cluster
     analysis.clusters_per_class(db, by="industry")      # shares of each cluster per class
     analysis.clusters_over_time(db)                     # shares of each cluster per year
-    analysis.template_families(db), analysis.document_similarity(db), analysis.coverage_by_class(db)
+    analysis.template_family_members(db), analysis.document_similarity(db), analysis.coverage_by_class(db)
 
 Clauses are read from the ``current_clauses`` view (policycorpus/db.py), never with SQL of
 their own for "current".
@@ -114,7 +114,7 @@ def clusters_over_time(db: sqlite_utils.Database, run_id: int | None = None):
     return clusters_per_class(db, "year", run_id)
 
 
-def template_families(db: sqlite_utils.Database, run_id: int | None = None):
+def template_family_members(db: sqlite_utils.Database, run_id: int | None = None):
     """One row per template family member: family, size, organizations, example and the member clause."""
     pd = _pd()
     run_id = _run_id(db, "template_runs", run_id, "templates pass")
