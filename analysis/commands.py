@@ -192,7 +192,8 @@ def run_report(run, seconds: float) -> list[str]:
         lines.append(f"  left out: {removed}")
     if model.method == "kmeans" and model.n_clusters is None:
         how = ("a peak inside the range" if model.k_peaked_ else
-               "no peak inside the range: the silhouette kept rising or falling, k is the knee of the curve")
+               f"NO peak inside {model.k_min}..{model.k_max}: the silhouette kept rising or falling, so k is an end "
+               "of the range, not a choice (set --clusters K or widen the range)")
         lines.append(f"  k = {model.n_clusters_} chosen by silhouette: {how}")
     if model.stability_ is not None:
         lines.append(f"  stability across seeds: mean ARI {model.stability_:.2f}")

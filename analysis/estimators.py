@@ -220,7 +220,7 @@ class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     Parameters are stored as given; see the module docstring for the sub-models.
     ``n_clusters=None`` lets k-means choose k in [k_min, k_max] by silhouette: the choice is
     a peak only when the best k lies strictly inside the range (``k_peaked_``); otherwise the
-    knee of the curve is taken and ``k_peaked_`` is False. HDBSCAN keeps at most
+    end of the range the curve reaches is taken and ``k_peaked_`` is False (say so, or set k). HDBSCAN keeps at most
     ``max_outlier_share`` outliers when ``reduce_outliers`` is set (the outliers nearest to a
     cluster centre are reassigned, as BERTopic's reduce_outliers); otherwise
     ``outlier_bound_met_`` says whether the bound was met.
@@ -486,7 +486,7 @@ class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             self.selection_[k] = score
             _log(f"  k={k}: silhouette {score if score is None else round(score, 4)}", self.verbose)
         k, self.k_peaked_ = choose_by_peak(self.selection_)
-        _log(f"  chose k={k} ({'peak inside the range' if self.k_peaked_ else 'no peak inside the range: knee of the curve'})",
+        _log(f"  chose k={k} ({'a peak inside the range' if self.k_peaked_ else 'NO peak inside the range: an end of it'})",
              self.verbose)
         return k
 
@@ -654,24 +654,14 @@ class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
 
 def choose_by_peak(scores: dict[int, float | None]) -> tuple[int, bool]:
-    """(k, peaked): the best-scoring k if it lies strictly inside the candidates, else the knee of the curve.
+    """(k, peaked): the best-scoring k, and whether it lies strictly inside the candidates.
 
-    A criterion that rises to the end of its range has not chosen anything; the knee (the
-    point farthest below the chord from the first to the last candidate) is then a
-    defensible default, reported as such (peaked False).
+    A criterion that rises to the end of its range (or falls from its start) has not chosen
+    anything: the end it reaches is returned with peaked False, and callers must say so.
     """
     scored = sorted((k, s) for k, s in scores.items() if s is not None)
     if not scored:
         return min(scores), False
     ks = [k for k, _ in scored]
     best = max(scored, key=lambda ks_: (ks_[1], -ks_[0]))[0]
-    if len(scored) >= 3 and ks[0] < best < ks[-1]:
-        return best, True
-    if len(scored) < 3:
-        return best, False
-    x = np.log(np.array(ks, dtype=float))
-    y = np.array([s for _, s in scored])
-    x = (x - x[0]) / ((x[-1] - x[0]) or 1.0)
-    span = (y[-1] - y[0]) or 1.0
-    y = (y - y[0]) / span
-    return ks[int(np.argmax(y - x))], False
+    return best, len(scored) >= 3 and ks[0] < best < ks[-1]

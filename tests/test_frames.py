@@ -75,7 +75,7 @@ def test_every_result_is_a_dataframe(corpus, tmp_path):
 
 
 def test_json_and_novel_export(corpus, tmp_path):
-    result = invoke("cluster", "-q", "--k-min", "2", "--k-max", "6", "--json", "--export-novel", tmp_path / "n.yaml",
+    result = invoke("cluster", "-q", "--clusters", "3", "--json", "--export-novel", tmp_path / "n.yaml",
                     "--db", corpus)
     clusters = json.loads(result.stdout)
     novel = [c for c in clusters if c["novel"]]
