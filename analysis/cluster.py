@@ -101,7 +101,7 @@ def flag_novel(summaries: list[ClusterSummary], baseline: float = 0.0) -> None:
     floor = baseline + 0.5 * (float(np.median(cohesions)) - baseline)
     for s in summaries:
         s.novel = (s.cluster >= 0 and s.category_overlap < NOVEL_MAX_OVERLAP and len(s.companies) >= NOVEL_MIN_COMPANIES
-                   and s.cohesion is not None and s.cohesion >= floor)
+                   and s.largest_company_share <= 0.5 and s.cohesion is not None and s.cohesion >= floor)
 
 
 def _json_param(value):
