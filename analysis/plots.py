@@ -38,6 +38,14 @@ def _available_fonts() -> list[str]:
     from matplotlib import font_manager
 
     names = {f.name for f in font_manager.fontManager.ttflist}
+    if not any("CJK" in n for n in names):  # the font cache may predate fonts-noto-cjk: add its files
+        for path in font_manager.findSystemFonts():
+            if "CJK" in Path(path).name:
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):
+                    continue
+        names = {f.name for f in font_manager.fontManager.ttflist}
     return [f for f in FONT_FAMILY if f in names or f == "sans-serif"]
 
 

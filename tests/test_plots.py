@@ -101,3 +101,22 @@ def test_heatmap_matrix_and_dendrogram_order(tmp_path):
     sims = np.array([[1, 0.9, 0.1], [0.9, 1, 0.2], [0.1, 0.2, 1]])
     files = plot_dendrogram(["a", "b", "c"], sims, tmp_path / "d")
     assert [f.suffix for f in files] == [".png", ".svg"]
+
+
+def test_non_latin_names_have_a_font(tmp_path):
+    import warnings
+
+    from matplotlib import font_manager
+
+    from analysis.plots import plot_dendrogram
+
+    if not [f for f in font_manager.findSystemFonts() if "CJK" in f]:
+        import pytest
+
+        pytest.skip("fonts-noto-cjk is not installed")
+    sims = np.array([[1, 0.5, 0.1], [0.5, 1, 0.2], [0.1, 0.2, 1]])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plot_dendrogram(["東京みらい銀行", "Société Générale", "Ωmega"], sims, tmp_path / "names")
+    assert not [w for w in caught if "missing from font" in str(w.message)]
+    assert "東京みらい銀行" in (tmp_path / "names.svg").read_text()
