@@ -90,7 +90,8 @@ def test_what_is_worth_clustering():
     for junk in ["| Platform | Owner | Followers |", "https://example.org/social-media-guidelines/v2",
                  "Engagement rate: 4.5%", "Version 3.1, last updated 2021-04-06",
                  "Smith, J. (2020) Social media at work. Retrieved from the intranet.",
-                 "Contact us", "12 345 678 90 11 12 13 14 15"]:
+                 "Contact us", "12 345 678 90 11 12 13 14 15",
+                 "3.2: the new dashboard feature on LinkedIn (4,100 views, 35 reactions)"]:
         assert rejection(junk) is not None, junk
     for clause in ["Do not share confidential client information on social media.",
                    "Ask the communications team before you speak to journalists about our work."]:
