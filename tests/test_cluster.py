@@ -179,3 +179,27 @@ def test_embedding_backend_without_the_extra(corpus, monkeypatch):
     with pytest.raises(DependencyError, match="embeddings"):
         resolve_embedding_model("all-MiniLM-L6-v2")
     assert resolve_embedding_model("/models/mine") == "/models/mine"
+
+
+def test_embedding_cache_is_keyed_by_model_and_clause(corpus):
+    """clause_embeddings: a second run with the same model computes nothing; a changed text is embedded again."""
+    from analysis.cluster import cached_embeddings
+    from analysis.corpus import current_clauses
+    from analysis.estimators import TfidfLSA
+
+    db = open_db(corpus)
+    with db.conn:  # add_policy writes clause rows directly, without the keys segment gives them
+        db.execute("update clauses set key = 'test-' || id")
+    clauses = current_clauses(db)
+    texts = [c.text for c in clauses]
+    embedder = TfidfLSA(n_components=8, random_state=0).fit(texts)  # any transformer with transform()
+    first, computed = cached_embeddings(db, [c.key for c in clauses], texts, embedder, "lsa-8")
+    assert computed == 90 and first.shape == (90, 8) and db["clause_embeddings"].count == 90
+    again, computed = cached_embeddings(db, [c.key for c in clauses], texts, embedder, "lsa-8")
+    assert computed == 0 and np.allclose(first, again)
+    changed = texts[:1] + texts[1:]
+    changed[0] = changed[0] + " Always."
+    _, computed = cached_embeddings(db, [c.key for c in clauses], changed, embedder, "lsa-8")
+    assert computed == 1
+    _, computed = cached_embeddings(db, [c.key for c in clauses], texts, embedder, "another-model")
+    assert computed == 90 and db["clause_embeddings"].count == 180
