@@ -203,3 +203,29 @@ def test_embedding_cache_is_keyed_by_model_and_clause(corpus):
     assert computed == 1
     _, computed = cached_embeddings(db, [c.key for c in clauses], texts, embedder, "another-model")
     assert computed == 90 and db["clause_embeddings"].count == 180
+
+
+def test_hdbscan_says_whether_it_met_the_outlier_bound(corpus):
+    # clauses unlike each other and unlike the three clause types: HDBSCAN leaves them out
+    rng = random.Random(3)
+    words = ("orchard lantern quarry violin glacier saddle harbour pepper meadow compass ledger velvet canyon "
+             "thimble falcon copper marble timber saffron beacon").split()
+    add_policy(open_db(corpus), "Zeta Misc", [(" ".join(rng.sample(words, 8)).capitalize() + ".", "information", [])
+                                              for _ in range(4)])
+    args = ["cluster", "--method", "hdbscan", "--max-outliers", "0", "-q", "--db", str(corpus)]
+    plain = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert plain.exit_code == 0, plain.output
+    run = json.loads(open_db(corpus)["cluster_runs"].get(1)["params"])
+    assert run["outlier_share"] > 0 and run["outlier_bound_met"] is False
+    assert "the bound was NOT met" in plain.output and f"outliers: {run['outlier_share']:.0%}" in plain.output
+    reduced = CliRunner().invoke(cli, args + ["--reduce-outliers"], catch_exceptions=False)
+    assert "outliers: 0%" in reduced.output and "within --max-outliers 0%" in reduced.output
+    assert json.loads(open_db(corpus)["cluster_runs"].get(2)["params"])["outlier_bound_met"] is True
+
+
+def test_summarise_refuses_a_mismatched_clause_list(corpus):
+    from analysis.cluster import run_clustering, summarise
+
+    run = run_clustering(open_db(corpus), n_clusters=3)
+    with pytest.raises(ValueError, match="fitted on 90 clauses"):
+        summarise(run.model, run.clauses[:-1])
