@@ -177,36 +177,56 @@ def compare(companies, peer_group, document_keys, all_documents, client_file, cl
 
 @click.command()
 @click.option("--method", type=click.Choice(["kmeans", "hdbscan"]), default="kmeans", show_default=True,
-              help="k-means with k chosen by silhouette, or HDBSCAN with a bounded outlier share.")
+              help="k-means with k chosen by a criterion that must peak inside --k-min..--k-max, or HDBSCAN.")
 @click.option("--backend", type=click.Choice(["tfidf", "embedding"]), default="tfidf", show_default=True,
-              help="Clause vectors: TF-IDF + LSA, or sentence embeddings (needs the 'embeddings' extra).")
+              help="Clause vectors: TF-IDF + LSA (no extra install), or sentence embeddings (recommended; "
+                   "the 'embeddings' extra; cached in clause_embeddings).")
 @click.option("--model", "embedding_model", default="all-MiniLM-L6-v2", show_default=True,
               help="Sentence-transformers model name or path for --backend embedding.")
+@click.option("--clusters", "n_clusters", type=click.IntRange(1), help="k-means: use this k instead of choosing one.")
 @click.option("--k-min", type=click.IntRange(2), default=4, show_default=True)
 @click.option("--k-max", type=click.IntRange(2), default=40, show_default=True)
 @click.option("--max-outliers", "max_outlier_share", type=click.FloatRange(0, 1), default=0.35, show_default=True,
-              help="HDBSCAN: largest acceptable share of outliers.")
-@click.option("--min-words", type=click.IntRange(1), default=4, show_default=True, help="Skip shorter clauses.")
+              help="HDBSCAN: largest acceptable share of outliers (reported when not met).")
+@click.option("--reduce-outliers", is_flag=True,
+              help="HDBSCAN: reassign the outliers nearest to a cluster until --max-outliers is met.")
+@click.option("--min-words", type=click.IntRange(1), help="Skip clauses of fewer words (default: analysis/clause_filter.yaml).")
+@click.option("--max-per-org", type=click.IntRange(1), help="Cluster at most this many clauses per organization (a random sample).")
+@click.option("--keep-duplicate-documents", is_flag=True,
+              help="Keep every copy of a policy imported twice by one organization (default: one copy).")
+@click.option("--no-filter", "no_filter", is_flag=True,
+              help="Cluster every clause of --min-words, with URLs, citations, metric lines and table debris.")
+@click.option("--projection", type=click.Choice(["pca", "tsne", "umap"]), default="pca", show_default=True,
+              help="2-D projection stored for 'plot map'.")
 @click.option("--sample-size", type=click.IntRange(100), default=20000, show_default=True,
               help="Clauses used to choose k (the final clustering uses all).")
 @click.option("--seed", "random_state", type=int, default=0, show_default=True)
+@click.option("--export", "export_file", type=click.Path(dir_okay=False),
+              help="Write every member (cluster, label, organization, clause ...) to a .csv, .parquet or .jsonl file.")
+@click.option("--export-novel", "novel_file", type=click.Path(dir_okay=False),
+              help="Write the candidate new clause types as taxonomy.yaml-style categories to this YAML file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the clusters as JSON.")
 @quiet_option
 @existing_db_option
-def cluster(method, backend, embedding_model, k_min, k_max, max_outlier_share, min_words, sample_size,
-            random_state, as_json, quiet, db_path):
+def cluster(method, backend, embedding_model, n_clusters, k_min, k_max, max_outlier_share, reduce_outliers, min_words,
+            max_per_org, keep_duplicate_documents, no_filter, projection, sample_size, random_state, export_file,
+            novel_file, as_json, quiet, db_path):
     """Cluster the current clauses to find clause types, including ones the taxonomy lacks.
 
-    Each cluster gets its distinctive terms (class-based TF-IDF), its most
-    central clauses, the companies it spans and the share of members carrying
-    its most frequent category: a low overlap marks a clause type the
-    taxonomy does not have. The run and every parameter are stored in
+    Only clauses worth clustering are used: taggable clauses without URLs,
+    citations, metric lines, table debris or fragments, one copy of a policy
+    imported twice. Each cluster gets its distinctive terms (class-based
+    TF-IDF), its most central clauses, the organizations it spans, the share
+    of members carrying its most frequent category and its cohesion; a
+    cohesive cluster over 3+ organizations that no category covers is flagged
+    NEW (a candidate category). The run and every parameter are stored in
     cluster_runs, clusters and cluster_members.
 
     \b
     Example:
-        policycorpus cluster
-        policycorpus cluster --method hdbscan --max-outliers 0.3 --seed 1
+        policycorpus cluster --backend embedding --export members.csv
+        policycorpus cluster --method hdbscan --max-outliers 0.3 --reduce-outliers --seed 1
+        policycorpus cluster --max-per-org 200 --export-novel candidates.yaml
     """
     from analysis.cluster import run_clustering
 
@@ -215,25 +235,68 @@ def cluster(method, backend, embedding_model, k_min, k_max, max_outlier_share, m
     started = time.monotonic()
     db = open_db(db_path)
     try:
-        run_id, model, summaries = run_clustering(
-            db, min_words=min_words, method=method, backend=backend, embedding_model=embedding_model,
-            k_min=k_min, k_max=k_max, max_outlier_share=max_outlier_share, sample_size=sample_size,
+        run = run_clustering(
+            db, min_words=min_words, max_per_org=max_per_org, dedupe_documents=not keep_duplicate_documents,
+            filter_clauses=not no_filter, method=method, backend=backend, embedding_model=embedding_model,
+            n_clusters=n_clusters, k_min=k_min, k_max=k_max, max_outlier_share=max_outlier_share,
+            reduce_outliers=reduce_outliers, projection=projection, sample_size=sample_size,
             random_state=random_state, verbose=not quiet,
         )
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    model, summaries = run.model, run.summaries
+    if export_file:
+        from analysis.frames import cluster_members, export_frame
+
+        click.echo(f"Wrote {export_frame(cluster_members(db, run.run_id), export_file)}", err=True)
+    if novel_file:
+        from analysis.novel import write_candidates
+
+        click.echo(f"Wrote {write_candidates(summaries, novel_file)}", err=True)
     if as_json:
-        click.echo(json.dumps([s.__dict__ for s in summaries], ensure_ascii=False, indent=2))
+        click.echo(json.dumps([s.as_dict() for s in summaries], ensure_ascii=False, indent=2))
         return
+    for line in run_report(run, time.monotonic() - started):
+        click.echo(line)
+
+
+def run_report(run, seconds: float) -> list[str]:
+    """The text summary of a cluster run: counts, how k was chosen, outliers, then one block per cluster."""
+    model, summaries, selection = run.model, run.summaries, run.selection
     quality = "n/a" if model.quality_ is None else f"{model.quality_:.3f}"
-    click.echo(f"Cluster run {run_id}: {len(model.labels_)} clauses, {model.n_clusters_} clusters "
-               f"(silhouette {quality}) in {time.monotonic() - started:.1f} s")
-    for s in sorted(summaries, key=lambda s: (s.category_overlap, -s.size)):
+    lines = [f"Cluster run {run.run_id}: {len(model.labels_)} clauses, {model.n_clusters_} clusters "
+             f"(silhouette {quality}) in {seconds:.1f} s"]
+    removed = ", ".join(f"{k} {v}" for k, v in sorted(selection.removed.items()))
+    if removed:
+        lines.append(f"  left out: {removed}")
+    if model.method == "kmeans" and model.n_clusters is None:
+        how = ("a peak inside the range" if model.k_peaked_ else
+               f"NO peak inside {model.k_min}..{model.k_max}: the silhouette kept rising or falling, so k is an end "
+               "of the range, not a choice (set --clusters K or widen the range)")
+        lines.append(f"  k = {model.n_clusters_} chosen by silhouette: {how}")
+    if model.stability_ is not None:
+        lines.append(f"  stability across seeds: mean ARI {model.stability_:.2f}")
+    if model.method == "hdbscan" or model.outlier_share_ > 0:
+        before = model.outlier_share_before_
+        share = f"  outliers: {model.outlier_share_:.0%}"
+        if model.outliers_reassigned_:
+            share += f" ({model.outliers_reassigned_} reassigned to their nearest cluster; {before:.0%} before)"
+        if model.outlier_bound_met_:
+            share += f", within --max-outliers {model.max_outlier_share:.0%}"
+        else:
+            share += (f": ABOVE --max-outliers {model.max_outlier_share:.0%}; the bound was NOT met "
+                      f"(use --reduce-outliers to reassign outliers)")
+        lines.append(share)
+    for s in sorted(summaries, key=lambda s: (not s.novel, s.category_overlap, -s.size)):
         top = s.top_category or "-"
-        click.echo(f"  #{s.cluster:<3} {s.size:>6} clauses  {len(s.companies):>3} cos  {top}:{s.category_overlap:.0%}  {s.label}")
+        flag = "NEW " if s.novel else ""
+        cohesion = "" if s.cohesion is None else f"  coh {s.cohesion:.2f}"
+        lines.append(f"  {flag}#{s.cluster:<3} {s.size:>6} clauses  {len(s.companies):>3} orgs  {top}:{s.category_overlap:.0%}"
+                     f"{cohesion}  {s.label}")
         if s.examples:
             example = " ".join(s.examples[0].split())
-            click.echo(f"        e.g. {example if len(example) <= 110 else example[:109] + '…'}")
+            lines.append(f"        e.g. {example if len(example) <= 110 else example[:109] + '…'}")
+    return lines
 
 
 @click.command()
@@ -320,14 +383,16 @@ def plot():
 @click.argument("companies", nargs=-1)
 @click.option("--peer-group", help="Plot every company of this peer group.")
 @click.option("--all", "all_companies", is_flag=True, help="Plot every company in the corpus.")
+@click.option("--share", is_flag=True, help="Colour by the share of each company's tagged clauses, not raw counts.")
 @click.option("-o", "--output", default="heatmap", show_default=True, help="Output stem: writes STEM.png and STEM.svg.")
 @existing_db_option
-def heatmap_command(companies, peer_group, all_companies, output, db_path):
-    """Coverage heatmap: companies × taxonomy categories, coloured by clauses per category.
+def heatmap_command(companies, peer_group, all_companies, share, output, db_path):
+    """Coverage heatmap: companies × taxonomy categories, coloured by clauses (or shares) per category.
 
     \b
     Example:
         policycorpus plot heatmap --all -o out/heatmap
+        policycorpus plot heatmap --all --share -o out/heatmap-shares
     """
     from analysis.compare import compare_companies
     from analysis.plots import plot_heatmap
@@ -336,7 +401,7 @@ def heatmap_command(companies, peer_group, all_companies, output, db_path):
     rows = list(db["companies"].rows_where(order_by="name")) if all_companies else _select_companies(db, companies, peer_group)
     with_docs = {r[0] for r in db.execute("select distinct company_id from clauses")}
     rows = [r for r in rows if r["id"] in with_docs] or rows
-    for path in plot_heatmap(compare_companies(db, rows), output):
+    for path in plot_heatmap(compare_companies(db, rows), output, share=share):
         click.echo(f"Wrote {path}")
 
 
@@ -345,7 +410,7 @@ def heatmap_command(companies, peer_group, all_companies, output, db_path):
 @click.option("-o", "--output", default="dendrogram", show_default=True, help="Output stem: writes STEM.png and STEM.svg.")
 @existing_db_option
 def dendrogram_command(run_id, output, db_path):
-    """Dendrogram of whole policies by TF-IDF similarity (from 'policycorpus templates').
+    """Dendrogram of every current policy by TF-IDF similarity (from 'policycorpus templates').
 
     \b
     Example:
@@ -353,25 +418,63 @@ def dendrogram_command(run_id, output, db_path):
     """
     from analysis.plots import plot_dendrogram, similarity_matrix
 
-    labels, sims, _ = similarity_matrix(open_db(db_path), run_id)
-    for path in plot_dendrogram(labels, sims, output):
+    labels, sims, run, left_out = similarity_matrix(open_db(db_path), run_id)
+    for path in plot_dendrogram(labels, sims, output, left_out=left_out):
         click.echo(f"Wrote {path}")
+    click.echo(f"{len(labels)} documents drawn" + (f"; left out: {'; '.join(left_out)}" if left_out else ""))
 
 
 @plot.command("map")
 @click.option("--run", "run_id", type=int, help="Cluster run to plot (default: the latest).")
 @click.option("--max-points", type=click.IntRange(100), default=20000, show_default=True)
-@click.option("-o", "--output", default="clause-map", show_default=True, help="Output stem: writes STEM.png and STEM.svg.")
+@click.option("-o", "--output", default="clause-map", show_default=True,
+              help="Output stem: writes STEM.png, STEM.svg and the interactive STEM.html (+ STEM.vl.json).")
 @existing_db_option
 def map_command(run_id, max_points, output, db_path):
-    """2-D map of clauses coloured by cluster (from 'policycorpus cluster').
+    """2-D map of clauses coloured by cluster (from 'policycorpus cluster'), as stored by its --projection.
 
     \b
     Example:
         policycorpus plot map -o out/clause-map
     """
-    from analysis.plots import cluster_points, plot_map
+    from analysis.frames import cluster_members
+    from analysis.plots import map_spec, plot_map, write_interactive
 
-    x, y, clusters, labels, run = cluster_points(open_db(db_path), run_id, max_points)
-    for path in plot_map(x, y, clusters, labels, output, title=f"Clauses by cluster (run {run})"):
+    db = open_db(db_path)
+    members = cluster_members(db, run_id)
+    if members.empty:
+        raise UserError("the cluster run has no members")
+    if len(members) > max_points:
+        members = members.sample(n=max_points, random_state=0)
+    run = int(members["run_id"].iloc[0])
+    params = json.loads(db["cluster_runs"].get(run)["params"])
+    labels = dict(zip(members["cluster"], members["cluster_label"]))
+    x, y, clusters = members["x"].to_numpy(), members["y"].to_numpy(), members["cluster"].to_numpy()
+    projection = str(params.get("projection", "pca")).upper().replace("TSNE", "t-SNE")
+    title = f"Clauses by cluster (run {run})"
+    for path in plot_map(x, y, clusters, labels, output, title=title, projection=projection):
+        click.echo(f"Wrote {path}")
+    spec = map_spec(x, y, clusters, labels, members["text"].fillna("").tolist(), title=title)
+    for path in write_interactive(spec, output):
+        click.echo(f"Wrote {path}")
+
+
+@plot.command("shares")
+@click.option("--by", type=click.Choice(["industry", "country", "peer_group", "company", "year"]), default="industry",
+              show_default=True, help="Class to compare (year: clusters over time).")
+@click.option("--run", "run_id", type=int, help="Cluster run (default: the latest).")
+@click.option("-o", "--output", default="cluster-shares", show_default=True, help="Output stem: writes STEM.png and STEM.svg.")
+@existing_db_option
+def shares_command(by, run_id, output, db_path):
+    """Share of each class's clauses in each cluster (topics per class / over time).
+
+    \b
+    Example:
+        policycorpus plot shares --by industry -o out/shares-by-industry
+        policycorpus plot shares --by year -o out/shares-over-time
+    """
+    from analysis.frames import clusters_per_class
+    from analysis.plots import plot_cluster_shares
+
+    for path in plot_cluster_shares(clusters_per_class(open_db(db_path), by, run_id), by, output):
         click.echo(f"Wrote {path}")

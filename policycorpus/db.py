@@ -412,6 +412,19 @@ TABLES: list[Table] = [
         pk=("run_id", "doc_a", "doc_b"),
     ),
     Table(
+        "clause_embeddings",
+        "Cache of sentence embeddings of clauses, keyed by model and clause key, so a second clustering run "
+        "with the same model computes nothing (`policycorpus cluster --backend embedding`).",
+        [
+            C("model", str, "Embedding model name or path."),
+            C("clause_key", str, "Stable key of the clause (clauses.key)."),
+            C("text_hash", str, "SHA-256 of the text that was embedded (the clause without its organization's name)."),
+            C("dim", int, "Number of dimensions."),
+            C("vector", bytes, "The embedding, float32 little-endian."),
+        ],
+        pk=("model", "clause_key"),
+    ),
+    Table(
         "policy_stats",
         "Summary per policy document of its current clauses (latest snapshot, latest segmentation and tagging). "
         "Rebuilt by `policycorpus serve` and `publish` whenever clauses or tags changed, so rankings and charts "
