@@ -60,6 +60,7 @@ def tag_draft(blocks, name: str, url: str) -> list[Clause]:
                 heading_path=" > ".join(item.heading_path),
                 modality=item.modality,
                 tags=dict(item.labels),
+                scores=dict(item.scores),
             )
         )
     return clauses

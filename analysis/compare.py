@@ -53,10 +53,11 @@ def cell_state(scored: list[tuple[float, T]], category: str | None = None) -> tu
     the evidence is the highest-scoring clause (the first of equal scores),
     never a weak one where a strong one exists. The state is 'covered' when
     that score is at least COVERED_AT (0.6), 'uncertain' ("check") when at
-    least UNCERTAIN_AT (0.3), else 'absent' (no evidence). This fixed rule is
-    a placeholder: the lead will replace it with taxonomy.coverage's
-    calibrated per-category thresholds (hence the ``category`` argument), and
-    every report takes its cells from this one function.
+    least UNCERTAIN_AT (0.3), else 'absent' (no evidence). This fixed rule
+    decides only the columns that have no calibrated cells: a corpus column's
+    cells come from the `current_cells` view (taxonomy.coverage's calibrated
+    per-category thresholds, stored by `policycorpus tag`), a draft's from
+    ``draft_cells``; see ``build_cells``.
     """
     best_score, best = 0.0, None
     for score, clause in scored:
@@ -206,7 +207,7 @@ def clause_summary(clause: Clause, category: str | None = None, documents: dict[
         "collected": doc["collected"] or clause.snapshot_date,
     }
     if category is not None:
-        out["score"] = round(float(clause.tags.get(category) or 0.0), 3)
+        out["score"] = round(float(clause.tags.get(category) or clause.scores.get(category) or 0.0), 3)
     return out
 
 
@@ -273,12 +274,22 @@ def profile(name: str, clauses: list[Clause], categories: list[Category], *, is_
     )
 
 
-def build_cells(clauses: list[Clause], categories: list[Category], documents: dict[int, dict] | None = None
-                ) -> dict[str, Cell]:
+CalibratedCells = dict[str, tuple[str, float, "int | None"]]  # category -> (state, score, evidence clause id)
+
+
+def build_cells(clauses: list[Clause], categories: list[Category], documents: dict[int, dict] | None = None,
+                calibrated: CalibratedCells | None = None) -> dict[str, Cell]:
+    """The grid cells of one column. With ``calibrated`` (from current_cells or draft_cells) the state, score
+    and evidence are the calibrated ones; otherwise ``cell_state``'s fixed rule decides."""
     cells = {}
+    by_id = {c.id: c for c in clauses}
     for cat in categories:
         members = sorted((c for c in clauses if cat.id in c.tags), key=lambda c: _strength_order(c, cat.id))
-        state, score, best = cell_state([(c.tags[cat.id] or 0.0, c) for c in members], cat.id)
+        if calibrated is not None and cat.id in calibrated:
+            state, score, evidence_id = calibrated[cat.id]
+            best = by_id.get(evidence_id) if state != "absent" else None
+        else:
+            state, score, best = cell_state([(c.tags[cat.id] or 0.0, c) for c in members], cat.id)
         cells[cat.id] = Cell(
             cat.id,
             state,
@@ -298,6 +309,7 @@ def compare_clauses(
     gap_share: float = 0.5,
     max_examples: int = 3,
     documents: dict[int, dict] | None = None,
+    calibrated: dict[str, CalibratedCells] | None = None,
 ) -> Comparison:
     """Compare already loaded clauses of several columns (companies or documents; optionally a client draft).
 
@@ -314,7 +326,7 @@ def compare_clauses(
     known = {cat.id for cat in categories}
     for name, clauses in columns.items():
         is_client = client is not None and name == client[0]
-        cells[name] = build_cells(clauses, categories, documents)
+        cells[name] = build_cells(clauses, categories, documents, (calibrated or {}).get(name))
         p = profile(name, clauses, categories, is_client=is_client, documents=documents)
         p.covered = sum(cell.state == "covered" for cell in cells[name].values())
         p.uncertain = sum(cell.state == "uncertain" for cell in cells[name].values())
@@ -494,7 +506,14 @@ def compare_columns(
         )
     if client is not None and client[0] in by_column:
         raise InputError(f"the draft's column name {client[0]!r} is also a compared column; give --client-name")
-    comparison = compare_clauses(by_column, categories, client=client, gap_share=gap_share, documents=documents)
+    calibrated = {col.label: column_cells(db, col.document_ids) for col in columns}
+    calibrated = {label: cells for label, cells in calibrated.items() if cells}
+    if client is not None:
+        draft = draft_cells(client[1], [c.id for c in categories])
+        if draft:
+            calibrated[client[0]] = draft
+    comparison = compare_clauses(by_column, categories, client=client, gap_share=gap_share, documents=documents,
+                                 calibrated=calibrated)
     meta = {c.label: c for c in columns}
     for p in comparison.companies:
         col = meta.get(p.name)
@@ -509,6 +528,41 @@ def compare_columns(
     comparison.quality = measured_quality(db, compared)
     comparison.taggers = sorted({c.model_version for c in compared if c.model_version})
     return comparison
+
+
+STATE_RANK = {"absent": 0, "uncertain": 1, "covered": 2}
+
+
+def column_cells(db: sqlite_utils.Database, document_ids: list[int]) -> CalibratedCells:
+    """A column's calibrated cells from the current_cells view; a column of several documents takes, per
+    category, the document with the strongest state, then the highest score."""
+    if not document_ids:
+        return {}
+    marks = ", ".join("?" * len(document_ids))
+    best: dict[str, tuple] = {}
+    for r in db.query(f"select category, state, score, evidence_clause_id from current_cells "
+                      f"where document_id in ({marks})", document_ids):
+        candidate = (STATE_RANK.get(r["state"], 0), r["score"] or 0.0, r["state"], r["evidence_clause_id"])
+        if r["category"] not in best or candidate[:2] > best[r["category"]][:2]:
+            best[r["category"]] = candidate
+    return {cat: (state, round(score, 3), evidence) for cat, (_, score, state, evidence) in best.items()}
+
+
+def draft_cells(clauses: list[Clause], categories: list[str]) -> CalibratedCells:
+    """A client draft's cells from the default model's calibrated thresholds (empty when there are none)."""
+    from policycorpus.errors import PolicyCorpusError
+
+    try:
+        from taxonomy.coverage import cell_states
+        from taxonomy.pipeline import get_calibration, get_model
+
+        calibration = get_calibration(get_model())
+    except (PolicyCorpusError, FileNotFoundError, ImportError):
+        return {}
+    scored = [{"idx": c.id, "kind": "clause", "scores": c.scores or c.tags} for c in clauses]
+    known = [c for c in categories if c in calibration.hi]
+    return {cell["category"]: (cell["state"], cell["score"], cell["evidence_idx"])
+            for cell in cell_states(scored, calibration, known)}
 
 
 def compare_companies(

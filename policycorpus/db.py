@@ -533,7 +533,8 @@ select
   cl.span_end as span_end,
   cl.modality as modality,
   cl.modality_score as modality_score,
-  cl.model_version as model_version
+  cl.model_version as model_version,
+  cl.scores as scores
 from documents d
 join clauses cl on cl.snapshot_id = d.latest_snapshot_id
 where coalesce(cl.segmenter_version, '') = coalesce(
@@ -590,6 +591,7 @@ select
   cs.text as text,
   cs.modality as modality,
   cs.model_version as model_version,
+  cs.scores as scores,
   (select json_group_array(category) from (
       select et.category from effective_tags et left join categories cat on cat.id = et.category
       where et.clause_id = cs.clause_id
@@ -675,6 +677,7 @@ VIEWS: list[View] = [
             C("modality", str, "Modality from the latest tagging."),
             C("modality_score", float, "Confidence of the modality."),
             C("model_version", str, "The tagger model of the modality and tags."),
+            C("scores", str, "JSON object: every category's probability from the latest tagging."),
         ],
         CURRENT_SEGMENTS_VIEW_SQL,
     ),
@@ -742,6 +745,7 @@ VIEWS: list[View] = [
             C("text", str, "The clause text."),
             C("modality", str, "prohibition, obligation, recommendation, permission or information."),
             C("model_version", str, "The tagger model of the modality and categories."),
+            C("scores", str, "JSON object: every category's probability (0..1), also those below the tag threshold."),
             C("categories", str, "JSON list of the clause's category ids, in report order."),
             C("groups", str, "JSON list of the groups (Who, When, Identity ...) of those categories."),
         ],

@@ -41,6 +41,7 @@ class TaggedClause:
     modality_score: float = 0.0
     position: int = 0
     model_version: str = ""
+    scores: dict[str, float] = field(default_factory=dict)  # every category's probability
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -104,7 +105,7 @@ def tag_clauses(clauses: list[Clause], model: TaggerModel | None = None) -> list
     results = model.tag([clause_record(c) for c in clauses], [c.kind == CLAUSE for c in clauses])
     return [
         TaggedClause(c.text, list(c.heading_path), c.lead_in, c.kind, (c.start, c.end), r.labels, r.modality,
-                     r.modality_score, c.position, model.version)
+                     r.modality_score, c.position, model.version, dict(getattr(r, "scores", None) or r.labels))
         for c, r in zip(clauses, results)
     ]
 
