@@ -293,7 +293,7 @@ def compare_data(conn, names: list[str], *, max_clauses: int = MAX_COMPARE_CLAUS
     """The comparison grid of analysis.compare (as `policycorpus compare` builds it) for the named companies."""
     import sqlite_utils
 
-    from analysis.compare import compare_clauses
+    from analysis.compare import column_cells, compare_clauses
     from analysis.corpus import load_categories
     from policycorpus.errors import PolicyCorpusError
 
@@ -318,7 +318,13 @@ def compare_data(conn, names: list[str], *, max_clauses: int = MAX_COMPARE_CLAUS
         result["error"] = (f"no segmented clauses for {', '.join(by_company)} "
                            "(run 'policycorpus segment' and 'policycorpus tag' first)")
         return result
-    result["comparison"] = compare_clauses(by_company, categories)
+    db = sqlite_utils.Database(conn)
+    calibrated = {}
+    for name, clauses in by_company.items():
+        cells = column_cells(db, sorted({c.document_id for c in clauses}))
+        if cells:
+            calibrated[name] = cells
+    result["comparison"] = compare_clauses(by_company, categories, calibrated=calibrated)
     for company in companies:
         result["documents"][company["name"]] = [
             dict(doc, source_url=safe_url(doc["url"]))

@@ -89,7 +89,7 @@ def test_comparison_page_renders_in_headless_chromium(server, demo_corpus, tmp_p
     assert html.count('class="pc-category-row"') >= 22  # every category of the taxonomy is a row
     for name in names:
         assert f'data-company="{name}"' in html.replace("&amp;", "&")
-    assert html.count("pc-cell pc-covered") >= len(names)  # every compared company covers something
+    assert html.count('data-state="covered"') >= len(names)  # every compared company covers something
     assert 'class="pc-source"' in html and 'class="pc-snapshot"' in html
 
     screenshot = tmp_path / "compare.png"

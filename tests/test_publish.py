@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from collections import Counter
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -412,15 +413,16 @@ def test_compare_page_renders_the_grid_of_analysis_compare(client, corpus):
     assert html.count('class="pc-category-row"') == len(CATEGORIES)
     db = open_db(corpus)
     expected = compare_companies(db, [db["companies"].get(1), db["companies"].get(2)])
-    covered = sum(cell.covered for cells in expected.cells.values() for cell in cells.values())
-    assert html.count("pc-cell pc-covered") == covered
-    assert html.count("pc-cell pc-missing") == 2 * len(CATEGORIES) - covered
+    states = Counter(cell.state for cells in expected.cells.values() for cell in cells.values())
+    for state in ("covered", "uncertain", "absent"):
+        assert html.count(f'data-state="{state}"') == states[state], state
+    covered = states["covered"]
     assert 'href="https://globex.example/policies/social"' in html
     assert 'href="/-/policy/' in html and 'href="/corpus/snapshots/' in html
     assert "&lt;script&gt;" in html and "<script>alert(1)" not in html
     # repeated company= parameters (the checkboxes) work too
     html2 = get(client, "/-/compare?company=Acme+Retail&company=Globex+Bank").text
-    assert html2.count("pc-cell pc-covered") == covered
+    assert html2.count('data-state="covered"') == covered
 
 
 def test_compare_page_without_and_with_bad_companies(client):

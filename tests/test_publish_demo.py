@@ -136,12 +136,18 @@ def test_compare_grid_counts_match_analysis(client, current):
         assert r["clauses"] == counts[(r["company"], r["category"])], r
 
 
-def test_compare_page_shows_every_covered_cell(client, current):
+def test_compare_page_shows_every_cells_state(client, current, sql):
     companies = sorted({c.company for c in current})
     html = get(client, "/-/compare?" + urlencode({"companies": ",".join(companies)})).text
-    covered = len({(c.company, cat) for c in current for cat in c.tags})
-    assert html.count("pc-cell pc-covered") == covered
-    assert html.count("pc-cell pc-missing") == 22 * len(companies) - covered
+    rank = {"absent": 0, "uncertain": 1, "covered": 2}
+    best = {}
+    for cell in sql("select company, category, state from current_cells"):
+        key = (cell["company"], cell["category"])
+        if rank[cell["state"]] >= rank[best.get(key, "absent")]:
+            best[key] = cell["state"]
+    for state in ("covered", "uncertain"):
+        assert html.count(f'data-state="{state}"') == sum(s == state for s in best.values()), state
+    assert html.count('data-state="absent"') == 22 * len(companies) - sum(s != "absent" for s in best.values())
 
 
 def test_category_queries_match_tags(client, current, sql):
