@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 DB     ?= demo-out/corpus.db
 PORT   ?= 8631
 
-.PHONY: install demo demo-pipeline test evaluate bench docs clean
+.PHONY: install demo demo-pipeline test test-fast lint evaluate bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ demo-pipeline: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# The quick loop: everything but the tests marked slow (crawls, browsers, training, real corpora).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 # How the default tagger model (or MODEL=...) agrees with the project's own labelled documents,
 # with the real development set (units rebuilt from ../shared/realcorpus) and with the gold set.

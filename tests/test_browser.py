@@ -30,18 +30,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def demo_corpus(tmp_path_factory) -> Path:
-    """The demo web crawled, segmented and tagged with the project's own commands (shared with test_publish_demo)."""
-    from test_publish_demo import build_demo_corpus
-
-    return build_demo_corpus(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def server(demo_corpus):
+def server(demo_db):
     """`policycorpus serve` in its own process on a free port; yields its base URL."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "policycorpus", "serve", "--db", str(demo_corpus), "--port", "0"],
+        [sys.executable, "-m", "policycorpus", "serve", "--db", str(demo_db), "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     try:
@@ -76,8 +68,8 @@ def chromium(tmp_path: Path, *args: str, timeout: int = 90) -> subprocess.Comple
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary installed (apt-get install chromium)")
-def test_comparison_page_renders_in_headless_chromium(server, demo_corpus, tmp_path):
-    names = compared_companies(demo_corpus)
+def test_comparison_page_renders_in_headless_chromium(server, demo_db, tmp_path):
+    names = compared_companies(demo_db)
     assert len(names) >= 2, "the demo corpus should have tagged clauses for several companies"
     url = server + "-/compare?" + urlencode({"companies": ",".join(names)})
 

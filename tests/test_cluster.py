@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import random
 import sys
@@ -16,38 +15,10 @@ from policycorpus.cli import cli
 from policycorpus.db import open_db
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_compare import add_policy, fill_categories  # noqa: E402
+from corpora import add_policy, fill_categories  # noqa: E402
 
 # Three clause types written for these tests; parking rules have no taxonomy category.
-TYPES = {
-    "confidentiality": ("prohibition", [
-        "Do not disclose {a} {b} on social media.",
-        "Never post {a} {b} online, even in closed groups.",
-        "Keep {a} {b} confidential when you post.",
-    ], {"a": ["confidential", "internal", "unreleased", "secret"], "b": ["figures", "plans", "product roadmaps", "client lists"]}),
-    "security": ("obligation", [
-        "Protect the {a} account with {b}.",
-        "Turn on {b} for every {a} account you manage.",
-        "Use {b} to secure the {a} login.",
-    ], {"a": ["official", "team", "brand", "company"], "b": ["two-factor authentication", "a password manager", "strong passwords"]}),
-    None: ("information", [
-        "Parking spaces in the {a} garage are reserved for {b}.",
-        "The {a} car park closes early for {b}.",
-        "Bicycle parking near the {a} entrance is free for {b}.",
-    ], {"a": ["north", "south", "visitor", "staff"], "b": ["visitors", "night shifts", "deliveries", "guests"]}),
-}
-COMPANIES = ["Lumen Co", "Maple Works", "Nimbus Ltd", "Orbit Group", "Pylon Inc", "Quartz AG"]
-
-
-def clause_texts(seed: int = 0):
-    rng = random.Random(seed)
-    by_company = {c: [] for c in COMPANIES}
-    for category, (modality, patterns, words) in TYPES.items():
-        combos = [p.format(a=a, b=b) for p in patterns for a, b in itertools.product(words["a"], words["b"])]
-        rng.shuffle(combos)
-        for i, text in enumerate(combos[:30]):
-            by_company[COMPANIES[i % len(COMPANIES)]].append((text, modality, [category] if category else []))
-    return by_company
+from corpora import clause_texts  # noqa: E402
 
 
 @pytest.fixture

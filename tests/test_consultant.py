@@ -9,7 +9,8 @@ import shutil
 import pytest
 
 from policycorpus.db import open_db
-from test_compare import POLICIES, add_policy, build_corpus, run
+from corpora import POLICIES, add_policy, build_corpus
+from corpora import run_cli as run
 
 CHROMIUM = shutil.which("chromium") or shutil.which("google-chrome")
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
@@ -291,7 +292,7 @@ def test_pdf_without_chromium_is_one_line(corpus, tmp_path, monkeypatch):
 @pytest.mark.slow
 @pytest.mark.skipif(SOFFICE is None, reason="LibreOffice (soffice) is not installed: the conversion check needs it")
 def test_docx_and_pptx_open_and_convert(corpus, tmp_path):
-    from test_consultant_real import check_office_files
+    from corpora import check_office_files
 
     out = tmp_path / "out"
     run("compare", "--peer-group", "banks", "--client", _client(tmp_path), "--format", "docx", "--format", "pptx",

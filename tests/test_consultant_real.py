@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from corpora import check_office_files  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "realcorpus"
 CHROMIUM = shutil.which("chromium") or shutil.which("google-chrome")
@@ -147,31 +149,6 @@ def test_the_summary_prints_on_one_page(real):
         text = reader.pages[0].extract_text()
         assert "Top gaps in the draft" in text and "Restrictiveness" in text and "not found" in text
     assert len(PdfReader(real["out"] / "compare.pdf").pages) >= 3  # the whole report
-
-
-def check_office_files(docx_path: Path, pptx_path: Path, tmp: Path) -> None:
-    """Both open with their libraries and convert to PDF with headless LibreOffice without error."""
-    from docx import Document
-    from pptx import Presentation
-    from pypdf import PdfReader
-
-    doc = Document(docx_path)
-    headings = [p.text for p in doc.paragraphs if p.style.name.startswith("Heading")]
-    assert "Summary" in headings and "Appendix: the grid" in headings
-    assert doc.tables and len(doc.tables[0].rows) > 10
-    deck = Presentation(pptx_path)
-    titles = [s.shapes.title.text for s in deck.slides if s.shapes.title is not None]
-    assert titles[0] == "Social media policy comparison" and any(t.startswith("Coverage at a glance") for t in titles)
-    assert sum(t.endswith("wording side by side") for t in titles) == 7  # one per taxonomy group
-    for path in (docx_path, pptx_path):
-        outdir = tmp / f"lo-{path.suffix[1:]}"
-        outdir.mkdir(exist_ok=True)
-        result = subprocess.run([SOFFICE, f"-env:UserInstallation={(tmp / 'lo-profile').as_uri()}", "--headless",
-                                 "--convert-to", "pdf", "--outdir", str(outdir), str(path)],
-                                capture_output=True, text=True, timeout=300)
-        pdf = outdir / (path.stem + ".pdf")
-        assert result.returncode == 0 and pdf.is_file(), result.stderr[-1000:]
-        assert len(PdfReader(pdf).pages) >= 2
 
 
 @pytest.mark.skipif(SOFFICE is None, reason="LibreOffice (soffice) is not installed: the conversion check needs it")

@@ -25,7 +25,6 @@ import pypdf
 import pytest
 
 from demo import build_web
-from demo.pytest_fixtures import demo_web, demo_web_module  # noqa: F401
 from demo.webserver import DemoWeb, load_sites
 
 REPO = Path(__file__).resolve().parents[1]

@@ -17,7 +17,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from analysis.estimators import CTfidfLabeller, ClauseClusterer, TfidfLSA, choose_by_peak
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_cluster import clause_texts  # noqa: E402
+from corpora import clause_texts  # noqa: E402
 
 # A fixed 2-component reducer cannot reduce data of one sample or one feature: scikit-learn's
 # own PCA raises its own message there, not the one these two checks look for.

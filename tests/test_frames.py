@@ -17,8 +17,8 @@ from policycorpus.cli import cli
 from policycorpus.db import open_db
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_cluster import clause_texts  # noqa: E402
-from test_compare import add_policy, fill_categories  # noqa: E402
+from corpora import clause_texts  # noqa: E402
+from corpora import add_policy, fill_categories  # noqa: E402
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from policycorpus.cli import cli
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_compare import POLICIES, build_corpus  # noqa: E402
+from corpora import POLICIES, build_corpus  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -8,50 +8,10 @@ Datasette's test client and its content checked against the database computed in
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-
-_BUILT: dict[str, Path] = {}
-
-
-def run(*args: str) -> None:
-    """A policycorpus command in its own process (Scrapy's reactor cannot run twice in one)."""
-    result = subprocess.run([sys.executable, "-m", "policycorpus", *args], capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, f"policycorpus {' '.join(args)}:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
-
-
-def build_demo_corpus(tmp_path_factory) -> Path:
-    """Built once per test session (test_browser.py uses it too)."""
-    if "db" in _BUILT:
-        return _BUILT["db"]
-    from demo.webserver import DemoWeb
-
-    tmp = tmp_path_factory.mktemp("demo-corpus")
-    db = tmp / "corpus.db"
-    with DemoWeb(port=0, generation=1) as web:
-        run("companies", "import", str(web.write_companies_csv(tmp / "companies.csv")), "--db", str(db))
-        run("crawl", "--allow-private", "--db", str(db))
-        web.set_generation(2)
-        run("crawl", "--allow-private", "--db", str(db))
-    run("segment", "--db", str(db))
-    run("tag", "--db", str(db))
-    run("templates", "--db", str(db))
-    from publish.server import prepare_database
-
-    prepare_database(db)
-    _BUILT["db"] = db
-    return db
-
-
-@pytest.fixture(scope="module")
-def demo_db(tmp_path_factory) -> Path:
-    return build_demo_corpus(tmp_path_factory)
-
 
 @pytest.fixture(scope="module")
 def client(demo_db):

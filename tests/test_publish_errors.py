@@ -56,7 +56,7 @@ def bad_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
     return {
         "missing": (tmp_path / "none.db", "no corpus database"),
         "not sqlite": (notes, "not a PolicyCorpus corpus"),
-        "truncated": (truncated, "not a PolicyCorpus corpus"),
+        "truncated": (truncated, "damaged"),
         "directory": (empty_dir, "is a directory"),
     }
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import sqlite3
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest

@@ -17,7 +17,7 @@ from policycorpus.cli import cli
 from policycorpus.db import open_db
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_compare import add_policy, demo_corpus, fill_categories  # noqa: E402,F401
+from corpora import add_policy, fill_categories  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
