@@ -169,7 +169,9 @@ def show(examples, as_json):
 @click.option("--examples", "example_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="More example clauses, YAML: category id -> examples as in the taxonomy file ('none' -> "
                    "unlabelled). Repeatable.")
-def train(labels, output, no_examples, backend, units_files, labels_files, example_files):
+@click.option("--labelled-weight", type=click.FloatRange(min=0, min_open=True), default=3.0, show_default=True,
+              help="How many taxonomy examples one labelled clause counts for.")
+def train(labels, output, no_examples, backend, units_files, labels_files, example_files, labelled_weight):
     """Train a tagger model from the taxonomy examples and optional labelled clauses.
 
     LABELS is a JSON-lines file, one clause a line: {"text": ..., "heading":
@@ -197,7 +199,7 @@ def train(labels, output, no_examples, backend, units_files, labels_files, examp
     click.echo(f"Training ({backend}) ...", err=True)
     try:
         model = train_model(labels, use_examples=not no_examples, backend=backend, documents=documents,
-                            extra_examples=example_files)
+                            extra_examples=example_files, labelled_weight=labelled_weight)
     except (LabelError, TaxonomyError) as exc:
         raise UserError(str(exc)) from exc
     except RuntimeError as exc:  # the embeddings extra is missing
