@@ -340,6 +340,11 @@ def evaluate(units_files, labels_files, model_file, as_json, card_name, descript
         units += u
         gold += g
     model = _model(model_file)
+    trained_on = {Path(u).resolve() for u, _ in model.info.get("labelled_documents") or []}
+    for units_file in units_files:
+        if Path(units_file).resolve() in trained_on:
+            click.echo(f"note: model {model.version} was trained on {units_file}: these figures are not a test "
+                       f"(for the shipped model, 'make evaluate' cross-validates)", err=True)
     predicted = classify_units(units, model)
     scores = score(gold, predicted, model.categories)
     try:
