@@ -180,7 +180,9 @@ def show(examples, as_json):
 @click.option("--examples", "example_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="More example clauses, YAML: category id -> examples as in the taxonomy file ('none' -> "
                    "unlabelled). Repeatable.")
-def train(labels, output, no_examples, backend, units_files, labels_files, example_files):
+@click.option("--labelled-weight", type=click.FloatRange(min=0, min_open=True), default=3.0, show_default=True,
+              help="How many taxonomy examples one labelled clause counts for.")
+def train(labels, output, no_examples, backend, units_files, labels_files, example_files, labelled_weight):
     """Train a tagger model from the taxonomy examples and optional labelled clauses.
 
     LABELS is a JSON-lines file, one clause a line: {"text": ..., "heading":
@@ -208,7 +210,7 @@ def train(labels, output, no_examples, backend, units_files, labels_files, examp
     click.echo(f"Training ({backend}) ...", err=True)
     try:
         model = train_model(labels, use_examples=not no_examples, backend=backend, documents=documents,
-                            extra_examples=example_files)
+                            extra_examples=example_files, labelled_weight=labelled_weight)
     except (LabelError, TaxonomyError) as exc:
         raise UserError(str(exc)) from exc
     except RuntimeError as exc:  # the embeddings extra is missing
@@ -368,6 +370,11 @@ def evaluate(units_files, labels_files, model_file, as_json, card_name, descript
         return run_evaluate(units, gold, llm_model, as_json=as_json, card_name=card_name, description=description,
                             **llm_args)
     model = _model(model_file)
+    trained_on = {Path(u).resolve() for u, _ in model.info.get("labelled_documents") or []}
+    for units_file in units_files:
+        if Path(units_file).resolve() in trained_on:
+            click.echo(f"note: model {model.version} was trained on {units_file}: these figures are not a test "
+                       f"(for the shipped model, 'make evaluate' cross-validates)", err=True)
     predicted = classify_units(units, model)
     scores = score(gold, predicted, model.categories)
     try:

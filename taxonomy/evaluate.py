@@ -159,7 +159,8 @@ def format_confusion(confusion: dict[str, dict[str, int]]) -> list[str]:
 
 # ---------------------------------------------------------------- quality card
 
-CARD_FIGURES = ("units", "documents", "macro_f1", "micro_f1", "coverage_f1", "modality_accuracy")
+CARD_FIGURES = ("units", "documents", "macro_f1", "micro_f1", "coverage_f1", "modality_accuracy", "decided_share",
+                "decided_accuracy", "evidence_precision")
 CARD_CATEGORY_FIGURES = ("precision", "recall", "f1", "support", "coverage_precision", "coverage_recall",
                          "coverage_f1", "coverage_support")
 

@@ -258,6 +258,7 @@ def train_model(labelled_path: str | Path | None = None, taxonomy_path: str | Pa
             "trained_at": utcnow(),
             "taxonomy_examples": data.n_examples,
             "labelled_clauses": data.n_labelled,
+            "labelled_weight": labelled_weight,
             "labelled_file": str(labelled_path) if labelled_path else None,
             "labelled_documents": [list(map(str, pair)) for pair in documents],
             "extra_examples": [str(p) for p in extra_examples],
