@@ -3,6 +3,10 @@
 import json
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
+
+from taxonomy.evaluate import load_card
+from taxonomy.pipeline import card_path, get_model, model_path
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("macro_f1", "micro_f1", "coverage_f1", "modality_accuracy")
@@ -34,3 +38,13 @@ def check_only_raised(path: Path) -> None:
     if committed.returncode == 0:  # not committed yet: nothing to compare with
         for metric, old in json.loads(committed.stdout)["floors"].items():
             assert current[metric] >= old, f"floor of {metric} lowered from the committed {old}"
+
+
+CELL_METRICS = ("decided_share", "decided_accuracy", "evidence_precision")
+
+
+def card_figures(name: str) -> SimpleNamespace:
+    """The cross-validated figures of one labelled set in the shipped model's quality card."""
+    card = load_card(card_path(model_path()), get_model().version)
+    assert card is not None and name in card["sets"], "the quality card is missing or stale: run 'make evaluate'"
+    return SimpleNamespace(**card["sets"][name])

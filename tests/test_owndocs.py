@@ -10,7 +10,7 @@ from collections import defaultdict
 
 import pytest
 from floors import METRICS, ROOT, check_above, check_only_raised
-from test_taxonomy_quality import CELL_METRICS, card_figures
+from floors import CELL_METRICS, card_figures
 
 from taxonomy.taxonomy import MODALITIES, load_taxonomy
 from taxonomy.training import read_unit_labels

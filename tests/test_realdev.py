@@ -8,7 +8,7 @@ taxonomy/realdev/quality_floors.json, which may only be raised.
 
 import pytest
 from floors import METRICS, ROOT, check_above, check_only_raised
-from test_taxonomy_quality import CELL_METRICS, card_figures
+from floors import CELL_METRICS, card_figures
 
 from taxonomy.realdev import FILES, LABELS_DIR, RealdevError, build_units, labels_path
 from taxonomy.taxonomy import MODALITIES, load_taxonomy

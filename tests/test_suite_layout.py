@@ -42,7 +42,9 @@ def committed_versions(path: str) -> list[tuple[str, dict]]:
     return versions
 
 
-def figures(floors: dict) -> dict[str, float]:
+def figures(data: dict) -> dict[str, float]:
+    """The floors of a floors file: its "floors" object (or the top level of an older, flat file)."""
+    floors = data.get("floors", data)
     return {k: v for k, v in floors.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
@@ -52,6 +54,7 @@ def test_floors_only_rise(path):
     """Every committed version of a floors file, and the working copy, keeps or raises every earlier floor
     measured the same way (a changed measurement method starts a new key)."""
     current = figures(json.loads((ROOT / path).read_text(encoding="utf-8")))
+    assert current, f"{path}: no floors found"
     highest: dict[str, tuple[float, str]] = {}
     for commit, floors in committed_versions(path):
         for key, value in figures(floors).items():

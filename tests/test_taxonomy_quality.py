@@ -13,25 +13,15 @@ also fails when a floor is lower than in the committed file or than any
 earlier floor recorded in its history.
 """
 
-from types import SimpleNamespace
-
 import pytest
-from floors import METRICS, ROOT, check_above, check_only_raised
+from floors import CELL_METRICS, METRICS, ROOT, card_figures, check_above, check_only_raised
 
 from taxonomy.evaluate import load_card
-from taxonomy.pipeline import card_path, get_model, model_path
+from taxonomy.pipeline import get_model
 
 GOLD = ROOT.parent / "shared" / "realcorpus" / "gold"
 FLOORS = ROOT / "taxonomy" / "quality_floors.json"
 CARD = ROOT / "taxonomy" / "models" / "default.card.json"
-CELL_METRICS = ("decided_share", "decided_accuracy", "evidence_precision")
-
-
-def card_figures(name: str) -> SimpleNamespace:
-    """The cross-validated figures of one labelled set in the shipped model's quality card."""
-    card = load_card(card_path(model_path()), get_model().version)
-    assert card is not None and name in card["sets"], "the quality card is missing or stale: run 'make evaluate'"
-    return SimpleNamespace(**card["sets"][name])
 
 
 @pytest.mark.parametrize("metric", METRICS + CELL_METRICS)
