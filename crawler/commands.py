@@ -86,6 +86,8 @@ def run_spider(settings: dict, companies: list[dict], crawl_id: int) -> str:
 @click.option("--timeout", default=20.0, show_default=True, type=click.FloatRange(0.1, 600), help="Seconds per download.")
 @click.option("--max-size", default=10.0, show_default=True, type=click.FloatRange(0.01, 1024),
               help="Largest response body in MB (also after decompression); larger ones are logged as too_large.")
+@click.option("--extract-timeout", default=10.0, show_default=True, type=click.FloatRange(0.5, 600),
+              help="Seconds of extraction per page or PDF; a longer one is logged as extract_timeout.")
 @click.option("--no-polite", is_flag=True, help="Turn AutoThrottle and per-domain limits off (benchmarks only).")
 @click.option("--redis", "redis_url", default=None,
               help="Be one worker of a distributed crawl: queue, dupefilter, page budgets and robots.txt shared in "
@@ -97,7 +99,7 @@ def run_spider(settings: dict, companies: list[dict], crawl_id: int) -> str:
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @db_option
 def crawl(company_names, resume, max_depth, max_pages, threshold, contact_url, allow_private, allow_hosts, timeout,
-          max_size, no_polite, redis_url, job, worker_id, workers, quiet, db_path):
+          max_size, extract_timeout, no_polite, redis_url, job, worker_id, workers, quiet, db_path):
     """Discover and collect every company's social media policy.
 
     Starts at each company's homepage (and known policy_url), obeys
@@ -150,7 +152,8 @@ def crawl(company_names, resume, max_depth, max_pages, threshold, contact_url, a
         raise UserError("no companies in the corpus: run 'policycorpus companies import FILE.csv' first")
     options = {"max_depth": max_depth, "max_pages": max_pages, "threshold": threshold,
                "allow_private": allow_private, "allow_hosts": list(allow_hosts), "polite": not no_polite,
-               "contact_url": contact_url, "timeout": timeout, "max_size": int(max_size * 1024 * 1024)}
+               "contact_url": contact_url, "timeout": timeout, "max_size": int(max_size * 1024 * 1024),
+               "extract_timeout": extract_timeout}
     crawl_id, done = start_crawl(db, options, resume, job=job if redis_url else None, worker=worker_id)
     todo = [c for c in companies if c["id"] not in done and (c.get("homepage") or c.get("policy_url"))]
     if resume:

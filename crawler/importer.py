@@ -28,7 +28,7 @@ from pathlib import Path
 
 import click
 
-from crawler.extract import Extracted, extract_text_file
+from policycorpus.extract import DEFAULT_TIMEOUT, Extracted, extract_bounded
 from policycorpus.options import UserError, db_option, quiet_option
 
 CONTENT_TYPES = {
@@ -100,6 +100,7 @@ class ImportSummary:
     new_snapshots: int = 0
     unchanged: int = 0
     skipped: list[str] = field(default_factory=list)
+    bounded: list[str] = field(default_factory=list)  # imported, but extraction stopped at a work bound
     low_score: list[str] = field(default_factory=list)
     companies: set[str] = field(default_factory=set)
 
@@ -245,8 +246,13 @@ def _company_id(db, assignment: Assignment) -> int:
     return company_id
 
 
-def import_documents(db, assignments: list[Assignment], progress=None) -> ImportSummary:
-    """Extract and store every assigned file as a document of source 'import'."""
+def import_documents(db, assignments: list[Assignment], progress=None,
+                     extract_timeout: float | None = DEFAULT_TIMEOUT) -> ImportSummary:
+    """Extract and store every assigned file as a document of source 'import'.
+
+    Each file is extracted in a worker process with ``extract_timeout`` seconds; a file over a
+    work or time bound is skipped (or imported as far as it was read) with the reason in the summary.
+    """
     from crawler.classify import default_classifier
     from policycorpus.store import Fetched, save_document
 
@@ -255,7 +261,9 @@ def import_documents(db, assignments: list[Assignment], progress=None) -> Import
     for number, assignment in enumerate(assignments, 1):
         path = assignment.path
         raw = path.read_bytes()
-        extracted: Extracted = extract_text_file(raw, path.suffix.lower())
+        extracted: Extracted = extract_bounded(raw, fmt=path.suffix.lower(), timeout=extract_timeout)
+        if extracted.bounded and extracted.blocks:
+            summary.bounded.append(f"{path} ({extracted.warning})")
         if not extracted.blocks:
             why = "; ".join(extracted.warnings) or "no text"
             summary.skipped.append(f"{path} ({why})")
@@ -294,9 +302,11 @@ def import_documents(db, assignments: list[Assignment], progress=None) -> Import
 @click.option("--industry", help="Industry for companies created by this import (sidecar values win).")
 @click.option("--country", help="Country for companies created by this import (sidecar values win).")
 @click.option("--dry-run", is_flag=True, help="Show which company each file goes to, write nothing.")
+@click.option("--extract-timeout", default=DEFAULT_TIMEOUT, show_default=True, type=click.FloatRange(0.5, 600),
+              help="Seconds of extraction per file; a longer one is skipped and reported.")
 @db_option
 @quiet_option
-def import_docs_command(paths, company, sidecar, industry, country, dry_run, db_path, quiet):
+def import_docs_command(paths, company, sidecar, industry, country, dry_run, extract_timeout, db_path, quiet):
     """Add local policy files (.md .txt .html .htm .pdf .rst .adoc .php) as
     documents, without crawling. PATHS are files or folders (searched
     recursively; hidden files and other types are ignored).
@@ -334,11 +344,11 @@ def import_docs_command(paths, company, sidecar, industry, country, dry_run, db_
         return
     db = open_db(db_path)
     progress = None if quiet else (lambda line: click.echo(line, err=True))
-    summary = import_documents(db, assignments, progress)
+    summary = import_documents(db, assignments, progress, extract_timeout)
     click.echo(
         f"Imported {summary.files} file(s) for {len(summary.companies)} companies into {db_path}: "
         f"{summary.new_documents} new documents, {summary.new_snapshots} new versions, {summary.unchanged} unchanged"
-        + (f", {len(summary.skipped)} skipped (no text)" if summary.skipped else "")
+        + (f", {len(summary.skipped)} skipped (reasons below)" if summary.skipped else "")
         + (f", {len(ignored)} other files ignored" if ignored else "")
         + "."
     )
@@ -351,4 +361,6 @@ def import_docs_command(paths, company, sidecar, industry, country, dry_run, db_
     if summary.skipped:
         for line in summary.skipped[:10]:
             click.echo(f"Skipped {line}", err=True)
+    for line in summary.bounded[:10]:
+        click.echo(f"Cut short {line}", err=True)
     sys.stdout.flush()
