@@ -17,6 +17,7 @@ import atexit
 import logging
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -38,11 +39,15 @@ log = logging.getLogger(__name__)
 
 def serve() -> None:
     """The worker's loop (in its own interpreter): extract each job read from stdin, answer on stdout."""
-    import policycorpus.extract as extraction
-    from policycorpus.extract.html import _trafilatura_blocks  # noqa: F401 - import trafilatura before the first job
-
+    import lxml.html  # noqa: F401 - the extractors' lazy imports, done before the first job is timed
+    import pypdf  # noqa: F401
     import trafilatura  # noqa: F401
+    from w3lib.encoding import html_to_unicode  # noqa: F401
 
+    import policycorpus.extract as extraction
+
+    # Ctrl-C is for the caller, which stops gracefully and then closes this worker's pipe.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     reader = Connection(os.dup(0), writable=False)
     writer = Connection(os.dup(1), readable=False)
     os.dup2(2, 1)  # anything a library prints goes to stderr, not into the answers
@@ -50,7 +55,7 @@ def serve() -> None:
     while True:
         try:
             body, url, content_type, fmt, max_bytes = reader.recv()
-        except (EOFError, OSError, KeyboardInterrupt):
+        except (EOFError, OSError):
             return
         try:
             result = extraction.extract(body, url, content_type, fmt=fmt, max_bytes=max_bytes)

@@ -18,9 +18,7 @@ MAX_DEPTH = 120  # deeper HTML is flattened into text rather than walked
 # Policy pages have a few thousand elements; far more means a generated or hostile page whose
 # extraction would hold a worker for seconds.
 MAX_ELEMENTS = 30_000
-MAX_ATTRIBUTES = 100_000  # in the whole page; real pages have a few thousand
 MAX_ELEMENT_ATTRIBUTES = 1_000  # on one element
-MAX_NESTING = 5_000  # open tags before the first close tag: lxml recurses when building deeper trees
 
 log = logging.getLogger(__name__)
 
