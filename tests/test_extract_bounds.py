@@ -116,6 +116,14 @@ def test_page_with_200000_attributes_is_bounded():
     assert "attributes is over the 1000 attribute limit" in result.warning
 
 
+def test_attribute_scan_reads_quoted_values_whole():
+    # '>' and '<' inside quoted values do not end the tag for libxml2, so they must not for the scan
+    attrs = " ".join(f'data-a{i}="{"<>" if i % 100 == 0 else "x"}"' for i in range(5_000))
+    page = f"<html><body><div {attrs}><p>Employees must be careful.</p></div></body></html>".encode()
+    result = extract(page, "http://x.test/page", "text/html")
+    assert result.bounded == "bounded" and "about 5000 attributes" in result.warning
+
+
 def test_ordinary_attributes_are_not_bounded():
     attrs = " ".join(f'data-a{i}="x"' for i in range(300))
     page = (f"<html><body><main {attrs}><h1>Social media policy</h1>"
@@ -164,6 +172,18 @@ def test_overrunning_document_times_out_and_the_next_one_still_works():
     page = policy_html("Acme", "SM-1").encode()
     after = extract_bounded(page, "http://acme.test/policy", TEXT_HTML, timeout=LIMIT_S)
     assert after.blocks and after.bounded is None
+
+
+def test_a_worker_that_died_is_replaced():
+    from policycorpus.extract.bounded import worker_pool
+
+    page = policy_html("Acme", "SM-1").encode()
+    assert extract_bounded(page, "http://acme.test/policy", TEXT_HTML).blocks
+    for worker in worker_pool().workers:
+        if worker.process is not None:
+            worker.process.kill()
+            worker.process.wait()
+    assert extract_bounded(page, "http://acme.test/policy", TEXT_HTML).blocks
 
 
 def test_concurrent_callers_each_get_their_own_result():
