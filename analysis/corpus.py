@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 
-from policycorpus.options import UserError
+from policycorpus.errors import CorpusStateError
 
 MODALITY_STRENGTH = ("prohibition", "obligation", "recommendation", "permission", "information")
 RESTRICTIVE = frozenset({"prohibition", "obligation"})
@@ -42,6 +42,8 @@ class Clause:
     modality: str | None = None
     tags: dict[str, float] = field(default_factory=dict)  # category id -> score
     model_version: str | None = None  # the tagger model of the tags
+    key: str | None = None  # stable clause key (clauses.key)
+    file_name: str | None = None  # an imported file's name when it has no public URL
 
     @property
     def snapshot_date(self) -> str:
@@ -67,7 +69,7 @@ def load_categories(db: sqlite_utils.Database) -> list[Category]:
         try:
             from taxonomy.pipeline import sync_categories
         except ImportError:
-            raise UserError("the categories table is empty and the taxonomy package cannot fill it") from None
+            raise CorpusStateError("the categories table is empty and the taxonomy package cannot fill it") from None
         sync_categories(db)
     rows = db.query("select * from categories order by group_order, position, id")
     return [
@@ -85,31 +87,26 @@ def groups_in_order(categories: list[Category]) -> list[str]:
 
 
 CURRENT_CLAUSES_SQL = """
-with last_segmentation as (
-    select snapshot_id, coalesce(segmenter_version, '') as version
-    from clauses where id in (select max(id) from clauses group by snapshot_id)
-)
-select cl.id, cl.company_id, co.name as company, cl.document_id, d.url, s.fetched_at,
-       cl.position, cl.text, cl.heading_path, cl.modality, cl.model_version
-from clauses cl
-join documents d on d.id = cl.document_id and d.latest_snapshot_id = cl.snapshot_id
-join last_segmentation ls on ls.snapshot_id = cl.snapshot_id and ls.version = coalesce(cl.segmenter_version, '')
-join snapshots s on s.id = cl.snapshot_id
-join companies co on co.id = cl.company_id
-where cl.kind = 'clause' {where}
-order by co.name, d.id, cl.position
+select clause_id as id, clause_key, company_id, company, document_id, coalesce(url, '') as url, file_name,
+       fetched_at, position, text,
+       heading_path, modality, model_version
+from current_clauses {where}
+order by company, document_id, position
 """
 
 
 def current_clauses(
     db: sqlite_utils.Database, company_ids: list[int] | None = None, *, with_tags: bool = True
 ) -> list[Clause]:
-    """Clauses of the latest snapshot of every document (of the given companies), with their tags."""
+    """Clauses of the current snapshot of every document (of the given companies), with their effective tags.
+
+    Reads the `current_clauses` and `effective_tags` views of policycorpus/db.py.
+    """
     where, params = "", []
     if company_ids is not None:
         if not company_ids:
             return []
-        where = f"and cl.company_id in ({', '.join('?' * len(company_ids))})"
+        where = f"where company_id in ({', '.join('?' * len(company_ids))})"
         params = list(company_ids)
     clauses = [
         Clause(
@@ -124,6 +121,8 @@ def current_clauses(
             heading_path=r["heading_path"] or "",
             modality=r["modality"],
             model_version=r["model_version"],
+            key=r["clause_key"],
+            file_name=r["file_name"],
         )
         for r in db.query(CURRENT_CLAUSES_SQL.format(where=where), params)
     ]
@@ -135,12 +134,9 @@ def current_clauses(
 def _attach_tags(db: sqlite_utils.Database, clauses: list[Clause]) -> None:
     by_id = {c.id: c for c in clauses}
     ids = list(by_id)
-    # Only the tags of the model version that produced the clause's current modality.
     for start in range(0, len(ids), 900):
         chunk = ids[start : start + 900]
-        sql = f"""select t.clause_id, t.category, t.score from tags t join clauses cl on cl.id = t.clause_id
-                  where t.clause_id in ({', '.join('?' * len(chunk))})
-                    and (cl.model_version is null or t.model_version = cl.model_version)"""
+        sql = f"select clause_id, category, score from effective_tags where clause_id in ({', '.join('?' * len(chunk))})"
         for r in db.query(sql, chunk):
             by_id[r["clause_id"]].tags[r["category"]] = r["score"] if r["score"] is not None else 1.0
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import sqlite_utils
 
-from policycorpus.options import UserError
+from policycorpus.errors import CorpusStateError
 
 
 def _pyplot():
@@ -76,14 +76,14 @@ def similarity_matrix(db: sqlite_utils.Database, run_id: int | None = None) -> t
         row = db.execute("select max(id) from template_runs").fetchone()
         run_id = row[0] if row else None
     if run_id is None:
-        raise UserError("no template pass yet: run 'policycorpus templates' first")
+        raise CorpusStateError("no template pass yet: run 'policycorpus templates' first")
     sql = """select d.id, co.name as company, coalesce(d.title, d.url) as title from documents d
              join companies co on co.id = d.company_id
              where d.id in (select doc_a from doc_similarity where run_id = :r union select doc_b from doc_similarity where run_id = :r)
              order by co.name, d.id"""
     docs = list(db.query(sql, {"r": run_id}))
     if len(docs) < 2:
-        raise UserError(f"template pass {run_id} has fewer than two similar documents to plot")
+        raise CorpusStateError(f"template pass {run_id} has fewer than two similar documents to plot")
     index = {d["id"]: i for i, d in enumerate(docs)}
     sims = np.eye(len(docs))
     for r in db.query("select doc_a, doc_b, similarity from doc_similarity where run_id = ?", [run_id]):
@@ -114,10 +114,10 @@ def cluster_points(db: sqlite_utils.Database, run_id: int | None = None, max_poi
     if run_id is None:
         run_id = db.execute("select max(id) from cluster_runs").fetchone()[0]
     if run_id is None:
-        raise UserError("no cluster run yet: run 'policycorpus cluster' first")
+        raise CorpusStateError("no cluster run yet: run 'policycorpus cluster' first")
     rows = db.execute("select x, y, cluster from cluster_members where run_id = ?", [run_id]).fetchall()
     if not rows:
-        raise UserError(f"cluster run {run_id} has no members")
+        raise CorpusStateError(f"cluster run {run_id} has no members")
     data = np.array(rows, dtype=float)
     if len(data) > max_points:
         data = data[np.sort(np.random.default_rng(seed).choice(len(data), max_points, replace=False))]

@@ -92,6 +92,8 @@ def to_markdown(comp: Comparison) -> str:
     names = comp.names
     lines = [f"# Social media policy comparison: {md_escape(', '.join(names))}", ""]
     lines.append(f"Generated {comp.generated_at}. Cells: ✓ clauses · strongest modality, then the most representative clause.")
+    if comp.taggers:
+        lines.append(f"Tagged by {md_escape(', '.join(comp.taggers))}.")
     lines += ["", "## Overview", ""]
     lines += _md_summary(comp)
     lines += ["", "## Scores", ""]
@@ -312,6 +314,9 @@ def to_xlsx(comp: Comparison, path: str | Path) -> None:
         r += 1
     put(scores, r, 1, "Unique to one", font=bold)
     put(scores, r, 2, ", ".join(f"{c} ({who})" for c, who in comp.unique.items()))
+    if comp.taggers:
+        put(scores, r + 1, 1, "Tagged by", font=bold)
+        put(scores, r + 1, 2, ", ".join(comp.taggers))
 
     if comp.client:
         gaps = wb.create_sheet(_sheet_title("Gaps", used))

@@ -25,8 +25,8 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
 from analysis.corpus import Clause, current_clauses
-from policycorpus.db import utcnow
-from policycorpus.options import UserError
+from policycorpus.db import transaction, utcnow
+from policycorpus.errors import CorpusStateError
 
 MERSENNE = np.uint64((1 << 31) - 1)
 TOKEN_RE = re.compile(r"\w+")
@@ -278,7 +278,7 @@ def run_templates(
     """Find template families among the current clauses and the similarity of whole policies; store both."""
     clauses = current_clauses(db, with_tags=False)
     if not clauses:
-        raise UserError("no clauses in the corpus (run 'policycorpus segment' first)")
+        raise CorpusStateError("no clauses in the corpus (run 'policycorpus segment' first)")
     finder = TemplateFinder(verbose=verbose, **params).fit([c.text for c in clauses], [c.company for c in clauses])
     documents = [d for d in current_documents(db)]
     similarity = document_similarity([d["text"] or "" for d in documents])
@@ -289,7 +289,7 @@ def run_templates(
 def store_templates(db, finder: TemplateFinder, clauses: list[Clause], documents, similarity, min_doc_similarity: float):
     params = {**finder.get_params(), "min_doc_similarity": min_doc_similarity}
     stored = []
-    with db.conn:
+    with transaction(db):
         run_id = db["template_runs"].insert(
             {
                 "created_at": utcnow(),

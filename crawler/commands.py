@@ -10,7 +10,7 @@ import click
 from crawler.settings import DEFAULT_CONTACT_URL
 from policycorpus.companies import find_companies
 from policycorpus.db import open_db, utcnow
-from policycorpus.options import UserError, db_option
+from policycorpus.options import UserError, db_option, quiet_option
 
 
 def start_crawl(db, settings: dict, resume: bool, job: str | None = None, worker: str | None = None) -> tuple[int, set[int]]:
@@ -219,3 +219,78 @@ def merge(sources, db_path):
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(str(exc)) from None
     click.echo(f"Merged {len(sources)} databases into {db_path}: " + ", ".join(f"{v} {k}" for k, v in stats.items()))
+
+@click.command("import-docs")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--company", help="Company of every file the sidecar does not list (created if new).")
+@click.option("--sidecar", type=click.Path(dir_okay=False),
+              help="CSV/TSV with columns file, company (or organization) and optionally industry, country, peer_group, url.")
+@click.option("--industry", help="Industry for companies created by this import (sidecar values win).")
+@click.option("--country", help="Country for companies created by this import (sidecar values win).")
+@click.option("--dry-run", is_flag=True, help="Show which company each file goes to, write nothing.")
+@click.option("--extract-timeout", default=10.0, show_default=True, type=click.FloatRange(0.5, 600),
+              help="Seconds of extraction per file; a longer one is skipped and reported.")
+@db_option
+@quiet_option
+def import_docs(paths, company, sidecar, industry, country, dry_run, extract_timeout, db_path, quiet):
+    """Add local policy files (.md .txt .html .htm .pdf .rst .adoc .php) as
+    documents, without crawling. PATHS are files or folders (searched
+    recursively; hidden files and other types are ignored).
+
+    Each file's company comes from the --sidecar table (its `file` column is
+    matched by path suffix, relative to the sidecar's folder), else from
+    --company. With neither, an INDEX.tsv, index.tsv or index.csv in a given
+    folder or the folder above is used. If any file is left without a company,
+    nothing is imported.
+
+    Re-importing an unchanged file adds no new version; a changed file adds one.
+
+    \b
+    Example:
+        policycorpus import-docs policies/acme/ --company "Acme Ltd" --industry retail
+        policycorpus import-docs ../shared/realcorpus/texts/ --sidecar ../shared/realcorpus/INDEX.tsv
+        policycorpus import-docs scans/ --sidecar clients.csv --dry-run
+    """
+    import sys
+
+    from crawler.importer import (
+        CONTENT_TYPES, assign_companies, discover_sidecar, find_files, import_documents, read_sidecar,
+    )
+
+    files, ignored = find_files(list(paths))
+    if not files:
+        raise UserError(f"no supported files in {', '.join(paths)} (supported: {', '.join(sorted(CONTENT_TYPES))})")
+    sidecar_path = sidecar
+    if not sidecar_path and not company:
+        sidecar_path = discover_sidecar(list(paths))
+        if sidecar_path and not quiet:
+            click.echo(f"Using {sidecar_path} (found next to the files) for company names.", err=True)
+    table = read_sidecar(sidecar_path) if sidecar_path else None
+    assignments = assign_companies(files, table, company, industry, country)
+    if dry_run:
+        for a in assignments:
+            click.echo(f"{a.path}\t{a.company}\t{a.url}")
+        click.echo(f"{len(assignments)} file(s) for {len({a.company for a in assignments})} companies; nothing written (dry run).")
+        return
+    db = open_db(db_path)
+    progress = None if quiet else (lambda line: click.echo(line, err=True))
+    summary = import_documents(db, assignments, progress, extract_timeout)
+    click.echo(
+        f"Imported {summary.files} file(s) for {len(summary.companies)} companies into {db_path}: "
+        f"{summary.new_documents} new documents, {summary.new_snapshots} new versions, {summary.unchanged} unchanged"
+        + (f", {len(summary.skipped)} skipped (reasons below)" if summary.skipped else "")
+        + (f", {len(ignored)} other files ignored" if ignored else "")
+        + "."
+    )
+    if summary.low_score and not quiet:
+        click.echo(
+            f"Note: {len(summary.low_score)} imported file(s) score below the policy threshold: "
+            + ", ".join(summary.low_score[:5]) + (" ..." if len(summary.low_score) > 5 else ""),
+            err=True,
+        )
+    if summary.skipped:
+        for line in summary.skipped[:10]:
+            click.echo(f"Skipped {line}", err=True)
+    for line in summary.bounded[:10]:
+        click.echo(f"Cut short {line}", err=True)
+    sys.stdout.flush()

@@ -22,14 +22,11 @@ from __future__ import annotations
 import csv
 import json
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import click
-
+from policycorpus.errors import InputError, NotFoundError
 from policycorpus.extract import DEFAULT_TIMEOUT, Extracted, extract_bounded
-from policycorpus.options import UserError, db_option, quiet_option
 
 CONTENT_TYPES = {
     ".md": "text/markdown", ".markdown": "text/markdown", ".txt": "text/plain", ".text": "text/plain",
@@ -39,6 +36,11 @@ CONTENT_TYPES = {
 SIDECAR_NAMES = ("INDEX.tsv", "index.tsv", "index.csv")
 FILE_COLUMNS = ("file", "path", "filename")
 COMPANY_COLUMNS = ("company", "organization", "organisation", "org")
+KNOWN_SIDECAR_COLUMNS = (*FILE_COLUMNS, *COMPANY_COLUMNS, "industry", "country", "peer_group", "url")
+# Sidecar columns that describe the organization rather than one of its documents; every other extra
+# column (source_repo, is_employee_sm_policy, ...) is kept as metadata of the document.
+ORG_TYPE_COLUMNS = ("org_type", "organization_type", "organisation_type", "type_of_organization")
+ORGANIZATION_COLUMNS = (*ORG_TYPE_COLUMNS, "sector", "size", "region", "headcount", "employees")
 
 
 @dataclass
@@ -50,6 +52,12 @@ class SidecarRow:
     country: str | None = None
     peer_groups: list[str] = field(default_factory=list)
     url: str | None = None
+    org_metadata: dict[str, str] = field(default_factory=dict)
+    doc_metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def org_type(self) -> str | None:
+        return next((self.org_metadata[c] for c in ORG_TYPE_COLUMNS if self.org_metadata.get(c)), None)
 
     @property
     def parts(self) -> tuple[str, ...]:
@@ -79,7 +87,7 @@ class Sidecar:
                     best.append(row)
         if len(best) > 1 and len({r.company for r in best}) > 1:
             lines = ", ".join(str(r.line) for r in best)
-            raise UserError(f"{file}: matches several rows of {self.path} (lines {lines}); give longer paths in its file column")
+            raise InputError(f"{file}: matches several rows of {self.path} (lines {lines}); give longer paths in its file column")
         return best[0] if best else None
 
 
@@ -91,6 +99,13 @@ class Assignment:
     country: str | None
     peer_groups: list[str]
     url: str
+    org_type: str | None = None
+    org_metadata: dict[str, str] = field(default_factory=dict)
+    doc_metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def file_name(self) -> str:
+        return self.path.name
 
 
 @dataclass
@@ -111,17 +126,17 @@ class ImportSummary:
 def find_files(paths: list[str | Path]) -> tuple[list[Path], list[Path]]:
     """Supported files under the given files/folders (recursive, sorted, hidden entries skipped).
 
-    Returns (files, ignored); raises UserError for a missing path or an explicitly named unsupported file.
+    Returns (files, ignored); raises InputError for a missing path or an explicitly named unsupported file.
     """
     files: list[Path] = []
     ignored: list[Path] = []
     missing = [str(p) for p in paths if not Path(p).exists()]
     if missing:
-        raise UserError(f"no such file or folder: {', '.join(missing)}")
+        raise NotFoundError(f"no such file or folder: {', '.join(missing)}")
     for given in map(Path, paths):
         if given.is_file():
             if given.suffix.lower() not in CONTENT_TYPES:
-                raise UserError(f"{given}: unsupported file type {given.suffix or '(none)'}; supported: {', '.join(sorted(CONTENT_TYPES))}")
+                raise InputError(f"{given}: unsupported file type {given.suffix or '(none)'}; supported: {', '.join(sorted(CONTENT_TYPES))}")
             files.append(given)
             continue
         for path in sorted(given.rglob("*")):
@@ -136,17 +151,17 @@ def find_files(paths: list[str | Path]) -> tuple[list[Path], list[Path]]:
 
 
 def read_sidecar(path: str | Path) -> Sidecar:
-    """Read a CSV or TSV sidecar; UserError naming every bad row."""
+    """Read a CSV or TSV sidecar; InputError naming every bad row."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"sidecar {path}: no such file")
+        raise NotFoundError(f"sidecar {path}: no such file")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise UserError(f"sidecar {path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        raise InputError(f"sidecar {path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     lines = text.splitlines()
     if not lines:
-        raise UserError(f"sidecar {path}: empty file")
+        raise InputError(f"sidecar {path}: empty file")
     delimiter = "\t" if path.suffix.lower() == ".tsv" or "\t" in lines[0] else ","
     reader = csv.DictReader(lines, delimiter=delimiter)
     header = [(h or "").strip().lower() for h in (reader.fieldnames or [])]
@@ -154,7 +169,7 @@ def read_sidecar(path: str | Path) -> Sidecar:
     file_col = next((c for c in FILE_COLUMNS if c in header), None)
     company_col = next((c for c in COMPANY_COLUMNS if c in header), None)
     if not file_col or not company_col:
-        raise UserError(
+        raise InputError(
             f"sidecar {path}: needs a 'file' column and a 'company' (or 'organization') column; found {', '.join(header) or 'no header'}"
         )
     rows, problems = [], []
@@ -165,20 +180,41 @@ def read_sidecar(path: str | Path) -> Sidecar:
         if not values.get(file_col) or not values.get(company_col):
             problems.append(f"line {reader.line_num}: empty {file_col if not values.get(file_col) else company_col}")
             continue
-        url = values.get("url") or None
+        url = values.get("url") or source_url(values)
         if url and not re.match(r"^(https?|file)://", url):
             problems.append(f"line {reader.line_num}: url {url!r} is not an http(s) or file URL")
             continue
         groups = [g.strip() for g in re.split(r"[;|]", values.get("peer_group", "")) if g.strip()]
+        extra = {k: v for k, v in values.items() if k not in KNOWN_SIDECAR_COLUMNS and k not in (file_col, company_col) and v}
         rows.append(
             SidecarRow(
                 reader.line_num, values[file_col], values[company_col], values.get("industry") or None,
                 values.get("country") or None, groups, url,
+                org_metadata={k: v for k, v in extra.items() if k in ORGANIZATION_COLUMNS},
+                doc_metadata={k: v for k, v in extra.items() if k not in ORGANIZATION_COLUMNS},
             )
         )
     if problems:
-        raise UserError(f"sidecar {path}: {len(problems)} bad row(s): " + " | ".join(problems[:10]))
+        raise InputError(f"sidecar {path}: {len(problems)} bad row(s): " + " | ".join(problems[:10]))
     return Sidecar(path, rows)
+
+
+def source_url(values: dict[str, str]) -> str | None:
+    """The public URL of a file in a source repository at a commit, from source_repo/source_path/source_commit.
+
+    ``owner/name`` repositories are GitHub's; a repository given as a URL is used as it is.
+    """
+    repo, path = values.get("source_repo", ""), values.get("source_path", "").lstrip("/")
+    if not repo or not path:
+        return None
+    ref = values.get("source_commit") or "HEAD"
+    if re.match(r"^https?://", repo):
+        base = repo.rstrip("/")
+    elif re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", repo):
+        base = f"https://github.com/{repo}"
+    else:
+        return None
+    return f"{base}/blob/{ref}/{path}"
 
 
 def discover_sidecar(paths: list[str | Path]) -> Path | None:
@@ -197,14 +233,14 @@ def assign_companies(
     files: list[Path], sidecar: Sidecar | None, company: str | None,
     industry: str | None = None, country: str | None = None,
 ) -> list[Assignment]:
-    """Decide the company (and metadata) of every file; UserError listing uncovered files."""
+    """Decide the company (and metadata) of every file; InputError listing uncovered files."""
     assignments, uncovered = [], []
     for path in files:
         row = sidecar.match(path) if sidecar else None
         if row is not None:
             assignments.append(
                 Assignment(path, row.company, row.industry or industry, row.country or country, row.peer_groups,
-                           row.url or path.resolve().as_uri())
+                           row.url or path.resolve().as_uri(), row.org_type, row.org_metadata, row.doc_metadata)
             )
         elif company:
             assignments.append(Assignment(path, company, industry, country, [], path.resolve().as_uri()))
@@ -213,7 +249,7 @@ def assign_companies(
     if uncovered:
         shown = ", ".join(uncovered[:10]) + (f" and {len(uncovered) - 10} more" if len(uncovered) > 10 else "")
         where = f" in {sidecar.path}" if sidecar else ""
-        raise UserError(
+        raise InputError(
             f"no company for {len(uncovered)} file(s){where}: {shown} "
             "(give --company NAME, or --sidecar FILE with columns file,company)"
         )
@@ -221,7 +257,7 @@ def assign_companies(
     for a in assignments:
         other = seen.setdefault((a.company, a.url), a.path)
         if other != a.path:
-            raise UserError(f"{other} and {a.path} would both be {a.company}'s document {a.url}; give them different urls")
+            raise InputError(f"{other} and {a.path} would both be {a.company}'s document {a.url}; give them different urls")
     return assignments
 
 
@@ -236,7 +272,11 @@ def _company_id(db, assignment: Assignment) -> int:
         peer_groups=json.dumps(assignment.peer_groups) if assignment.peer_groups else None,
     )
     row = db["companies"].get(company_id)
-    updates = {k: getattr(assignment, k) for k in ("industry", "country") if getattr(assignment, k) and not row[k]}
+    updates = {k: getattr(assignment, k) for k in ("industry", "country", "org_type")
+               if getattr(assignment, k) and not row[k]}
+    metadata = {**json.loads(row["metadata"] or "{}"), **assignment.org_metadata}
+    if metadata != json.loads(row["metadata"] or "{}"):
+        updates["metadata"] = json.dumps(metadata, ensure_ascii=False, sort_keys=True)
     groups = json.loads(row["peer_groups"] or "[]")
     merged = groups + [g for g in assignment.peer_groups if g not in groups]
     if merged != groups:
@@ -254,6 +294,7 @@ def import_documents(db, assignments: list[Assignment], progress=None,
     work or time bound is skipped (or imported as far as it was read) with the reason in the summary.
     """
     from crawler.classify import default_classifier
+    from policycorpus.db import transaction
     from policycorpus.store import Fetched, save_document
 
     classifier = default_classifier()
@@ -274,10 +315,11 @@ def import_documents(db, assignments: list[Assignment], progress=None,
         fetched = Fetched(
             url=assignment.url, raw=raw, content_type=CONTENT_TYPES[path.suffix.lower()], blocks=extracted.blocks,
             title=extracted.title, extractor=extracted.extractor, policy_score=score,
+            file_name=assignment.file_name, metadata=assignment.doc_metadata,
         )
-        with db.conn:
+        with transaction(db):
             company_id = _company_id(db, assignment)
-        result = save_document(db, company_id, fetched, source="import")
+            result = save_document(db, company_id, fetched, source="import")
         summary.files += 1
         summary.companies.add(assignment.company)
         summary.new_documents += result.new_document
@@ -289,78 +331,3 @@ def import_documents(db, assignments: list[Assignment], progress=None,
             state = "new document" if result.new_document else "new version" if result.new_snapshot else "unchanged"
             progress(f"[{number}/{len(assignments)}] {path} -> {assignment.company}: {state}, policy score {score:.2f}")
     return summary
-
-
-# ---------------------------------------------------------------------------- command
-
-
-@click.command("import-docs")
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--company", help="Company of every file the sidecar does not list (created if new).")
-@click.option("--sidecar", type=click.Path(dir_okay=False),
-              help="CSV/TSV with columns file, company (or organization) and optionally industry, country, peer_group, url.")
-@click.option("--industry", help="Industry for companies created by this import (sidecar values win).")
-@click.option("--country", help="Country for companies created by this import (sidecar values win).")
-@click.option("--dry-run", is_flag=True, help="Show which company each file goes to, write nothing.")
-@click.option("--extract-timeout", default=DEFAULT_TIMEOUT, show_default=True, type=click.FloatRange(0.5, 600),
-              help="Seconds of extraction per file; a longer one is skipped and reported.")
-@db_option
-@quiet_option
-def import_docs_command(paths, company, sidecar, industry, country, dry_run, extract_timeout, db_path, quiet):
-    """Add local policy files (.md .txt .html .htm .pdf .rst .adoc .php) as
-    documents, without crawling. PATHS are files or folders (searched
-    recursively; hidden files and other types are ignored).
-
-    Each file's company comes from the --sidecar table (its `file` column is
-    matched by path suffix, relative to the sidecar's folder), else from
-    --company. With neither, an INDEX.tsv, index.tsv or index.csv in a given
-    folder or the folder above is used. If any file is left without a company,
-    nothing is imported.
-
-    Re-importing an unchanged file adds no new version; a changed file adds one.
-
-    \b
-    Example:
-        policycorpus import-docs policies/acme/ --company "Acme Ltd" --industry retail
-        policycorpus import-docs ../shared/realcorpus/texts/ --sidecar ../shared/realcorpus/INDEX.tsv
-        policycorpus import-docs scans/ --sidecar clients.csv --dry-run
-    """
-    from policycorpus.db import open_db
-
-    files, ignored = find_files(list(paths))
-    if not files:
-        raise UserError(f"no supported files in {', '.join(paths)} (supported: {', '.join(sorted(CONTENT_TYPES))})")
-    sidecar_path = sidecar
-    if not sidecar_path and not company:
-        sidecar_path = discover_sidecar(list(paths))
-        if sidecar_path and not quiet:
-            click.echo(f"Using {sidecar_path} (found next to the files) for company names.", err=True)
-    table = read_sidecar(sidecar_path) if sidecar_path else None
-    assignments = assign_companies(files, table, company, industry, country)
-    if dry_run:
-        for a in assignments:
-            click.echo(f"{a.path}\t{a.company}\t{a.url}")
-        click.echo(f"{len(assignments)} file(s) for {len({a.company for a in assignments})} companies; nothing written (dry run).")
-        return
-    db = open_db(db_path)
-    progress = None if quiet else (lambda line: click.echo(line, err=True))
-    summary = import_documents(db, assignments, progress, extract_timeout)
-    click.echo(
-        f"Imported {summary.files} file(s) for {len(summary.companies)} companies into {db_path}: "
-        f"{summary.new_documents} new documents, {summary.new_snapshots} new versions, {summary.unchanged} unchanged"
-        + (f", {len(summary.skipped)} skipped (reasons below)" if summary.skipped else "")
-        + (f", {len(ignored)} other files ignored" if ignored else "")
-        + "."
-    )
-    if summary.low_score and not quiet:
-        click.echo(
-            f"Note: {len(summary.low_score)} imported file(s) score below the policy threshold: "
-            + ", ".join(summary.low_score[:5]) + (" ..." if len(summary.low_score) > 5 else ""),
-            err=True,
-        )
-    if summary.skipped:
-        for line in summary.skipped[:10]:
-            click.echo(f"Skipped {line}", err=True)
-    for line in summary.bounded[:10]:
-        click.echo(f"Cut short {line}", err=True)
-    sys.stdout.flush()

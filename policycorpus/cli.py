@@ -8,19 +8,22 @@ imported only when used, so `policycorpus --help` stays fast.
 from __future__ import annotations
 
 import importlib
+import sqlite3
 
 import click
 
 from policycorpus import __version__
+from policycorpus.errors import PolicyCorpusError
 
 # command name -> "module:attribute"
 COMMANDS = {
-    "companies": "policycorpus.companies:companies",
-    "import-docs": "crawler.importer:import_docs_command",
+    "companies": "policycorpus.commands:companies",
+    "import-docs": "crawler.commands:import_docs",
     "crawl": "crawler.commands:crawl",
     "merge": "crawler.commands:merge",
-    "status": "policycorpus.status:status",
-    "schema": "policycorpus.status:schema",
+    "status": "policycorpus.commands:status",
+    "schema": "policycorpus.commands:schema",
+    "release": "policycorpus.commands:release",
     "segment": "taxonomy.commands:segment",
     "tag": "taxonomy.commands:tag",
     "taxonomy": "taxonomy.commands:taxonomy",
@@ -50,10 +53,50 @@ class LazyGroup(click.Group):
             raise
         return getattr(module, attr)
 
+    def invoke(self, ctx):
+        """Run the command; the library's errors and anything unexpected become one `Error: …` line."""
+        try:
+            return super().invoke(ctx)
+        except PolicyCorpusError as exc:
+            raise one_line_error(str(exc), exc.exit_code) from None
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            raise one_line_error(unexpected_message(exc), 1) from None
+
+
+def one_line_error(message: str, exit_code: int = 1) -> click.ClickException:
+    error = click.ClickException(" ".join(message.split()) or "failed")
+    error.exit_code = exit_code
+    return error
+
+
+def unexpected_message(exc: Exception) -> str:
+    """What to say about an error the library did not anticipate, in one line."""
+    if isinstance(exc, sqlite3.DatabaseError):
+        from policycorpus.db import sqlite_errors
+
+        try:
+            with sqlite_errors():
+                raise exc
+        except PolicyCorpusError as known:
+            return str(known)
+        except sqlite3.DatabaseError:
+            pass
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror}"
+    detail = str(exc).splitlines()[0] if str(exc) else ""
+    return f"unexpected {type(exc).__name__}{': ' + detail if detail else ''} (run 'policycorpus --debug ...' for the traceback)"
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="policycorpus")
-def cli():
+@click.option("--debug", is_flag=True, help="Show the Python traceback of an unexpected error.")
+@click.pass_context
+def cli(ctx, debug):
     """Find, collect, tag and compare organizations' social media policies.
 
     \b
@@ -64,3 +107,4 @@ def cli():
         policycorpus compare --peer-group retail-banks --format html -o grid.html
         policycorpus serve
     """
+    ctx.ensure_object(dict)["debug"] = debug

@@ -5,21 +5,20 @@ from __future__ import annotations
 import csv
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import click
 import sqlite_utils
 
-from policycorpus.db import open_db, utcnow
-from policycorpus.options import UserError, db_option, existing_db_option
+from policycorpus.db import transaction, utcnow
+from policycorpus.errors import InputError, NotFoundError
 
 REQUIRED_COLUMNS = ("name", "homepage")
-KNOWN_COLUMNS = ("name", "homepage", "policy_url", "industry", "country", "peer_group")
+KNOWN_COLUMNS = ("name", "homepage", "policy_url", "industry", "country", "peer_group", "org_type")
 
 
-class CompanyInputError(ValueError):
+class CompanyInputError(InputError):
     """One or more rows of a company file are invalid."""
 
 
@@ -31,6 +30,10 @@ class CompanyRow:
     industry: str | None
     country: str | None
     peer_groups: list[str]
+    # the optional columns the file had: a re-import changes only these
+    given: frozenset[str] = frozenset(KNOWN_COLUMNS)
+    org_type: str | None = None
+    metadata: dict[str, str] = field(default_factory=dict)  # every other column, kept as they are
 
     @property
     def domains(self) -> list[str]:
@@ -80,6 +83,8 @@ def parse_company_csv(path: str | Path) -> list[CompanyRow]:
         errors = []
         if not values.get("name"):
             errors.append("name is empty")
+        elif any(ord(ch) < 32 or ord(ch) == 127 for ch in values["name"]):
+            errors.append("name contains control characters")
         if not values.get("homepage"):
             errors.append("homepage is empty")
         elif err := _check_url(values["homepage"], "homepage"):
@@ -102,6 +107,9 @@ def parse_company_csv(path: str | Path) -> list[CompanyRow]:
                 industry=values.get("industry") or None,
                 country=values.get("country") or None,
                 peer_groups=groups,
+                given=frozenset(header) & frozenset(KNOWN_COLUMNS) | ({"metadata"} if set(header) - set(KNOWN_COLUMNS) else set()),
+                org_type=values.get("org_type") or None,
+                metadata={k: v for k, v in values.items() if k not in KNOWN_COLUMNS and k and v},
             )
         )
     if problems:
@@ -123,9 +131,13 @@ def upsert_company(db: sqlite_utils.Database, row: CompanyRow) -> tuple[int, boo
         "industry": row.industry,
         "country": row.country,
         "peer_groups": json.dumps(row.peer_groups),
+        "org_type": row.org_type,
+        "metadata": json.dumps(row.metadata, ensure_ascii=False, sort_keys=True),
     }
     if existing:
-        db["companies"].update(existing["id"], record)
+        known = json.loads(existing["domains"] or "[]")
+        record["domains"] = json.dumps(known + [d for d in row.domains if d not in known])
+        db["companies"].update(existing["id"], {k: v for k, v in record.items() if _column_given(k, row.given)})
         return existing["id"], False
     record["added_at"] = utcnow()
     if db["companies"].count_where("slug = ?", [record["slug"]]):
@@ -133,10 +145,23 @@ def upsert_company(db: sqlite_utils.Database, row: CompanyRow) -> tuple[int, boo
     return db["companies"].insert(record).last_pk, True
 
 
+# companies columns that come from an optional input column (the others are always given or derived)
+_SOURCE_COLUMN = {"policy_url": "policy_url", "industry": "industry", "country": "country", "peer_groups": "peer_group",
+                  "org_type": "org_type", "metadata": "metadata"}
+
+
+def _column_given(db_column: str, given: frozenset[str]) -> bool:
+    source = _SOURCE_COLUMN.get(db_column)
+    return source is None or source in given
+
+
 def import_companies(db: sqlite_utils.Database, rows: list[CompanyRow]) -> tuple[int, int]:
-    """Insert or update companies in one transaction; returns (added, updated)."""
+    """Insert or update companies in one transaction; returns (added, updated).
+
+    An existing company keeps the values of the columns the input does not have.
+    """
     added = updated = 0
-    with db.conn:
+    with transaction(db):
         for row in rows:
             _, created = upsert_company(db, row)
             added += created
@@ -155,7 +180,7 @@ def ensure_company(db: sqlite_utils.Database, name: str, **fields) -> int:
 
 
 def find_companies(db: sqlite_utils.Database, names: list[str]) -> list[dict]:
-    """Look companies up by name or slug (case-insensitive); UserError naming every unknown one."""
+    """Look companies up by name or slug (case-insensitive); NotFoundError naming every unknown one."""
     found, unknown = [], []
     for name in names:
         row = next(
@@ -166,64 +191,12 @@ def find_companies(db: sqlite_utils.Database, names: list[str]) -> list[dict]:
         else:
             found.append(row)
     if unknown:
-        raise UserError(f"unknown compan{'y' if len(unknown) == 1 else 'ies'}: {', '.join(unknown)} (see 'policycorpus companies list')")
+        raise NotFoundError(f"unknown compan{'y' if len(unknown) == 1 else 'ies'}: {', '.join(unknown)} (see 'policycorpus companies list')")
     return found
 
 
 def companies_in_peer_group(db: sqlite_utils.Database, group: str) -> list[dict]:
     rows = [r for r in db["companies"].rows if group in json.loads(r["peer_groups"] or "[]")]
     if not rows:
-        raise UserError(f"no company is in peer group {group!r}")
+        raise NotFoundError(f"no company is in peer group {group!r}")
     return rows
-
-
-@click.group()
-def companies():
-    """Manage the company list the crawler works from.
-
-    \b
-    Example:
-        policycorpus companies import demo/companies.csv
-        policycorpus companies list
-    """
-
-
-@companies.command("import")
-@click.argument("csv_file", type=click.Path(dir_okay=False))
-@db_option
-def import_command(csv_file, db_path):
-    """Import companies from a CSV with columns name, homepage and optionally
-    policy_url, industry, country, peer_group (several groups separated by ';').
-
-    Every row is validated first; if any row is bad, the errors are reported
-    with their line numbers and nothing is imported.
-
-    \b
-    Example:
-        policycorpus companies import clients.csv --db corpus.db
-    """
-    try:
-        rows = parse_company_csv(csv_file)
-    except CompanyInputError as exc:
-        raise UserError(str(exc)) from None
-    db = open_db(db_path)
-    added, updated = import_companies(db, rows)
-    click.echo(f"Imported {len(rows)} companies from {csv_file}: {added} new, {updated} updated.")
-
-
-@companies.command("list")
-@existing_db_option
-def list_command(db_path):
-    """List the companies with their industry, peer groups and policy count.
-
-    \b
-    Example:
-        policycorpus companies list
-    """
-    db = open_db(db_path)
-    sql = """select c.name, c.industry, c.country, c.peer_groups, c.homepage,
-                    (select count(*) from documents d where d.company_id = c.id) as policies
-             from companies c order by c.name"""
-    for row in db.query(sql):
-        groups = ", ".join(json.loads(row["peer_groups"] or "[]"))
-        click.echo(f"{row['name']}\t{row['industry'] or ''}\t{row['country'] or ''}\t{groups}\t{row['policies']} policies\t{row['homepage'] or ''}")

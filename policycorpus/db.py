@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
 import sqlite3
 from collections.abc import Iterator
@@ -19,9 +20,9 @@ from pathlib import Path
 
 import sqlite_utils
 
-from policycorpus.errors import BusyError, CorpusError
+from policycorpus.errors import BusyError, CorpusError, NotFoundError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_DB = "corpus.db"
 
 
@@ -69,6 +70,10 @@ TABLES: list[Table] = [
             C("country", str, "Country from the input."),
             C("peer_groups", str, "JSON list of peer-group names the organization belongs to."),
             C("added_at", str, "UTC time the row was first imported (ISO 8601)."),
+            C("org_type", str, "Type of organization (company, university, government, nonprofit, open source ...), "
+                               "from the input's org_type column."),
+            C("metadata", str, "JSON object of every other column the company list or import sidecar gave for the "
+                               "organization (sector, size ...)."),
         ],
         indexes=[(("name",), True), (("slug",), True)],
         not_null=("name", "slug"),
@@ -87,9 +92,13 @@ TABLES: list[Table] = [
             C("last_seen", str, "UTC time the document was last fetched or imported."),
             C("latest_snapshot_id", int, "Id of the newest snapshot of this document."),
             C("snapshot_count", int, "How many distinct versions were stored."),
+            C("key", str, "Stable key of the document (from its organization and URL): the same in every build of the corpus."),
+            C("file_name", str, "For an imported file: its file name (the local path is never published)."),
+            C("metadata", str, "JSON object of the other columns an import sidecar gave for this document "
+                               "(source_repo, source_path, source_commit ...)."),
         ],
         foreign_keys=[("company_id", "companies", "id")],
-        indexes=[(("company_id", "url"), True)],
+        indexes=[(("company_id", "url"), True), (("key",), False)],
         not_null=("company_id", "url"),
         fts=("title", "url"),
     ),
@@ -115,6 +124,20 @@ TABLES: list[Table] = [
         foreign_keys=[("document_id", "documents", "id")],
         indexes=[(("document_id", "text_hash"), True)],
         not_null=("document_id", "text_hash", "text"),
+    ),
+    Table(
+        "document_versions",
+        "The history of each document: every time its current text changed, which snapshot came into force and "
+        "when. A policy that returns to an earlier text adds a row pointing at that earlier snapshot.",
+        [
+            C("id", int, "Row id."),
+            C("document_id", int, "The document."),
+            C("snapshot_id", int, "The snapshot whose text came into force."),
+            C("since", str, "UTC time the text was seen in force (fetched or imported)."),
+            C("source", str, "How it was seen: crawl, import or merge."),
+        ],
+        foreign_keys=[("document_id", "documents", "id"), ("snapshot_id", "snapshots", "id")],
+        indexes=[(("document_id", "since"), False)],
     ),
     Table(
         "crawls",
@@ -217,6 +240,8 @@ TABLES: list[Table] = [
             C("modality", str, "Modality from the latest tagging: prohibition, obligation, recommendation, permission, information."),
             C("modality_score", float, "Confidence of the modality."),
             C("model_version", str, "Version of the model that produced the modality and tags."),
+            C("key", str, "Stable key of the clause (from its document's key, its normalised text and occurrence): "
+                          "kept across re-segmentation, re-tagging, re-imports and unchanged new versions."),
         ],
         foreign_keys=[
             ("snapshot_id", "snapshots", "id"),
@@ -224,7 +249,8 @@ TABLES: list[Table] = [
             ("company_id", "companies", "id"),
         ],
         # (snapshot_id, id): a snapshot's latest segmentation is the one of its highest clause id.
-        indexes=[(("snapshot_id", "position"), False), (("company_id",), False), (("snapshot_id", "id"), False)],
+        indexes=[(("snapshot_id", "position"), False), (("company_id",), False), (("snapshot_id", "id"), False),
+                 (("key",), False)],
         fts=("text", "heading_path"),
     ),
     Table(
@@ -402,6 +428,32 @@ TABLES: list[Table] = [
         ],
         pk="clause_id",
     ),
+    Table(
+        "llm_cache",
+        "Answers of language models to the `llm` tagging backend (`policycorpus tag --backend llm`), one row per "
+        "model, prompt version and clause text (with heading path and lead-in), so no clause is sent twice; "
+        "failed clauses are recorded here too (status 'error'). Another corpus can share it (--llm-cache).",
+        [
+            C("model_id", str, "The llm model id (e.g. gpt-4o-mini)."),
+            C("prompt_version", str, "Hash of the prompt and answer schema (the pNNN part of tags.model_version)."),
+            C("clause_key", str, "SHA-256 of the clause text, heading path and lead-in."),
+            C("text", str, "The clause text sent."),
+            C("heading_path", str, "Its heading path."),
+            C("lead_in", str, "Its lead-in."),
+            C("status", str, "ok (answered) or error (no valid answer after every attempt)."),
+            C("categories", str, "JSON list of the category ids answered."),
+            C("modality", str, "The modality answered."),
+            C("confidence", float, "The model's confidence (0..1)."),
+            C("answer", str, "The model's raw answer for the clause (for an error: the raw response, cut)."),
+            C("error_kind", str, "empty, malformed, refusal, unknown_category, bad_modality, bad_confidence, "
+                                 "missing, timeout or error."),
+            C("error", str, "What was wrong with the last answer."),
+            C("attempts", int, "Requests the clause took."),
+            C("created_at", str, "UTC time of the answer."),
+        ],
+        pk=("model_id", "prompt_version", "clause_key"),
+        indexes=[(("status",), False)],
+    ),
 ]
 
 TABLES_BY_NAME = {t.name: t for t in TABLES}
@@ -417,61 +469,143 @@ class View:
     sql: str
 
 
-# "Current" = the latest snapshot of each document, its latest segmentation, the tags of the
-# model version that last tagged each clause (the definition analysis/corpus.py uses).
-CURRENT_CLAUSES_VIEW_SQL = """
+# The one definition of "current" and of "effective tags"; every reader (analysis, compare, the
+# Datasette pages, canned queries and summaries) selects from these views and writes no SQL of its own
+# for them (tests/test_current_views.py greps for it).
+#   current_segments: every row (clauses, headings, boilerplate) of each document's current snapshot
+#     (documents.latest_snapshot_id), from that snapshot's latest segmentation;
+#   effective_tags: the tags a clause carries now, from the model version that last tagged it;
+#   current_clauses: the taggable clauses of current_segments with their organization and tags, to browse.
+CURRENT_SEGMENTS_VIEW_SQL = """
 select
   cl.id as clause_id,
+  cl.key as clause_key,
+  cl.snapshot_id as snapshot_id,
+  cl.document_id as document_id,
   cl.company_id as company_id,
+  cl.position as position,
+  cl.kind as kind,
+  cl.heading_path as heading_path,
+  cl.lead_in as lead_in,
+  cl.text as text,
+  cl.span_start as span_start,
+  cl.span_end as span_end,
+  cl.modality as modality,
+  cl.modality_score as modality_score,
+  cl.model_version as model_version
+from documents d
+join clauses cl on cl.snapshot_id = d.latest_snapshot_id
+where coalesce(cl.segmenter_version, '') = coalesce(
+    (select c2.segmenter_version from clauses c2 where c2.snapshot_id = cl.snapshot_id order by c2.id desc limit 1), '')
+"""
+
+EFFECTIVE_TAGS_VIEW_SQL = """
+select t.clause_id as clause_id, t.category as category, t.score as score, t.model_version as model_version,
+       'model' as source
+from tags t
+join clauses cl on cl.id = t.clause_id
+where cl.model_version is null or t.model_version = cl.model_version
+"""
+
+CURRENT_CLAUSES_VIEW_SQL = """
+select
+  cs.clause_id as clause_id,
+  cs.clause_key as clause_key,
+  cs.company_id as company_id,
   co.name as company,
   co.industry as industry,
   co.country as country,
+  co.org_type as org_type,
   s.year as year,
-  cl.document_id as document_id,
+  cs.document_id as document_id,
+  d.key as document_key,
   d.title as policy,
-  d.url as url,
-  cl.snapshot_id as snapshot_id,
-  cl.position as position,
-  cl.heading_path as heading_path,
-  cl.text as text,
-  cl.modality as modality,
+  case when d.url like 'file:%' then null else d.url end as url,
+  d.file_name as file_name,
+  cs.snapshot_id as snapshot_id,
+  s.fetched_at as fetched_at,
+  cs.position as position,
+  cs.heading_path as heading_path,
+  cs.text as text,
+  cs.modality as modality,
+  cs.model_version as model_version,
   (select json_group_array(category) from (
-      select t.category from tags t left join categories cat on cat.id = t.category
-      where t.clause_id = cl.id and (cl.model_version is null or t.model_version = cl.model_version)
-      order by cat.group_order, cat.position, t.category)) as categories,
+      select et.category from effective_tags et left join categories cat on cat.id = et.category
+      where et.clause_id = cs.clause_id
+      order by cat.group_order, cat.position, et.category)) as categories,
   (select json_group_array(group_name) from (
-      select distinct cat.group_name from tags t join categories cat on cat.id = t.category
-      where t.clause_id = cl.id and (cl.model_version is null or t.model_version = cl.model_version)
+      select distinct cat.group_name from effective_tags et join categories cat on cat.id = et.category
+      where et.clause_id = cs.clause_id
       order by cat.group_order)) as groups
-from clauses cl
-join documents d on d.id = cl.document_id and d.latest_snapshot_id = cl.snapshot_id
-join snapshots s on s.id = cl.snapshot_id
-join companies co on co.id = cl.company_id
-where cl.kind = 'clause'
-  and coalesce(cl.segmenter_version, '') = coalesce(
-      (select c2.segmenter_version from clauses c2 where c2.snapshot_id = cl.snapshot_id order by c2.id desc limit 1), '')
+from current_segments cs
+join documents d on d.id = cs.document_id
+join snapshots s on s.id = cs.snapshot_id
+join companies co on co.id = cs.company_id
+where cs.kind = 'clause'
 """
 
 VIEWS: list[View] = [
     View(
+        "current_segments",
+        "Every segment (clause, heading, boilerplate ...) of each document's current snapshot, from its latest "
+        "segmentation: the definition of 'current' that every reader uses.",
+        [
+            C("clause_id", int, "Id of the segment (clauses.id)."),
+            C("clause_key", str, "Stable key of the clause (clauses.key)."),
+            C("snapshot_id", int, "The document's current snapshot."),
+            C("document_id", int, "The document."),
+            C("company_id", int, "Its organization."),
+            C("position", int, "Order in the snapshot, from 0."),
+            C("kind", str, "clause, heading, boilerplate ...; only clauses are tagged."),
+            C("heading_path", str, "Headings above it, joined by ' > '."),
+            C("lead_in", str, "The sentence introducing a list item, if any."),
+            C("text", str, "The text."),
+            C("span_start", int, "Start offset in snapshots.text."),
+            C("span_end", int, "End offset in snapshots.text."),
+            C("modality", str, "Modality from the latest tagging."),
+            C("modality_score", float, "Confidence of the modality."),
+            C("model_version", str, "The tagger model of the modality and tags."),
+        ],
+        CURRENT_SEGMENTS_VIEW_SQL,
+    ),
+    View(
+        "effective_tags",
+        "The categories each clause carries now, with their score and where they come from "
+        "(source 'model': the model version that last tagged the clause).",
+        [
+            C("clause_id", int, "The clause."),
+            C("category", str, "Category id."),
+            C("score", float, "Confidence (0..1)."),
+            C("model_version", str, "The tagger model that gave it."),
+            C("source", str, "model (a tagger's tag)."),
+        ],
+        EFFECTIVE_TAGS_VIEW_SQL,
+    ),
+    View(
         "current_clauses",
-        "Clauses of every document's latest snapshot with their company, year, modality and categories: "
+        "Clauses of every document's current snapshot with their company, year, modality and categories: "
         "the view to browse, search and facet.",
         [
             C("clause_id", int, "Id of the clause (clauses.id)."),
+            C("clause_key", str, "Stable key of the clause: the same in every build of the corpus."),
             C("company_id", int, "Id of the company."),
             C("company", str, "Company name."),
             C("industry", str, "Industry of the company."),
             C("country", str, "Country of the company."),
+            C("org_type", str, "Type of organization (company, university, government, nonprofit ...)."),
             C("year", int, "Year the snapshot was fetched or imported."),
             C("document_id", int, "Id of the policy document."),
+            C("document_key", str, "Stable key of the policy document."),
             C("policy", str, "Title of the policy document."),
-            C("url", str, "Source URL of the policy."),
+            C("url", str, "Public source URL of the policy (null for a local file imported without one)."),
+            C("file_name", str, "File name of an imported file."),
             C("snapshot_id", int, "Id of the snapshot the clause comes from."),
+            C("fetched_at", str, "UTC time the snapshot was fetched or imported."),
             C("position", int, "Order of the clause in the snapshot, from 0."),
             C("heading_path", str, "Headings above the clause, joined by ' > '."),
             C("text", str, "The clause text."),
             C("modality", str, "prohibition, obligation, recommendation, permission or information."),
+            C("model_version", str, "The tagger model of the modality and categories."),
             C("categories", str, "JSON list of the clause's category ids, in report order."),
             C("groups", str, "JSON list of the groups (Who, When, Identity ...) of those categories."),
         ],
@@ -484,21 +618,91 @@ def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+# PRAGMA application_id of every PolicyCorpus corpus ("PCo1"): tells our files from other programs' SQLite files.
+APPLICATION_ID = 0x50436F31
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
 def open_db(path: str | Path = DEFAULT_DB, *, create: bool = True) -> sqlite_utils.Database:
-    """Open corpus.db with WAL and foreign keys on, creating or migrating the schema."""
+    """Open corpus.db with WAL and foreign keys on, creating or migrating the schema.
+
+    Refuses, without changing a byte, a file that is not a PolicyCorpus corpus
+    (not SQLite, or another program's database), a corpus made by a newer
+    PolicyCorpus, and a file whose permissions make it read-only. With
+    ``create=False`` a missing file is a NotFoundError.
+    """
     path = Path(path)
-    if not create and not path.exists():
-        raise FileNotFoundError(f"no corpus database at {path}")
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(str(path), timeout=60)
-    db = sqlite_utils.Database(conn)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
-    db.execute("PRAGMA foreign_keys=ON")
-    db.execute("PRAGMA busy_timeout=60000")
-    ensure_schema(db)
+    if not path.exists():
+        if not create:
+            raise NotFoundError(f"no corpus database at {path}")
+        if path.parent and not path.parent.exists():
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise CorpusError(f"{path}: cannot create its folder ({exc.strerror})") from None
+    else:
+        check_corpus_file(path)
+    with sqlite_errors(path):
+        conn = sqlite3.connect(str(path), timeout=60)
+        _check_application(conn, path)
+        db = sqlite_utils.Database(conn)
+        db.execute("PRAGMA busy_timeout=60000")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        ensure_schema(db)
+        ensure_views(db)
     return db
+
+
+def check_corpus_file(path: Path) -> None:
+    """Refuse a file that cannot be a corpus, or that its permissions make read-only, before SQLite touches it."""
+    if path.is_dir():
+        raise CorpusError(f"{path}: is a folder, not a corpus database")
+    try:
+        with path.open("rb") as f:
+            header = f.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise CorpusError(f"{path}: cannot read it ({exc.strerror})") from None
+    if header and header != SQLITE_HEADER:
+        raise CorpusError(f"{path}: not a PolicyCorpus corpus (not an SQLite database); nothing was changed")
+    # Root may write to any file: honour the permission bits ourselves, so a corpus marked read-only stays so.
+    if not path.stat().st_mode & 0o222 or not os.access(path, os.W_OK):
+        raise CorpusError(f"{path}: the corpus is read-only; PolicyCorpus needs to write to it (copy it somewhere writable)")
+
+
+def _check_application(conn: sqlite3.Connection, path: Path) -> None:
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    tables = {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
+    ours = app_id == APPLICATION_ID or (app_id == 0 and _is_legacy_corpus(conn, tables))
+    if app_id == 0 and not tables:
+        ours = True  # a new, empty database
+    if not ours:
+        raise CorpusError(f"{path}: another program's SQLite database, not a PolicyCorpus corpus; nothing was changed")
+    version = _schema_version(conn, tables)
+    if version > SCHEMA_VERSION:
+        raise CorpusError(
+            f"{path}: made by a newer PolicyCorpus (schema {version}; this one knows up to {SCHEMA_VERSION}): "
+            "upgrade policycorpus to use it")
+    if app_id != APPLICATION_ID:
+        conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+
+
+def _is_legacy_corpus(conn: sqlite3.Connection, tables: set[str]) -> bool:
+    """A corpus from before application_id was set: our meta table with a schema version, and our core tables."""
+    if not {"meta", "companies", "documents", "snapshots"} <= tables:
+        return False
+    return conn.execute("select 1 from meta where key = 'schema_version'").fetchone() is not None
+
+
+def _schema_version(conn: sqlite3.Connection, tables: set[str]) -> int:
+    if "meta" not in tables:
+        return 0
+    row = conn.execute("select value from meta where key = 'schema_version'").fetchone()
+    try:
+        return int(row[0]) if row else 0
+    except (TypeError, ValueError):
+        return 0
 
 
 @contextlib.contextmanager
@@ -567,19 +771,74 @@ def sqlite_errors(path: str | Path | None = None) -> Iterator[None]:
 
 
 def memory_db() -> sqlite_utils.Database:
+    """A fresh corpus in memory (for tests and notebooks)."""
     db = sqlite_utils.Database(memory=True)
     db.execute("PRAGMA foreign_keys=ON")
+    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     ensure_schema(db)
+    ensure_views(db)
     return db
 
 
 def ensure_schema(db: sqlite_utils.Database) -> None:
-    """Create missing tables, columns and indexes; record the schema version."""
+    """Create missing tables, columns and indexes; record the schema version (one transaction)."""
+    if _schema_is_current(db):
+        return
+    with transaction(db):
+        for view in reversed(VIEWS):  # recreated by ensure_views once the tables are migrated
+            db.execute(f"drop view if exists [{view.name}]")
+        had_versions = db["document_versions"].exists()
+        for table in TABLES:
+            _ensure_table(db, table)
+        if not had_versions:
+            _backfill_document_versions(db)
+        _backfill_keys(db)
+        db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
+        if not db["meta"].count_where("key = 'created_at'"):
+            db["meta"].insert({"key": "created_at", "value": utcnow()}, pk="key")
+
+
+def _schema_is_current(db: sqlite_utils.Database) -> bool:
+    """True when every declared table and column exists (so opening a corpus writes nothing)."""
+    existing: dict[str, set[str]] = {}
+    for (name,) in db.execute("select name from sqlite_master where type = 'table'").fetchall():
+        existing[name] = set()
+    if any(t.name not in existing for t in TABLES):
+        return False
     for table in TABLES:
-        _ensure_table(db, table)
-    db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
-    if not db["meta"].count_where("key = 'created_at'"):
-        db["meta"].insert({"key": "created_at", "value": utcnow()}, pk="key")
+        columns = {r[1] for r in db.execute(f"pragma table_info([{table.name}])").fetchall()}
+        if any(c.name not in columns for c in table.columns):
+            return False
+    row = db.execute("select value from meta where key = 'schema_version'").fetchone()
+    return bool(row) and row[0] == str(SCHEMA_VERSION)
+
+
+def _backfill_keys(db: sqlite_utils.Database) -> None:
+    """Give documents and clauses made before stable keys existed their keys."""
+    from policycorpus.keys import clause_keys, document_key
+
+    docs = db.execute("select d.id, c.name, d.url from documents d join companies c on c.id = d.company_id "
+                      "where d.key is null").fetchall()
+    db.conn.executemany("update documents set key = ? where id = ?", [(document_key(n, u), i) for i, n, u in docs])
+    snapshots = db.execute("select distinct snapshot_id from clauses where key is null").fetchall()
+    for (snapshot_id,) in snapshots:
+        rows = db.execute("select c.id, c.text, d.key, coalesce(c.segmenter_version, '') from clauses c "
+                          "join documents d on d.id = c.document_id where c.snapshot_id = ? "
+                          "order by c.segmenter_version, c.position", [snapshot_id]).fetchall()
+        by_version: dict[str, list] = {}
+        for row in rows:
+            by_version.setdefault(row[3], []).append(row)
+        updates = [(key, row[0]) for group in by_version.values()
+                   for row, key in zip(group, clause_keys(group[0][2] or "", [r[1] for r in group]))]
+        db.conn.executemany("update clauses set key = ? where id = ?", updates)
+
+
+def _backfill_document_versions(db: sqlite_utils.Database) -> None:
+    """Corpora made before document_versions: each snapshot came into force when it was fetched."""
+    db.execute(
+        "insert into document_versions (document_id, snapshot_id, since, source) "
+        "select s.document_id, s.id, s.fetched_at, coalesce(d.source, 'crawl') from snapshots s "
+        "join documents d on d.id = s.document_id order by s.fetched_at, s.id")
 
 
 def _ensure_table(db: sqlite_utils.Database, table: Table) -> None:
@@ -602,8 +861,7 @@ def _ensure_table(db: sqlite_utils.Database, table: Table) -> None:
 
 
 def ensure_views(db: sqlite_utils.Database) -> None:
-    """Create or update the VIEWS (called by serve/publish, not by open_db, so that
-    migrations of the tables never trip over a view that depends on them)."""
+    """Create or update the VIEWS (after the tables; only writes when a view's SQL changed)."""
     for view in VIEWS:
         _ensure_view(db, view)
 
@@ -613,7 +871,7 @@ def _ensure_view(db: sqlite_utils.Database, view: View) -> None:
     row = db.execute("select sql from sqlite_master where type = 'view' and name = ?", [view.name]).fetchone()
     if row and row[0].strip().endswith(sql):
         return
-    with db.conn:
+    with transaction(db):
         db.execute(f"drop view if exists [{view.name}]")
         db.execute(f"create view [{view.name}] as {sql}")
 

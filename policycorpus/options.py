@@ -8,10 +8,10 @@ import os
 import click
 
 from policycorpus.db import DEFAULT_DB
+from policycorpus.errors import InputError, NotFoundError
 
-
-class UserError(click.ClickException):
-    """Bad input from the user: printed as one line, exit status 1."""
+# Command modules raise the library's own errors; the CLI prints them as one line (exit status 1).
+UserError = InputError
 
 
 def db_option(fn):
@@ -33,7 +33,7 @@ def existing_db_option(fn):
     @functools.wraps(fn)
     def wrapper(*args, db_path, **kwargs):
         if not os.path.exists(db_path):
-            raise UserError(f"no corpus database at {db_path} (run 'policycorpus crawl' or 'make demo' first)")
+            raise NotFoundError(f"no corpus database at {db_path} (run 'policycorpus crawl' or 'make demo' first)")
         return fn(*args, db_path=db_path, **kwargs)
 
     return wrapper
@@ -41,3 +41,16 @@ def existing_db_option(fn):
 
 def quiet_option(fn):
     return click.option("-q", "--quiet", is_flag=True, help="Print only errors and the final summary.")(fn)
+
+
+def writable_output(path: str | os.PathLike) -> None:
+    """Check, before any work, that an output file can be written there (creating missing folders)."""
+    from pathlib import Path
+
+    target = Path(path)
+    if target.is_dir():
+        raise InputError(f"{target}: is a folder; give a file name")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{target}: cannot write there ({exc.strerror})") from None

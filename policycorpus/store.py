@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import zlib
 from dataclasses import dataclass
 
 import sqlite_utils
 
-from policycorpus.db import utcnow
+from policycorpus.db import transaction, utcnow
+from policycorpus.keys import document_key
 from policycorpus.structure import Block, join_blocks, sha256, structure_json
 
 
@@ -24,6 +26,8 @@ class Fetched:
     extractor: str = ""
     policy_score: float | None = None
     fetched_at: str | None = None
+    file_name: str | None = None  # an imported file's name (its local path is never shown)
+    metadata: dict[str, str] | None = None  # extra columns of an import sidecar, kept with the document
 
 
 @dataclass
@@ -37,62 +41,80 @@ class SaveResult:
 def save_document(db: sqlite_utils.Database, company_id: int, fetched: Fetched, source: str = "crawl") -> SaveResult:
     """Store a fetched policy; add a snapshot only if its extracted text is new for the document.
 
-    Runs in one transaction so a killed process leaves either the whole
-    document+snapshot or nothing.
+    The document's current version becomes the text just seen, even when it
+    equals an older snapshot (a policy that returns to earlier text); each
+    change of current version is recorded in document_versions. Runs in one
+    transaction so a killed process leaves either the whole write or nothing.
     """
     text, blocks = join_blocks(fetched.blocks)
     text_hash = sha256(text)
     now = fetched.fetched_at or utcnow()
-    with db.conn:
+    with transaction(db):
         doc = next(db["documents"].rows_where("company_id = ? and url = ?", [company_id, fetched.url], limit=1), None)
         new_document = doc is None
-        if new_document:
-            doc_id = db["documents"].insert(
-                {
-                    "company_id": company_id,
-                    "url": fetched.url,
-                    "source": source,
-                    "title": fetched.title,
-                    "policy_score": fetched.policy_score,
-                    "first_seen": now,
-                    "last_seen": now,
-                    "snapshot_count": 0,
-                }
-            ).last_pk
-        else:
-            doc_id = doc["id"]
+        doc_id = _insert_document(db, company_id, fetched, source, now) if new_document else doc["id"]
         same = next(db["snapshots"].rows_where("document_id = ? and text_hash = ?", [doc_id, text_hash], limit=1), None)
         if same:
-            db["documents"].update(doc_id, {"last_seen": now})
-            return SaveResult(doc_id, same["id"], new_document, False)
-        snapshot_id = db["snapshots"].insert(
-            {
-                "document_id": doc_id,
-                "fetched_at": now,
-                "year": int(now[:4]),
-                "http_status": fetched.http_status,
-                "content_type": fetched.content_type,
-                "content_hash": sha256(fetched.raw),
-                "text_hash": text_hash,
-                "raw": zlib.compress(fetched.raw, 6),
-                "raw_size": len(fetched.raw),
-                "title": fetched.title,
-                "text": text,
-                "structure": structure_json(blocks),
-                "extractor": fetched.extractor,
-            }
-        ).last_pk
-        db["documents"].update(
-            doc_id,
-            {
-                "last_seen": now,
-                "title": fetched.title,
-                "policy_score": fetched.policy_score,
-                "latest_snapshot_id": snapshot_id,
-                "snapshot_count": db["snapshots"].count_where("document_id = ?", [doc_id]),
-            },
-        )
-    return SaveResult(doc_id, snapshot_id, new_document, True)
+            snapshot_id = same["id"]
+        else:
+            snapshot_id = _insert_snapshot(db, doc_id, fetched, text, blocks, text_hash, now)
+        current = None if new_document else doc["latest_snapshot_id"]
+        if snapshot_id != current:
+            db["document_versions"].insert(
+                {"document_id": doc_id, "snapshot_id": snapshot_id, "since": now, "source": source})
+        update = {"last_seen": now, "latest_snapshot_id": snapshot_id, **_provenance(fetched)}
+        if snapshot_id != current:
+            update.update({"title": fetched.title, "policy_score": fetched.policy_score,
+                           "snapshot_count": db["snapshots"].count_where("document_id = ?", [doc_id])})
+        db["documents"].update(doc_id, update)
+    return SaveResult(doc_id, snapshot_id, new_document, same is None)
+
+
+def _provenance(fetched: Fetched) -> dict:
+    out: dict = {}
+    if fetched.file_name:
+        out["file_name"] = fetched.file_name
+    if fetched.metadata:
+        out["metadata"] = json.dumps(fetched.metadata, ensure_ascii=False, sort_keys=True)
+    return out
+
+
+def _insert_document(db: sqlite_utils.Database, company_id: int, fetched: Fetched, source: str, now: str) -> int:
+    company = db.execute("select name from companies where id = ?", [company_id]).fetchone()
+    return db["documents"].insert(
+        {
+            "key": document_key(company[0] if company else "", fetched.url),
+            "company_id": company_id,
+            "url": fetched.url,
+            "source": source,
+            "title": fetched.title,
+            "policy_score": fetched.policy_score,
+            "first_seen": now,
+            "last_seen": now,
+            "snapshot_count": 0,
+        }
+    ).last_pk
+
+
+def _insert_snapshot(db: sqlite_utils.Database, doc_id: int, fetched: Fetched, text: str, blocks: list[Block],
+                     text_hash: str, now: str) -> int:
+    return db["snapshots"].insert(
+        {
+            "document_id": doc_id,
+            "fetched_at": now,
+            "year": int(now[:4]),
+            "http_status": fetched.http_status,
+            "content_type": fetched.content_type,
+            "content_hash": sha256(fetched.raw),
+            "text_hash": text_hash,
+            "raw": zlib.compress(fetched.raw, 6),
+            "raw_size": len(fetched.raw),
+            "title": fetched.title,
+            "text": text,
+            "structure": structure_json(blocks),
+            "extractor": fetched.extractor,
+        }
+    ).last_pk
 
 
 def raw_bytes(snapshot_row: dict) -> bytes:

@@ -56,6 +56,7 @@ def serve(db_path, host, port):
 
     from publish.server import make_datasette, prepare_database
 
+    sock = bind_socket(host, port)  # a bad host or a busy port is refused before the corpus is touched
     try:
         prepare_database(db_path)
     except sqlite3.Error as exc:
@@ -65,7 +66,6 @@ def serve(db_path, host, port):
     except StartupError as exc:
         raise UserError(str(exc)) from None
     run_sync(ds.invoke_startup)
-    sock = bind_socket(host, port)
     bound_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{bound_port}/"

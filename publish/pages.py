@@ -227,7 +227,7 @@ def compare_data(conn, names: list[str]) -> dict:
 
     from analysis.compare import compare_clauses
     from analysis.corpus import load_categories
-    from policycorpus.options import UserError
+    from policycorpus.errors import PolicyCorpusError
 
     companies, unknown = resolve_companies(conn, names)
     result = {"names": names, "unknown": unknown, "comparison": None, "error": None, "documents": {}}
@@ -235,8 +235,8 @@ def compare_data(conn, names: list[str]) -> dict:
         return result
     try:
         categories = load_categories(sqlite_utils.Database(conn))
-    except UserError as exc:
-        result["error"] = exc.message
+    except PolicyCorpusError as exc:
+        result["error"] = str(exc)
         return result
     by_company = {c["name"]: [] for c in companies}
     for clause in current_clauses_of(conn, [c["id"] for c in companies]):

@@ -10,6 +10,7 @@ import click
 
 from policycorpus.db import open_db
 from policycorpus.options import UserError, existing_db_option, quiet_option
+from taxonomy.llm_commands import backend_options, check_backend, with_backend
 
 model_option = click.option(
     "--model", "model_file", type=click.Path(dir_okay=False),
@@ -77,7 +78,9 @@ def segment(db_path, quiet):
 @existing_db_option
 @model_option
 @quiet_option
-def tag(db_path, model_file, quiet):
+@backend_options(for_corpus=True)
+@with_backend
+def tag(db_path, model_file, quiet, backend, llm_model, only, llm_args):
     """Tag the clauses of every snapshot not yet tagged by the current model.
 
     Each clause gets zero or more taxonomy categories with a confidence and
@@ -88,7 +91,14 @@ def tag(db_path, model_file, quiet):
     Example:
         policycorpus tag
         policycorpus tag --model my-model.joblib
+        policycorpus tag --backend llm --llm-model gpt-4o-mini --max-requests 200
+        policycorpus tag --backend llm --llm-model gpt-4o-mini --only uncertain
     """
+    check_backend(backend, llm_model, only=only, **llm_args)
+    if backend == "llm":
+        from taxonomy.llm_commands import run_tag
+
+        return run_tag(db_path, quiet, llm_model, only=only, offline_model_file=model_file, **llm_args)
     from taxonomy.evaluate import load_card
     from taxonomy.pipeline import card_path, model_path, store_quality_card, tag_snapshots
 
@@ -225,7 +235,9 @@ def _read_jsonl(path: str, require_text: bool = True) -> list[dict]:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here instead of standard output.")
 @model_option
-def classify(file, output, model_file):
+@backend_options(for_corpus=False)
+@with_backend
+def classify(file, output, model_file, backend, llm_model, llm_args):
     """Label the text units of a JSON-lines file.
 
     Each line needs a "text" field and may have a "heading" (path joined by
@@ -237,10 +249,16 @@ def classify(file, output, model_file):
     Example:
         policycorpus taxonomy classify units.jsonl -o labelled.jsonl
         echo '{"text": "Never share your password."}' | policycorpus taxonomy classify -
+        policycorpus taxonomy classify units.jsonl --backend llm --llm-model gpt-4o-mini
     """
     from taxonomy.pipeline import classify_units
 
+    check_backend(backend, llm_model, **llm_args)
     rows = _read_jsonl("/dev/stdin" if file == "-" else file)
+    if backend == "llm":
+        from taxonomy.llm_commands import run_classify
+
+        return run_classify(rows, output, llm_model, **llm_args)
     out = classify_units(rows, _model(model_file))
     fh = open(output, "w", encoding="utf-8") if output else sys.stdout
     try:
@@ -262,9 +280,12 @@ def classify(file, output, model_file):
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.option("--card", "card_name", metavar="NAME",
               help="Also record the figures under NAME in the model's quality card (MODEL.card.json beside the "
-                   "model file), which 'policycorpus tag' copies into corpus.db and comparison reports show.")
+                   "model file; with --backend llm taxonomy/models/llm-MODEL.card.json), which 'policycorpus tag' "
+                   "copies into corpus.db and comparison reports show.")
 @click.option("--description", default="", help="With --card: what the labelled set is.")
-def evaluate(units_files, labels_files, model_file, as_json, card_name, description):
+@backend_options(for_corpus=False)
+@with_backend
+def evaluate(units_files, labels_files, model_file, as_json, card_name, description, backend, llm_model, llm_args):
     """Classify labelled units and print how well the model agrees with the labels.
 
     Prints per-category precision, recall and F1, micro and macro F1,
@@ -279,6 +300,8 @@ def evaluate(units_files, labels_files, model_file, as_json, card_name, descript
         policycorpus taxonomy evaluate --units a.units.jsonl --labels a.labels.jsonl \\
             --units b.units.jsonl --labels b.labels.jsonl
         policycorpus taxonomy evaluate --units gold/units.jsonl --labels gold/labels.jsonl --card gold
+        policycorpus taxonomy evaluate --units gold/units.jsonl --labels gold/labels.jsonl \\
+            --backend llm --llm-model gpt-4o-mini --card gold
     """
     from taxonomy.evaluate import format_scores, score, update_card
     from taxonomy.pipeline import card_path, classify_units, model_path
@@ -289,6 +312,12 @@ def evaluate(units_files, labels_files, model_file, as_json, card_name, descript
         u, g = read_unit_labels(units_file, labels_file, UserError)
         units += u
         gold += g
+    check_backend(backend, llm_model, **llm_args)
+    if backend == "llm":
+        from taxonomy.llm_commands import run_evaluate
+
+        return run_evaluate(units, gold, llm_model, as_json=as_json, card_name=card_name, description=description,
+                            **llm_args)
     model = _model(model_file)
     predicted = classify_units(units, model)
     scores = score(gold, predicted, model.categories)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import sqlite_utils
 
-from policycorpus.db import utcnow
+from policycorpus.db import transaction, utcnow
+from policycorpus.keys import clause_keys
 from policycorpus.structure import Block, blocks_from_json
 from taxonomy.evaluate import CARD_CATEGORY_FIGURES
 from taxonomy.model import TaggerModel, load_model
@@ -134,7 +135,7 @@ def sync_categories(db: sqlite_utils.Database, taxonomy: Taxonomy | None = None)
          "description": c.description}
         for i, c in enumerate(sorted(tax.categories, key=lambda c: group_order[c.group]))
     ]
-    with db.conn:
+    with transaction(db):
         db["categories"].upsert_all(rows, pk="id")
     return len(rows)
 
@@ -150,7 +151,7 @@ def store_quality_card(db: sqlite_utils.Database, card: dict | None) -> int:
         for name, entry in card.get("sets", {}).items()
         for category, figures in entry.get("per_category", {}).items()
     ]
-    with db.conn:
+    with transaction(db):
         db["category_quality"].upsert_all(rows, pk=("model_version", "dataset", "category"))
     return len(rows)
 
@@ -177,17 +178,21 @@ def segment_snapshots(db: sqlite_utils.Database, progress: Progress | None = Non
     clauses_written = 0
     for n, snapshot_id in enumerate(todo, 1):
         snap = db.execute(
-            "select s.id, s.text, s.structure, s.document_id, d.company_id from snapshots s "
+            "select s.id, s.text, s.structure, s.document_id, d.company_id, d.key from snapshots s "
             "join documents d on d.id = s.document_id where s.id = ?", [snapshot_id]).fetchone()
-        _, text, structure, document_id, company_id = snap
+        _, text, structure, document_id, company_id, doc_key = snap
         blocks = blocks_from_json(structure) or blocks_from_text(text or "")
         clauses = segment_blocks(blocks, text)
+        keys = clause_keys(doc_key or "", [c.text for c in clauses])
         rows = [{
+            "key": key,
             "snapshot_id": snapshot_id, "document_id": document_id, "company_id": company_id,
             "position": c.position, "kind": c.kind, "heading_path": c.heading, "lead_in": c.lead_in or None,
             "text": c.text, "span_start": c.start, "span_end": c.end, "segmenter_version": SEGMENTER_VERSION,
-        } for c in clauses]
-        with db.conn:
+        } for c, key in zip(clauses, keys)]
+        with transaction(db):
+            if _processed(db, snapshot_id, "segment", SEGMENTER_VERSION):
+                continue  # another run segmented it meanwhile
             _delete_clauses(db, snapshot_id)
             if rows:
                 db["clauses"].insert_all(rows)
@@ -197,6 +202,11 @@ def segment_snapshots(db: sqlite_utils.Database, progress: Progress | None = Non
         if progress:
             progress(n, len(todo))
     return {"snapshots": len(todo), "clauses": clauses_written, "version": SEGMENTER_VERSION}
+
+
+def _processed(db: sqlite_utils.Database, snapshot_id: int, step: str, version: str) -> bool:
+    return db.execute("select 1 from processing where snapshot_id = ? and step = ? and version = ?",
+                      [snapshot_id, step, version]).fetchone() is not None
 
 
 def _delete_clauses(db: sqlite_utils.Database, snapshot_id: int) -> None:
@@ -244,7 +254,9 @@ def _tag_batch(db: sqlite_utils.Database, model: TaggerModel, snapshot_ids: list
     ]
     updates = [(res.modality, res.modality_score, model.version, r[0]) for r, res in zip(rows, results)]
     now = utcnow()
-    with db.conn:
+    with transaction(db):
+        if all(_processed(db, s, "tag", model.version) for s in snapshot_ids):
+            return 0, 0  # another run tagged them meanwhile
         db.execute(f"delete from tags where model_version = ? and clause_id in "
                    f"(select id from clauses where snapshot_id in ({marks}))", [model.version, *snapshot_ids])
         if tags:

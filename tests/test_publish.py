@@ -575,5 +575,5 @@ def test_serve_and_publish_refuse_a_file_that_is_not_a_corpus(tmp_path):
     path.write_bytes(b"these are notes, not an SQLite database" * 100)
     for args in (["serve", "--db", str(path)], ["publish", "--db", str(path), "--out", str(tmp_path / "out")]):
         result = CliRunner().invoke(cli, args)
-        assert result.exit_code == 1 and "cannot prepare" in result.output and "not a database" in result.output
+        assert result.exit_code == 1 and "not a PolicyCorpus corpus" in result.output
     assert path.read_bytes().startswith(b"these are notes")
