@@ -471,7 +471,7 @@ class ExtractionThreads:
 
         from policycorpus.extract.bounded import worker_pool
 
-        worker_pool(size).prestart()  # as many worker processes as threads, loading while the crawl starts
+        worker_pool(size, preload=True).prestart()  # as many worker processes as threads, loading while the crawl starts
         self.pool = ThreadPool(minthreads=0, maxthreads=max(1, size), name="policycorpus-extract")
         self.started = False
 

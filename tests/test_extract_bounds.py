@@ -186,6 +186,19 @@ def test_a_worker_that_died_is_replaced():
     assert extract_bounded(page, "http://acme.test/policy", TEXT_HTML).blocks
 
 
+def test_without_a_worker_extraction_still_happens_here(monkeypatch):
+    from policycorpus.extract import bounded
+
+    bounded.shutdown_worker()
+    monkeypatch.setattr(bounded, "_BOOT", "raise SystemExit(3)")  # a worker that cannot start
+    try:
+        page = policy_html("Acme", "SM-1").encode()
+        result = extract_bounded(page, "http://acme.test/policy", TEXT_HTML)
+        assert result == extract(page, "http://acme.test/policy", TEXT_HTML) and result.blocks
+    finally:
+        bounded.shutdown_worker()
+
+
 def test_concurrent_callers_each_get_their_own_result():
     pages = {f"Company {i}": policy_html(f"Company {i}", f"SM-{i}").encode() for i in range(6)}
     results: dict[str, str] = {}

@@ -32,17 +32,23 @@ DEFAULT_WORKERS = 2
 STARTUP_TIMEOUT = 120.0  # seconds for a new worker to import the extractors (not counted against a document)
 READY = "ready"
 _ROOT = str(Path(__file__).resolve().parents[2])  # the folder holding the policycorpus package
-_BOOT = f"import sys; sys.path.insert(0, {_ROOT!r}); from policycorpus.extract.bounded import serve; serve()"
+_BOOT = f"import sys; sys.path.insert(0, {_ROOT!r}); from policycorpus.extract.bounded import serve; serve(sys.argv[1:])"
 
 log = logging.getLogger(__name__)
 
 
-def serve() -> None:
-    """The worker's loop (in its own interpreter): extract each job read from stdin, answer on stdout."""
-    import lxml.html  # noqa: F401 - the extractors' lazy imports, done before the first job is timed
-    import pypdf  # noqa: F401
-    import trafilatura  # noqa: F401
-    from w3lib.encoding import html_to_unicode  # noqa: F401
+def serve(options: list[str]) -> None:
+    """The worker's loop (in its own interpreter): extract each job read from stdin, answer on stdout.
+
+    With "preload" the extractors' lazy imports (trafilatura, pypdf, lxml: about a second) are done
+    before the worker reports ready, so no document's time pays for them; without, a worker
+    starts in a tenth of a second and the first HTML or PDF job pays for its imports.
+    """
+    if "preload" in options:
+        import lxml.html  # noqa: F401
+        import pypdf  # noqa: F401
+        import trafilatura  # noqa: F401
+        from w3lib.encoding import html_to_unicode  # noqa: F401
 
     import policycorpus.extract as extraction
 
@@ -65,7 +71,8 @@ def serve() -> None:
 
 
 class _Worker:
-    def __init__(self) -> None:
+    def __init__(self, preload: bool = False) -> None:
+        self.preload = preload
         self.process: subprocess.Popen | None = None
         self.reader: Connection | None = None
         self.writer: Connection | None = None
@@ -73,7 +80,7 @@ class _Worker:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _BOOT], stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
+            [sys.executable, "-c", _BOOT, *(["preload"] if self.preload else [])], stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
         )
         self.writer = Connection(os.dup(self.process.stdin.fileno()), readable=False)
         self.reader = Connection(os.dup(self.process.stdout.fileno()), writable=False)
@@ -105,13 +112,17 @@ class _Worker:
             self.process = None
 
     def call(self, job: tuple, timeout: float) -> Extracted | str:
-        """The worker's result, or why there is none ('timeout', 'died')."""
-        if self.process is None or self.process.poll() is not None:
+        """The worker's result, or why there is none ('timeout', 'died', 'unavailable': it cannot start)."""
+        try:
+            if self.process is None or self.process.poll() is not None:
+                self.stop()
+                self.start()
+        except OSError:
             self.stop()
-            self.start()
+            return "unavailable"
         if not self.wait_ready():
             self.stop()
-            return "died"
+            return "unavailable"
         try:
             self.writer.send(job)
             if self.reader.poll(timeout):
@@ -120,14 +131,19 @@ class _Worker:
         except (EOFError, OSError):
             outcome = "died"
         self.stop()  # overran or broke: replace it now, so its successor loads while the caller moves on
-        self.start()
+        try:
+            self.start()
+        except OSError:
+            self.stop()
         return outcome
 
 
 class WorkerPool:
     """Up to ``size`` worker processes, started when first needed."""
 
-    def __init__(self, size: int = DEFAULT_WORKERS) -> None:
+    def __init__(self, size: int = DEFAULT_WORKERS, preload: bool = False) -> None:
+        self.preload = preload
+        self.pid = os.getpid()
         self.size = max(1, size)
         self.idle: queue.Queue[_Worker] = queue.Queue()
         self.workers: list[_Worker] = []
@@ -137,7 +153,7 @@ class WorkerPool:
         """Start every worker now (they load while the caller does other work)."""
         with self.lock:
             while len(self.workers) < self.size:
-                worker = _Worker()
+                worker = _Worker(self.preload)
                 worker.start()
                 self.workers.append(worker)
                 self.idle.put(worker)
@@ -145,7 +161,7 @@ class WorkerPool:
     def _acquire(self) -> _Worker:
         with self.lock:
             if self.idle.empty() and len(self.workers) < self.size:
-                worker = _Worker()
+                worker = _Worker(self.preload)
                 self.workers.append(worker)
                 return worker
         return self.idle.get()
@@ -169,13 +185,15 @@ _pool: WorkerPool | None = None
 _pool_lock = threading.Lock()
 
 
-def worker_pool(size: int = DEFAULT_WORKERS) -> WorkerPool:
-    """The process-wide pool (created on first use)."""
+def worker_pool(size: int = DEFAULT_WORKERS, preload: bool = False) -> WorkerPool:
+    """The process-wide pool (created on first use; ``preload`` for long runs such as a crawl).
+
+    A forked child gets a pool of its own: the parent's workers and pipes are the parent's.
+    """
     global _pool
     with _pool_lock:
-        if _pool is None:
-            _pool = WorkerPool(size)
-            atexit.register(shutdown_worker)
+        if _pool is None or _pool.pid != os.getpid():
+            _pool = WorkerPool(size, preload)
         return _pool
 
 
@@ -183,9 +201,12 @@ def shutdown_worker() -> None:
     """Stop the worker processes (they also end with this process)."""
     global _pool
     with _pool_lock:
-        if _pool is not None:
+        if _pool is not None and _pool.pid == os.getpid():  # never a parent's workers from a forked child
             _pool.shutdown()
-            _pool = None
+        _pool = None
+
+
+atexit.register(shutdown_worker)
 
 
 def extract_bounded(body: bytes, url: str = "", content_type: str | None = None, *, fmt: str | None = None,
@@ -202,10 +223,13 @@ def extract_bounded(body: bytes, url: str = "", content_type: str | None = None,
     outcome = worker_pool().run((bytes(body), url, content_type, fmt, max_bytes), timeout)
     if isinstance(outcome, Extracted):
         return outcome
+    if outcome == "unavailable":  # no worker process can run here: the work bounds still hold
+        log.warning("no extraction worker could be started; extracting in this process without a time limit")
+        return extract(body, url, content_type, fmt=fmt, max_bytes=max_bytes)
     from policycorpus.extract import file_format, sniff_format
 
     kind = file_format(fmt) if fmt else sniff_format(body, url, content_type)
     if outcome == "timeout":
         log.info("extraction of %s timed out after %.1f s", url or kind, time.monotonic() - started)
         return empty(kind, f"extraction timed out after {timeout:g} s", bounded="timeout")
-    return empty(kind, "extraction failed: the worker process died", bounded="timeout")
+    return empty(kind, "extraction failed: the worker process died")
