@@ -156,10 +156,23 @@ def test_one_huge_paragraph_is_read_whole_in_linear_time():
 # ---------------------------------------------------------------------------- the time limit
 
 
+def test_small_documents_are_extracted_here_and_pdfs_never():
+    from policycorpus.extract import bounded
+
+    bounded.shutdown_worker()
+    page = policy_html("Acme", "SM-1").encode()
+    assert len(page) < bounded.INLINE_BYTES
+    assert extract_bounded(page, "http://acme.test/policy", TEXT_HTML).blocks
+    assert bounded._pool is None  # no worker was needed
+    small_pdf = operator_pdf(pages=1, operators=10)
+    assert len(small_pdf) < bounded.INLINE_BYTES
+    assert extract_bounded(small_pdf).blocks and bounded._pool is not None
+
+
 def test_worker_gives_the_same_result_as_extracting_here():
     page = policy_html("Acme", "SM-1").encode()
     inline = extract(page, "http://acme.test/policy", TEXT_HTML)
-    bounded = extract_bounded(page, "http://acme.test/policy", TEXT_HTML, timeout=LIMIT_S)
+    bounded = extract_bounded(page, "http://acme.test/policy", TEXT_HTML, timeout=LIMIT_S, inline_below=0)
     assert bounded == inline and inline.blocks
 
 
@@ -170,7 +183,7 @@ def test_overrunning_document_times_out_and_the_next_one_still_works():
     assert slow.warnings == ["extraction timed out after 0.25 s"]
     assert elapsed < 3
     page = policy_html("Acme", "SM-1").encode()
-    after = extract_bounded(page, "http://acme.test/policy", TEXT_HTML, timeout=LIMIT_S)
+    after = extract_bounded(page, "http://acme.test/policy", TEXT_HTML, timeout=LIMIT_S, inline_below=0)
     assert after.blocks and after.bounded is None
 
 
@@ -178,12 +191,12 @@ def test_a_worker_that_died_is_replaced():
     from policycorpus.extract.bounded import worker_pool
 
     page = policy_html("Acme", "SM-1").encode()
-    assert extract_bounded(page, "http://acme.test/policy", TEXT_HTML).blocks
+    assert extract_bounded(page, "http://acme.test/policy", TEXT_HTML, inline_below=0).blocks
     for worker in worker_pool().workers:
         if worker.process is not None:
             worker.process.kill()
             worker.process.wait()
-    assert extract_bounded(page, "http://acme.test/policy", TEXT_HTML).blocks
+    assert extract_bounded(page, "http://acme.test/policy", TEXT_HTML, inline_below=0).blocks
 
 
 def test_without_a_worker_extraction_still_happens_here(monkeypatch):
@@ -193,7 +206,7 @@ def test_without_a_worker_extraction_still_happens_here(monkeypatch):
     monkeypatch.setattr(bounded, "_BOOT", "raise SystemExit(3)")  # a worker that cannot start
     try:
         page = policy_html("Acme", "SM-1").encode()
-        result = extract_bounded(page, "http://acme.test/policy", TEXT_HTML)
+        result = extract_bounded(page, "http://acme.test/policy", TEXT_HTML, inline_below=0)
         assert result == extract(page, "http://acme.test/policy", TEXT_HTML) and result.blocks
     finally:
         bounded.shutdown_worker()
@@ -204,7 +217,7 @@ def test_concurrent_callers_each_get_their_own_result():
     results: dict[str, str] = {}
 
     def run(name, body):
-        results[name] = extract_bounded(body, f"http://{name}.test/", TEXT_HTML).title
+        results[name] = extract_bounded(body, f"http://{name}.test/", TEXT_HTML, inline_below=0).title
 
     threads = [threading.Thread(target=run, args=item) for item in pages.items()]
     for thread in threads:

@@ -29,6 +29,11 @@ from policycorpus.extract.base import MAX_BYTES, Extracted, empty
 
 DEFAULT_TIMEOUT = 10.0  # seconds of wall time per document
 DEFAULT_WORKERS = 2
+# Documents smaller than this (PDFs aside) are extracted in the calling thread: with the work bounds,
+# even a pattern that is quadratic in its input costs well under a second on 8 KB, while starting a
+# worker costs a few tenths of a second (import-docs runs of a few small files, forked test runs).
+# A PDF is never inline: a few KB of compressed content stream can hold millions of operators.
+INLINE_BYTES = 8192
 STARTUP_TIMEOUT = 120.0  # seconds for a new worker to import the extractors (not counted against a document)
 READY = "ready"
 _ROOT = str(Path(__file__).resolve().parents[2])  # the folder holding the policycorpus package
@@ -210,14 +215,18 @@ atexit.register(shutdown_worker)
 
 
 def extract_bounded(body: bytes, url: str = "", content_type: str | None = None, *, fmt: str | None = None,
-                    timeout: float | None = DEFAULT_TIMEOUT, max_bytes: int = MAX_BYTES) -> Extracted:
+                    timeout: float | None = DEFAULT_TIMEOUT, max_bytes: int = MAX_BYTES,
+                    inline_below: int = INLINE_BYTES) -> Extracted:
     """``extract`` with a wall-time limit: over ``timeout`` seconds gives an empty result, bounded='timeout'.
 
-    A ``timeout`` of None or 0 extracts in this thread without a time limit (the work bounds still hold).
+    A ``timeout`` of None or 0, or a document under ``inline_below`` bytes that is not a PDF, is
+    extracted in this thread without a time limit (the work bounds still hold).
     """
-    from policycorpus.extract import extract
+    from policycorpus.extract import extract, file_format, sniff_format
 
-    if not timeout or timeout <= 0:
+    kind = file_format(fmt) if fmt else sniff_format(body, url, content_type)
+    small = len(body) < inline_below and kind != "pdf" and b"%PDF" not in body[:1024]
+    if not timeout or timeout <= 0 or small:
         return extract(body, url, content_type, fmt=fmt, max_bytes=max_bytes)
     started = time.monotonic()
     outcome = worker_pool().run((bytes(body), url, content_type, fmt, max_bytes), timeout)
@@ -226,9 +235,6 @@ def extract_bounded(body: bytes, url: str = "", content_type: str | None = None,
     if outcome == "unavailable":  # no worker process can run here: the work bounds still hold
         log.warning("no extraction worker could be started; extracting in this process without a time limit")
         return extract(body, url, content_type, fmt=fmt, max_bytes=max_bytes)
-    from policycorpus.extract import file_format, sniff_format
-
-    kind = file_format(fmt) if fmt else sniff_format(body, url, content_type)
     if outcome == "timeout":
         log.info("extraction of %s timed out after %.1f s", url or kind, time.monotonic() - started)
         return empty(kind, f"extraction timed out after {timeout:g} s", bounded="timeout")
