@@ -1,22 +1,39 @@
 """PolicyCorpus analysis: the functions behind `compare`, `cluster`, `templates` and `plot`.
 
-Everything the commands do can be called from a notebook on an open corpus::
+Everything the commands do can be called from a notebook on an open corpus, and every
+result is a pandas DataFrame (see docs/analysis.ipynb)::
 
+    import analysis
     from policycorpus.db import open_db
-    from policycorpus.companies import companies_in_peer_group
-    from analysis.compare import compare_companies
-    from analysis.render import to_html, to_xlsx
     from analysis.cluster import ClauseClusterer, run_clustering
-    from analysis.template_families import TemplateFinder, run_templates, document_similarity
-    from analysis.plots import plot_heatmap, plot_dendrogram, plot_map
 
     db = open_db("corpus.db")
-    grid = compare_companies(db, companies_in_peer_group(db, "regional-banks"))
-    grid.cells["Harbourline Bank"]["privacy"]          # covered, count, modality, clause
-    run_id, model, clusters = run_clustering(db, k_max=30, random_state=0)
-    templates = run_templates(db, threshold=0.6)       # families, documents, similarity matrix
+    clauses = analysis.load_clauses(db)                # DataFrame of the current clauses
+    run = run_clustering(db, backend="tfidf", max_per_org=300, random_state=0)
+    analysis.cluster_members(db), analysis.cluster_summaries(db)
+    analysis.clusters_per_class(db, by="industry"), analysis.clusters_over_time(db)
+    analysis.template_family_members(db), analysis.document_similarity(db), analysis.coverage_by_class(db)
 
-``analysis.corpus.current_clauses(db)`` gives the clauses (with tags) every
-analysis works on: each document's latest snapshot, latest segmentation and
-the tags of the model version that last tagged each clause.
+    # the estimator alone, scikit-learn style (clone, get_params, fit_predict, predict, transform)
+    model = ClauseClusterer(n_clusters=12, random_state=0).fit(texts)
+    model.predict(["Do not post customer data."])
+
+``analysis.corpus.current_clauses(db)`` gives the clauses (with tags) every analysis works
+on: each document's latest snapshot, latest segmentation and effective tags (the
+current_clauses and effective_tags views of policycorpus/db.py).
 """
+
+from __future__ import annotations
+
+_FRAMES = ("load_clauses", "cluster_members", "cluster_summaries", "clusters_per_class", "clusters_over_time",
+           "template_family_members", "document_similarity", "coverage_by_class", "export_frame")
+
+__all__ = list(_FRAMES)
+
+
+def __getattr__(name: str):  # pandas is imported only when a DataFrame is asked for
+    if name in _FRAMES:
+        from analysis import frames
+
+        return getattr(frames, name)
+    raise AttributeError(f"module 'analysis' has no attribute {name!r}")

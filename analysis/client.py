@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from analysis.compare import CLIENT_DOCUMENT_ID
 from analysis.corpus import Clause
-from policycorpus.db import utcnow
 from policycorpus.errors import InputError
 
 CLIENT_FORMATS = (".md", ".markdown", ".txt", ".text", ".html", ".htm", ".pdf")
@@ -28,14 +28,17 @@ def read_client_draft(path: str | Path, name: str | None = None) -> tuple[str, l
         reason = "; ".join(extracted.warnings) or "no text found"
         raise InputError(f"{path}: cannot read the draft ({reason})")
     name = name or f"Draft: {path.name}"
-    return name, tag_draft(extracted.blocks, name, path.resolve().as_uri())
+    return name, tag_draft(extracted.blocks, name, "")
 
 
 def tag_draft(blocks, name: str, url: str) -> list[Clause]:
-    """Segment and tag extracted blocks with the project's tagger; clause ids are negative (not in corpus.db)."""
+    """Segment and tag extracted blocks with the project's tagger; clause ids are negative (not in corpus.db).
+
+    The clauses carry no date and no local path: reports name them as the
+    client's draft (analysis.compare.CLIENT_DOCUMENT_ID), never as a file URL.
+    """
     from taxonomy.pipeline import ModelMissing, tag_blocks
 
-    today = utcnow()
     try:
         tagged = tag_blocks(blocks)
     except ModelMissing as exc:
@@ -49,14 +52,15 @@ def tag_draft(blocks, name: str, url: str) -> list[Clause]:
                 id=-(item.position + 1),
                 company_id=0,
                 company=name,
-                document_id=0,
+                document_id=CLIENT_DOCUMENT_ID,
                 url=url,
-                fetched_at=today,
+                fetched_at="",
                 position=item.position,
                 text=item.text,
                 heading_path=" > ".join(item.heading_path),
                 modality=item.modality,
                 tags=dict(item.labels),
+                scores=dict(item.scores),
             )
         )
     return clauses

@@ -11,7 +11,9 @@ import click
 from policycorpus.db import open_db
 from policycorpus.options import UserError, existing_db_option, quiet_option, writable_output
 
-ALL_FORMATS = ("md", "html", "xlsx", "csv", "json")
+ALL_FORMATS = ("md", "html", "summary", "xlsx", "csv", "json", "docx", "pptx", "pdf")
+EVERY_FORMAT = tuple(f for f in ALL_FORMATS if f != "pdf")  # what --format all writes
+FILE_SUFFIX = {"summary": "summary.html"}
 
 
 def _select_companies(db, names, peer_group) -> list[dict]:
@@ -30,12 +32,53 @@ def _select_companies(db, names, peer_group) -> list[dict]:
     return list(unique.values())
 
 
+def _compare_subjects(db, names, peer_group, document_keys) -> tuple[list[dict], list[dict]]:
+    """(companies, documents) the user means: names as people type them, 'Company:title' and --document keys."""
+    from analysis.compare import find_document
+    from policycorpus.companies import companies_in_peer_group
+    from policycorpus.errors import PolicyCorpusError
+    from policycorpus.names import find_company
+
+    companies, documents, problems = [], [], []
+    if peer_group:
+        companies += companies_in_peer_group(db, peer_group)
+    for name in names:
+        if ":" in name:  # 'Company:title' first; a company whose name has a colon still works
+            try:
+                documents.append(find_document(db, name))
+                continue
+            except PolicyCorpusError as exc:
+                doc_problem = str(exc)
+        try:
+            companies.append(find_company(db, name))
+        except PolicyCorpusError as exc:
+            problems.append(doc_problem if ":" in name else str(exc))
+    for key in document_keys:
+        try:
+            documents.append(find_document(db, key))
+        except PolicyCorpusError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise UserError("; ".join(problems) + " (see 'policycorpus companies list')")
+    if not companies and not documents:
+        raise UserError("name the companies or documents to compare, or give --peer-group NAME")
+    unique = {}
+    for row in companies:
+        unique.setdefault(row["id"], row)
+    docs = {}
+    for row in documents:
+        docs.setdefault(row["id"], row)
+    return list(unique.values()), list(docs.values())
+
+
 def _targets(formats: list[str], output: str | None) -> list[tuple[str, Path | None]]:
     """Where each format goes: stdout (None) for one text format without -o, else files."""
+    from analysis.render import FILE_FORMATS
+
     if len(formats) == 1:
         fmt = formats[0]
-        if output is None and fmt == "xlsx":
-            raise UserError("--format xlsx needs -o FILE")
+        if output is None and fmt in FILE_FORMATS:
+            raise UserError(f"--format {fmt} needs -o FILE")
         return [(fmt, Path(output) if output else None)]
     if not output:
         raise UserError("several formats need -o: a directory or a file name without extension")
@@ -45,51 +88,87 @@ def _targets(formats: list[str], output: str | None) -> list[tuple[str, Path | N
         out = out / "compare"
     elif out.suffix.lstrip(".") in ALL_FORMATS:
         out = out.with_suffix("")
-    return [(fmt, out.with_name(f"{out.name}.{fmt}")) for fmt in formats]
+    return [(fmt, out.with_name(f"{out.name}.{FILE_SUFFIX.get(fmt, fmt)}")) for fmt in formats]
 
 
 @click.command()
 @click.argument("companies", nargs=-1)
 @click.option("--peer-group", help="Compare every company of this peer group (with any companies named too).")
+@click.option("--document", "document_keys", multiple=True, metavar="KEY",
+              help="Compare this one document (documents.key, or 'Company:title') as its own column; repeatable.")
+@click.option("--all-documents", is_flag=True,
+              help="Merge all of a company's documents into its column (default: its main employee policy).")
 @click.option("--client", "client_file", type=click.Path(exists=True, dir_okay=False),
               help="A draft policy (.md, .txt, .html or .pdf) to add as a column, with a gap list.")
 @click.option("--client-name", help="Column name for the draft (default: 'Draft: FILE NAME').")
+@click.option("--category", help="Print every column's clauses of this category side by side, strongest first.")
 @click.option("-f", "--format", "formats", multiple=True, type=click.Choice(ALL_FORMATS + ("all",)),
-              help="Output format; repeat for several, or 'all'. Default md.")
+              help="Output format; repeat for several; 'all' is every format but pdf. Default md.")
 @click.option("-o", "--output", help="Output file; with several formats a directory or a stem (out/grid -> out/grid.md ...).")
+@click.option("--paper", type=click.Choice(["a4", "letter"]), default="a4", show_default=True,
+              help="Paper size of the printed HTML and PDF.")
 @click.option("--gap-share", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="A category is a gap when at least this share of peers covers it and the draft does not.")
 @existing_db_option
-def compare(companies, peer_group, client_file, client_name, formats, output, gap_share, db_path):
-    """Compare companies' policies category by category.
+def compare(companies, peer_group, document_keys, all_documents, client_file, client_name, category, formats, output,
+            paper, gap_share, db_path):
+    """Compare policies category by category: a one-page summary, a grid, gaps.
 
-    The grid follows the taxonomy's groups (Who, When, Identity, Routing,
-    Reporting, Conduct, Governance): for each category and company, whether
-    it is covered, the strongest modality, the number of clauses and the most
-    representative clause with its source and snapshot date. Above it: what
-    all have in common, what only some have, what is unique to one, and each
-    company's restrictiveness, readability and length.
+    Name companies as you would say them ("gitlab", "deeson": any case, a
+    prefix, or close enough for "did you mean"). A company with several
+    documents is represented by its main employee policy (highest policy
+    score, then most clauses); the report says which and lists the others.
+    Compare one document on its own with --document KEY or "Company:title".
+
+    Each grid cell is covered (✓), check (?: weak evidence, read it) or not
+    found (—), with its confidence and the evidence clause and its document.
+    Formats: md, html (print-ready, summary first), summary (the one-page
+    executive summary), xlsx, csv, json, docx (memo), pptx (deck), pdf (needs
+    Chromium).
 
     \b
     Example:
-        policycorpus compare "Acme Bank" "Bolt Bank" "Cobalt Credit"
-        policycorpus compare --peer-group retail-banks --format html -o grid.html
-        policycorpus compare --peer-group retail-banks --client draft.md --format all -o out/
+        policycorpus compare gitlab deeson mattermost
+        policycorpus compare --peer-group peers --client draft.md --format all -o out/
+        policycorpus compare gitlab "GitLab Inc.:developer" --format summary -o summary.html
+        policycorpus compare --peer-group peers --client draft.md --category confidentiality
     """
     from analysis.client import read_client_draft
-    from analysis.compare import compare_companies
-    from analysis.render import write
+    from analysis.compare import columns_for, compare_columns
+    from analysis.export import write
 
-    formats = list(ALL_FORMATS) if "all" in formats else list(dict.fromkeys(formats or ["md"]))
-    targets = _targets(formats, output)
+    if category and formats:
+        raise UserError("--category prints the clauses side by side as text: drop --format (use -o FILE to save it)")
+    formats = list(dict.fromkeys(f for name in (formats or ["md"]) for f in (EVERY_FORMAT if name == "all" else [name])))
+    targets = [] if category else _targets(formats, output)
     db = open_db(db_path)
-    rows = _select_companies(db, companies, peer_group)
+    rows, documents = _compare_subjects(db, companies, peer_group, document_keys)
     client = read_client_draft(client_file, name=client_name) if client_file else None
-    comparison = compare_companies(db, rows, client=client, gap_share=gap_share)
+    columns = columns_for(db, rows, documents, all_documents=all_documents)
+    comparison = compare_columns(db, columns, client=client, gap_share=gap_share)
+    if category:
+        from analysis.render import side_by_side
+
+        if category not in {c["id"] for c in comparison.categories}:
+            raise UserError(f"unknown category {category!r}; one of: {', '.join(c['id'] for c in comparison.categories)}")
+        import shutil
+
+        width = 160 if output else shutil.get_terminal_size((160, 40)).columns
+        text = side_by_side(comparison, category, width=width)
+        if output:
+            Path(output).write_text(text, encoding="utf-8")
+            click.echo(f"Wrote {output}", err=True)
+        else:
+            click.echo(text, nl=False)
+        return
+    for p in comparison.companies:
+        if p.other_documents:
+            others = "; ".join(f"{o['title']} (--document {o['key']})" for o in p.other_documents)
+            click.echo(f"{p.name}: compared its {p.choice}; not compared: {others}", err=True)
     for fmt, path in targets:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        text = write(comparison, fmt, path)
+        text = write(comparison, fmt, path, paper=paper)
         if text is not None:
             click.echo(text, nl=False)
         else:
@@ -98,36 +177,56 @@ def compare(companies, peer_group, client_file, client_name, formats, output, ga
 
 @click.command()
 @click.option("--method", type=click.Choice(["kmeans", "hdbscan"]), default="kmeans", show_default=True,
-              help="k-means with k chosen by silhouette, or HDBSCAN with a bounded outlier share.")
+              help="k-means with k chosen by a criterion that must peak inside --k-min..--k-max, or HDBSCAN.")
 @click.option("--backend", type=click.Choice(["tfidf", "embedding"]), default="tfidf", show_default=True,
-              help="Clause vectors: TF-IDF + LSA, or sentence embeddings (needs the 'embeddings' extra).")
+              help="Clause vectors: TF-IDF + LSA (no extra install), or sentence embeddings (recommended; "
+                   "the 'embeddings' extra; cached in clause_embeddings).")
 @click.option("--model", "embedding_model", default="all-MiniLM-L6-v2", show_default=True,
               help="Sentence-transformers model name or path for --backend embedding.")
+@click.option("--clusters", "n_clusters", type=click.IntRange(1), help="k-means: use this k instead of choosing one.")
 @click.option("--k-min", type=click.IntRange(2), default=4, show_default=True)
 @click.option("--k-max", type=click.IntRange(2), default=40, show_default=True)
 @click.option("--max-outliers", "max_outlier_share", type=click.FloatRange(0, 1), default=0.35, show_default=True,
-              help="HDBSCAN: largest acceptable share of outliers.")
-@click.option("--min-words", type=click.IntRange(1), default=4, show_default=True, help="Skip shorter clauses.")
+              help="HDBSCAN: largest acceptable share of outliers (reported when not met).")
+@click.option("--reduce-outliers", is_flag=True,
+              help="HDBSCAN: reassign the outliers nearest to a cluster until --max-outliers is met.")
+@click.option("--min-words", type=click.IntRange(1), help="Skip clauses of fewer words (default: analysis/clause_filter.yaml).")
+@click.option("--max-per-org", type=click.IntRange(1), help="Cluster at most this many clauses per organization (a random sample).")
+@click.option("--keep-duplicate-documents", is_flag=True,
+              help="Keep every copy of a policy imported twice by one organization (default: one copy).")
+@click.option("--no-filter", "no_filter", is_flag=True,
+              help="Cluster every clause of --min-words, with URLs, citations, metric lines and table debris.")
+@click.option("--projection", type=click.Choice(["pca", "tsne", "umap"]), default="pca", show_default=True,
+              help="2-D projection stored for 'plot map'.")
 @click.option("--sample-size", type=click.IntRange(100), default=20000, show_default=True,
               help="Clauses used to choose k (the final clustering uses all).")
 @click.option("--seed", "random_state", type=int, default=0, show_default=True)
+@click.option("--export", "export_file", type=click.Path(dir_okay=False),
+              help="Write every member (cluster, label, organization, clause ...) to a .csv, .parquet or .jsonl file.")
+@click.option("--export-novel", "novel_file", type=click.Path(dir_okay=False),
+              help="Write the candidate new clause types as taxonomy.yaml-style categories to this YAML file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the clusters as JSON.")
 @quiet_option
 @existing_db_option
-def cluster(method, backend, embedding_model, k_min, k_max, max_outlier_share, min_words, sample_size,
-            random_state, as_json, quiet, db_path):
+def cluster(method, backend, embedding_model, n_clusters, k_min, k_max, max_outlier_share, reduce_outliers, min_words,
+            max_per_org, keep_duplicate_documents, no_filter, projection, sample_size, random_state, export_file,
+            novel_file, as_json, quiet, db_path):
     """Cluster the current clauses to find clause types, including ones the taxonomy lacks.
 
-    Each cluster gets its distinctive terms (class-based TF-IDF), its most
-    central clauses, the companies it spans and the share of members carrying
-    its most frequent category: a low overlap marks a clause type the
-    taxonomy does not have. The run and every parameter are stored in
+    Only clauses worth clustering are used: taggable clauses without URLs,
+    citations, metric lines, table debris or fragments, one copy of a policy
+    imported twice. Each cluster gets its distinctive terms (class-based
+    TF-IDF), its most central clauses, the organizations it spans, the share
+    of members carrying its most frequent category and its cohesion; a
+    cohesive cluster over 3+ organizations that no category covers is flagged
+    NEW (a candidate category). The run and every parameter are stored in
     cluster_runs, clusters and cluster_members.
 
     \b
     Example:
-        policycorpus cluster
-        policycorpus cluster --method hdbscan --max-outliers 0.3 --seed 1
+        policycorpus cluster --backend embedding --export members.csv
+        policycorpus cluster --method hdbscan --max-outliers 0.3 --reduce-outliers --seed 1
+        policycorpus cluster --max-per-org 200 --export-novel candidates.yaml
     """
     from analysis.cluster import run_clustering
 
@@ -136,25 +235,68 @@ def cluster(method, backend, embedding_model, k_min, k_max, max_outlier_share, m
     started = time.monotonic()
     db = open_db(db_path)
     try:
-        run_id, model, summaries = run_clustering(
-            db, min_words=min_words, method=method, backend=backend, embedding_model=embedding_model,
-            k_min=k_min, k_max=k_max, max_outlier_share=max_outlier_share, sample_size=sample_size,
+        run = run_clustering(
+            db, min_words=min_words, max_per_org=max_per_org, dedupe_documents=not keep_duplicate_documents,
+            filter_clauses=not no_filter, method=method, backend=backend, embedding_model=embedding_model,
+            n_clusters=n_clusters, k_min=k_min, k_max=k_max, max_outlier_share=max_outlier_share,
+            reduce_outliers=reduce_outliers, projection=projection, sample_size=sample_size,
             random_state=random_state, verbose=not quiet,
         )
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    model, summaries = run.model, run.summaries
+    if export_file:
+        from analysis.frames import cluster_members, export_frame
+
+        click.echo(f"Wrote {export_frame(cluster_members(db, run.run_id), export_file)}", err=True)
+    if novel_file:
+        from analysis.novel import write_candidates
+
+        click.echo(f"Wrote {write_candidates(summaries, novel_file)}", err=True)
     if as_json:
-        click.echo(json.dumps([s.__dict__ for s in summaries], ensure_ascii=False, indent=2))
+        click.echo(json.dumps([s.as_dict() for s in summaries], ensure_ascii=False, indent=2))
         return
+    for line in run_report(run, time.monotonic() - started):
+        click.echo(line)
+
+
+def run_report(run, seconds: float) -> list[str]:
+    """The text summary of a cluster run: counts, how k was chosen, outliers, then one block per cluster."""
+    model, summaries, selection = run.model, run.summaries, run.selection
     quality = "n/a" if model.quality_ is None else f"{model.quality_:.3f}"
-    click.echo(f"Cluster run {run_id}: {len(model.labels_)} clauses, {model.n_clusters_} clusters "
-               f"(silhouette {quality}) in {time.monotonic() - started:.1f} s")
-    for s in sorted(summaries, key=lambda s: (s.category_overlap, -s.size)):
+    lines = [f"Cluster run {run.run_id}: {len(model.labels_)} clauses, {model.n_clusters_} clusters "
+             f"(silhouette {quality}) in {seconds:.1f} s"]
+    removed = ", ".join(f"{k} {v}" for k, v in sorted(selection.removed.items()))
+    if removed:
+        lines.append(f"  left out: {removed}")
+    if model.method == "kmeans" and model.n_clusters is None:
+        how = ("a peak inside the range" if model.k_peaked_ else
+               f"NO peak inside {model.k_min}..{model.k_max}: the silhouette kept rising or falling, so k is an end "
+               "of the range, not a choice (set --clusters K or widen the range)")
+        lines.append(f"  k = {model.n_clusters_} chosen by silhouette: {how}")
+    if model.stability_ is not None:
+        lines.append(f"  stability across seeds: mean ARI {model.stability_:.2f}")
+    if model.method == "hdbscan" or model.outlier_share_ > 0:
+        before = model.outlier_share_before_
+        share = f"  outliers: {model.outlier_share_:.0%}"
+        if model.outliers_reassigned_:
+            share += f" ({model.outliers_reassigned_} reassigned to their nearest cluster; {before:.0%} before)"
+        if model.outlier_bound_met_:
+            share += f", within --max-outliers {model.max_outlier_share:.0%}"
+        else:
+            share += (f": ABOVE --max-outliers {model.max_outlier_share:.0%}; the bound was NOT met "
+                      f"(use --reduce-outliers to reassign outliers)")
+        lines.append(share)
+    for s in sorted(summaries, key=lambda s: (not s.novel, s.category_overlap, -s.size)):
         top = s.top_category or "-"
-        click.echo(f"  #{s.cluster:<3} {s.size:>6} clauses  {len(s.companies):>3} cos  {top}:{s.category_overlap:.0%}  {s.label}")
+        flag = "NEW " if s.novel else ""
+        cohesion = "" if s.cohesion is None else f"  coh {s.cohesion:.2f}"
+        lines.append(f"  {flag}#{s.cluster:<3} {s.size:>6} clauses  {len(s.companies):>3} orgs  {top}:{s.category_overlap:.0%}"
+                     f"{cohesion}  {s.label}")
         if s.examples:
             example = " ".join(s.examples[0].split())
-            click.echo(f"        e.g. {example if len(example) <= 110 else example[:109] + '…'}")
+            lines.append(f"        e.g. {example if len(example) <= 110 else example[:109] + '…'}")
+    return lines
 
 
 @click.command()
@@ -241,14 +383,16 @@ def plot():
 @click.argument("companies", nargs=-1)
 @click.option("--peer-group", help="Plot every company of this peer group.")
 @click.option("--all", "all_companies", is_flag=True, help="Plot every company in the corpus.")
+@click.option("--share", is_flag=True, help="Colour by the share of each company's tagged clauses, not raw counts.")
 @click.option("-o", "--output", default="heatmap", show_default=True, help="Output stem: writes STEM.png and STEM.svg.")
 @existing_db_option
-def heatmap_command(companies, peer_group, all_companies, output, db_path):
-    """Coverage heatmap: companies × taxonomy categories, coloured by clauses per category.
+def heatmap_command(companies, peer_group, all_companies, share, output, db_path):
+    """Coverage heatmap: companies × taxonomy categories, coloured by clauses (or shares) per category.
 
     \b
     Example:
         policycorpus plot heatmap --all -o out/heatmap
+        policycorpus plot heatmap --all --share -o out/heatmap-shares
     """
     from analysis.compare import compare_companies
     from analysis.plots import plot_heatmap
@@ -257,7 +401,7 @@ def heatmap_command(companies, peer_group, all_companies, output, db_path):
     rows = list(db["companies"].rows_where(order_by="name")) if all_companies else _select_companies(db, companies, peer_group)
     with_docs = {r[0] for r in db.execute("select distinct company_id from clauses")}
     rows = [r for r in rows if r["id"] in with_docs] or rows
-    for path in plot_heatmap(compare_companies(db, rows), output):
+    for path in plot_heatmap(compare_companies(db, rows), output, share=share):
         click.echo(f"Wrote {path}")
 
 
@@ -266,7 +410,7 @@ def heatmap_command(companies, peer_group, all_companies, output, db_path):
 @click.option("-o", "--output", default="dendrogram", show_default=True, help="Output stem: writes STEM.png and STEM.svg.")
 @existing_db_option
 def dendrogram_command(run_id, output, db_path):
-    """Dendrogram of whole policies by TF-IDF similarity (from 'policycorpus templates').
+    """Dendrogram of every current policy by TF-IDF similarity (from 'policycorpus templates').
 
     \b
     Example:
@@ -274,25 +418,63 @@ def dendrogram_command(run_id, output, db_path):
     """
     from analysis.plots import plot_dendrogram, similarity_matrix
 
-    labels, sims, _ = similarity_matrix(open_db(db_path), run_id)
-    for path in plot_dendrogram(labels, sims, output):
+    labels, sims, run, left_out = similarity_matrix(open_db(db_path), run_id)
+    for path in plot_dendrogram(labels, sims, output, left_out=left_out):
         click.echo(f"Wrote {path}")
+    click.echo(f"{len(labels)} documents drawn" + (f"; left out: {'; '.join(left_out)}" if left_out else ""))
 
 
 @plot.command("map")
 @click.option("--run", "run_id", type=int, help="Cluster run to plot (default: the latest).")
 @click.option("--max-points", type=click.IntRange(100), default=20000, show_default=True)
-@click.option("-o", "--output", default="clause-map", show_default=True, help="Output stem: writes STEM.png and STEM.svg.")
+@click.option("-o", "--output", default="clause-map", show_default=True,
+              help="Output stem: writes STEM.png, STEM.svg and the interactive STEM.html (+ STEM.vl.json).")
 @existing_db_option
 def map_command(run_id, max_points, output, db_path):
-    """2-D map of clauses coloured by cluster (from 'policycorpus cluster').
+    """2-D map of clauses coloured by cluster (from 'policycorpus cluster'), as stored by its --projection.
 
     \b
     Example:
         policycorpus plot map -o out/clause-map
     """
-    from analysis.plots import cluster_points, plot_map
+    from analysis.frames import cluster_members
+    from analysis.plots import map_spec, plot_map, write_interactive
 
-    x, y, clusters, labels, run = cluster_points(open_db(db_path), run_id, max_points)
-    for path in plot_map(x, y, clusters, labels, output, title=f"Clauses by cluster (run {run})"):
+    db = open_db(db_path)
+    members = cluster_members(db, run_id)
+    if members.empty:
+        raise UserError("the cluster run has no members")
+    if len(members) > max_points:
+        members = members.sample(n=max_points, random_state=0)
+    run = int(members["run_id"].iloc[0])
+    params = json.loads(db["cluster_runs"].get(run)["params"])
+    labels = dict(zip(members["cluster"], members["cluster_label"]))
+    x, y, clusters = members["x"].to_numpy(), members["y"].to_numpy(), members["cluster"].to_numpy()
+    projection = str(params.get("projection", "pca")).upper().replace("TSNE", "t-SNE")
+    title = f"Clauses by cluster (run {run})"
+    for path in plot_map(x, y, clusters, labels, output, title=title, projection=projection):
+        click.echo(f"Wrote {path}")
+    spec = map_spec(x, y, clusters, labels, members["text"].fillna("").tolist(), title=title)
+    for path in write_interactive(spec, output):
+        click.echo(f"Wrote {path}")
+
+
+@plot.command("shares")
+@click.option("--by", type=click.Choice(["industry", "country", "peer_group", "company", "year"]), default="industry",
+              show_default=True, help="Class to compare (year: clusters over time).")
+@click.option("--run", "run_id", type=int, help="Cluster run (default: the latest).")
+@click.option("-o", "--output", default="cluster-shares", show_default=True, help="Output stem: writes STEM.png and STEM.svg.")
+@existing_db_option
+def shares_command(by, run_id, output, db_path):
+    """Share of each class's clauses in each cluster (topics per class / over time).
+
+    \b
+    Example:
+        policycorpus plot shares --by industry -o out/shares-by-industry
+        policycorpus plot shares --by year -o out/shares-over-time
+    """
+    from analysis.frames import clusters_per_class
+    from analysis.plots import plot_cluster_shares
+
+    for path in plot_cluster_shares(clusters_per_class(open_db(db_path), by, run_id), by, output):
         click.echo(f"Wrote {path}")

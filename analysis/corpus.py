@@ -8,6 +8,7 @@ compared, clustered or searched for templates.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import sqlite_utils
@@ -44,6 +45,7 @@ class Clause:
     model_version: str | None = None  # the tagger model of the tags
     key: str | None = None  # stable clause key (clauses.key)
     file_name: str | None = None  # an imported file's name when it has no public URL
+    scores: dict[str, float] = field(default_factory=dict)  # every category's probability (clauses.scores)
 
     @property
     def snapshot_date(self) -> str:
@@ -88,7 +90,7 @@ def groups_in_order(categories: list[Category]) -> list[str]:
 
 CURRENT_CLAUSES_SQL = """
 select clause_id as id, clause_key, company_id, company, document_id, coalesce(url, '') as url, file_name,
-       fetched_at, position, text,
+       fetched_at, position, text, scores,
        heading_path, modality, model_version
 from current_clauses {where}
 order by company, document_id, position
@@ -123,6 +125,7 @@ def current_clauses(
             model_version=r["model_version"],
             key=r["clause_key"],
             file_name=r["file_name"],
+            scores=json.loads(r["scores"]) if r["scores"] else {},
         )
         for r in db.query(CURRENT_CLAUSES_SQL.format(where=where), params)
     ]

@@ -9,7 +9,9 @@ prints its wall time and peak memory (max RSS).
     python bench/cluster.py                 # 200,000 clauses
     python bench/cluster.py --clauses 20000 --keep out/bench.db
 
-Target on a 2-core machine: each step under 3 minutes and 4 GB.
+Target on a 2-core machine: each step under 3 minutes and 4 GB with the default (TF-IDF)
+representation. The embedding-sample step prints the figures of sentence embeddings on a
+sample of 2,000 clauses, with the embedding time extrapolated to the whole corpus.
 """
 
 from __future__ import annotations
@@ -151,6 +153,8 @@ def step(name: str, db_path: str) -> dict:
     from policycorpus.db import open_db
 
     db = open_db(db_path)
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = before.ru_utime + before.ru_stime
     started = time.monotonic()
     if name in ("cluster", "cluster-hdbscan"):
         from analysis.cluster import run_clustering
@@ -159,6 +163,8 @@ def step(name: str, db_path: str) -> dict:
         run_id, model, summaries = run_clustering(db, method=method, random_state=0, verbose=True)
         outcome = {"clusters": model.n_clusters_, "silhouette": model.quality_,
                    "untagged_clusters": sum(1 for s in summaries if s.category_overlap < 0.5)}
+    elif name == "embedding-sample":
+        outcome = embedding_sample(db)
     else:
         from analysis.template_families import run_templates
 
@@ -166,15 +172,49 @@ def step(name: str, db_path: str) -> dict:
         outcome = {"families": len(run.families), "largest_family_companies": max((len(f["companies"]) for f in run.families), default=0),
                    "documents": len(run.documents)}
     seconds = time.monotonic() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"step": name, "seconds": round(seconds, 1), "peak_mb": round(peak_mb), **outcome}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak_mb = usage.ru_maxrss / 1024
+    # CPU time of the process, for machines shared with other work (wall time then says little)
+    cpu = usage.ru_utime + usage.ru_stime - cpu_before
+    return {"step": name, "seconds": round(seconds, 1), "peak_mb": round(peak_mb), "cpu_s": round(cpu, 1), **outcome}
+
+
+EMBED_SAMPLE = 2000
+
+
+def embedding_sample(db) -> dict:
+    """Sentence embeddings are too slow for 200,000 clauses on 2 cores: embed a sample of the clauses,
+    cluster those, and extrapolate the embedding time linearly to the whole corpus (printed as such)."""
+    import numpy as np
+
+    from analysis.corpus import current_clauses
+    from analysis.estimators import ClauseClusterer, SentenceEmbedder
+
+    clauses = current_clauses(db, with_tags=False)
+    rng = np.random.default_rng(0)
+    sample = [clauses[i].text for i in sorted(rng.choice(len(clauses), size=min(EMBED_SAMPLE, len(clauses)), replace=False))]
+    try:
+        embedder = SentenceEmbedder().fit(sample[:2])
+    except Exception as exc:  # the 'embeddings' extra is optional
+        return {"skipped": f"embeddings unavailable: {exc}"}
+    started = time.monotonic()
+    vectors = embedder.transform(sample)
+    embed_seconds = time.monotonic() - started
+    started = time.monotonic()
+    model = ClauseClusterer(random_state=0).fit(sample, embeddings=vectors)
+    cluster_seconds = time.monotonic() - started
+    per_clause = embed_seconds / len(sample)
+    return {"sample": len(sample), "embed_s": round(embed_seconds, 1), "cluster_s": round(cluster_seconds, 1),
+            "clusters": model.n_clusters_,
+            "extrapolated_embed_s_all": round(per_clause * len(clauses)), "clauses": len(clauses),
+            "note": "embedding time extrapolated linearly from the sample; cached in clause_embeddings after the first run"}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clauses", type=int, default=200_000)
     parser.add_argument("--keep", help="Keep the generated corpus at this path.")
-    parser.add_argument("--step", choices=["cluster", "cluster-hdbscan", "templates"], help=argparse.SUPPRESS)
+    parser.add_argument("--step", choices=["cluster", "cluster-hdbscan", "templates", "embedding-sample"], help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.step:
@@ -188,7 +228,7 @@ def main(argv=None) -> int:
         build(db_path, args.clauses)
         print(f"generated {args.clauses} clauses in {time.monotonic() - started:.0f} s", flush=True)
         failed = False
-        for name in ("cluster", "cluster-hdbscan", "templates"):
+        for name in ("cluster", "cluster-hdbscan", "templates", "embedding-sample"):
             out = subprocess.run([sys.executable, __file__, "--step", name, "--db", str(db_path)],
                                  capture_output=True, text=True, cwd=ROOT)
             if out.returncode:
@@ -196,9 +236,12 @@ def main(argv=None) -> int:
                 return out.returncode
             result = json.loads(out.stdout.strip().splitlines()[-1])
             ok = result["seconds"] < 180 and result["peak_mb"] < 4096
-            failed |= not ok
-            print(f"{name:16} {result['seconds']:7.1f} s  peak {result['peak_mb']:5d} MB  {'ok' if ok else 'OVER TARGET'}  "
-                  + "  ".join(f"{k}={v}" for k, v in result.items() if k not in ("step", "seconds", "peak_mb")), flush=True)
+            if name != "embedding-sample":  # the target is for the default representation
+                failed |= not ok
+            print(f"{name:16} {result['seconds']:7.1f} s  cpu {result['cpu_s']:7.1f} s  peak {result['peak_mb']:5d} MB  "
+                  f"{'ok' if ok else 'OVER TARGET'}  "
+                  + "  ".join(f"{k}={v}" for k, v in result.items() if k not in ("step", "seconds", "peak_mb", "cpu_s")),
+                  flush=True)
     return 1 if failed else 0
 
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 
 import click
 
-from crawler.settings import DEFAULT_CONTACT_URL
+from crawler.settings import DEFAULT_CONTACT_URL, REDIS_LOST, REDIS_RETRY_SECONDS
 from policycorpus.companies import find_companies
-from policycorpus.db import open_db, utcnow
+from policycorpus.db import open_db, transaction, utcnow
 from policycorpus.options import UserError, db_option, quiet_option
 
 
@@ -59,17 +60,34 @@ def unreachable_companies(db, crawl_id: int, company_ids: list[int]) -> list[str
     return [r[0] for r in rows]
 
 
-def run_spider(settings: dict, companies: list[dict], crawl_id: int) -> str:
-    """Run the spider in this process; returns Scrapy's finish reason."""
+def run_spider(settings: dict, companies: list[dict], crawl_id: int) -> tuple[str, str]:
+    """Run the spider in this process; returns Scrapy's finish reason and, for a worker that lost
+    Redis, what happened."""
     from scrapy.crawler import CrawlerProcess
 
     from crawler.spider import PolicySpider
 
-    process = CrawlerProcess(settings=settings, install_root_handler=True)
+    process = CrawlerProcess(settings={**settings, "LOG_INSTALL_ROOT_HANDLER": True})
     crawler = process.create_crawler(PolicySpider)
     process.crawl(crawler, companies=companies, crawl_id=crawl_id)
     process.start()
-    return crawler.stats.get_value("finish_reason") or "unknown"
+    reason = crawler.stats.get_value("finish_reason") or "unknown"
+    return reason, crawler.stats.get_value("policycorpus/redis_error") or ""
+
+
+def end_crawl(db_path: str, crawl_id: int, status: str, done_companies: list[dict] = ()) -> dict:
+    """Record how the crawl ended (finished or interrupted) with its totals; returns them."""
+    db = open_db(db_path)
+    try:
+        with transaction(db):
+            for company in done_companies:  # companies whose last request was deduplicated are complete too
+                db["crawl_companies"].upsert({"crawl_id": crawl_id, "company_id": company["id"], "status": "done",
+                                              "finished_at": utcnow()}, pk=("crawl_id", "company_id"), alter=True)
+            summary = crawl_summary(db, crawl_id)
+            db["crawls"].update(crawl_id, {"status": status, "finished_at": utcnow(), **summary})
+    finally:
+        db.conn.close()
+    return summary
 
 
 @click.command()
@@ -96,10 +114,13 @@ def run_spider(settings: dict, companies: list[dict], crawl_id: int) -> str:
 @click.option("--worker-id", default=None, help="With --redis: this worker's name in crawl_log (default host-pid).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 1000),
               help="With --redis: wait until this many workers joined before crawling.")
+@click.option("--redis-retry", default=REDIS_RETRY_SECONDS, show_default=True, type=click.FloatRange(0, 3600),
+              metavar="SECONDS", help="With --redis: how long to keep retrying an unreachable Redis before the "
+                                      "worker stops (the crawl is left to continue with --resume).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @db_option
 def crawl(company_names, resume, max_depth, max_pages, threshold, contact_url, allow_private, allow_hosts, timeout,
-          max_size, extract_timeout, no_polite, redis_url, job, worker_id, workers, quiet, db_path):
+          max_size, extract_timeout, no_polite, redis_url, job, worker_id, workers, redis_retry, quiet, db_path):
     """Discover and collect every company's social media policy.
 
     Starts at each company's homepage (and known policy_url), obeys
@@ -146,6 +167,7 @@ def crawl(company_names, resume, max_depth, max_pages, threshold, contact_url, a
         from crawler.distributed import default_worker_id
 
         worker_id = worker_id or default_worker_id()
+        redis_client(redis_url)  # an unreachable Redis is an error before any crawl row is made
     db = open_db(db_path)
     companies = find_companies(db, list(company_names)) if company_names else list(db["companies"].rows_where(order_by="id"))
     if not companies:
@@ -159,47 +181,67 @@ def crawl(company_names, resume, max_depth, max_pages, threshold, contact_url, a
     if resume:
         click.echo(f"Resuming crawl {crawl_id}: {len(done)} companies already done, {len(todo)} to go.", err=True)
     db.conn.close()
-    extra = {}
-    if redis_url:
-        extra = join_distributed_crawl(redis_url, job, worker_id, workers, fresh=not resume, quiet=quiet)
-    settings = crawl_settings(db_path=db_path, crawl_id=crawl_id, progress=not quiet,
-                              extra=extra, **options)
-    reason = run_spider(settings, todo, crawl_id) if todo else "finished"
-
-    db = open_db(db_path)
-    status = "finished" if reason == "finished" else "interrupted"
-    if status == "finished":
-        for company in todo:  # companies whose last request was deduplicated are complete too
-            db["crawl_companies"].upsert({"crawl_id": crawl_id, "company_id": company["id"], "status": "done",
-                                          "finished_at": utcnow()}, pk=("crawl_id", "company_id"), alter=True)
-    summary = crawl_summary(db, crawl_id)
-    db["crawls"].update(crawl_id, {"status": status, "finished_at": utcnow(), **summary})
+    try:
+        extra = {}
+        if redis_url:
+            extra = join_distributed_crawl(redis_url, job, worker_id, workers, fresh=not resume, quiet=quiet,
+                                           retry_seconds=redis_retry)
+        settings = crawl_settings(db_path=db_path, crawl_id=crawl_id, progress=not quiet,
+                                  extra=extra, **options)
+        reason, redis_error = run_spider(settings, todo, crawl_id) if todo else ("finished", "")
+        status = "finished" if reason == "finished" else "interrupted"
+        summary = end_crawl(db_path, crawl_id, status, todo if status == "finished" else [])
+    except BaseException:
+        # whatever ended the crawl (Redis gone before the start, a full disk, Ctrl-C here), its row must
+        # not stay 'running': mark it interrupted, so that --resume continues it
+        with contextlib.suppress(Exception):
+            end_crawl(db_path, crawl_id, "interrupted")
+        raise
     click.echo(f"Crawl {crawl_id} {status}: {summary['companies']} companies, {summary['policies']} policies found, "
                f"{summary['pages']} pages fetched, {summary['errors']} errors.")
-    # A worker of a shared crawl may never have fetched a given company's pages: another worker did.
-    unreachable = unreachable_companies(db, crawl_id, [c["id"] for c in todo]) if todo and not redis_url else []
+    if reason == REDIS_LOST:
+        raise UserError(f"crawl {crawl_id} was interrupted: {redis_error or 'Redis stopped answering'}; continue it "
+                        f"with 'policycorpus crawl --resume --redis URL --worker-id {worker_id}' when Redis is back")
     if status != "finished":
         raise UserError(f"crawl {crawl_id} was interrupted ({reason}); continue it with 'policycorpus crawl --resume'")
+    # A worker of a shared crawl may never have fetched a given company's pages: another worker did.
+    if todo and not redis_url:
+        db = open_db(db_path)
+        unreachable = unreachable_companies(db, crawl_id, [c["id"] for c in todo])
+        db.conn.close()
+    else:
+        unreachable = []
     if unreachable:
         raise UserError(f"{len(unreachable)} compan{'y' if len(unreachable) == 1 else 'ies'} unreachable: "
                         f"{', '.join(unreachable[:10])} (details in crawl_log)")
 
 
-def join_distributed_crawl(redis_url: str, job: str, worker_id: str, workers: int, fresh: bool, quiet: bool) -> dict:
-    """Register this worker in Redis (waiting for --workers of them) and return the Scrapy settings for it."""
-    from crawler.distributed import connect, redis_settings, wait_for_workers
+def redis_client(redis_url: str):
+    from crawler.distributed import connect
 
     try:
-        client = connect(redis_url)
+        return connect(redis_url)
     except Exception as exc:
         raise UserError(f"cannot reach Redis at {redis_url}: {exc}") from None
+
+
+def join_distributed_crawl(redis_url: str, job: str, worker_id: str, workers: int, fresh: bool, quiet: bool,
+                           retry_seconds: float = REDIS_RETRY_SECONDS) -> dict:
+    """Register this worker in Redis (waiting for --workers of them) and return the Scrapy settings for it."""
+    from redis.exceptions import RedisError
+
+    from crawler.distributed import redis_settings, wait_for_workers
+
+    client = redis_client(redis_url)
     if not quiet:
         click.echo(f"Worker {worker_id} joining job {job!r} at {redis_url} ...", err=True)
     try:
         wait_for_workers(client, job, worker_id, workers, timeout=120, fresh=fresh)
     except TimeoutError as exc:
         raise UserError(str(exc)) from None
-    return redis_settings(redis_url, job=job, worker_id=worker_id, workers=workers)
+    except RedisError as exc:
+        raise UserError(f"lost Redis at {redis_url} while waiting for the other workers: {exc}") from None
+    return redis_settings(redis_url, job=job, worker_id=worker_id, workers=workers, retry_seconds=retry_seconds)
 
 
 @click.command()
@@ -214,10 +256,7 @@ def merge(sources, db_path):
     """
     from crawler.merge import merge_databases
 
-    try:
-        stats = merge_databases(db_path, list(sources))
-    except (FileNotFoundError, ValueError) as exc:
-        raise UserError(str(exc)) from None
+    stats = merge_databases(db_path, list(sources))  # policycorpus.errors become one-line errors in the CLI
     click.echo(f"Merged {len(sources)} databases into {db_path}: " + ", ".join(f"{v} {k}" for k, v in stats.items()))
 
 @click.command("import-docs")

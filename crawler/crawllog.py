@@ -10,24 +10,30 @@ from __future__ import annotations
 
 from scrapy import signals
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
+from scrapy.utils.httpobj import urlparse_cached
+from twisted.python.failure import Failure
 
-from crawler.pipelines import corpus_db
+from crawler.corpusdb import CorpusConnection, corpus_connection
+from crawler.outcomes import describe_failure, outcome_of, reason_of
 from policycorpus.db import utcnow
-
-
-def outcome_of(status: int) -> str:
-    return "ok" if status < 400 else "http_error"
 
 
 class CrawlLogExtension:
     def __init__(self, crawler):
         self.crawler = crawler
+        self._conn: CorpusConnection | None = None
 
     @classmethod
     def from_crawler(cls, crawler):
         ext = cls(crawler)
         crawler.signals.connect(ext.response_received, signal=signals.response_received)
         return ext
+
+    @property
+    def conn(self) -> CorpusConnection:
+        if self._conn is None:  # not in from_crawler: the extension manager is still being built then
+            self._conn = corpus_connection(self.crawler)
+        return self._conn
 
     def response_received(self, response, request, spider=None):
         spider = spider or self.crawler.spider
@@ -36,40 +42,22 @@ class CrawlLogExtension:
         if company_id is None and hasattr(spider, "company_for_url"):
             company_id = spider.company_for_url(response.url)
         elapsed = request.meta.get("download_latency")
-        conn = corpus_db(self.crawler)
+        conn = self.conn
         conn.buffer("crawl_log", {
             "crawl_id": conn.crawl_id, "company_id": company_id, "url": response.url, "status": response.status,
-            "outcome": outcome_of(response.status), "reason": reason_of(response, request),
+            "outcome": outcome_of(response), "reason": reason_of(response, request),
             "content_type": response.headers.get(b"Content-Type", b"").decode("latin-1").lower(),
             "size": len(response.body), "elapsed_ms": round(elapsed * 1000, 1) if elapsed is not None else None,
             "at": utcnow(), "worker": conn.worker,
         })
 
 
-def reason_of(response, request) -> str:
-    if response.url.endswith("/robots.txt"):
-        return "robots.txt"
-    if response.status < 400:
-        return ""
-    reason = f"HTTP {response.status}"
-    retries = request.meta.get("retry_times")
-    if retries:
-        reason += f" after {retries} retr{'y' if retries == 1 else 'ies'}"
-    retry_after = response.headers.get(b"Retry-After")
-    if retry_after:
-        reason += f" (server asked to retry after {retry_after.decode('latin-1')[:40]})"
-    return reason
-
-
 def log_robots_failure(crawler, url: str, exc: Exception) -> None:
     """A robots.txt that could not be fetched (refused, timed out ...) is logged like any request."""
-    from crawler.spider import describe_failure
-    from twisted.python.failure import Failure
-
     spider = crawler.spider
     company_id = spider.company_for_url(url) if hasattr(spider, "company_for_url") else None
     outcome, status, reason = describe_failure(Failure(exc), crawler.settings.getint("DOWNLOAD_MAXSIZE"))
-    conn = corpus_db(crawler)
+    conn = corpus_connection(crawler)
     conn.buffer("crawl_log", {
         "crawl_id": conn.crawl_id, "company_id": company_id, "url": url, "status": status, "outcome": outcome,
         "reason": f"robots.txt: {reason} (crawling the site as if it had none)", "content_type": "", "size": 0,
@@ -81,12 +69,14 @@ class LoggedRobotsTxtMiddleware(RobotsTxtMiddleware):
     """Scrapy's robots.txt middleware, with failures to fetch robots.txt written to crawl_log."""
 
     async def robot_parser(self, request):
-        from scrapy.utils.httpobj import urlparse_cached
-
         url = urlparse_cached(request)
         self._robots_urls = getattr(self, "_robots_urls", {})
         self._robots_urls.setdefault(url.netloc, f"{url.scheme}://{url.netloc}/robots.txt")
         return await super().robot_parser(request)
+
+    def __init__(self, crawler):
+        super().__init__(crawler)
+        corpus_connection(crawler)  # fail at start, not at the first robots.txt failure, if it is missing
 
     def _robots_error(self, exc, netloc):
         log_robots_failure(self.crawler, getattr(self, "_robots_urls", {}).get(netloc, f"//{netloc}/robots.txt"), exc)

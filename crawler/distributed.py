@@ -23,6 +23,12 @@ The first worker of a fresh crawl (no live worker registered) clears what an
 earlier crawl of the same job left; `crawl --resume` keeps it, so the queue of
 an interrupted distributed crawl is picked up where it stopped. The last
 worker to finish removes the job's keys.
+
+If Redis stops answering, a worker keeps crawling what it holds and retries
+Redis on every occasion (new links wait in a local backlog) for
+POLICYCORPUS_REDIS_RETRY_SECONDS (`crawl --redis-retry`); after that it stops
+with the finish reason ``redis_unavailable``, leaving an interrupted crawl to
+continue with `crawl --resume` (RedisGuard).
 """
 
 from __future__ import annotations
@@ -32,19 +38,28 @@ import logging
 import os
 import socket
 import time
+from collections import deque
+
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
 
 from scrapy import signals
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import DontCloseSpider
 from scrapy.http import Request
 from scrapy.http.request import NO_CALLBACK
-from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from scrapy.utils.misc import build_from_crawler
 from scrapy_redis.scheduler import Scheduler
 
-from crawler.crawllog import log_robots_failure
 from twisted.internet import task
+
+from crawler.corpusdb import corpus_connection
+from crawler.crawllog import log_robots_failure
+from crawler.settings import REDIS_LOST, REDIS_RETRY_SECONDS
+from policycorpus.db import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +68,8 @@ WORKER_TTL_MS = 10_000  # a worker silent this long counts as gone
 BUSY_TTL_MS = 5_000  # a busy mark expires unless refreshed
 HEARTBEAT_SECONDS = 0.5
 IDLE_GRACE_SECONDS = 1.5  # idle this long with nobody busy and an empty queue before a worker stops
+# Fail fast (one immediate reconnect): RedisGuard does the retrying, without blocking the reactor.
+REDIS_PARAMS = {"socket_timeout": 10, "socket_connect_timeout": 5, "retry": Retry(NoBackoff(), 1)}
 
 # Admit a URL for a company: 1 = admitted, 0 = over the page budget, -1 = already admitted elsewhere.
 CLAIM_SCRIPT = """
@@ -100,13 +117,13 @@ def now_ms() -> int:
 def connect(redis_url: str):
     import redis
 
-    client = redis.Redis.from_url(redis_url, socket_timeout=30)
+    client = redis.Redis.from_url(redis_url, **REDIS_PARAMS)
     client.ping()
     return client
 
 
 def redis_settings(redis_url: str, job: str = "default", worker_id: str | None = None, workers: int = 1,
-                   idle_timeout: float = 300.0) -> dict:
+                   idle_timeout: float = 300.0, retry_seconds: float = REDIS_RETRY_SECONDS) -> dict:
     """Scrapy settings that make the policy spider one worker of a shared crawl."""
     prefix = job_prefix(job)
     return {
@@ -118,6 +135,8 @@ def redis_settings(redis_url: str, job: str = "default", worker_id: str | None =
         # The queue outlives each worker: others still use it; the last worker cleans up.
         "SCHEDULER_PERSIST": True,
         "REDIS_URL": redis_url,
+        "REDIS_PARAMS": dict(REDIS_PARAMS),  # the scrapy-redis queue's and dupefilter's client
+        "POLICYCORPUS_REDIS_RETRY_SECONDS": retry_seconds,
         # The shared dupefilter must see every request, so the spider does not set dont_filter.
         "POLICYCORPUS_OWN_DUPEFILTER": False,
         "POLICYCORPUS_REDIS_PREFIX": prefix,
@@ -152,6 +171,66 @@ def wait_for_workers(client, job: str, worker_id: str, workers: int, timeout: fl
     return live
 
 
+class RedisGuard:
+    """Bounded patience with Redis.
+
+    Every Redis call of a worker reports here. The first failure starts a clock and logs one
+    warning; calls go on being tried at their next occasion (the heartbeat tries twice a second),
+    and the first success stops the clock. Once Redis has failed for `retry_seconds`, the worker
+    stops its crawl with the finish reason REDIS_LOST, and no further Redis call is made.
+    """
+
+    def __init__(self, crawler, redis_url: str, retry_seconds: float):
+        self.crawler = crawler
+        self.redis_url = redis_url
+        self.retry_seconds = retry_seconds
+        self.down_since: float | None = None
+        self.gave_up = False
+        self.last_error = ""
+
+    @property
+    def down(self) -> bool:
+        return self.gave_up or self.down_since is not None
+
+    def failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        self.last_error = " ".join(str(exc).split())[:200] or type(exc).__name__
+        if self.down_since is None:
+            self.down_since = now
+            logger.warning("Redis at %s is not answering (%s); retrying for up to %.0f s",
+                           self.redis_url, self.last_error, self.retry_seconds)
+        if now - self.down_since >= self.retry_seconds:
+            self.give_up()
+
+    def succeeded(self) -> None:
+        if self.down_since is not None and not self.gave_up:
+            logger.info("Redis at %s answers again after %.1f s", self.redis_url, time.monotonic() - self.down_since)
+            self.down_since = None
+
+    def give_up(self) -> None:
+        if self.gave_up:
+            return
+        self.gave_up = True
+        waited = time.monotonic() - (self.down_since or time.monotonic())
+        self.crawler.stats.set_value("policycorpus/redis_error", f"Redis at {self.redis_url} did not answer for "
+                                     f"{waited:.0f} s ({self.last_error})")
+        engine = self.crawler.engine
+        if engine is not None and engine.spider is not None:
+            deferred_from_coro(engine.close_spider_async(reason=REDIS_LOST))
+
+    def attempt(self, call, *args, default=None, **kwargs):
+        """call(*args, **kwargs), or `default` if Redis fails (or was given up on)."""
+        if self.gave_up:
+            return default
+        try:
+            result = call(*args, **kwargs)
+        except RedisError as exc:
+            self.failed(exc)
+            return default
+        self.succeeded()
+        return result
+
+
 class SharedClaims:
     """The shared admission set and page budget of each company (see CLAIM_SCRIPT)."""
 
@@ -160,11 +239,22 @@ class SharedClaims:
         self.prefix = prefix
         self.max_pages = max_pages
         self.script = client.register_script(CLAIM_SCRIPT)
+        self.guard: RedisGuard | None = None  # set by WorkerCoordinator when the spider opens
 
     def admit(self, company_key: str, urls: list[tuple[str, bool]]) -> list[int]:
-        """For each (url, counts against the page budget), 1 admitted, 0 over budget, -1 taken."""
+        """For each (url, counts against the page budget), 1 admitted, 0 over budget, -1 taken.
+
+        While Redis does not answer every URL is admitted: the shared dupefilter still keeps a
+        URL from being fetched twice once the request reaches Redis; only the page budget may be
+        overrun by the links found during the outage.
+        """
         if not urls:
             return []
+        if self.guard is None:
+            return self._admit(company_key, urls)
+        return self.guard.attempt(self._admit, company_key, urls, default=[1] * len(urls))
+
+    def _admit(self, company_key: str, urls: list[tuple[str, bool]]) -> list[int]:
         keys = [f"{self.prefix}:claimed:{company_key}", f"{self.prefix}:budget:{company_key}"]
         pipe = self.client.pipeline(transaction=False)
         for url, count_page in urls:
@@ -183,6 +273,52 @@ class SharedScheduler(Scheduler):
     coordinator: "WorkerCoordinator | None" = None
     max_waiting = 2  # requests held in the downloader without being transferred
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Requests found while Redis did not answer, with whether the shared dupefilter passed them.
+        self.backlog: deque[tuple[Request, bool]] = deque()
+
+    def enqueue_request(self, request):
+        if self.coordinator is None:
+            return self._enqueue(request)
+        if self.backlog or self.coordinator.guard.down:  # keep the order; no call to a Redis known down
+            self.backlog.append((request, False))
+            return True
+        checked = []
+        try:
+            return self._enqueue(request, checked)
+        except RedisError as exc:
+            self.coordinator.guard.failed(exc)
+            self.backlog.append((request, bool(checked)))
+            return True
+
+    def _enqueue(self, request, checked: list | None = None) -> bool:
+        if not request.dont_filter and self.df.request_seen(request):
+            self.df.log(request, self.spider)
+            return False
+        if checked is not None:
+            checked.append(True)
+        self.queue.push(request)
+        if self.stats:
+            self.stats.inc_value("scheduler/enqueued/redis")
+        return True
+
+    def push_backlog(self) -> None:
+        """Send the requests kept while Redis was down (raises RedisError if it still is)."""
+        while self.backlog:
+            request, checked = self.backlog[0]
+            if checked or request.dont_filter or not self.df.request_seen(request):
+                self.backlog[0] = (request, True)
+                self.queue.push(request)
+            self.backlog.popleft()
+
+    def has_pending_requests(self):
+        if self.coordinator is None:
+            return super().has_pending_requests()
+        if self.backlog:
+            return True
+        return self.coordinator.guard.attempt(lambda: len(self) > 0, default=not self.coordinator.guard.gave_up)
+
     def next_request(self):
         downloader = getattr(getattr(self.spider, "crawler", None), "engine", None)
         downloader = getattr(downloader, "downloader", None)
@@ -192,11 +328,15 @@ class SharedScheduler(Scheduler):
                 return None
         if self.coordinator is None:
             return super().next_request()
+        return self.coordinator.guard.attempt(self._pop)
+
+    def _pop(self):
+        self.push_backlog()
         data = self.coordinator.pop_script(keys=[self.queue.key, self.coordinator.inflight_key])
         if not data:
             return None
         if self.stats:
-            self.stats.inc_value("scheduler/dequeued/redis", spider=self.spider)
+            self.stats.inc_value("scheduler/dequeued/redis")
         request = self.queue._decode_request(data)
         request.meta["inflight_key"] = hashlib.sha1(data).hexdigest()
         self.coordinator.mark_busy()
@@ -218,6 +358,8 @@ class WorkerCoordinator:
         self.prefix = settings.get("POLICYCORPUS_REDIS_PREFIX")
         self.worker_id = settings.get("POLICYCORPUS_WORKER_ID")
         self.idle_timeout = settings.getfloat("POLICYCORPUS_REDIS_IDLE_TIMEOUT", 300.0)
+        self.guard = RedisGuard(crawler, settings.get("REDIS_URL"),
+                                settings.getfloat("POLICYCORPUS_REDIS_RETRY_SECONDS", REDIS_RETRY_SECONDS))
         self.client = connect(settings.get("REDIS_URL"))
         self.idle_since: float | None = None
         self.last_busy_mark = 0.0
@@ -256,12 +398,16 @@ class WorkerCoordinator:
         if inflight_key:
             self.released.append(inflight_key)
             if len(self.released) >= 200:
-                self.flush_released()
+                self.guard.attempt(self.flush_released)
 
     def flush_released(self) -> None:
-        if self.released:
+        if self.released and not self.guard.down:
             keys, self.released = self.released, []
-            self.client.hdel(self.inflight_key, *keys)
+            try:
+                self.client.hdel(self.inflight_key, *keys)
+            except RedisError:
+                self.released.extend(keys)  # sent with the next batch
+                raise
 
     def request_scheduled(self, request, spider=None):
         # a retry or redirect of a request this worker holds goes back through the shared queue
@@ -292,10 +438,7 @@ class WorkerCoordinator:
         scheduler = self.crawler.engine._slot.scheduler
         count = scheduler.requeue(encoded)
         logger.warning("worker %s stopped answering: %d of its requests are back in the queue", owner, count)
-        from crawler.pipelines import corpus_db
-        from policycorpus.db import utcnow
-
-        conn = corpus_db(self.crawler)
+        conn = corpus_connection(self.crawler)
         spider = self.crawler.spider
         for data in encoded:
             request = scheduler.queue._decode_request(data)
@@ -322,26 +465,54 @@ class WorkerCoordinator:
         if isinstance(scheduler, SharedScheduler):
             scheduler.coordinator = self
         spider.coordinator = self
-        self.mark_busy(force=True)
+        if getattr(spider, "claims", None) is not None:
+            spider.claims.guard = self.guard
+        self.guard.attempt(self.requeue_own_leftovers, scheduler)
+        self.guard.attempt(self.mark_busy, force=True)
         self.loop = task.LoopingCall(self.heartbeat)
         self.loop.start(HEARTBEAT_SECONDS, now=False)
 
+    def requeue_own_leftovers(self, scheduler) -> None:
+        """Requests an earlier run of this worker id took and never answered (it stopped, or lost Redis)."""
+        if not isinstance(scheduler, SharedScheduler):
+            return
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hvals(self.inflight_key)
+        pipe.delete(self.inflight_key)
+        encoded, _ = pipe.execute()
+        if encoded:
+            scheduler.requeue(encoded)
+
     def heartbeat(self) -> None:
+        if self.guard.gave_up:
+            if self.loop and self.loop.running:
+                self.loop.stop()
+            return
+        self.guard.attempt(self.beat)
+
+    def beat(self) -> None:
         engine = self.crawler.engine
-        try:
-            self.client.zadd(self.key("workers"), {self.worker_id: now_ms() + WORKER_TTL_MS})
-            self.flush_released()
-            idle = engine.spider_is_idle()
-            if not idle:
-                self.mark_busy()
-            elif self.queue_length():
-                engine._slot.nextcall.schedule()  # work appeared in the shared queue: take it now
-            elif self.idle_since is not None:
-                engine._slot.nextcall.schedule()  # re-check whether this worker may stop
-        except Exception as exc:  # Redis hiccup: the next beat tries again
-            logger.warning("worker heartbeat failed: %s", exc)
+        self.client.zadd(self.key("workers"), {self.worker_id: now_ms() + WORKER_TTL_MS})
+        scheduler = engine._slot.scheduler
+        if isinstance(scheduler, SharedScheduler) and scheduler.backlog:
+            scheduler.push_backlog()
+        self.flush_released()
+        idle = engine.spider_is_idle()
+        if not idle:
+            self.mark_busy()
+        elif self.queue_length():
+            engine._slot.nextcall.schedule()  # work appeared in the shared queue: take it now
+        elif self.idle_since is not None:
+            engine._slot.nextcall.schedule()  # re-check whether this worker may stop
 
     def spider_idle(self, spider):
+        if self.guard.gave_up:
+            return  # the worker is stopping
+        if self.guard.attempt(self.may_stop, default=False) is False:
+            raise DontCloseSpider
+
+    def may_stop(self) -> bool:
+        """Whether this idle worker may stop: the shared crawl is complete."""
         now = time.monotonic()
         if self.idle_since is None:
             self.idle_since = now
@@ -350,17 +521,23 @@ class WorkerCoordinator:
             self.released.clear()
             self.client.delete(self.inflight_key)
         if self.queue_length():
-            raise DontCloseSpider
+            return False
         if now - self.idle_since < IDLE_GRACE_SECONDS:
-            raise DontCloseSpider
+            return False
         if (self.others_busy() or self.others_inflight()) and now - self.idle_since < self.idle_timeout:
             self.idle_since = min(self.idle_since, now - IDLE_GRACE_SECONDS)  # keep the timeout running
-            raise DontCloseSpider
-        # empty queue, nobody busy for a while: the crawl is complete
+            return False
+        return True  # empty queue, nobody busy for a while: the crawl is complete
 
     def spider_closed(self, spider, reason):
         if self.loop and self.loop.running:
             self.loop.stop()
+        if self.guard.gave_up:
+            return  # nothing can be handed back: a resumed crawl requeues this worker's requests itself
+        self.guard.attempt(self.leave, reason)
+
+    def leave(self, reason: str) -> None:
+        """Hand back what this worker held and sign off; the last worker of a finished crawl cleans up."""
         self.flush_released()
         if reason == "finished":
             self.client.delete(self.inflight_key)
@@ -390,6 +567,8 @@ class SharedRobotsTxtMiddleware(RobotsTxtMiddleware):
         super().__init__(crawler)
         self.prefix = crawler.settings.get("POLICYCORPUS_REDIS_PREFIX")
         self.client = connect(crawler.settings.get("REDIS_URL"))
+        coordinator = crawler.get_extension(WorkerCoordinator)
+        self.guard = coordinator.guard if coordinator else RedisGuard(crawler, crawler.settings.get("REDIS_URL"), 0)
 
     async def robot_parser(self, request):
         url = urlparse_cached(request)
@@ -399,11 +578,13 @@ class SharedRobotsTxtMiddleware(RobotsTxtMiddleware):
         key = f"{self.prefix}:robots:{netloc}"
         deadline = time.monotonic() + self.WAIT_SECONDS
         while True:
-            body = self.client.get(key)
+            # while Redis does not answer, every worker fetches robots.txt for itself
+            body = self.guard.attempt(self.client.get, key)
             if body is not None:
                 self._parsers[netloc] = build_from_crawler(self._parserimpl, self.crawler, body)
                 return self._parsers[netloc]
-            if self.client.set(f"{key}:lock", self.worker_id(), nx=True, px=int(self.WAIT_SECONDS * 1000)):
+            if self.guard.down or self.guard.attempt(self.client.set, f"{key}:lock", self.worker_id(), nx=True,
+                                                     px=int(self.WAIT_SECONDS * 1000)):
                 break  # this worker fetches it
             if time.monotonic() > deadline:
                 break  # the fetching worker died: fetch it ourselves
@@ -419,7 +600,7 @@ class SharedRobotsTxtMiddleware(RobotsTxtMiddleware):
                 body = response.body
         except Exception as exc:
             log_robots_failure(self.crawler, robots_request.url, exc)
-        self.client.set(key, body)
+        self.guard.attempt(self.client.set, key, body)
         self._parsers[netloc] = build_from_crawler(self._parserimpl, self.crawler, body)
         return self._parsers[netloc]
 

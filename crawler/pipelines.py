@@ -1,77 +1,29 @@
 """Item pipelines, one purpose each, ordered by ITEM_PIPELINES in crawler/settings.py.
 
-All of them write through one shared connection to corpus.db (see
-``corpus_db``), so the crawl never holds two competing write transactions.
+All of them write through the crawl's one connection to corpus.db, which
+the CorpusDb extension owns (crawler/corpusdb.py), so the crawl never holds
+two competing write transactions.
 """
 
 from __future__ import annotations
 
 import json
-import time
 
+from crawler.corpusdb import CorpusConnection, corpus_connection
 from crawler.items import CandidateItem, CompanyDoneItem, LogItem
-from policycorpus.db import open_db, utcnow
+from policycorpus.db import transaction, utcnow
 from policycorpus.store import Fetched, save_document
 from policycorpus.structure import join_blocks, sha256
 
 
-class CorpusConnection:
-    """The crawl's one connection to corpus.db, with buffered writes for log rows."""
-
-    def __init__(self, path: str, crawl_id: int, flush_every: int = 500, flush_seconds: float = 2.0,
-                 worker: str | None = None):
-        self.db = open_db(path)
-        self.crawl_id = crawl_id
-        self.worker = worker
-        self.flush_every = flush_every
-        self.flush_seconds = flush_seconds
-        self._buffers: dict[str, list[dict]] = {}
-        self._last_flush = time.monotonic()
-
-    def buffer(self, table: str, row: dict) -> None:
-        rows = self._buffers.setdefault(table, [])
-        rows.append(row)
-        if len(rows) >= self.flush_every or time.monotonic() - self._last_flush > self.flush_seconds:
-            self.flush()
-
-    def flush(self) -> None:
-        with self.db.conn:
-            for table, rows in self._buffers.items():
-                if rows:
-                    self.db[table].insert_all(rows)
-                    rows.clear()
-        self._last_flush = time.monotonic()
-
-    def close(self) -> None:
-        self.flush()
-        self.db.conn.close()
-
-
-def corpus_db(crawler) -> CorpusConnection:
-    conn = getattr(crawler, "_policycorpus_db", None)
-    if conn is None:
-        settings = crawler.settings
-        conn = CorpusConnection(settings.get("POLICYCORPUS_DB"), settings.getint("POLICYCORPUS_CRAWL_ID"),
-                                flush_every=settings.getint("POLICYCORPUS_FLUSH_EVERY", 500),
-                                worker=settings.get("POLICYCORPUS_WORKER_ID"))
-        crawler._policycorpus_db = conn
-    return conn
-
-
 class _CorpusPipeline:
-    def __init__(self, crawler):
+    def __init__(self, crawler, conn: CorpusConnection):
         self.crawler = crawler
-        self.conn = corpus_db(crawler)
+        self.conn = conn
 
     @classmethod
     def from_crawler(cls, crawler):
-        return cls(crawler)
-
-    def close_spider(self, spider=None):
-        conn = getattr(self.crawler, "_policycorpus_db", None)
-        if conn is not None:
-            conn.close()
-            self.crawler._policycorpus_db = None
+        return cls(crawler, corpus_connection(crawler))
 
 
 class PolicyStorePipeline(_CorpusPipeline):
@@ -151,7 +103,7 @@ class CompanyDonePipeline(_CorpusPipeline):
     def process_item(self, item, spider=None):
         if isinstance(item, CompanyDoneItem):
             self.conn.flush()
-            with self.conn.db.conn:
+            with transaction(self.conn.db):
                 self.conn.db["crawl_companies"].upsert({
                     "crawl_id": self.conn.crawl_id, "company_id": item.company_id, "status": "done",
                     "pages": item.pages, "policies": item.policies, "finished_at": utcnow(),

@@ -10,7 +10,7 @@ from email.utils import parsedate_to_datetime
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import task
 
-from crawler.pipelines import corpus_db
+from crawler.corpusdb import CorpusConnection, corpus_connection
 from policycorpus.db import utcnow
 
 RETRY_STATUSES = (429, 503)
@@ -33,15 +33,16 @@ def retry_after_seconds(value: bytes | None, now: datetime | None = None) -> flo
 
 
 class RetryAfterMiddleware:
-    def __init__(self, crawler):
+    def __init__(self, crawler, conn: CorpusConnection):
         self.crawler = crawler
+        self.conn = conn
         self.max_delay = crawler.settings.getfloat("POLICYCORPUS_RETRY_AFTER_MAX", 30.0)
         self.max_retries = crawler.settings.getint("RETRY_TIMES", 2)
         self.enabled = crawler.settings.getbool("RETRY_ENABLED", True)
 
     @classmethod
     def from_crawler(cls, crawler):
-        return cls(crawler)
+        return cls(crawler, corpus_connection(crawler))
 
     async def process_response(self, request, response, spider=None):
         if not self.enabled or response.status not in RETRY_STATUSES or request.meta.get("dont_retry"):
@@ -62,7 +63,7 @@ class RetryAfterMiddleware:
     def log(self, request, response, delay: float, attempt: int) -> None:
         spider = self.crawler.spider
         state = spider.state_for(request.meta) if hasattr(spider, "state_for") else None
-        conn = corpus_db(self.crawler)
+        conn = self.conn
         conn.buffer("crawl_log", {
             "crawl_id": conn.crawl_id, "company_id": state.company_id if state else None, "url": request.url,
             "status": response.status, "outcome": "retry",

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from scrapy.settings import default_settings
+
 from policycorpus import __version__
 
 DEFAULT_CONTACT_URL = "https://github.com/policycorpus/policycorpus#crawler"
+REDIS_RETRY_SECONDS = 30.0  # distributed crawl: patience with an unreachable Redis before a worker stops
+REDIS_LOST = "redis_unavailable"  # the finish reason of a worker that gave up on Redis
+
+RESOLVER_SETTING = "TWISTED_DNS_RESOLVER" if hasattr(default_settings, "TWISTED_DNS_RESOLVER") else "DNS_RESOLVER"
 
 BASE_SETTINGS = {
     "BOT_NAME": "policycorpus",
@@ -30,7 +36,8 @@ BASE_SETTINGS = {
     "REDIRECT_MAX_TIMES": 5,
     "METAREFRESH_ENABLED": True,
     "DNS_TIMEOUT": 10,
-    "DNS_RESOLVER": "crawler.safety.SafeResolver",  # checks the address actually connected to
+    # checks the address actually connected to (TWISTED_DNS_RESOLVER in newer Scrapy, DNS_RESOLVER before)
+    RESOLVER_SETTING: "crawler.safety.SafeResolver",
     "REACTOR_THREADPOOL_MAXSIZE": 10,
     "DEPTH_LIMIT": 0,  # the spider bounds depth itself (POLICYCORPUS_MAX_DEPTH)
     "ITEM_PIPELINES": {
@@ -55,6 +62,7 @@ BASE_SETTINGS = {
         "scrapy.spidermiddlewares.referer.RefererMiddleware": None,
     },
     "EXTENSIONS": {
+        "crawler.corpusdb.CorpusDb": 0,  # the connection to corpus.db every writer of the crawl shares
         "crawler.crawllog.CrawlLogExtension": 100,
         "crawler.progress.ProgressDisplay": 500,
     },

@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 
 import scrapy
 from scrapy import signals
-from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response, TextResponse
 from scrapy.linkextractors import IGNORED_EXTENSIONS
 from scrapy.utils.sitemap import Sitemap
@@ -21,6 +20,7 @@ from twisted.python.failure import Failure
 
 from crawler.items import CandidateItem, CompanyDoneItem, LogItem
 from crawler.links import LinkRules, load_rules, score_link
+from crawler.outcomes import describe_failure, unfollowed_redirect
 from crawler.safety import connect_refusal
 
 # PDFs are policies too; everything else Scrapy skips by default stays skipped.
@@ -226,6 +226,10 @@ class PolicySpider(scrapy.Spider):
 
     async def parse(self, response: Response):
         state = self.state_for(response.meta)
+        if unfollowed_redirect(response):  # e.g. to file://: logged as refused by CrawlLogExtension
+            for item in self.answered(state, response.meta):
+                yield item
+            return
         state.pages += 1
         content_type = response.headers.get(b"Content-Type", b"").decode("latin-1").lower()
         if host_of(response.url) not in state.hosts:
@@ -415,43 +419,6 @@ def looks_binary(body: bytes) -> bool:
 
 def is_pdf(response: Response, content_type: str) -> bool:
     return "application/pdf" in content_type or response.body[:5] == b"%PDF-"
-
-
-def describe_failure(failure: Failure, max_size: int | None = None) -> tuple[str, int | None, str]:
-    """Map a download failure to (outcome, HTTP status, reason) for crawl_log."""
-    from scrapy import exceptions as scrapy_exc
-    from scrapy.spidermiddlewares.httperror import HttpError
-    from twisted.internet.error import ConnectionRefusedError, DNSLookupError, TCPTimedOutError, TimeoutError
-
-    exc = failure.value
-    if isinstance(exc, HttpError):
-        return "http_error", exc.response.status, f"HTTP {exc.response.status}"
-    if isinstance(exc, IgnoreRequest):
-        text = str(exc) or type(exc).__name__
-        if "robots" in text.lower():
-            return "robots", None, text
-        if "max redirections" in text:
-            return "redirect_loop", None, f"{text} (more than REDIRECT_MAX_TIMES redirects)"
-        if text.startswith("refused"):
-            return "refused", None, text
-        if "maxsize" in text.lower() or "max size" in text.lower() or "too large" in text.lower():
-            return "too_large", None, text
-        return "ignored", None, text
-    timeouts = (TimeoutError, TCPTimedOutError, getattr(scrapy_exc, "DownloadTimeoutError", TimeoutError))
-    if isinstance(exc, timeouts):
-        return "timeout", None, str(exc) or "timed out"
-    if isinstance(exc, DNSLookupError):
-        if "refused:" in str(exc):  # crawler.safety.SafeResolver: private address at connection time
-            return "refused", None, str(exc)[str(exc).index("refused:"):]
-        return "dns_error", None, str(exc)
-    if isinstance(exc, (ConnectionRefusedError, getattr(scrapy_exc, "DownloadConnectionRefusedError", ConnectionRefusedError))):
-        return "connection_refused", None, str(exc) or "connection refused"
-    text = f"{type(exc).__name__}: {exc}"
-    if "maxsize" in text.lower() or "max size" in text.lower() or "cancelled" in text.lower():
-        # Scrapy cancels a body over DOWNLOAD_MAXSIZE (announced or while receiving) without a message
-        limit = f" of {max_size} bytes" if max_size else ""
-        return "too_large", None, f"{text.rstrip(': ')}: response body over the max size{limit} (DOWNLOAD_MAXSIZE)"
-    return "error", None, text[:500]
 
 
 def _markup_bound(response: TextResponse) -> str | None:

@@ -26,8 +26,11 @@ def companies():
 @click.argument("csv_file", type=click.Path(dir_okay=False))
 @db_option
 def import_command(csv_file, db_path):
-    """Import companies from a CSV with columns name, homepage and optionally
+    """Import companies from a CSV with a name column and optionally homepage,
     policy_url, industry, country, peer_group (several groups separated by ';').
+
+    A company without homepage or policy_url is not crawled: give neither for
+    organizations whose policies you import as files (import-docs).
 
     Every row is validated first; if any row is bad, the errors are reported
     with their line numbers and nothing is imported. A company already in the
@@ -46,19 +49,75 @@ def import_command(csv_file, db_path):
 @companies.command("list")
 @existing_db_option
 def list_command(db_path):
-    """List the companies with their industry, peer groups and policy count.
+    """List the companies with their industry, peer groups, policy count, homepage and other names.
 
     \b
     Example:
         policycorpus companies list
     """
     db = open_db(db_path)
-    sql = """select c.name, c.industry, c.country, c.peer_groups, c.homepage,
+    from policycorpus.names import aliases
+
+    sql = """select c.name, c.industry, c.country, c.peer_groups, c.homepage, c.display_name, c.aliases,
                     (select count(*) from documents d where d.company_id = c.id) as policies
              from companies c order by c.name"""
     for row in db.query(sql):
         groups = ", ".join(json.loads(row["peer_groups"] or "[]"))
-        click.echo(f"{row['name']}\t{row['industry'] or ''}\t{row['country'] or ''}\t{groups}\t{row['policies']} policies\t{row['homepage'] or ''}")
+        names = ""
+        if row["display_name"] or aliases(row):
+            names = f"\tshown as {row['display_name'] or row['name']}; also {', '.join(aliases(row)) or '-'}"
+        click.echo(f"{row['name']}\t{row['industry'] or ''}\t{row['country'] or ''}\t{groups}\t{row['policies']} policies"
+                   f"\t{row['homepage'] or ''}{names}")
+
+
+@companies.command("alias")
+@click.argument("name")
+@click.argument("alias")
+@click.option("--display", is_flag=True, help="Also show ALIAS instead of the full name in reports.")
+@existing_db_option
+def alias_command(name, alias, display, db_path):
+    """Let a company be found (and, with --display, shown) by another name.
+
+    NAME may be typed as people do: any case, a prefix, or close enough
+    for a fuzzy match.
+
+    \b
+    Example:
+        policycorpus companies alias "Deeson Group Ltd (UK agency)" Deeson --display
+        policycorpus companies alias gitlab "GitLab Inc"
+    """
+    from policycorpus.names import add_alias, aliases, display_name
+
+    row = add_alias(open_db(db_path), name, alias, display=display)
+    click.echo(f"{row['name']}: shown as {display_name(row)!r}; also found as {', '.join(aliases(row))}")
+
+
+@companies.group("group")
+def group_command():
+    """Peer groups without a CSV.
+
+    \b
+    Example:
+        policycorpus companies group add agencies deeson "civic actions" mattermost
+    """
+
+
+@group_command.command("add")
+@click.argument("group")
+@click.argument("names", nargs=-1, required=True)
+@existing_db_option
+def group_add_command(group, names, db_path):
+    """Add companies (names as people type them) to peer group GROUP.
+
+    \b
+    Example:
+        policycorpus companies group add peers gitlab sourcegraph deeson
+        policycorpus compare --peer-group peers
+    """
+    from policycorpus.names import add_to_group
+
+    rows = add_to_group(open_db(db_path), group, list(names))
+    click.echo(f"Peer group {group!r}: added {', '.join(r['name'] for r in rows)}")
 
 
 @click.command()

@@ -14,7 +14,7 @@ import sqlite_utils
 from policycorpus.db import transaction, utcnow
 from policycorpus.errors import InputError, NotFoundError
 
-REQUIRED_COLUMNS = ("name", "homepage")
+REQUIRED_COLUMNS = ("name",)  # homepage only for companies to crawl
 KNOWN_COLUMNS = ("name", "homepage", "policy_url", "industry", "country", "peer_group", "org_type")
 
 
@@ -25,7 +25,7 @@ class CompanyInputError(InputError):
 @dataclass
 class CompanyRow:
     name: str
-    homepage: str
+    homepage: str | None
     policy_url: str | None
     industry: str | None
     country: str | None
@@ -85,9 +85,7 @@ def parse_company_csv(path: str | Path) -> list[CompanyRow]:
             errors.append("name is empty")
         elif any(ord(ch) < 32 or ord(ch) == 127 for ch in values["name"]):
             errors.append("name contains control characters")
-        if not values.get("homepage"):
-            errors.append("homepage is empty")
-        elif err := _check_url(values["homepage"], "homepage"):
+        if values.get("homepage") and (err := _check_url(values["homepage"], "homepage")):
             errors.append(err)
         if values.get("policy_url") and (err := _check_url(values["policy_url"], "policy_url")):
             errors.append(err)
@@ -102,7 +100,7 @@ def parse_company_csv(path: str | Path) -> list[CompanyRow]:
         rows.append(
             CompanyRow(
                 name=name,
-                homepage=values["homepage"],
+                homepage=values.get("homepage") or None,
                 policy_url=values.get("policy_url") or None,
                 industry=values.get("industry") or None,
                 country=values.get("country") or None,
@@ -146,8 +144,8 @@ def upsert_company(db: sqlite_utils.Database, row: CompanyRow) -> tuple[int, boo
 
 
 # companies columns that come from an optional input column (the others are always given or derived)
-_SOURCE_COLUMN = {"policy_url": "policy_url", "industry": "industry", "country": "country", "peer_groups": "peer_group",
-                  "org_type": "org_type", "metadata": "metadata"}
+_SOURCE_COLUMN = {"homepage": "homepage", "policy_url": "policy_url", "industry": "industry", "country": "country",
+                  "peer_groups": "peer_group", "org_type": "org_type", "metadata": "metadata"}
 
 
 def _column_given(db_column: str, given: frozenset[str]) -> bool:

@@ -74,6 +74,8 @@ TABLES: list[Table] = [
                                "from the input's org_type column."),
             C("metadata", str, "JSON object of every other column the company list or import sidecar gave for the "
                                "organization (sector, size ...)."),
+            C("display_name", str, "Name shown in reports instead of `name` (set with `companies alias --display`)."),
+            C("aliases", str, "JSON list of other names the organization is found by (`companies alias`)."),
         ],
         indexes=[(("name",), True), (("slug",), True)],
         not_null=("name", "slug"),
@@ -242,6 +244,8 @@ TABLES: list[Table] = [
             C("model_version", str, "Version of the model that produced the modality and tags."),
             C("key", str, "Stable key of the clause (from its document's key, its normalised text and occurrence): "
                           "kept across re-segmentation, re-tagging, re-imports and unchanged new versions."),
+            C("scores", str, "JSON object: the latest tagging's probability (0..1) for every category, including "
+                             "those below the tag threshold (what grid cells and review queues are computed from)."),
         ],
         foreign_keys=[
             ("snapshot_id", "snapshots", "id"),
@@ -265,6 +269,25 @@ TABLES: list[Table] = [
         pk=("clause_id", "category", "model_version"),
         foreign_keys=[("clause_id", "clauses", "id"), ("category", "categories", "id")],
         indexes=[(("category",), False)],
+    ),
+    Table(
+        "coverage_cells",
+        "The grid cells of each tagged snapshot: per category, whether the document covers it (covered), does not "
+        "(absent) or should be checked by a person (uncertain), from the model's calibrated per-category thresholds, "
+        "with the cell's score and its evidence clause (the clause with the highest probability).",
+        [
+            C("snapshot_id", int, "The snapshot (a version of a document)."),
+            C("category", str, "Category id."),
+            C("state", str, "covered, uncertain or absent."),
+            C("score", float, "Calibrated probability (0..1) that the document covers the category."),
+            C("best", float, "The highest clause probability for the category in the snapshot."),
+            C("evidence_clause_id", int, "The clause with the highest probability (null when absent)."),
+            C("calibrated", int, "1 when the states come from calibrated thresholds; 0 for a tagger without them "
+                                 "(then nothing is marked uncertain)."),
+            C("model_version", str, "The tagger model of the scores."),
+        ],
+        pk=("snapshot_id", "category", "model_version"),
+        indexes=[(("category", "state"), False)],
     ),
     Table(
         "category_quality",
@@ -389,6 +412,19 @@ TABLES: list[Table] = [
         pk=("run_id", "doc_a", "doc_b"),
     ),
     Table(
+        "clause_embeddings",
+        "Cache of sentence embeddings of clauses, keyed by model and clause key, so a second clustering run "
+        "with the same model computes nothing (`policycorpus cluster --backend embedding`).",
+        [
+            C("model", str, "Embedding model name or path."),
+            C("clause_key", str, "Stable key of the clause (clauses.key)."),
+            C("text_hash", str, "SHA-256 of the text that was embedded (the clause without its organization's name)."),
+            C("dim", int, "Number of dimensions."),
+            C("vector", bytes, "The embedding, float32 little-endian."),
+        ],
+        pk=("model", "clause_key"),
+    ),
+    Table(
         "policy_stats",
         "Summary per policy document of its current clauses (latest snapshot, latest segmentation and tagging). "
         "Rebuilt by `policycorpus serve` and `publish` whenever clauses or tags changed, so rankings and charts "
@@ -413,6 +449,11 @@ TABLES: list[Table] = [
             C("category", str, "Category id."),
             C("clauses", int, "Current clauses of the company tagged with the category."),
             C("strongest_modality", str, "The most forceful modality among them (prohibition > obligation > recommendation > permission > information)."),
+            C("state", str, "The company's grid cell: covered if one of its documents covers the category, else "
+                            "uncertain if one may (check by hand), else absent (from current_cells)."),
+            C("score", float, "The highest calibrated cell score among its documents."),
+            C("documents_covered", int, "How many of its documents cover the category."),
+            C("documents_uncertain", int, "How many of its documents are uncertain for it."),
         ],
         pk=("company_id", "category"),
         indexes=[(("category",), False)],
@@ -492,9 +533,30 @@ select
   cl.span_end as span_end,
   cl.modality as modality,
   cl.modality_score as modality_score,
-  cl.model_version as model_version
+  cl.model_version as model_version,
+  cl.scores as scores
 from documents d
 join clauses cl on cl.snapshot_id = d.latest_snapshot_id
+where coalesce(cl.segmenter_version, '') = coalesce(
+    (select c2.segmenter_version from clauses c2 where c2.snapshot_id = cl.snapshot_id order by c2.id desc limit 1), '')
+"""
+
+SNAPSHOT_SEGMENTS_VIEW_SQL = """
+select
+  cl.id as clause_id,
+  cl.key as clause_key,
+  cl.snapshot_id as snapshot_id,
+  cl.document_id as document_id,
+  cl.company_id as company_id,
+  cl.position as position,
+  cl.kind as kind,
+  cl.heading_path as heading_path,
+  cl.lead_in as lead_in,
+  cl.text as text,
+  cl.modality as modality,
+  cl.modality_score as modality_score,
+  cl.model_version as model_version
+from clauses cl
 where coalesce(cl.segmenter_version, '') = coalesce(
     (select c2.segmenter_version from clauses c2 where c2.snapshot_id = cl.snapshot_id order by c2.id desc limit 1), '')
 """
@@ -529,6 +591,7 @@ select
   cs.text as text,
   cs.modality as modality,
   cs.model_version as model_version,
+  cs.scores as scores,
   (select json_group_array(category) from (
       select et.category from effective_tags et left join categories cat on cat.id = et.category
       where et.clause_id = cs.clause_id
@@ -544,7 +607,56 @@ join companies co on co.id = cs.company_id
 where cs.kind = 'clause'
 """
 
+CURRENT_CELLS_VIEW_SQL = """
+select
+  d.id as document_id,
+  d.key as document_key,
+  d.company_id as company_id,
+  co.name as company,
+  co.org_type as org_type,
+  co.industry as industry,
+  d.title as policy,
+  cc.snapshot_id as snapshot_id,
+  cc.category as category,
+  cat.group_name as group_name,
+  cc.state as state,
+  cc.score as score,
+  cc.best as best,
+  cc.calibrated as calibrated,
+  cc.evidence_clause_id as evidence_clause_id,
+  ev.key as evidence_clause_key,
+  ev.text as evidence_text,
+  cc.model_version as model_version
+from documents d
+join clauses last on last.id = (select max(c2.id) from clauses c2 where c2.snapshot_id = d.latest_snapshot_id)
+join coverage_cells cc on cc.snapshot_id = d.latest_snapshot_id and cc.model_version = last.model_version
+join companies co on co.id = d.company_id
+left join categories cat on cat.id = cc.category
+left join clauses ev on ev.id = cc.evidence_clause_id
+"""
+
 VIEWS: list[View] = [
+    View(
+        "snapshot_segments",
+        "Every segment of every snapshot (current or older versions), from that snapshot's latest segmentation: "
+        "what a version of a policy says.",
+        [
+            C("clause_id", int, "Id of the segment (clauses.id)."),
+            C("clause_key", str, "Stable key of the clause."),
+            C("snapshot_id", int, "The snapshot."),
+            C("document_id", int, "The document."),
+            C("company_id", int, "Its organization."),
+            C("position", int, "Order in the snapshot, from 0."),
+            C("kind", str, "clause, heading, boilerplate, fragment ...; only clauses are tagged."),
+            C("heading_path", str, "Headings above it, joined by ' > '."),
+            C("lead_in", str, "The sentence introducing a list item, if any."),
+            C("text", str, "The text."),
+            C("modality", str, "Modality from the latest tagging."),
+            C("modality_score", float, "Confidence of the modality."),
+            C("model_version", str, "The tagger model of the modality and tags."),
+        ],
+        SNAPSHOT_SEGMENTS_VIEW_SQL,
+    ),
     View(
         "current_segments",
         "Every segment (clause, heading, boilerplate ...) of each document's current snapshot, from its latest "
@@ -565,6 +677,7 @@ VIEWS: list[View] = [
             C("modality", str, "Modality from the latest tagging."),
             C("modality_score", float, "Confidence of the modality."),
             C("model_version", str, "The tagger model of the modality and tags."),
+            C("scores", str, "JSON object: every category's probability from the latest tagging."),
         ],
         CURRENT_SEGMENTS_VIEW_SQL,
     ),
@@ -580,6 +693,32 @@ VIEWS: list[View] = [
             C("source", str, "model (a tagger's tag)."),
         ],
         EFFECTIVE_TAGS_VIEW_SQL,
+    ),
+    View(
+        "current_cells",
+        "The comparison grid: for each document's current version and each category, covered / uncertain (check "
+        "by hand) / absent, with the calibrated score and the evidence clause. Count cells from here.",
+        [
+            C("document_id", int, "The policy document."),
+            C("document_key", str, "Its stable key."),
+            C("company_id", int, "Its organization."),
+            C("company", str, "Organization name."),
+            C("org_type", str, "Type of organization."),
+            C("industry", str, "Industry of the organization."),
+            C("policy", str, "Title of the document."),
+            C("snapshot_id", int, "The current snapshot."),
+            C("category", str, "Category id."),
+            C("group_name", str, "The category's group."),
+            C("state", str, "covered, uncertain or absent."),
+            C("score", float, "Calibrated probability that the document covers the category."),
+            C("best", float, "The highest clause probability for the category."),
+            C("calibrated", int, "1 when the state comes from calibrated thresholds."),
+            C("evidence_clause_id", int, "The evidence clause (highest probability)."),
+            C("evidence_clause_key", str, "Its stable key."),
+            C("evidence_text", str, "Its text."),
+            C("model_version", str, "The tagger model."),
+        ],
+        CURRENT_CELLS_VIEW_SQL,
     ),
     View(
         "current_clauses",
@@ -606,6 +745,7 @@ VIEWS: list[View] = [
             C("text", str, "The clause text."),
             C("modality", str, "prohibition, obligation, recommendation, permission or information."),
             C("model_version", str, "The tagger model of the modality and categories."),
+            C("scores", str, "JSON object: every category's probability (0..1), also those below the tag threshold."),
             C("categories", str, "JSON list of the clause's category ids, in report order."),
             C("groups", str, "JSON list of the groups (Who, When, Identity ...) of those categories."),
         ],
@@ -620,7 +760,6 @@ def utcnow() -> str:
 
 # PRAGMA application_id of every PolicyCorpus corpus ("PCo1"): tells our files from other programs' SQLite files.
 APPLICATION_ID = 0x50436F31
-SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def open_db(path: str | Path = DEFAULT_DB, *, create: bool = True) -> sqlite_utils.Database:
@@ -656,16 +795,14 @@ def open_db(path: str | Path = DEFAULT_DB, *, create: bool = True) -> sqlite_uti
 
 
 def check_corpus_file(path: Path) -> None:
-    """Refuse a file that cannot be a corpus, or that its permissions make read-only, before SQLite touches it."""
+    """Refuse a folder, or a file its permissions make read-only, before SQLite opens it.
+
+    The file is never opened here: closing any descriptor of a file drops every POSIX lock this process holds
+    on it, which would let another process delete the WAL under an open connection. SQLite itself reads the
+    header (a file that is not a database fails its first query: see _check_application).
+    """
     if path.is_dir():
         raise CorpusError(f"{path}: is a folder, not a corpus database")
-    try:
-        with path.open("rb") as f:
-            header = f.read(len(SQLITE_HEADER))
-    except OSError as exc:
-        raise CorpusError(f"{path}: cannot read it ({exc.strerror})") from None
-    if header and header != SQLITE_HEADER:
-        raise CorpusError(f"{path}: not a PolicyCorpus corpus (not an SQLite database); nothing was changed")
     # Root may write to any file: honour the permission bits ourselves, so a corpus marked read-only stays so.
     if not path.stat().st_mode & 0o222 or not os.access(path, os.W_OK):
         raise CorpusError(f"{path}: the corpus is read-only; PolicyCorpus needs to write to it (copy it somewhere writable)")
@@ -765,8 +902,10 @@ def sqlite_errors(path: str | Path | None = None) -> Iterator[None]:
             raise CorpusError(f"{where}the corpus is read-only (cannot write to it)") from exc
         if "full" in lowered:
             raise CorpusError(f"{where}the disk is full: nothing was written") from exc
-        if "not a database" in lowered or "malformed" in lowered or "file is encrypted" in lowered:
-            raise CorpusError(f"{where}not a PolicyCorpus corpus (not an SQLite database, or damaged)") from exc
+        if "not a database" in lowered or "file is encrypted" in lowered:
+            raise CorpusError(f"{where}not a PolicyCorpus corpus (not an SQLite database); nothing was changed") from exc
+        if "malformed" in lowered:
+            raise CorpusError(f"{where}the corpus file is damaged (database disk image is malformed)") from exc
         raise
 
 

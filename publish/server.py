@@ -1,8 +1,10 @@
 """Building the Datasette instance that serves corpus.db read-only.
 
 ``prepare_database`` opens the file writable once (schema, views, full-text
-indexes, WAL checkpoint); everything after that opens it immutable.
-``build_metadata`` merges ``site/metadata.yml`` with the table and column
+indexes, summary tables); Datasette then reads it with ``mode=ro`` connections,
+which see every write other commands commit while it serves (WAL readers), and
+never writes. The plugins (publish/plugins/) come from the installed package's
+``datasette`` entry points. ``build_metadata`` merges ``site/metadata.yml`` with the table and column
 descriptions declared in ``policycorpus.db``, so they are never written twice.
 """
 
@@ -14,33 +16,42 @@ from pathlib import Path
 
 import yaml
 
-from policycorpus.db import TABLES, VIEWS, ensure_fts, ensure_views, open_db
+from policycorpus.db import TABLES, VIEWS, ensure_fts, ensure_views, open_db, sqlite_errors
 from publish.summary import refresh_summaries
 
 SITE_DIR = Path(__file__).resolve().parent / "site"
 METADATA_FILE = SITE_DIR / "metadata.yml"
 SETTINGS_FILE = SITE_DIR / "settings.json"
 TEMPLATES_DIR = SITE_DIR / "templates"
-PLUGINS_DIR = SITE_DIR / "plugins"
 STATIC_DIR = SITE_DIR / "static"
 # metadata.yml describes the database under this name; it is renamed to the served file's name.
 TEMPLATE_DB = "corpus"
 PLUGIN = "policycorpus"
+# The served file changes while it is served: browsers must not keep pages for settings.json's
+# default_cache_ttl (which suits the immutable snapshot of a published package).
+LIVE_SETTINGS = {"default_cache_ttl": 0}
 
 
 def database_name(db_path: str | Path) -> str:
-    """The name Datasette gives a database file (its file name without extension)."""
-    return Path(db_path).stem
+    """The name the corpus is served under: always ``corpus``, whatever the file is called, so that every
+    link and citation to a page of the corpus stays the same across builds and machines."""
+    return TEMPLATE_DB
 
 
 def prepare_database(db_path: str | Path, *, log=None) -> None:
-    """Bring the schema, views and FTS5 indexes up to date and checkpoint the WAL.
+    """Bring the schema, views, FTS5 indexes and summary tables up to date.
 
-    Datasette opens the file with ``immutable=1``, which ignores the WAL file,
-    so everything written must be in the main file before serving.
+    Other commands may write to the corpus meanwhile: the summary tables are
+    rebuilt in one transaction, and nothing needs checkpointing, because the
+    server reads the file through SQLite (WAL included), not as an immutable file.
+    A file that is damaged, read-only or not SQLite raises a CorpusError.
     """
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
-    db = open_db(db_path)
+    with sqlite_errors():
+        _prepare(open_db(db_path), log)
+
+
+def _prepare(db, log) -> None:
     try:
         if not db["categories"].count:
             _fill_categories(db, log)
@@ -53,7 +64,6 @@ def prepare_database(db_path: str | Path, *, log=None) -> None:
             log("summary tables (policy_stats, category_coverage, duplicate_clauses) rebuilt")
         db.execute("PRAGMA optimize")
         db.conn.commit()
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         db.conn.close()
 
@@ -91,17 +101,65 @@ def load_settings() -> dict:
     return json.loads(SETTINGS_FILE.read_text(encoding="utf-8"))
 
 
-def make_datasette(db_path: str | Path, *, settings: dict | None = None):
-    """A Datasette serving db_path immutable with the project's metadata, templates, plugins and static files."""
-    from datasette.app import Datasette
+def collection_source(db_path: str | Path) -> str:
+    """What the footer says about where the documents came from, counted from the corpus itself."""
+    import sqlite3
 
+    conn = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro", uri=True)
+    try:
+        counts = dict(conn.execute("select coalesce(source, 'crawl'), count(*) from documents group by 1").fetchall())
+    except sqlite3.Error:
+        counts = {}
+    finally:
+        conn.close()
+    words = {"crawl": "crawled from the organizations' websites by policycorpus crawl",
+             "import": "imported from files with policycorpus import-docs",
+             "archive": "recovered from web archives by policycorpus history"}
+    parts = [f"{n} document{'s' if n != 1 else ''} {words.get(kind, kind)}" for kind, n in sorted(counts.items())]
+    return "; ".join(parts) or "No documents yet"
+
+
+def site_metadata(metadata: dict, db_path: str | Path, *, title: str | None = None, source: str | None = None,
+                  source_url: str | None = None, license: str | None = None, license_url: str | None = None,
+                  citation: str | None = None) -> dict:
+    """The site's title, source, licence and citation: what the user gave, else what the corpus says."""
+    metadata["source"] = source or collection_source(db_path)
+    for key, value in (("title", title), ("source_url", source_url), ("license", license),
+                       ("license_url", license_url)):
+        if value:
+            metadata[key] = value
+    config = metadata.setdefault("plugins", {}).setdefault(PLUGIN, {})
+    config["site_title"] = metadata.get("title", "PolicyCorpus")
+    if citation:
+        config["citation"] = citation
+    return metadata
+
+
+def make_datasette(db_path: str | Path, *, settings: dict | None = None, plugin_config: dict | None = None,
+                   site: dict | None = None):
+    """A Datasette serving db_path read-only (not immutable) with the project's metadata, templates and static files.
+
+    The plugins are those of the ``datasette`` entry points; ``register`` adds them only if they are missing.
+    """
+    from datasette.app import Datasette
+    from datasette.database import Database
+
+    from publish.plugins import register
+
+    register()
     merged = load_settings()
+    merged.update(LIVE_SETTINGS)
     merged.update(settings or {})
-    return Datasette(
-        immutables=[str(db_path)],
-        metadata=build_metadata(database_name(db_path)),
+    metadata = site_metadata(build_metadata(database_name(db_path)), db_path, **(site or {}))
+    metadata["plugins"][PLUGIN].update(plugin_config or {})
+    ds = Datasette(
+        [],
+        metadata=metadata,
         template_dir=str(TEMPLATES_DIR),
-        plugins_dir=str(PLUGINS_DIR),
         static_mounts=[("static", str(STATIC_DIR))],
         settings=merged,
     )
+    ds.add_database(Database(ds, path=str(db_path), is_mutable=True), name=database_name(db_path))
+    if "_memory" in ds.databases:  # Datasette adds it when started without files; we serve the corpus alone
+        ds.remove_database("_memory")
+    return ds

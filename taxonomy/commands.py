@@ -30,22 +30,9 @@ def _progress(label: str, quiet: bool):
 
 
 def _model(path):
-    from taxonomy.pipeline import ModelMissing, get_model
+    from taxonomy.pipeline import load_tagger
 
-    try:
-        model = get_model(path)
-    except ModelMissing as exc:
-        raise UserError(str(exc)) from exc
-    except Exception as exc:  # unreadable or foreign file
-        raise UserError(f"cannot load tagger model {path}: {exc}") from exc
-    if type(model.tagger.featurizer_).__name__ == "EmbeddingFeaturizer":
-        from taxonomy.embeddings import EmbeddingsUnavailable, load_encoder
-
-        try:
-            load_encoder(model.tagger.featurizer_.model_dir)
-        except EmbeddingsUnavailable as exc:
-            raise UserError(str(exc)) from exc
-    return model
+    return load_tagger(path)
 
 
 @click.command()
@@ -107,8 +94,9 @@ def tag(db_path, model_file, quiet, backend, llm_model, only, llm_args):
         card = load_card(card_path(model_path(model_file)), model.version)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
+    calibration = _calibration_or_none(model, model_file, quiet)
     db = open_db(db_path)
-    stats = tag_snapshots(db, model, _progress("tag", quiet))
+    stats = tag_snapshots(db, model, _progress("tag", quiet), calibration=calibration)
     store_quality_card(db, card)
     if stats["snapshots"] == 0:
         unsegmented = db.execute(
@@ -119,6 +107,19 @@ def tag(db_path, model_file, quiet, backend, llm_model, only, llm_args):
     else:
         click.echo(f"Tagged {stats['clauses']} clauses of {stats['snapshots']} snapshots: "
                    f"{stats['tags']} tags ({stats['version']}).")
+
+
+def _calibration_or_none(model, model_file, quiet: bool):
+    """The model's cell thresholds; without them (a newly trained model) cells are not calibrated, and we say so."""
+    from policycorpus.errors import NotFoundError
+    from taxonomy.pipeline import get_calibration
+
+    try:
+        return get_calibration(model, model_file)
+    except NotFoundError as exc:
+        if not quiet:
+            click.echo(f"Note: {exc}; grid cells will be covered/absent only, none marked uncertain.", err=True)
+        return None
 
 
 @click.group()
@@ -272,6 +273,49 @@ def classify(file, output, model_file, backend, llm_model, llm_args):
 
 
 @taxonomy.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@model_option
+@click.option("--thresholds", "thresholds_file", type=click.Path(dir_okay=False),
+              help="Cell thresholds (default: MODEL.thresholds.json beside the model file).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here instead of standard output.")
+def coverage(file, model_file, thresholds_file, output):
+    """Say, per document and category, whether the category is covered, absent or uncertain.
+
+    Reads the same JSON lines as 'taxonomy classify' and prints one JSON line
+    per document and category: {"doc", "category", "state", "score",
+    "evidence_idx"}. The state is "covered" or "absent" where the model is
+    confident (per-category thresholds on a calibrated cell score, fitted by
+    cross-validation on real labelled policies), else "uncertain" (check by
+    hand). "evidence_idx" is the idx of the unit that scores highest for the
+    category, null when absent.
+
+    \b
+    Example:
+        policycorpus taxonomy coverage units.jsonl
+        policycorpus taxonomy coverage units.jsonl --model my-model.joblib -o cells.jsonl
+    """
+    from policycorpus.errors import PolicyCorpusError
+    from taxonomy.pipeline import coverage_units, get_calibration
+
+    rows = _read_jsonl("/dev/stdin" if file == "-" else file)
+    model = _model(model_file)
+    try:
+        calibration = get_calibration(model, model_file, thresholds_file)
+    except PolicyCorpusError as exc:
+        raise UserError(str(exc)) from exc
+    cells = coverage_units(rows, model, calibration)
+    fh = open(output, "w", encoding="utf-8") if output else sys.stdout
+    try:
+        for cell in cells:
+            fh.write(json.dumps(cell, ensure_ascii=False) + "\n")
+    finally:
+        if output:
+            fh.close()
+    if output:
+        click.echo(f"Wrote {len(cells)} cells to {output}.", err=True)
+
+
+@taxonomy.command()
 @click.option("--units", "units_files", required=True, multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="JSON lines {doc, idx, heading, text}; repeat (with --labels) to pool several sets.")
 @click.option("--labels", "labels_files", required=True, multiple=True, type=click.Path(exists=True, dir_okay=False),
@@ -290,7 +334,11 @@ def evaluate(units_files, labels_files, model_file, as_json, card_name, descript
 
     Prints per-category precision, recall and F1, micro and macro F1,
     modality accuracy and document coverage F1 (a category is covered by a
-    document when any of its units carries it). Units and labels are matched
+    document when any of its units carries it). When the model has cell
+    thresholds (MODEL.thresholds.json), also the three-state cells: the share
+    of (document, category) cells decided (covered or absent), how many of
+    those are right, and how many covered cells' evidence units carry the
+    category. Units and labels are matched
     by (doc, idx); several sets given with repeated --units/--labels are
     scored as one.
 
@@ -303,8 +351,9 @@ def evaluate(units_files, labels_files, model_file, as_json, card_name, descript
         policycorpus taxonomy evaluate --units gold/units.jsonl --labels gold/labels.jsonl \\
             --backend llm --llm-model gpt-4o-mini --card gold
     """
-    from taxonomy.evaluate import format_scores, score, update_card
-    from taxonomy.pipeline import card_path, classify_units, model_path
+    from policycorpus.errors import InputError, NotFoundError
+    from taxonomy.evaluate import format_scores, score, score_cells, update_card
+    from taxonomy.pipeline import card_path, classify_units, coverage_units, get_calibration, model_path
     from taxonomy.training import read_unit_labels
 
     units, gold = [], []
@@ -321,6 +370,14 @@ def evaluate(units_files, labels_files, model_file, as_json, card_name, descript
     model = _model(model_file)
     predicted = classify_units(units, model)
     scores = score(gold, predicted, model.categories)
+    try:
+        calibration = get_calibration(model, model_file)
+    except NotFoundError:  # a model without cell thresholds is scored on its clauses only
+        calibration = None
+    except InputError as exc:
+        raise UserError(str(exc)) from exc
+    if calibration is not None:
+        score_cells(gold, coverage_units(units, model, calibration), scores)
     if as_json:
         click.echo(json.dumps({"model_version": model.version, **scores.as_dict()}, indent=2))
     else:

@@ -22,6 +22,11 @@ class Scores:
     coverage_recall: float = 0.0
     units: int = 0
     documents: int = 0
+    # three-state grid cells (taxonomy.coverage); None when the model has no cell thresholds
+    decided_share: float | None = None
+    decided_accuracy: float | None = None
+    evidence_precision: float | None = None
+    cells: int = 0
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -78,6 +83,37 @@ def score(gold: list[dict], predicted: list[dict], categories: list[str]) -> Sco
     return out
 
 
+def score_cells(gold: list[dict], cells: list[dict], out: Scores | None = None) -> Scores:
+    """Add the figures of three-state cells (``taxonomy.pipeline.coverage_units``) to ``out``.
+
+    ``gold`` holds {doc, idx, labels} per unit. A decided cell is right when
+    'covered' matches a document that has the category on some unit, or
+    'absent' one that has not; the evidence of a covered cell is right when
+    its unit (matched by doc and idx) carries the category.
+    """
+    out = out or Scores()
+    present: dict = defaultdict(set)
+    unit_labels = {}
+    for g in gold:
+        present[g.get("doc", "")] |= set(g.get("labels") or ())
+        unit_labels[(g.get("doc", ""), g.get("idx"))] = set(g.get("labels") or ())
+    decided = right = covered = evidence = 0
+    for cell in cells:
+        truth = cell["category"] in present[cell["doc"] or ""]
+        if cell["state"] == "uncertain":
+            continue
+        decided += 1
+        right += truth == (cell["state"] == "covered")
+        if cell["state"] == "covered":
+            covered += 1
+            evidence += cell["category"] in unit_labels.get((cell["doc"] or "", cell["evidence_idx"]), ())
+    out.cells = len(cells)
+    out.decided_share = decided / len(cells) if cells else 0.0
+    out.decided_accuracy = right / decided if decided else 0.0
+    out.evidence_precision = evidence / covered if covered else 0.0
+    return out
+
+
 def _category_coverage(category: str, gold_cover: dict, pred_cover: dict) -> dict:
     """Document-level figures of one category: is it found in the documents that have it, and only there?"""
     tp = sum(category in gold_cover[d] and category in pred_cover[d] for d in gold_cover)
@@ -100,6 +136,11 @@ def format_scores(s: Scores) -> str:
         f"modality accuracy  {s.modality_accuracy:.3f}",
         f"coverage F1        {s.coverage_f1:.3f}  (precision {s.coverage_precision:.3f}, recall {s.coverage_recall:.3f})",
     ]
+    if s.decided_share is not None:
+        lines += [
+            f"cells              {s.cells} (document x category): decided {s.decided_share:.3f}, "
+            f"decided accuracy {s.decided_accuracy:.3f}, evidence precision {s.evidence_precision:.3f}",
+        ]
     return "\n".join(lines + format_confusion(s.modality_confusion))
 
 

@@ -131,7 +131,7 @@ def run_tag(db_path: str, quiet: bool, llm_model: str, llm_cache: str | None, on
     cache_db = open_db(llm_cache) if llm_cache else db
     tagger = language = make_tagger(llm_model, cache_db, quiet=quiet, **bounds)
     if only == "uncertain":
-        from taxonomy.commands import _model
+        from taxonomy.pipeline import load_tagger as _model
 
         tagger = UncertainOnlyTagger(_model(offline_model_file), language)
     try:

@@ -15,7 +15,7 @@ from taxonomy.taxonomy import MODALITIES
 RULES_PATH = Path(__file__).with_name("modality.yaml")
 EXAMPLES_PATH = Path(__file__).with_name("modality_examples.yaml")
 # bump when fit() learns different attributes: a model pickled by older code is then refitted on load
-RULES_FORMAT = 6
+RULES_FORMAT = 7
 
 # strength order used to pick the strongest cue
 STRENGTH = {"prohibition": 4, "obligation": 3, "recommendation": 2, "permission": 1, "information": 0}
@@ -28,6 +28,22 @@ _CONTRACTIONS = [(re.compile(p, re.I), r) for p, r in (
     (r"\b(you|we|they)'re\b", r"\1 are"), (r"\b(you|we|they|i|it)'ll\b", r"\1 will"),
     (r"\b(it|that|there|here|what|who)'s\b", r"\1 is"),
     (r"\b(is|are|does|was|were|has|have)n't\b", r"\1 not"))]
+
+
+# a quotation: "..." or '...' (an apostrophe inside a word, as in don't, neither opens nor closes one)
+_QUOTED = re.compile(r'"[^"]*"|(?<!\w)\'(?:[^\']|(?<=\w)\'(?=\w))*\'(?!\w)')
+
+
+def blank_quotations(text: str, min_words: int) -> str:
+    """Quoted text of at least ``min_words`` words replaced by a placeholder word.
+
+    A suggested disclaimer or a sample post ("add 'the views expressed here do
+    not represent my employer'") is an example, not the clause's own wording:
+    its "not" must not turn the obligation to add it into a prohibition.
+    """
+    if '"' not in text and "'" not in text:
+        return text
+    return _QUOTED.sub(lambda m: " xquote " if len(m.group(0).split()) >= min_words else m.group(0), text)
 
 
 _LEADING_NOISE = re.compile(r"^[\W\d_]*(?:(?:always|also|then|and|so|just|now|only)\s+)*", re.I)
@@ -89,6 +105,7 @@ class ModalityTagger(BaseEstimator):
         self.standalone_ = re.compile(data["standalone_sentence"])
         self.standalone_min_words_ = int(data["standalone_min_words"])
         self.heading_max_words_ = int(data["heading_max_words"])
+        self.quote_min_words_ = int(data["quote_min_words"])
         self.classes_ = np.array(MODALITIES)
         self.rules_format_ = RULES_FORMAT
         # what the rules were compiled from: a model's version should change when this does
@@ -164,6 +181,7 @@ class ModalityTagger(BaseEstimator):
     def classify(self, text: str, lead_in: str = "", heading: str = "") -> tuple[str, float]:
         """Modality of one clause (read with its lead-in and heading path) and the confidence of its cue."""
         text, lead_in, heading = (normalize(s) for s in (text, lead_in, heading))
+        text = blank_quotations(text, self.quote_min_words_)
         if self.question_.search(text):
             return "information", CUE_SCORE["explicit"]
         modality = self.explicit(text)

@@ -222,11 +222,16 @@ def _sentence_records(X, min_chars: int) -> tuple[list[dict], list[int]]:
     return sentences, owners
 
 
+SCORE_FLOOR = 0.0005  # probabilities below this are stored as 0 (they change no cell state)
+
+
 @dataclass
 class TaggedResult:
     labels: dict[str, float]
     modality: str
     modality_score: float
+    # every category's probability (those above SCORE_FLOOR), what grid cells are computed from
+    scores: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -259,7 +264,9 @@ class TaggerModel:
             labels = {self.categories[k]: round(float(P[i, k]), 4) for k in np.flatnonzero(chosen[i])}
             labels = dict(sorted(labels.items(), key=lambda kv: -kv[1]))
             modality, mscore = modalities[i] if taggable[i] else ("information", 1.0)
-            out.append(TaggedResult(labels, modality, mscore))
+            scores = {self.categories[k]: round(float(P[i, k]), 4) for k in np.flatnonzero(P[i] >= SCORE_FLOOR)} \
+                if taggable[i] else {}
+            out.append(TaggedResult(labels, modality, mscore, scores))
         return out
 
     def save(self, path: str | Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -13,6 +14,7 @@ import sqlite_utils
 from policycorpus.db import transaction, utcnow
 from policycorpus.keys import clause_keys
 from policycorpus.structure import Block, blocks_from_json
+from taxonomy.coverage import cell_states
 from taxonomy.evaluate import CARD_CATEGORY_FIGURES
 from taxonomy.model import TaggerModel, load_model
 from taxonomy.segment import CLAUSE, SEGMENTER_VERSION, Clause, blocks_from_text, clauses_from_units, segment_blocks
@@ -39,6 +41,7 @@ class TaggedClause:
     modality_score: float = 0.0
     position: int = 0
     model_version: str = ""
+    scores: dict[str, float] = field(default_factory=dict)  # every category's probability
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -53,9 +56,35 @@ def card_path(path: str | Path) -> Path:
     return Path(path).with_suffix(".card.json")
 
 
+def thresholds_path(path: str | Path) -> Path:
+    """Where the cell thresholds of the model file at ``path`` live: beside it, as NAME.thresholds.json."""
+    return Path(path).with_suffix(".thresholds.json")
+
+
 @lru_cache(maxsize=4)
 def _load(path: str) -> TaggerModel:
     return load_model(path)
+
+
+def load_tagger(path: str | Path | None = None) -> TaggerModel:
+    """``get_model`` for users: a missing, unreadable or foreign model file, or a missing embeddings extra,
+    is a one-line library error."""
+    from policycorpus.errors import DependencyError, InputError, NotFoundError
+
+    try:
+        model = get_model(path)
+    except ModelMissing as exc:
+        raise NotFoundError(str(exc)) from exc
+    except Exception as exc:  # unreadable or foreign file
+        raise InputError(f"cannot load tagger model {path}: {exc}") from exc
+    if type(model.tagger.featurizer_).__name__ == "EmbeddingFeaturizer":
+        from taxonomy.embeddings import EmbeddingsUnavailable, load_encoder
+
+        try:
+            load_encoder(model.tagger.featurizer_.model_dir)
+        except EmbeddingsUnavailable as exc:
+            raise DependencyError(str(exc)) from exc
+    return model
 
 
 def get_model(path: str | Path | None = None) -> TaggerModel:
@@ -76,7 +105,7 @@ def tag_clauses(clauses: list[Clause], model: TaggerModel | None = None) -> list
     results = model.tag([clause_record(c) for c in clauses], [c.kind == CLAUSE for c in clauses])
     return [
         TaggedClause(c.text, list(c.heading_path), c.lead_in, c.kind, (c.start, c.end), r.labels, r.modality,
-                     r.modality_score, c.position, model.version)
+                     r.modality_score, c.position, model.version, dict(getattr(r, "scores", None) or r.labels))
         for c, r in zip(clauses, results)
     ]
 
@@ -110,6 +139,67 @@ def classify_units(rows: list[dict], model: TaggerModel | None = None) -> list[d
                 "kind": tagged.kind,
                 "model_version": model.version,
             })
+    return out
+
+
+def get_calibration(model: TaggerModel, model_file: str | Path | None = None, path: str | Path | None = None):
+    """The cell thresholds of ``model``: the file at ``path``, else MODEL.thresholds.json beside ``model_file``.
+
+    ``model_file`` defaults as in ``get_model`` ($POLICYCORPUS_MODEL or the
+    shipped model). Raises NotFoundError when there is no such file,
+    InputError when it is unreadable or was fitted for another model version.
+    """
+    from policycorpus.errors import InputError, NotFoundError
+    from taxonomy.coverage import load_calibration
+
+    p = Path(path) if path else thresholds_path(model_path(model_file))
+    try:
+        calibration = load_calibration(p)
+    except ValueError as exc:
+        raise InputError(str(exc)) from exc
+    if calibration is None:
+        raise NotFoundError(f"no cell thresholds at {p} (fit them with 'python -m taxonomy.crossval "
+                            f"../shared/realcorpus --realdev DIR --model MODEL --write-thresholds')")
+    if calibration.model_version != model.version:
+        raise InputError(f"{p} was fitted for model {calibration.model_version}, not {model.version}")
+    return calibration
+
+
+def clause_scores(clauses: list[Clause], model: TaggerModel) -> list[dict[str, float]]:
+    """Every category's probability for each clause ({} for headings, boilerplate and fragments)."""
+    taggable = [c.kind == CLAUSE for c in clauses]
+    records = [clause_record(c) for c, t in zip(clauses, taggable) if t]
+    P = model.tagger.predict_proba(records) if records else None
+    out, row = [], 0
+    for t in taggable:
+        if t:
+            out.append({cat: round(float(p), 4) for cat, p in zip(model.categories, P[row])})
+            row += 1
+        else:
+            out.append({})
+    return out
+
+
+def coverage_units(rows: list[dict], model: TaggerModel | None = None, calibration=None) -> list[dict]:
+    """The grid cells of JSON-line units (as ``classify_units`` reads them): one dict per document and category.
+
+    Each is {"doc", "category", "state", "score", "evidence_idx"}; see
+    ``taxonomy.coverage.cell_states`` for their meaning. ``evidence_idx`` is
+    the evidence unit's ``idx`` (its position in the document when units have
+    no ``idx``).
+    """
+    from taxonomy.coverage import cell_states
+
+    model = model or get_model()
+    calibration = calibration or get_calibration(model)
+    out: list[dict] = []
+    for doc_rows in _documents(rows):
+        clauses = clauses_from_units(doc_rows)
+        scored = [{"idx": row.get("idx", i), "kind": c.kind, "scores": s}
+                  for i, (row, c, s) in enumerate(zip(doc_rows, clauses, clause_scores(clauses, model)))]
+        for cell in cell_states(scored, calibration, model.categories):
+            out.append({"doc": doc_rows[0].get("doc"), "category": cell["category"], "state": cell["state"],
+                        "score": cell["score"], "evidence_idx": cell["evidence_idx"]})
     return out
 
 
@@ -204,6 +294,32 @@ def segment_snapshots(db: sqlite_utils.Database, progress: Progress | None = Non
     return {"snapshots": len(todo), "clauses": clauses_written, "version": SEGMENTER_VERSION}
 
 
+def _scores_json(result) -> str | None:
+    scores = getattr(result, "scores", None) or result.labels
+    return json.dumps(scores, separators=(",", ":")) if scores else None
+
+
+def _cells(rows: list, results: list, model: TaggerModel, calibration=None) -> list[dict]:
+    """The grid cells of each snapshot in the batch (rows: id, kind, text, heading, lead_in, snapshot_id)."""
+    from taxonomy.coverage import uncalibrated_cell_states
+
+    by_snapshot: dict[int, list[dict]] = {}
+    for r, res in zip(rows, results):
+        by_snapshot.setdefault(r[5], []).append(
+            {"idx": r[0], "kind": r[1], "scores": getattr(res, "scores", None) or res.labels, "labels": res.labels})
+    out = []
+    categories = list(getattr(model, "categories", None) or [])
+    for snapshot_id, clauses in by_snapshot.items():
+        if calibration is not None:
+            states = cell_states(clauses, calibration, categories or None)
+        else:
+            states = uncalibrated_cell_states(clauses, categories)
+        out += [{"snapshot_id": snapshot_id, "category": c["category"], "state": c["state"], "score": c["score"],
+                 "best": c["best"], "evidence_clause_id": c["evidence_idx"], "calibrated": int(calibration is not None),
+                 "model_version": model.version} for c in states]
+    return out
+
+
 def _processed(db: sqlite_utils.Database, snapshot_id: int, step: str, version: str) -> bool:
     return db.execute("select 1 from processing where snapshot_id = ? and step = ? and version = ?",
                       [snapshot_id, step, version]).fetchone() is not None
@@ -215,11 +331,15 @@ def _delete_clauses(db: sqlite_utils.Database, snapshot_id: int) -> None:
     db.execute("delete from processing where snapshot_id = ? and step in ('segment', 'tag')", [snapshot_id])
 
 
-def tag_snapshots(db: sqlite_utils.Database, model: TaggerModel | None = None, progress: Progress | None = None) -> dict:
+def tag_snapshots(db: sqlite_utils.Database, model: TaggerModel | None = None, progress: Progress | None = None,
+                  calibration=None) -> dict:
     """Tag the clauses of every segmented snapshot not yet tagged by this model version.
 
     Tags of other model versions stay in the tags table; the clauses' modality
-    columns hold the latest tagging.
+    columns hold the latest tagging, their ``scores`` every category's
+    probability. Each snapshot's grid cells (covered / uncertain / absent per
+    category, with score and evidence clause) go to ``coverage_cells``, from
+    ``calibration`` (taxonomy.coverage.CellCalibration) when given.
     """
     model = model or get_model()
     sync_categories(db)
@@ -231,7 +351,7 @@ def tag_snapshots(db: sqlite_utils.Database, model: TaggerModel | None = None, p
         batch.append(snapshot_id)
         batch_size += sizes.get(snapshot_id, 0)
         if batch_size >= BATCH_CLAUSES or snapshot_id == todo[-1]:
-            c, t = _tag_batch(db, model, batch)
+            c, t = _tag_batch(db, model, batch, calibration)
             tagged_clauses += c
             tag_rows += t
             done += len(batch)
@@ -241,7 +361,8 @@ def tag_snapshots(db: sqlite_utils.Database, model: TaggerModel | None = None, p
     return {"snapshots": len(todo), "clauses": tagged_clauses, "tags": tag_rows, "version": model.version}
 
 
-def _tag_batch(db: sqlite_utils.Database, model: TaggerModel, snapshot_ids: list[int]) -> tuple[int, int]:
+def _tag_batch(db: sqlite_utils.Database, model: TaggerModel, snapshot_ids: list[int], calibration=None,
+               ) -> tuple[int, int]:
     marks = ",".join("?" * len(snapshot_ids))
     rows = db.execute(
         f"select id, kind, text, heading_path, lead_in, snapshot_id from clauses where snapshot_id in ({marks}) "
@@ -252,7 +373,9 @@ def _tag_batch(db: sqlite_utils.Database, model: TaggerModel, snapshot_ids: list
         {"clause_id": r[0], "category": cat, "score": score, "model_version": model.version}
         for r, res in zip(rows, results) for cat, score in res.labels.items()
     ]
-    updates = [(res.modality, res.modality_score, model.version, r[0]) for r, res in zip(rows, results)]
+    updates = [(res.modality, res.modality_score, model.version, _scores_json(res), r[0])
+               for r, res in zip(rows, results)]
+    cells = _cells(rows, results, model, calibration)
     now = utcnow()
     with transaction(db):
         if all(_processed(db, s, "tag", model.version) for s in snapshot_ids):
@@ -261,8 +384,11 @@ def _tag_batch(db: sqlite_utils.Database, model: TaggerModel, snapshot_ids: list
                    f"(select id from clauses where snapshot_id in ({marks}))", [model.version, *snapshot_ids])
         if tags:
             db["tags"].insert_all(tags, pk=("clause_id", "category", "model_version"), replace=True)
-        db.conn.executemany("update clauses set modality = ?, modality_score = ?, model_version = ? where id = ?",
-                            updates)
+        db.conn.executemany("update clauses set modality = ?, modality_score = ?, model_version = ?, scores = ? "
+                            "where id = ?", updates)
+        db.execute(f"delete from coverage_cells where model_version = ? and snapshot_id in ({marks})",
+                   [model.version, *snapshot_ids])
+        db["coverage_cells"].insert_all(cells, pk=("snapshot_id", "category", "model_version"), replace=True)
         db["processing"].insert_all(
             [{"snapshot_id": s, "step": "tag", "version": model.version, "processed_at": now} for s in snapshot_ids],
             pk=("snapshot_id", "step", "version"), replace=True)

@@ -20,11 +20,11 @@ import yaml
 
 from policycorpus.structure import Block, normalize_space
 
-SEGMENTER_VERSION = "seg-2"
+SEGMENTER_VERSION = "seg-3"
 RULES_PATH = Path(__file__).with_name("segment_rules.yaml")
 
 TERMINAL = tuple('.!?:;"”’)')
-CLAUSE, HEADING, BOILERPLATE = "clause", "heading", "boilerplate"
+CLAUSE, HEADING, BOILERPLATE, FRAGMENT = "clause", "heading", "boilerplate", "fragment"
 LEAD_IN_ITEM_CHARS = 160  # an item this short that ends in ':' opens a nested list
 PARAGRAPH_CHARS = 250  # a paragraph this long ends the list before it
 
@@ -61,6 +61,10 @@ class Rules:
     boilerplate_max_words: int
     boilerplate: tuple
     pseudo_heading_max_words: int
+    fragment_max_chars: int
+    link_only: re.Pattern
+    repeated_max_words: int
+    sentence_openers: frozenset
 
 
 @lru_cache(maxsize=1)
@@ -75,6 +79,10 @@ def load_rules(path: str | Path = RULES_PATH) -> Rules:
         boilerplate_max_words=int(data["boilerplate_max_words"]),
         boilerplate=tuple(re.compile(p, re.I) for p in data["boilerplate"]),
         pseudo_heading_max_words=int(data["pseudo_heading_max_words"]),
+        fragment_max_chars=int(data["fragment_max_chars"]),
+        link_only=re.compile(data["link_only"], re.I),
+        repeated_max_words=int(data["repeated_max_words"]),
+        sentence_openers=frozenset(w.lower() for w in data["sentence_openers"]),
     )
 
 
@@ -86,6 +94,50 @@ def is_boilerplate(text: str, rules: Rules | None = None) -> bool:
     if words <= rules.nav_max_words and any(p.search(text.strip()) for p in rules.navigation):
         return True
     return words <= rules.boilerplate_max_words and any(p.search(text) for p in rules.boilerplate)
+
+
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+_SENTENCE_PUNCTUATION = tuple('.!?:;')
+
+
+def is_whole_sentence(text: str, lead_in: str = "", rules: Rules | None = None) -> bool:
+    """Two or more words, one in lower case, and closing punctuation, a lead-in it completes or an imperative."""
+    rules = rules or load_rules()
+    words = _WORD.findall(text)
+    if len(words) < 2 or not any(w[0].islower() and len(w) > 1 for w in words):
+        return False
+    if text.rstrip().rstrip('"”’)').endswith(_SENTENCE_PUNCTUATION) or lead_in:
+        return True
+    return words[0].lower().replace("’", "'") in rules.sentence_openers
+
+
+def is_fragment(text: str, lead_in: str = "", rules: Rules | None = None) -> bool:
+    """Too short to tag and not a whole sentence, or nothing but links and handles."""
+    rules = rules or load_rules()
+    stripped = text.strip()
+    if rules.link_only.match(stripped):
+        return True
+    return len(stripped) < rules.fragment_max_chars and not is_whole_sentence(stripped, lead_in, rules)
+
+
+def mark_fragments(clauses: list[Clause], rules: Rules | None = None) -> None:
+    """Turn the fragments among the clauses of one document into kind FRAGMENT (kept, never tagged).
+
+    A line fragment read with the rest of its sentence (``context``) is not
+    one: it is already joined to its neighbours.
+    """
+    rules = rules or load_rules()
+    repeats: dict[str, int] = {}
+    for c in clauses:
+        key = c.text.strip().lower()
+        if len(key.split()) <= rules.repeated_max_words and not key.endswith(TERMINAL):
+            repeats[key] = repeats.get(key, 0) + 1
+    for c in clauses:
+        if c.kind != CLAUSE or (c.context and c.context != c.text):
+            continue
+        repeated = not c.lead_in and repeats.get(c.text.strip().lower(), 0) > 1
+        if repeated or is_fragment(c.text, c.lead_in, rules):
+            c.kind = FRAGMENT
 
 
 def ends_open(text: str) -> bool:
@@ -105,7 +157,7 @@ def looks_like_heading(text: str, rules: Rules | None = None) -> bool:
     stripped = text.strip()
     if not stripped or len(stripped.split()) > rules.pseudo_heading_max_words:
         return False
-    if stripped.endswith(TERMINAL) or stripped.endswith(","):
+    if stripped.endswith(TERMINAL) or stripped.endswith(",") or rules.link_only.match(stripped):
         return False
     first = stripped[0]
     return first.isupper() or first.isdigit()
@@ -267,6 +319,7 @@ def segment_blocks(blocks: list[Block], text: str | None = None) -> list[Clause]
     for i, clause in enumerate(out):
         clause.position = i
         clause.context = clause.text
+    mark_fragments(out, rules)
     return out
 
 
@@ -325,6 +378,7 @@ def clauses_from_units(units: list[dict]) -> list[Clause]:
             pseudo_heading = body
     groups = _fragment_groups(out)
     _attach_lead_ins(groups)
+    mark_fragments(out, rules)
     return out
 
 

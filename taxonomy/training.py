@@ -209,13 +209,16 @@ def default_tagger(backend: str, taxonomy_path: str) -> ClauseTagger:
 def train_model(labelled_path: str | Path | None = None, taxonomy_path: str | Path | None = None,
                 use_examples: bool = True, tagger: ClauseTagger | None = None, seed: int = 0,
                 backend: str = "tfidf", documents: list[tuple[str, str]] = (),
-                extra_examples: list[str | Path] = ()) -> TaggerModel:
+                extra_examples: list[str | Path] = (), labelled_rows: list[dict] | None = None,
+                labelled_weight: float = LABELLED_WEIGHT) -> TaggerModel:
     """Train a model from the taxonomy file's examples and, optionally, labelled clauses.
 
     ``labelled_path`` is a JSON-lines file of labelled clauses; ``documents``
     are (units, labels) file pairs of labelled documents, read in context;
     ``extra_examples`` are YAML files of more example clauses (see
-    ``taxonomy.add_examples``).
+    ``taxonomy.add_examples``); ``labelled_rows`` are labelled clauses already
+    read (as ``read_labelled_documents`` returns them), each weighing
+    ``labelled_weight`` examples.
     """
     path = str(taxonomy_path or TAXONOMY_PATH)
     tax = load_taxonomy(path)
@@ -224,8 +227,8 @@ def train_model(labelled_path: str | Path | None = None, taxonomy_path: str | Pa
     labelled = read_labelled(labelled_path, tax) if labelled_path else []
     for units_path, labels_path in documents:
         labelled += read_labelled_documents(units_path, labels_path, tax)
-    labelled = labelled or None
-    data = build_training_set(tax, labelled, use_examples, seed)
+    labelled = (labelled + list(labelled_rows or [])) or None
+    data = build_training_set(tax, labelled, use_examples, seed, labelled_weight)
     tagger = tagger if tagger is not None else default_tagger(backend, path)
     if isinstance(tagger.featurizer, ClauseFeaturizer) and tagger.featurizer.taxonomy_path is None:
         tagger.set_params(featurizer__taxonomy_path=path)
@@ -242,6 +245,7 @@ def train_model(labelled_path: str | Path | None = None, taxonomy_path: str | Pa
         "use_examples": use_examples,
         "params": params,
         "seed": seed,
+        **({"labelled_weight": labelled_weight} if labelled_weight != LABELLED_WEIGHT else {}),
     })
     return TaggerModel(
         version=version,

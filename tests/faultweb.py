@@ -35,7 +35,7 @@ FAULTS = (
     "encrypted_pdf", "link_trap", "duplicate_content", "retry_after",
 )
 # Attempts to steer the crawler into addresses it must refuse (loopback canary, cloud metadata, localhost).
-SAFETY_FAULTS = ("redirect_private", "redirect_metadata", "link_localhost")
+SAFETY_FAULTS = ("redirect_private", "redirect_metadata", "link_localhost", "redirect_file")
 # What crawl_log must say about each fault: (outcome, text in reason); None where the fault is not a failure
 # (the policy must simply come out right).
 EXPECTED_LOG = {
@@ -58,6 +58,7 @@ EXPECTED_LOG = {
     "redirect_private": ("refused", "loopback"),
     "redirect_metadata": ("refused", "metadata"),
     "link_localhost": ("refused", "localhost resolves to"),
+    "redirect_file": ("refused", "redirect to file:///etc/passwd: scheme 'file' is not http or https"),
 }
 FAULT_PATH = "/news/social-media-guidelines-archive"  # a link the crawler is sure to follow
 POLICY_PATH = "/about/social-media-policy.html"
@@ -290,6 +291,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def fault_redirect_metadata(self, path):
         self.send_body(302, b"", TEXT_HTML, {"Location": "http://169.254.169.254/latest/meta-data/iam/"})
+
+    def fault_redirect_file(self, path):  # Scrapy does not follow it; it must not pass for a page either
+        self.send_body(302, b"", TEXT_HTML, {"Location": "file:///etc/passwd"})
 
     def fault_link_localhost(self, path):  # a public-looking redirect to a name that resolves to loopback
         port = self.server.web.canary_url().rsplit(":", 1)[1]

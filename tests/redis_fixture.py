@@ -18,11 +18,19 @@ def free_port() -> int:
 @contextmanager
 def redis_server():
     """Yield the URL of a fresh redis-server (no persistence); raise FileNotFoundError if it is not installed."""
+    with redis_process() as (url, _proc):
+        yield url
+
+
+@contextmanager
+def redis_process(port: int | None = None, args: tuple[str, ...] = ("--save", "", "--appendonly", "no")):
+    """Like redis_server, yielding (URL, the server's Popen) so that a test can kill it; `args` replace the
+    default persistence options (none)."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise FileNotFoundError("redis-server is not installed (apt-get install redis-server)")
-    port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+    port = port or free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         import redis
@@ -37,7 +45,8 @@ def redis_server():
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError("redis-server did not start") from None
                 time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield f"redis://127.0.0.1:{port}/0", proc
     finally:
-        proc.terminate()
+        if proc.poll() is None:
+            proc.terminate()
         proc.wait(timeout=10)

@@ -81,9 +81,9 @@ def test_resolver_checks_the_address_connected_to():
 
 
 def test_crawl_uses_the_checking_resolver():
-    from crawler.settings import crawl_settings
+    from crawler.settings import RESOLVER_SETTING, crawl_settings
 
-    assert crawl_settings(db_path="x.db", crawl_id=1)["DNS_RESOLVER"] == "crawler.safety.SafeResolver"
+    assert crawl_settings(db_path="x.db", crawl_id=1)[RESOLVER_SETTING] == "crawler.safety.SafeResolver"
 
 
 REBIND_SCRIPT = """
@@ -91,6 +91,7 @@ import http.server, sys, threading
 import scrapy
 from scrapy.crawler import CrawlerProcess
 from crawler.safety import connect_refusal
+from crawler.settings import RESOLVER_SETTING
 server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
 threading.Thread(target=server.serve_forever, daemon=True).start()
 out = []
@@ -102,7 +103,7 @@ class Probe(scrapy.Spider):
         out.append("fetched")
     def failed(self, failure):
         out.append(connect_refusal("localhost") or repr(failure.value))
-process = CrawlerProcess(settings={"DNS_RESOLVER": "crawler.safety.SafeResolver", "LOG_LEVEL": "CRITICAL",
+process = CrawlerProcess(settings={RESOLVER_SETTING: "crawler.safety.SafeResolver", "LOG_LEVEL": "CRITICAL",
                                    "ROBOTSTXT_OBEY": False, "RETRY_ENABLED": False, "HTTPERROR_ALLOW_ALL": True,
                                    "POLICYCORPUS_ALLOW_PRIVATE": sys.argv[1] == "allow"})
 process.crawl(Probe)

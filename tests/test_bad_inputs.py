@@ -76,7 +76,7 @@ def make_bad_files(root: Path, corpus: Path) -> None:
         "empty.csv": "",
         "header-only.csv": "name,homepage\n",
         "no-name.csv": "homepage\nhttps://a.example\n",
-        "no-homepage.csv": "name\nAcme\n",
+        "no-homepage-bad-policy-url.csv": "name,policy_url\nAcme,not a url\n",
         "bad-url.csv": "name,homepage\nAcme,not a url\n",
         "ftp-url.csv": "name,homepage\nAcme,ftp://a.example/\n",
         "js-url.csv": "name,homepage\nAcme,javascript:alert(1)\n",
@@ -152,7 +152,7 @@ CORPUS_CASES = {
     "csv-missing": ["companies", "import", "{root}/nope.csv"],
     "csv-folder": ["companies", "import", "{root}/empty-folder"],
     **{f"csv-{n}": ["companies", "import", f"{{root}}/{n}.csv"] for n in [
-        "empty", "header-only", "no-name", "no-homepage", "bad-url", "ftp-url", "js-url", "file-url", "empty-name",
+        "empty", "header-only", "no-name", "no-homepage-bad-policy-url", "bad-url", "ftp-url", "js-url", "file-url", "empty-name",
         "duplicate", "extra-fields", "bad-policy-url", "whitespace", "tsv", "semicolons", "one-good-one-bad",
         "latin1", "utf16", "binary", "nul"]},
     # import-docs
@@ -269,6 +269,7 @@ SUBPROCESS_CASES = {
     "crawl-bad-job": ["crawl", "--redis", "redis://127.0.0.1:1/0", "--job", "bad job/name"],
     "crawl-resume-nothing": ["crawl", "--resume"],
     "crawl-unknown-company": ["crawl", "Nobody Ltd"],
+    "crawl-redis-unreachable": ["crawl", "--redis", "redis://127.0.0.1:1/0", "--job", "j", "--allow-private"],
     "crawl-max-pages": ["crawl", "--max-pages", "-1"],
     "crawl-threshold": ["crawl", "--threshold", "7"],
     "merge-missing": ["merge", "{root}/nope.db"],

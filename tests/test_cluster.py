@@ -68,7 +68,7 @@ def test_cluster_command_finds_the_clause_types(corpus):
     run = db["cluster_runs"].get(1)
     params = json.loads(run["params"])
     assert params["random_state"] == 0 and params["k_min"] == 2 and params["k_max"] == 8
-    assert params["method"] == "kmeans" and params["backend"] == "tfidf" and params["min_words"] == 4
+    assert params["method"] == "kmeans" and params["backend"] == "tfidf" and params["min_words"] == 5
     assert set(params["selection"]) and params["chosen"] == run["n_clusters"]
     assert run["n_clusters"] >= 3 and run["quality"] > 0.1
     clusters = list(db["clusters"].rows_where("run_id = 1"))
@@ -88,9 +88,10 @@ def test_cluster_command_finds_the_clause_types(corpus):
         ids = {r[0] for r in db.execute("select clause_id from cluster_members where run_id = 1 and cluster = ?", [c["cluster"]])}
         assert set(reps) <= ids
         assert c["n_companies"] == len(json.loads(c["companies"])) >= 2
-    # the clause type the taxonomy lacks is listed first (lowest overlap)
-    lines = [line for line in result.output.splitlines() if line.strip().startswith("#")]
-    assert ":0%" in lines[0] and ("parking" in lines[0] or "car" in lines[0])
+    # the clause type the taxonomy lacks is listed first, flagged NEW
+    lines = [line for line in result.output.splitlines() if line.strip().startswith(("#", "NEW #"))]
+    assert lines[0].strip().startswith("NEW #") and ":0%" in lines[0]
+    assert "parking" in lines[0] or "car" in lines[0] or "bicycle" in lines[0]
     first = result.output.splitlines().index(lines[0])
     assert result.output.splitlines()[first + 1].strip().startswith("e.g. ")
 
@@ -178,3 +179,53 @@ def test_embedding_backend_without_the_extra(corpus, monkeypatch):
     with pytest.raises(DependencyError, match="embeddings"):
         resolve_embedding_model("all-MiniLM-L6-v2")
     assert resolve_embedding_model("/models/mine") == "/models/mine"
+
+
+def test_embedding_cache_is_keyed_by_model_and_clause(corpus):
+    """clause_embeddings: a second run with the same model computes nothing; a changed text is embedded again."""
+    from analysis.cluster import cached_embeddings
+    from analysis.corpus import current_clauses
+    from analysis.estimators import TfidfLSA
+
+    db = open_db(corpus)
+    with db.conn:  # add_policy writes clause rows directly, without the keys segment gives them
+        db.execute("update clauses set key = 'test-' || id")
+    clauses = current_clauses(db)
+    texts = [c.text for c in clauses]
+    embedder = TfidfLSA(n_components=8, random_state=0).fit(texts)  # any transformer with transform()
+    first, computed = cached_embeddings(db, [c.key for c in clauses], texts, embedder, "lsa-8")
+    assert computed == 90 and first.shape == (90, 8) and db["clause_embeddings"].count == 90
+    again, computed = cached_embeddings(db, [c.key for c in clauses], texts, embedder, "lsa-8")
+    assert computed == 0 and np.allclose(first, again)
+    changed = texts[:1] + texts[1:]
+    changed[0] = changed[0] + " Always."
+    _, computed = cached_embeddings(db, [c.key for c in clauses], changed, embedder, "lsa-8")
+    assert computed == 1
+    _, computed = cached_embeddings(db, [c.key for c in clauses], texts, embedder, "another-model")
+    assert computed == 90 and db["clause_embeddings"].count == 180
+
+
+def test_hdbscan_says_whether_it_met_the_outlier_bound(corpus):
+    # clauses unlike each other and unlike the three clause types: HDBSCAN leaves them out
+    rng = random.Random(3)
+    words = ("orchard lantern quarry violin glacier saddle harbour pepper meadow compass ledger velvet canyon "
+             "thimble falcon copper marble timber saffron beacon").split()
+    add_policy(open_db(corpus), "Zeta Misc", [(" ".join(rng.sample(words, 8)).capitalize() + ".", "information", [])
+                                              for _ in range(4)])
+    args = ["cluster", "--method", "hdbscan", "--max-outliers", "0", "-q", "--db", str(corpus)]
+    plain = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert plain.exit_code == 0, plain.output
+    run = json.loads(open_db(corpus)["cluster_runs"].get(1)["params"])
+    assert run["outlier_share"] > 0 and run["outlier_bound_met"] is False
+    assert "the bound was NOT met" in plain.output and f"outliers: {run['outlier_share']:.0%}" in plain.output
+    reduced = CliRunner().invoke(cli, args + ["--reduce-outliers"], catch_exceptions=False)
+    assert "outliers: 0%" in reduced.output and "within --max-outliers 0%" in reduced.output
+    assert json.loads(open_db(corpus)["cluster_runs"].get(2)["params"])["outlier_bound_met"] is True
+
+
+def test_summarise_refuses_a_mismatched_clause_list(corpus):
+    from analysis.cluster import run_clustering, summarise
+
+    run = run_clustering(open_db(corpus), n_clusters=3)
+    with pytest.raises(ValueError, match="fitted on 90 clauses"):
+        summarise(run.model, run.clauses[:-1])

@@ -148,14 +148,16 @@ def test_grid_matches_the_policies(corpus):
     assert comp.names == list(POLICIES)
     for company, clauses in POLICIES.items():
         expected = {c for _, _, cats in clauses for c in cats}
-        covered = {cid for cid, cell in comp.cells[company].items() if cell.covered}
+        covered = {cid for cid, cell in comp.cells[company].items() if cell.state == "covered"}
         assert covered == expected, company
     acme = comp.cells["Acme Bank"]
     assert acme["confidentiality"].modality == "prohibition" and acme["confidentiality"].count == 1
     assert acme["confidentiality"].clause["url"] == "https://acme-bank.example/social-media-policy"
-    assert acme["confidentiality"].clause["snapshot_date"] == "2026-03-01"
+    assert acme["confidentiality"].clause["collected"] == "2026-03-01"
+    assert acme["confidentiality"].clause["document"] == "Acme Bank policy"
+    assert acme["confidentiality"].state == "covered" and acme["confidentiality"].score == 0.9
     assert acme["scope"].modality == "obligation"
-    assert not acme["political"].covered and acme["political"].clause is None
+    assert acme["political"].state == "absent" and acme["political"].clause is None
     assert set(comp.common) == {"scope", "confidentiality"}
     assert comp.unique == {"participation": "Bolt Bank", "privacy": "Bolt Bank", "security": "Cobalt Credit",
                            "training": "Cobalt Credit", "work_time_use": "Delta Savings", "reporting": "Delta Savings",
@@ -212,9 +214,9 @@ def test_only_the_latest_snapshot_counts(tmp_path):
     add_policy(db, "Golf", [("Everyone at Golf may use social media in their own name.", "permission", ["scope"])],
                fetched_at="2026-01-01T00:00:00+00:00")
     comp = compare_companies(db, find_companies(db, ["Golf"]))
-    covered = {c for c, cell in comp.cells["Golf"].items() if cell.covered}
+    covered = {c for c, cell in comp.cells["Golf"].items() if cell.state == "covered"}
     assert covered == {"scope"}
-    assert comp.cells["Golf"]["scope"].clause["snapshot_date"] == "2026-01-01"
+    assert comp.cells["Golf"]["scope"].clause["collected"] == "2026-01-01"
 
 
 def test_all_formats_via_cli(corpus, tmp_path):
@@ -226,9 +228,10 @@ def test_all_formats_via_cli(corpus, tmp_path):
     data = json.loads((out / "compare.json").read_text())
     assert [c["name"] for c in data["companies"]] == list(POLICIES)
     assert data["cells"]["Echo Union"]["political"]["modality"] == "prohibition"
+    assert data["cells"]["Echo Union"]["political"]["state"] == "covered"
     md = (out / "compare.md").read_text()
     assert "## Grid" in md and "| **Conduct** |" in md
-    assert "[2026-03-01](https://acme-bank.example/social-media-policy)" in md
+    assert "[Acme Bank policy](https://acme-bank.example/social-media-policy), collected 2026-03-01" in md
     # peer group selection gives the same companies
     pg = run("compare", "--peer-group", "banks", "--format", "json", "--db", corpus)
     assert [c["name"] for c in json.loads(pg.output)["companies"]] == sorted(POLICIES)
@@ -242,7 +245,7 @@ def test_html_escapes_policy_text(corpus, tmp_path):
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
     assert "<script" not in page.lower()  # self-contained, no script at all
     assert "<link" not in page.lower() and "src=" not in page.lower()  # no external assets
-    assert "Coverage heatmap" in page and "hsl(212" in page
+    assert "Coverage at a glance" in page and "check by hand" in page  # the heatmap and its legend
 
 
 def test_markdown_escapes_policy_text(corpus):
@@ -256,25 +259,28 @@ def test_spreadsheet_cells_are_neutralised(corpus, tmp_path):
     xlsx = tmp_path / "grid.xlsx"
     run("compare", *POLICIES, "--format", "xlsx", "-o", xlsx, "--db", corpus)
     wb = load_workbook(xlsx)
-    assert wb.sheetnames[:2] == ["Grid", "Scores"]
+    assert wb.sheetnames[:3] == ["Summary", "Grid", "Scores"]
     assert "confidentiality" in wb.sheetnames and "employee_rights" in wb.sheetnames
     values = [c.value for ws in wb for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
     formulas = [c for ws in wb for row in ws.iter_rows() for c in row if c.data_type == "f"]
     assert not formulas
     training = wb["training"]
     header = [c.value for c in training[1]]
-    cell = training.cell(row=2, column=header.index("Cobalt Credit") + 1).value
-    assert cell.startswith("[information] =HYPERLINK") or cell.startswith("'")
+    row = next(r for r in training.iter_rows(min_row=2, values_only=True) if r[0] == "Cobalt Credit")
+    assert row[header.index("Clause")] == "'" + FORMULA
     assert not any(v.startswith(("=", "+", "-", "@")) for v in values)
     # the grid cell of Cobalt/training holds the formula text, quoted
     grid = wb["Grid"]
     names = [c.value for c in grid[1]]
     row = next(r for r in grid.iter_rows(min_row=2) if r[1].value.endswith("(training)"))
+    assert not row[2].value  # no cell of the row to check
     assert FORMULA in row[names.index("Cobalt Credit")].value
-    # per-category sheet: every company's clauses side by side
+    # per-category sheet: every company's clauses, sorted by company, with document, state and confidence
     conf = wb["confidentiality"]
-    assert [c.value for c in conf[1]] == list(POLICIES)
-    assert all(conf.cell(row=2, column=j).value for j in range(1, 6))
+    assert [c.value for c in conf[1]][:4] == ["Company", "Document", "Cell", "Confidence"]
+    rows = list(conf.iter_rows(min_row=2, values_only=True))
+    assert [r[0] for r in rows] == sorted(POLICIES)
+    assert rows[0][1] == "Acme Bank policy" and rows[0][2] == "covered" and rows[0][3] == 0.9
 
     text = run("compare", *POLICIES, "--format", "csv", "--db", corpus).output
     rows = list(csv.reader(io.StringIO(text)))
@@ -297,7 +303,7 @@ def test_neutralise():
 
 def test_user_errors(corpus, tmp_path):
     bad = run("compare", "Nobody Inc", "--db", corpus, ok=False)
-    assert bad.exit_code == 1 and "unknown company: Nobody Inc" in bad.output
+    assert bad.exit_code == 1 and "unknown company 'Nobody Inc'" in bad.output
     assert "needs -o" in run("compare", "Acme Bank", "--format", "xlsx", "--db", corpus, ok=False).output
     assert "peer group" in run("compare", "--peer-group", "nope", "--db", corpus, ok=False).output
     assert run("compare", "--db", tmp_path / "missing.db", "Acme Bank", ok=False).exit_code == 1
@@ -355,7 +361,7 @@ def test_client_draft_column_and_gaps(corpus, tmp_path, suffix, body):
     data = json.loads(result.output)
     name = f"Draft: zephyr-draft{suffix}"
     assert data["client"] == name and data["companies"][-1]["is_client"]
-    covered = {c for c, cell in data["cells"][name].items() if cell["covered"]}
+    covered = {c for c, cell in data["cells"][name].items() if cell["state"] == "covered"}
     assert {"scope", "confidentiality"} <= covered
     assert "disclosure" not in covered
     gaps = {g["category"]: g for g in data["gaps"]}
@@ -380,8 +386,9 @@ def test_client_draft_pdf(corpus, tmp_path):
     draft.write_bytes(render(DRAFT_MD, header="Zephyr Mutual"))
     data = json.loads(run("compare", "--peer-group", "banks", "--client", draft, "--client-name", "Zephyr draft",
                           "--format", "json", "--db", corpus).output)
-    covered = {c for c, cell in data["cells"]["Zephyr draft"].items() if cell["covered"]}
-    assert {"scope", "confidentiality"} <= covered
+    # a two-sentence draft: the calibrated cells find both categories, covered or to check, never absent
+    found = {c for c, cell in data["cells"]["Zephyr draft"].items() if cell["state"] != "absent"}
+    assert {"scope", "confidentiality"} <= found
     assert "disclosure" in {g["category"] for g in data["gaps"]}
 
 
@@ -468,15 +475,22 @@ def test_demo_peer_group_compare(demo_corpus, tmp_path):
                              join tags t on t.clause_id = cl.id and t.model_version = cl.model_version
                              where co.name = ? and cl.kind = 'clause' group by t.category""", [name]).fetchall()
         stored = dict(rows)
-        grid = {c: cell["count"] for c, cell in data["cells"][name].items() if cell["covered"]}
+        grid = {c: cell["count"] for c, cell in data["cells"][name].items() if cell["count"]}
         assert grid == stored, name
         for cat, cell in data["cells"][name].items():
-            if cell["covered"]:
-                assert cell["clause"]["url"].startswith("http://127.0.0.") and cell["clause"]["snapshot_date"]
+            if cell["state"] != "absent":
+                assert cell["evidence"]["url"].startswith("http://127.0.0.") and cell["evidence"]["collected"]
+                # the cell's score is the calibrated probability of coverage; the evidence is the strongest clause
+                assert cell["evidence"]["document"] and 0 <= cell["score"] <= 1 and cell["evidence"]["score"] > 0
+                strongest = db.execute(
+                    "select max(json_extract(cs.scores, '$.' || ?)) from current_segments cs "
+                    "join companies co on co.id = cs.company_id where co.name = ? and cs.kind = 'clause'",
+                    [cat, name]).fetchone()[0]
+                assert cell["evidence"]["score"] == round(strongest, 3)
     # ... and that agrees with what each demo policy is known to contain (the tagger is allowed a few misses).
     expected = absent = found = wrong = 0
     for name, (exp, ab) in expectations.items():
-        covered = {c for c, cell in data["cells"][name].items() if cell["covered"]}
+        covered = {c for c, cell in data["cells"][name].items() if cell["state"] == "covered"}
         expected += len(exp)
         absent += len(ab)
         found += len(exp & covered)
@@ -486,7 +500,7 @@ def test_demo_peer_group_compare(demo_corpus, tmp_path):
     expected_everywhere = set.intersection(*(exp for exp, _ in expectations.values()))
     assert len(set(data["common"]) & expected_everywhere) >= 2, (data["common"], expected_everywhere)
     for cat in data["common"]:
-        assert all(data["cells"][n][cat]["covered"] for n in expectations)
+        assert all(data["cells"][n][cat]["state"] == "covered" for n in expectations)
 
 
 def test_demo_hostile_text_is_neutralised(demo_corpus, tmp_path):

@@ -10,8 +10,8 @@ from collections import Counter
 import pytest
 
 from demo.webserver import DemoWeb
-from policycorpus.db import open_db
-from redis_fixture import redis_server
+from policycorpus.db import TABLES_BY_NAME, open_db
+from redis_fixture import redis_process, redis_server
 from commandline import policycorpus
 
 WORKERS = ("w1", "w2", "w3")
@@ -50,7 +50,8 @@ def per_worker(redis_url, tmp_path_factory):
         merged = tmp / "corpus.db"
         first = policycorpus("merge", *map(str, db_paths), "--db", str(merged))
         second = policycorpus("merge", *map(str, db_paths), "--db", str(merged))
-        yield {"web": web, "dbs": [open_db(p) for p in db_paths], "merged": open_db(merged), "first": first,
+        yield {"web": web, "paths": db_paths, "dbs": [open_db(p) for p in db_paths], "merged": open_db(merged),
+               "first": first,
                "second": second, "requests": list(web.requests), "expected": web.expected(generation=1)}
 
 
@@ -93,9 +94,59 @@ def test_merged_corpus_has_every_planted_policy_once(per_worker):
 
 
 def test_merge_twice_adds_nothing(per_worker):
-    assert "0 companies, 0 documents, 0 snapshots, 0 crawls, 0 candidates, 0 crawl_log" in per_worker["second"].stdout
+    assert ("0 companies, 0 documents, 0 snapshots, 0 crawls, 0 candidates, 0 crawl_log, 0 document_versions"
+            in per_worker["second"].stdout)
     first = per_worker["first"].stdout
     assert " 0 snapshots" not in first and " 0 crawl_log" not in first
+
+
+MERGED_TABLES = ("companies", "documents", "snapshots", "document_versions", "crawls", "crawl_companies", "candidates",
+                 "crawl_log")
+
+
+def table_rows(db, table: str) -> list[tuple]:
+    names = [c.name for c in TABLES_BY_NAME[table].columns]
+    order = TABLES_BY_NAME[table].pk
+    order = ", ".join(order) if isinstance(order, tuple) else order
+    return [tuple(r) for r in db.execute(f"select {', '.join(names)} from {table} order by {order}")]
+
+
+def test_merge_copies_every_declared_column(per_worker):
+    """Each source row arrives whole: every column the schema declares (ids and the keys mapped to the
+    destination's ids aside), so a column added to policycorpus.db.TABLES is merged too."""
+    merged = per_worker["merged"]
+    mapped = {"id", "company_id", "document_id", "snapshot_id", "crawl_id", "latest_snapshot_id", "snapshot_count"}
+    for table in ("companies", "snapshots", "document_versions", "crawls", "candidates", "crawl_log"):
+        names = [c.name for c in TABLES_BY_NAME[table].columns if c.name not in mapped]
+        select = f"select {', '.join(names)} from {table}"
+        # the same companies are in every worker's corpus: the merge keeps the first source's rows
+        sources = per_worker["dbs"][:1] if table == "companies" else per_worker["dbs"]
+        expected = Counter(tuple(r) for db in sources for r in db.execute(select))
+        got = Counter(tuple(r) for r in merged.execute(select))
+        assert got == expected, table
+        assert any(any(v is not None for v in row) for row in got), table
+
+
+def test_concurrent_merges_give_the_corpus_of_one(per_worker, tmp_path):
+    """Two `merge` runs of the same sources at once into a new corpus: no traceback, and the corpus is
+    the one a single merge makes (each source's merge holds the write lock; a second merge adds nothing)."""
+    dest = tmp_path / "concurrent.db"
+    holder = open_db(dest)
+    holder.execute("BEGIN IMMEDIATE")  # hold the write lock until both merges are under way
+    args = [sys.executable, "-m", "policycorpus", "merge", *map(str, per_worker["paths"]), "--db", str(dest)]
+    procs = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    time.sleep(5)
+    assert all(p.poll() is None for p in procs)
+    holder.execute("ROLLBACK")
+    holder.conn.close()
+    outputs = [p.communicate(timeout=600) for p in procs]
+    for proc, (out, err) in zip(procs, outputs):
+        assert proc.returncode == 0 and "Traceback" not in err, out + err
+    added = sorted(out for out, _ in outputs)
+    assert "0 companies, 0 documents, 0 snapshots" not in added[0] or "0 snapshots" not in added[1], added
+    db = open_db(dest)
+    for table in MERGED_TABLES:
+        assert table_rows(db, table) == table_rows(per_worker["merged"], table), table
 
 
 def test_redis_keys_removed_after_the_crawl(per_worker, redis_url):
@@ -162,3 +213,132 @@ def test_killed_worker_loses_no_page(redis_url, tmp_path):
     assert all(r["snapshot_count"] == 1 for r in docs.values())
     requeued = db.execute("select count(*) from crawl_log where outcome = 'requeued'").fetchone()[0]
     print(f"requeued after the kill: {requeued}")
+
+
+def test_workers_stop_when_redis_dies_and_resume_later(tmp_path):
+    """Redis killed mid-crawl: each worker retries for --redis-retry seconds, then stops with one
+    'Error:' line (no traceback, no flood of log lines), leaving its crawl 'interrupted'; with a new
+    Redis, `crawl --resume` finishes the crawl and the merged corpus has every planted policy."""
+    retry = 3
+    with DemoWeb(port=0, generation=1) as web:
+        csv_path = web.write_companies_csv(tmp_path / "companies.csv")
+        db_paths = [tmp_path / f"{w}.db" for w in WORKERS[:2]]
+        for db_path in db_paths:
+            policycorpus("companies", "import", str(csv_path), "--db", str(db_path))
+        try:
+            with redis_process() as (url, server):
+                procs = [subprocess.Popen([sys.executable, "-m", "policycorpus", "crawl", "--redis", url, "--job", "lost",
+                                           "--workers", "2", "--worker-id", worker, "--redis-retry", str(retry),
+                                           "--allow-private", "-q", "--db", str(db)],
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         for worker, db in zip(WORKERS, db_paths)]
+                deadline = time.monotonic() + 60
+                while len(web.requests) < 30 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert all(p.poll() is None for p in procs), "a worker finished before Redis was killed"
+                server.kill()
+                killed = time.monotonic()
+                outputs = [p.communicate(timeout=120) for p in procs]
+                stopped_after = time.monotonic() - killed
+        except FileNotFoundError as exc:
+            pytest.skip(str(exc))
+        for proc, (out, err) in zip(procs, outputs):
+            errors = [line for line in err.splitlines() if line.startswith("Error:")]
+            assert proc.returncode != 0, out + err
+            assert len(errors) == 1 and "Redis" in errors[0] and "--resume" in errors[0], err
+            assert "Traceback" not in err, err
+            assert sum("Redis" in line for line in err.splitlines()) <= 2, err  # one warning, one error
+        assert stopped_after < retry + 20, f"workers took {stopped_after:.1f} s to stop"
+        for db_path in db_paths:
+            assert [r["status"] for r in open_db(db_path)["crawls"].rows] == ["interrupted"]
+
+        with redis_server() as url:
+            run_workers(url, db_paths, job="lost", extra=["--resume"])
+        expected = [p["url"] for p in web.expected(generation=1)]
+    for db_path in db_paths:
+        assert [r["status"] for r in open_db(db_path)["crawls"].rows] == ["finished"]
+    merged = tmp_path / "corpus.db"
+    policycorpus("merge", *map(str, db_paths), "--db", str(merged))
+    docs = {r["url"]: r for r in open_db(merged)["documents"].rows}
+    assert not [u for u in expected if u not in docs], "policies missing after the resumed crawl"
+    assert all(r["snapshot_count"] == 1 for r in docs.values())
+    print(f"workers stopped {stopped_after:.1f} s after Redis was killed (retry {retry} s)")
+
+
+def test_unreachable_redis_is_one_line_and_no_crawl_row(tmp_path):
+    from redis_fixture import free_port
+
+    db_path = tmp_path / "c.db"
+    with DemoWeb(port=0, generation=1) as web:
+        policycorpus("companies", "import", str(web.write_companies_csv(tmp_path / "c.csv")), "--db", str(db_path))
+    result = policycorpus("crawl", "--redis", f"redis://127.0.0.1:{free_port()}/0", "-q", "--db", str(db_path),
+                          check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("Error:")] == [
+        line for line in result.stderr.splitlines() if line.strip()], result.stderr
+    assert "cannot reach Redis" in result.stderr
+    assert open_db(db_path)["crawls"].count == 0
+
+
+def test_interrupted_while_waiting_for_workers_leaves_no_running_crawl(redis_url, tmp_path):
+    """Ctrl-C while a worker waits for the others: its crawl row is 'interrupted' (resumable), not 'running'."""
+    db_path = tmp_path / "c.db"
+    with DemoWeb(port=0, generation=1) as web:
+        policycorpus("companies", "import", str(web.write_companies_csv(tmp_path / "c.csv")), "--db", str(db_path))
+    proc = subprocess.Popen([sys.executable, "-m", "policycorpus", "crawl", "--redis", redis_url, "--job", "alone",
+                             "--workers", "2", "--worker-id", "w1", "--db", str(db_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while "joining job" not in (line := proc.stderr.readline()) and time.monotonic() < deadline:
+        assert line or proc.poll() is None, "the worker exited before waiting"
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "Traceback" not in err, out + err
+    assert [r["status"] for r in open_db(db_path)["crawls"].rows] == ["interrupted"]
+
+
+def test_workers_ride_out_a_short_redis_outage(tmp_path):
+    """Redis (with an append-only file) killed mid-crawl and restarted on its port 2 s later: the workers
+    retry, carry on and finish the crawl; every planted policy is captured, no page fetched twice."""
+    from redis_fixture import free_port
+
+    port, data = free_port(), tmp_path / "redis"
+    data.mkdir()
+    persistent = ("--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", str(data))
+    with DemoWeb(port=0, generation=1) as web:
+        csv_path = web.write_companies_csv(tmp_path / "companies.csv")
+        db_paths = [tmp_path / f"{w}.db" for w in WORKERS[:2]]
+        for db_path in db_paths:
+            policycorpus("companies", "import", str(csv_path), "--db", str(db_path))
+        try:
+            with redis_process(port, persistent) as (url, server):
+                procs = [subprocess.Popen([sys.executable, "-m", "policycorpus", "crawl", "--redis", url, "--job", "blip",
+                                           "--workers", "2", "--worker-id", worker, "--redis-retry", "30",
+                                           "--allow-private", "-q", "--db", str(db)],
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         for worker, db in zip(WORKERS, db_paths)]
+                deadline = time.monotonic() + 60
+                while len(web.requests) < 30 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                assert all(p.poll() is None for p in procs), "a worker finished before Redis was killed"
+                server.kill()
+                server.wait()
+            time.sleep(2)
+            with redis_process(port, persistent):
+                outputs = [p.communicate(timeout=600) for p in procs]
+        except FileNotFoundError as exc:
+            pytest.skip(str(exc))
+        for proc, (out, err) in zip(procs, outputs):
+            assert proc.returncode == 0 and "Traceback" not in err, out + err
+            # one warning per outage (a restarting Redis may fail twice: refused, then loading), no flood
+            assert sum("Redis" in line for line in err.splitlines()) <= 3, err
+        assert any("not answering" in err for _, err in outputs), "the outage went unnoticed"
+        expected = [p["url"] for p in web.expected(generation=1)]
+        requests = list(web.requests)
+    twice = {k: n for k, n in Counter((r.host, r.path) for r in requests).items() if n > 1 and k[1] != "/robots.txt"}
+    assert not twice, f"requested more than once: {twice}"
+    merged = tmp_path / "corpus.db"
+    policycorpus("merge", *map(str, db_paths), "--db", str(merged))
+    docs = {r["url"] for r in open_db(merged)["documents"].rows}
+    assert not [u for u in expected if u not in docs], "policies lost in the outage"

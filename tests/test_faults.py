@@ -79,6 +79,14 @@ def test_robots_and_sitemap_redirects_checked_too(crawl):
     assert {"robots.txt", "sitemap.xml"} <= refused, refused
 
 
+def test_redirect_to_a_file_url_is_refused_not_ok(crawl):
+    rows = [r for r in log_rows(crawl, "redirect_file") if r["url"].endswith(FAULT_PATH)]
+    assert [(r["status"], r["outcome"]) for r in rows] == [(302, "refused")], rows
+    url = rows[0]["url"]
+    assert not crawl["db"].execute("select count(*) from candidates where url = ?", [url]).fetchone()[0]
+    assert "/etc/passwd" in rows[0]["reason"]
+
+
 def test_link_trap_bounded_by_page_budget(crawl):
     web = crawl["web"]
     requests = web.requests_to(site_of(web, "link_trap").host)

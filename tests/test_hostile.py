@@ -114,13 +114,7 @@ def test_datasette_csv_export_neutralises_formulas(corpus, client):
 
 def test_csv_rewriter_streams_across_chunk_boundaries():
     """Quoted newlines and multi-byte characters split between chunks; numbers stay numbers."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "publish" / "site" / "plugins" / "csv_formulas.py"
-    spec = importlib.util.spec_from_file_location("csv_formulas", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    from publish.plugins import csv_formulas as module
     rows = [["id", "text", "score"], ["1", '=HYPERLINK("http://x","y")\nsecond line "quoted"', "-0.5"],
             ["2", "Zoë @mention", "+3"], ["3", "-dash list", "-7"], ["4", "\tTAB", "1e-3"]]
     source = io.StringIO()

@@ -111,3 +111,33 @@ def test_cue_search_stays_cheap(tagger):
     start = time.process_time()
     tagger.predict_with_score(records)
     assert time.process_time() - start < 3.0
+
+
+# ---------------------------------------------------------------- quoted example text
+
+@pytest.mark.parametrize("text, expected", [
+    # a suggested disclaimer: its "not" is the disclaimer's, the clause asks you to add it
+    ("When you write about the sector, state that \u201cthe opinions here are mine and do not speak for the "
+     "charity\u201d.", "obligation"),
+    ("Put a line such as 'these posts are personal and don't reflect my employer's view' in your bio.",
+     "obligation"),
+    # a sample post is an example of tone, not a rule
+    ("A reply we like: \"Sorry to hear that! We never ignore a complaint, so DM us your order number.\"",
+     "information"),
+    ("Example post: 'You must not miss our open day on Saturday!'", "information"),
+    # the clause's own force outside the quotation still counts
+    ("You must not write \u201cwe guarantee a place on the course\u201d in any post.", "prohibition"),
+    ("Never post \"off the record\" remarks about students.", "prohibition"),
+    # an apostrophe inside a word is not a quotation
+    ("Don't share a colleague's photos without asking them first.", "prohibition"),
+])
+def test_quoted_text_does_not_set_the_modality(tagger, text, expected):
+    assert tagger.classify(text)[0] == expected
+
+
+def test_short_quoted_terms_are_still_read(tagger):
+    # two words in quotes are a term ("Reply all"), not an example to blank
+    from taxonomy.modality import blank_quotations
+
+    assert blank_quotations('Avoid "reply all" on staff lists.', 3) == 'Avoid "reply all" on staff lists.'
+    assert "xquote" in blank_quotations('Add "views are my own" to your profile.', 3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -42,8 +43,41 @@ def test_all_plots(tmp_path):
     assert all(name in svg for name in POLICIES)
     invoke("cluster", "-q", "--k-min", "2", "--k-max", "4", "--min-words", "3", "--db", db)
     result = invoke("plot", "map", "-o", out / "map", "--db", db)
-    assert "map.svg" in result.output
-    assert_images(out / "map")
+    assert "map.svg" in result.output and "map.html" in result.output
+    svg = assert_images(out / "map")
+    # the map draws every member, and its legend names every cluster with its size
+    from policycorpus.db import open_db
+
+    corpus = open_db(db)
+    clusters = list(corpus.query("select cluster, label, size from clusters where run_id = 1"))
+    for c in clusters:
+        short = ", ".join(c["label"].split(", ")[:3])
+        assert f"{c['cluster']}: {short} ({c['size']})" in svg.replace("&amp;", "&")
+    spec = json.loads((out / "map.vl.json").read_text())
+    assert len(spec["data"]["values"]) == corpus["cluster_members"].count
+    assert {r["cluster"] for r in spec["data"]["values"]} == {c["cluster"] for c in clusters}
+    page = (out / "map.html").read_text()
+    assert "vegaEmbed" in page and "<\\/" not in page.split("application/json")[0]
+    invoke("plot", "heatmap", "--peer-group", "banks", "--share", "-o", out / "shares", "--db", db)
+    assert "%" in assert_images(out / "shares")
+    invoke("plot", "shares", "--by", "company", "-o", out / "by-company", "--db", db)
+    svg = assert_images(out / "by-company")
+    assert all(name in svg for name in POLICIES)
+
+
+def test_dendrogram_has_every_document(tmp_path):
+    """Documents without any pair above --min-doc-similarity are still drawn (as unrelated)."""
+    from analysis.plots import similarity_matrix
+    from policycorpus.db import open_db
+
+    db = build_corpus(tmp_path / "c.db")
+    invoke("templates", "-q", "--min-doc-similarity", "0.99", "--db", db)
+    result = invoke("plot", "dendrogram", "-o", tmp_path / "d", "--db", db)
+    svg = assert_images(tmp_path / "d")
+    assert all(name in svg for name in POLICIES)
+    assert f"all {len(POLICIES)} documents" in svg and f"{len(POLICIES)} documents drawn" in result.output
+    labels, sims, _, left_out = similarity_matrix(open_db(db))
+    assert sorted(labels) == sorted(POLICIES) and left_out == [] and sims.shape == (len(POLICIES),) * 2
 
 
 def test_plot_needs_a_run(tmp_path):
@@ -67,3 +101,22 @@ def test_heatmap_matrix_and_dendrogram_order(tmp_path):
     sims = np.array([[1, 0.9, 0.1], [0.9, 1, 0.2], [0.1, 0.2, 1]])
     files = plot_dendrogram(["a", "b", "c"], sims, tmp_path / "d")
     assert [f.suffix for f in files] == [".png", ".svg"]
+
+
+def test_non_latin_names_have_a_font(tmp_path):
+    import warnings
+
+    from matplotlib import font_manager
+
+    from analysis.plots import plot_dendrogram
+
+    if not [f for f in font_manager.findSystemFonts() if "CJK" in f]:
+        import pytest
+
+        pytest.skip("fonts-noto-cjk is not installed")
+    sims = np.array([[1, 0.5, 0.1], [0.5, 1, 0.2], [0.1, 0.2, 1]])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plot_dendrogram(["東京みらい銀行", "Société Générale", "Ωmega"], sims, tmp_path / "names")
+    assert not [w for w in caught if "missing from font" in str(w.message)]
+    assert "東京みらい銀行" in (tmp_path / "names.svg").read_text()

@@ -179,8 +179,12 @@ def test_every_table_and_column_of_the_database_is_described(corpus):
         for column in columns:
             assert tables[name]["columns"].get(column), f"{name}.{column} has no description"
     conn.close()
-    for key in ("title", "description_html", "license", "source"):
+    for key in ("title", "description_html", "license"):
         assert metadata[key]
+    from publish.server import site_metadata
+
+    site = site_metadata(build_metadata("corpus"), corpus)
+    assert "crawled" in site["source"] or "imported" in site["source"]  # the footer says how it was collected
 
 
 def test_home_page_shows_metadata_and_links(client):
@@ -196,11 +200,24 @@ def test_table_and_column_descriptions_are_served(client):
     assert data["databases"]["corpus"]["tables"]["clauses"]["columns"]["modality"].startswith("Modality")
 
 
-def test_served_immutable_with_time_limit_and_no_writes(client, corpus):
+def test_served_read_only_with_time_limit_and_no_writes(client, corpus):
+    import asyncio
+
     ds = client.ds
     database = ds.get_database("corpus")
-    assert not database.is_mutable
+    # mutable (so committed writes of other commands are seen), but every read connection is mode=ro
+    assert database.is_mutable
     assert ds.setting("sql_time_limit_ms") == 2000
+
+    def write(conn):
+        try:
+            conn.execute("delete from companies")
+        except sqlite3.OperationalError as exc:
+            return str(exc)
+
+    assert "readonly" in asyncio.run(database.execute_fn(write))
+    # pages of a file that changes are not cached by browsers
+    assert client.get("/corpus/companies").headers["cache-control"] == "no-cache"
     # arbitrary SQL is read-only
     response = client.get("/corpus.json?" + urlencode({"sql": "delete from companies"}))
     assert response.status == 400
@@ -363,7 +380,7 @@ def test_policy_page_tags_every_clause(client, corpus):
     html = get(client, f"/-/policy/{doc_id}").text
     assert html.count('class="pc-clause ') == 6
     assert '<h2 class="pc-heading"' in html and "Social media at Acme" in html
-    assert 'class="pc-chip"' in html and ">Confidentiality</a>" in html
+    assert "pc-chip pc-chip-" in html and ">Confidentiality <span class=\"pc-chip-score\">" in html
     assert "pc-modality-prohibition" in html and "pc-modality-obligation" in html
     assert "--pc-colour: #d62728" in html  # Conduct colour from metadata.yml
     assert 'href="https://acme.example/social-media-policy"' in html
@@ -428,7 +445,10 @@ def test_charts_page(client):
 # ---------------------------------------------------------------- commands
 
 
+@pytest.mark.slow
 def test_publish_writes_a_deployable_package(corpus, tmp_path):
+    import zipfile
+
     from policycorpus.cli import cli
 
     out = tmp_path / "dist"
@@ -436,17 +456,29 @@ def test_publish_writes_a_deployable_package(corpus, tmp_path):
     assert result.exit_code == 0, result.output
     dockerfile = (out / "Dockerfile").read_text()
     assert "datasette serve" in dockerfile and "-i corpus.db" in dockerfile
-    assert "--setting sql_time_limit_ms 2000" in dockerfile and "PYTHONPATH" in dockerfile
-    assert "datasette==" in dockerfile
+    assert "--setting sql_time_limit_ms 2000" in dockerfile
+    # the project goes in as its wheel (its own dependency list, its plugins by entry point), no source trees
+    wheel = next(out.glob("policycorpus-*.whl"))
+    assert re.search(rf"^RUN pip install -U .*datasette==\S+ .*\./{re.escape(wheel.name)}$", dockerfile, re.M)
+    assert "PYTHONPATH" not in dockerfile and "--plugins-dir" not in dockerfile
+    assert not (out / "src").exists() and not (out / "plugins").exists()
+    assert not [p for p in out.rglob("*.py")]
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        entry_points = zf.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
+        requires = zf.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    assert "publish/plugins/policycorpus_site.py" in names and "publish/site/templates/compare.html" in names
+    assert not [n for n in names if n.startswith(("tests/", "build/")) or "__pycache__" in n or n.endswith(".db")]
+    assert "[datasette]" in entry_points and "policycorpus_sql_guard = publish.plugins.sql_guard" in entry_points
+    assert "Requires-Dist: datasette" in requires
     metadata = json.loads((out / "metadata.json").read_text())
     assert metadata["databases"]["corpus"]["tables"]["clauses"]["description"]
-    assert (out / "templates" / "compare.html").exists() and (out / "plugins" / "policycorpus_site.py").exists()
-    assert (out / "static" / "policycorpus.css").exists() and (out / "src" / "publish" / "pages.py").exists()
+    assert (out / "templates" / "compare.html").exists() and (out / "static" / "policycorpus.css").exists()
     copy = sqlite3.connect(out / "corpus.db")
     assert copy.execute("select count(*) from clauses").fetchone()[0] > 0
     assert copy.execute("pragma journal_mode").fetchone()[0] == "delete"
     result = CliRunner().invoke(cli, ["publish", "--db", str(corpus), "--out", str(out)])
-    assert result.exit_code == 1 and "--force" in result.output
+    assert result.exit_code == 1 and "--force" in result.output and "Traceback" not in result.output
 
 
 def test_serve_refuses_missing_database(tmp_path):
@@ -495,13 +527,116 @@ def test_summaries_follow_new_tags_and_are_not_rebuilt_needlessly(tmp_path):
     assert texts == {"Violations may lead to disciplinary action up to termination."} and len(shared) == 2
 
 
+def test_plugins_come_from_the_datasette_entry_points_once(client):
+    import importlib
+    from importlib.metadata import entry_points
+
+    from datasette.plugins import pm
+
+    from publish.plugins import PLUGINS, register
+
+    declared = {ep.name: ep.value for ep in entry_points(group="datasette") if ep.value.startswith("publish.")}
+    assert declared == PLUGINS  # pyproject.toml and publish.plugins agree (and the project is installed)
+    assert register() == []  # nothing left to add by hand
+    ours = [p.__name__ for p in pm.get_plugins() if getattr(p, "__name__", "").startswith("publish.")]
+    assert sorted(ours) == sorted(PLUGINS.values())
+    for name, module in PLUGINS.items():
+        assert pm.get_plugin(name) is importlib.import_module(module)
+    listed = [p for p in get(client, "/-/plugins.json").json if p["name"] == "policycorpus"]
+    assert sorted(h for p in listed for h in p["hooks"]) == sorted(
+        ["asgi_wrapper", "asgi_wrapper", "menu_links", "prepare_connection", "prepare_connection",
+         "prepare_jinja2_environment", "register_routes", "render_cell"])
+
+
+def test_plugins_are_registered_by_hand_when_no_entry_point_loaded_them(corpus):
+    """Datasette skips entry points when sys._called_from_test is set: make_datasette then adds the plugins, once."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import sys
+        sys._called_from_test = True
+        from datasette.plugins import pm
+        assert pm.get_plugin("policycorpus") is None
+        from datasette.utils.testing import TestClient
+        from publish.plugins import register
+        from publish.server import make_datasette
+        client = TestClient(make_datasette({str(corpus)!r}))
+        make_datasette({str(corpus)!r})
+        assert register() == []
+        print(sorted(p.__name__ for p in pm.get_plugins() if p.__name__.startswith("publish.")))
+        print(client.get("/-/compare?companies=Acme+Retail").status,
+              client.get("/corpus.json?sql=select+fts3_tokenizer('simple')").status)
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr[-2000:]
+    modules, statuses = result.stdout.strip().splitlines()
+    assert modules == str(sorted(["publish.plugins.csv_formulas", "publish.plugins.policycorpus_site",
+                                  "publish.plugins.sql_guard"]))
+    assert statuses == "200 400"
+
+
+def test_summaries_are_rebuilt_in_one_transaction(tmp_path):
+    """While the rebuild inserts the new rows, another connection still sees the old summaries, not empty tables."""
+    from publish.summary import built_at, refresh_summaries
+
+    path = build_corpus(tmp_path / "corpus.db")
+    prepare_database(path)
+    reader = sqlite3.connect(path)
+    before = reader.execute("select count(*) from policy_stats").fetchone()[0]
+    first_built = built_at(reader)
+    assert before > 0 and first_built
+    seen = []
+
+    def trace(statement):
+        if statement.lstrip().lower().startswith("insert into policy_stats"):
+            seen.append(reader.execute("select count(*) from policy_stats").fetchone()[0])
+
+    db = open_db(path)
+    db.conn.set_trace_callback(trace)
+    assert refresh_summaries(db, force=True)
+    db.conn.set_trace_callback(None)
+    assert seen == [before]
+    assert reader.execute("select count(*) from policy_stats").fetchone()[0] == before
+    assert built_at(reader) >= first_built
+
+
+def test_charts_page_says_when_the_summaries_were_built(client, corpus):
+    from publish.summary import built_at
+
+    when = built_at(sqlite3.connect(corpus))
+    assert when and f"summary tables built at\n{when}" in get(client, "/-/charts").text
+
+
+def wheel_venv(package: Path, tmp_path: Path) -> Path:
+    """A venv whose site-packages holds only the package's wheel (installed as its Dockerfile does, without
+    dependencies); the dependencies are this environment's, reached by a .pth line, so its editable install of
+    the project (a .pth *hook*, not processed there) is not seen. Returns the venv's python."""
+    import subprocess
+    import sys
+    import sysconfig
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               capture_output=True, text=True, check=True).stdout.strip())
+    (site / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    wheel = next(package.glob("policycorpus-*.whl"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--target", str(site),
+                    str(wheel)], check=True, timeout=300)
+    return python
+
+
+@pytest.mark.slow
 def test_published_package_runs_its_dockerfile_commands(corpus, tmp_path):
-    """Run the Dockerfile's `datasette inspect` and CMD lines (all but pip install) in the package directory."""
+    """Install the package's wheel as its Dockerfile does, then run its `datasette inspect` and CMD lines."""
     import os
     import shlex
     import socket
     import subprocess
-    import sys
     import time
     import urllib.request
 
@@ -509,20 +644,23 @@ def test_published_package_runs_its_dockerfile_commands(corpus, tmp_path):
 
     out = build_package(corpus, tmp_path / "pkg")
     dockerfile = (out / "Dockerfile").read_text()
-    env = dict(os.environ, PYTHONPATH=str(out / "src"))
-    bin_dir = Path(sys.executable).parent
+    python = wheel_venv(out, tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    where = subprocess.run([str(python), "-c", "import publish.plugins.sql_guard as m; print(m.__file__)"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout
+    assert where.startswith(str(tmp_path / "venv")), where  # the plugin comes from the installed wheel
     inspect = re.search(r"^RUN (datasette inspect .*)$", dockerfile, re.M).group(1)
-    subprocess.run([str(bin_dir / "datasette"), *shlex.split(inspect)[1:]], cwd=out, env=env, check=True, timeout=120)
+    subprocess.run([str(python), "-m", "datasette", *shlex.split(inspect)[1:]], cwd=out, env=env, check=True, timeout=120)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cmd = shlex.split(re.search(r"^CMD (.*)$", dockerfile, re.M).group(1).replace("$PORT", str(port)))
-    cmd = [str(bin_dir / "datasette"), *cmd[1:]]
+    cmd = [str(python), "-m", "datasette", *cmd[1:]]
     cmd[cmd.index("0.0.0.0")] = "127.0.0.1"
     process = subprocess.Popen(cmd, cwd=out, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
+        for _ in range(150):
             try:
                 urllib.request.urlopen(base + "/-/versions.json", timeout=2)
                 break
@@ -534,7 +672,14 @@ def test_published_package_runs_its_dockerfile_commands(corpus, tmp_path):
         rows = json.loads(urllib.request.urlopen(base + "/corpus/restrictiveness.json?_shape=array", timeout=30).read())
         assert [r["company"] for r in rows][0] == "Acme Retail"
         plugins = json.loads(urllib.request.urlopen(base + "/-/plugins.json", timeout=30).read())
-        assert {"policycorpus_site.py", "datasette-vega"} <= {p["name"] for p in plugins}
+        assert {"policycorpus", "datasette-vega"} <= {p["name"] for p in plugins}
+        hooks = {h for p in plugins if p["name"] == "policycorpus" for h in p["hooks"]}
+        assert {"prepare_connection", "register_routes", "asgi_wrapper"} <= hooks
+        refused = urllib.request.urlopen(base + "/corpus.json?" + urlencode({"sql": "select hex(fts3_tokenizer('simple'))"}))
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 400 and "not authorized" in exc.read().decode()
+    else:
+        raise AssertionError(f"fts3_tokenizer answered {refused.status}")
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -546,9 +691,16 @@ def test_policy_versions_link_to_what_changed(client, corpus):
     assert f'href="/corpus/snapshot_changes?old_snapshot={old}&amp;new_snapshot={new}"' in html
 
 
-def test_home_links_follow_the_database_name():
-    html = build_metadata("demo-corpus")["description_html"]
-    assert "/demo-corpus/policies" in html and "/corpus/" not in html
+def test_the_corpus_is_served_as_corpus_whatever_the_file_name(tmp_path):
+    from publish.server import database_name, make_datasette
+
+    assert database_name(tmp_path / "my-clients-2026.db") == "corpus"
+    path = tmp_path / "my-clients-2026.db"
+    open_db(path).conn.close()
+    ds = make_datasette(path)
+    assert list(ds.databases) == ["corpus"] or "corpus" in ds.databases
+    html = build_metadata(database_name(path))["description_html"]
+    assert "/corpus/policies" in html
 
 
 def test_serve_reports_a_port_in_use():
@@ -576,4 +728,5 @@ def test_serve_and_publish_refuse_a_file_that_is_not_a_corpus(tmp_path):
     for args in (["serve", "--db", str(path)], ["publish", "--db", str(path), "--out", str(tmp_path / "out")]):
         result = CliRunner().invoke(cli, args)
         assert result.exit_code == 1 and "not a PolicyCorpus corpus" in result.output
+        assert len(result.output.strip().splitlines()) == 1
     assert path.read_bytes().startswith(b"these are notes")

@@ -144,13 +144,16 @@ def test_compare_page_shows_every_covered_cell(client, current):
     assert html.count("pc-cell pc-missing") == 22 * len(companies) - covered
 
 
-def test_category_queries_match_tags(client, current):
+def test_category_queries_match_tags(client, current, sql):
     by_category = Counter(cat for c in current for cat in c.tags)
     category = by_category.most_common(1)[0][0]
     assert len(rows_of(client, "category_clauses", category=category)) == by_category[category]
-    with_category = {c.company for c in current if category in c.tags}
-    lacking = {r["company"] for r in rows_of(client, "companies_lacking", category=category)}
-    assert lacking == {c.company for c in current} - with_category
+    # a company lacks the category unless one of its documents' grid cells is covered
+    covered = {r["company"] for r in sql("select company from current_cells where category = :c and state = 'covered'",
+                                         {"c": category})}
+    lacking = {r["company"]: r["state"] for r in rows_of(client, "companies_lacking", category=category)}
+    assert set(lacking) == {c.company for c in current} - covered
+    assert set(lacking.values()) <= {"absent", "uncertain"}
 
 
 def test_unique_clauses_are_the_companys_own(client, current, sql):
@@ -203,19 +206,25 @@ def test_policy_pages_tag_every_clause(client, sql, current):
         html = get(client, f"/-/policy/{doc['id']}").text
         mine = [c for c in current if c.document_id == doc["id"]]
         assert html.count('class="pc-clause pc-kind-clause') == len(mine)
-        assert html.count('class="pc-chip"') == sum(len(c.tags) for c in mine)
+        assert html.count('class="pc-chip pc-chip-') == sum(len(c.tags) for c in mine)
         assert f'/corpus/snapshots/{doc["latest_snapshot_id"]}"' in html
         assert "<script>alert" not in html
 
 
-def test_charts_page_draws_every_category(client, current):
+def test_charts_page_draws_every_category(client, current, sql):
     html = get(client, "/-/charts").text
     assert html.count('<g class="pc-bar">') == 22 + len(rows_of(client, "restrictiveness_by_industry"))
     coverage = rows_of(client, "coverage_by_category")
     companies = {c.company for c in current}
     for r in coverage:
         assert r["of_companies"] == len(companies)
-        assert r["companies"] == len({c.company for c in current if r["category"] in c.tags})
+        rank = {"absent": 0, "uncertain": 1, "covered": 2}
+        states = {}
+        for cell in sql("select company, state from current_cells where category = :c", {"c": r["category"]}):
+            if rank[cell["state"]] >= rank[states.get(cell["company"], "absent")]:
+                states[cell["company"]] = cell["state"]
+        assert r["companies"] == sum(s == "covered" for s in states.values())
+        assert r["uncertain"] == sum(s == "uncertain" for s in states.values())
 
 
 def test_page_reads_the_same_current_clauses_as_analysis(demo_db, current):

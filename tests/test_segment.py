@@ -4,6 +4,7 @@ from policycorpus.structure import Block, join_blocks
 from taxonomy.segment import (
     BOILERPLATE,
     CLAUSE,
+    FRAGMENT,
     HEADING,
     blocks_from_text,
     clauses_from_units,
@@ -100,7 +101,8 @@ def test_short_paragraphs_are_not_headings_when_the_text_has_real_headings():
         Block("paragraph", "Release announcements"),
         Block("paragraph", "Event photos"),
     ])
-    assert [c.kind for c in clauses] == [HEADING, CLAUSE, CLAUSE]
+    # not headings; too short to be sentences, so they are fragments (never tagged)
+    assert [c.kind for c in clauses] == [HEADING, FRAGMENT, FRAGMENT]
 
 
 def test_text_without_structure_becomes_paragraph_blocks():
@@ -137,3 +139,80 @@ def test_plain_text_items_after_a_colon_get_the_lead_in():
     ])
     assert [c.lead_in for c in clauses[:3]] == ["", "All staff are responsible for:", "All staff are responsible for:"]
     assert all(c.lead_in == "" for c in clauses[3:])
+
+
+# ---------------------------------------------------------------- fragments (never tagged)
+
+def _kinds(blocks):
+    return {c.text: c.kind for c in _segment(blocks)[1]}
+
+
+def test_short_pieces_that_are_not_sentences_are_fragments():
+    kinds = _kinds([
+        Block("heading", "Where we post", 1),
+        Block("paragraph", "Our team runs these channels:"),
+        Block("list_item", "Mastodon", 1),
+        Block("list_item", "Bluesky", 1),
+        Block("paragraph", "Priya Raman"),
+        Block("paragraph", "Marketing Office 2024"),
+        Block("paragraph", "N/A"),
+        Block("paragraph", "Yes"),
+        Block("paragraph", "Ask the editor before you publish anything about a partner organisation."),
+    ])
+    for piece in ("Mastodon", "Bluesky", "Priya Raman", "Marketing Office 2024", "N/A"):
+        assert kinds[piece] == FRAGMENT, piece
+    assert kinds["Yes"] != CLAUSE  # already boilerplate
+    assert kinds["Our team runs these channels:"] == CLAUSE
+    assert kinds["Ask the editor before you publish anything about a partner organisation."] == CLAUSE
+
+
+def test_short_whole_sentences_and_completed_list_items_stay_clauses():
+    kinds = _kinds([
+        Block("heading", "Etiquette", 1),
+        Block("paragraph", "Stay polite."),
+        Block("paragraph", "Never argue online"),
+        Block("paragraph", "When you reply you must not:"),
+        Block("list_item", "swear at people", 1),
+        Block("list_item", "guess", 1),
+    ])
+    assert kinds["Stay polite."] == CLAUSE
+    assert kinds["Never argue online"] == CLAUSE  # an instruction, even without its full stop
+    assert kinds["swear at people"] == CLAUSE  # completes its lead-in
+    assert kinds["guess"] == FRAGMENT  # one word is not a sentence
+
+
+def test_link_only_lines_are_fragments_whatever_their_length():
+    kinds = _kinds([
+        Block("paragraph", "Follow the newsroom for updates about our research and events."),
+        Block("paragraph", "https://news.example.org/research/updates/2024/all-the-things"),
+        Block("paragraph", "Mastodon: @newsroom@social.example.org"),
+        Block("paragraph", "Press: press-office@example.org, media@example.org"),
+    ])
+    assert kinds["Follow the newsroom for updates about our research and events."] == CLAUSE
+    for line in ("https://news.example.org/research/updates/2024/all-the-things",
+                 "Mastodon: @newsroom@social.example.org", "Press: press-office@example.org, media@example.org"):
+        assert kinds[line] == FRAGMENT, line
+
+
+def test_running_headers_repeated_on_every_page_are_fragments():
+    text = ("Staff Handbook Section Four\n\nEmployees may use social media at lunch time, as long as they "
+            "follow this policy.\n\nStaff Handbook Section Four\n\nManagers may ask for a post to be removed "
+            "when it breaches this policy.\n")
+    clauses = segment_blocks(blocks_from_text(text), text)
+    kinds = [(c.text[:20], c.kind) for c in clauses]
+    assert [k for t, k in kinds if t.startswith("Staff Handbook")] != [CLAUSE, CLAUSE]
+    assert all(k != CLAUSE for t, k in kinds if t.startswith("Staff Handbook"))
+    assert sum(k == CLAUSE for _, k in kinds) == 2
+
+
+def test_fragments_among_units_are_not_tagged():
+    from taxonomy.pipeline import classify_units
+
+    rows = [{"doc": "d", "idx": 0, "heading": "Channels", "text": "We are on these platforms:"},
+            {"doc": "d", "idx": 1, "heading": "Channels", "text": "Threads"},
+            {"doc": "d", "idx": 2, "heading": "Channels", "text": "Never share your account password with anyone."},
+            {"doc": "d", "idx": 3, "heading": "Channels", "text": "Dana Okafor"}]
+    assert [c.kind for c in clauses_from_units(rows)] == [CLAUSE, FRAGMENT, CLAUSE, FRAGMENT]
+    out = classify_units(rows)
+    assert out[1]["labels"] == [] and out[3]["labels"] == [] and out[1]["kind"] == FRAGMENT
+    assert out[2]["labels"]

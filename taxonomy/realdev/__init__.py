@@ -41,11 +41,12 @@ class RealdevError(RuntimeError):
 def document_units(path: Path) -> list[dict]:
     """The taggable clauses of one policy file, as evaluation units {doc, idx, heading, text}."""
     from policycorpus.extract import extract
-    from taxonomy.segment import CLAUSE, segment_blocks
+    from taxonomy.segment import CLAUSE, FRAGMENT, segment_blocks
 
     extracted = extract(path.read_bytes(), fmt=path.suffix.lower())
     doc = path.name.rsplit(".", 1)[0]
-    clauses = [c for c in segment_blocks(extracted.blocks, None) if c.kind == CLAUSE]
+    # fragments stay units (they were labelled); the tagger reads them as fragments again and leaves them untagged
+    clauses = [c for c in segment_blocks(extracted.blocks, None) if c.kind in (CLAUSE, FRAGMENT)]
     return [{"doc": doc, "idx": i, "heading": c.heading, "text": c.text} for i, c in enumerate(clauses)]
 
 

@@ -5,7 +5,7 @@ formula when a researcher opens the exported CSV in a spreadsheet. This ASGI wra
 rewrites every CSV response (``.csv`` URLs and ``_format=csv``, streamed or not): a cell
 starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return gets a leading apostrophe,
 unless it is a plain number. Records are rewritten as they stream through, never
-buffered whole.
+buffered whole, and cells of any size pass whole (no csv.field_size_limit).
 """
 
 from __future__ import annotations
@@ -28,34 +28,74 @@ def neutralise_cell(cell: str) -> str:
     return cell
 
 
-def complete_records_end(text: str) -> int:
-    """Offset just after the last line break that is outside quotes (0 if none)."""
-    end = len(text)
-    while True:
-        newline = text.rfind("\n", 0, end)
-        if newline < 0:
-            return 0
-        if text.count('"', 0, newline) % 2 == 0:
-            return newline + 1
-        end = newline
+QUOTED_FIELD = re.compile(r'"([^"]*(?:""[^"]*)*)"')
+PLAIN_FIELD = re.compile(r"[^,\r\n]*")
+QUOTE_OR_NEWLINE = re.compile(r'["\n]')
+
+
+def parse_records(text: str) -> list[list[str]]:
+    """The records of CSV text as Datasette writes it (RFC 4180, minimal quoting), any field size.
+
+    The csv module's reader would stop at a field over csv.field_size_limit()
+    (131,072 characters); this has no limit but the text itself.
+    """
+    records, row, pos, end = [], [], 0, len(text)
+    while pos < end:
+        quoted = QUOTED_FIELD.match(text, pos)
+        if quoted:
+            cell, pos = quoted.group(1).replace('""', '"'), quoted.end()
+        else:
+            cell, pos = "", pos
+        plain = PLAIN_FIELD.match(text, pos)  # an unquoted field, or stray text after a closing quote
+        cell, pos = cell + plain.group(0), plain.end()
+        row.append(cell)
+        if pos < end and text[pos] == ",":
+            pos += 1
+            if pos == end:
+                row.append("")
+            continue
+        pos += 2 if text.startswith("\r\n", pos) else 1
+        records.append(row)
+        row = []
+    if row:
+        records.append(row)
+    return records
 
 
 class CsvRewriter:
-    """Feed CSV bytes in chunks; get back neutralised CSV bytes for every complete record."""
+    """Feed CSV bytes in chunks; get back neutralised CSV bytes for every complete record.
+
+    Quotes are counted once per chunk as they arrive, and text waiting for the end
+    of its record is kept as a list of pieces, so a cell of any size streams in
+    linear time.
+    """
 
     def __init__(self):
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self.pending = ""
+        self.pieces: list[str] = []
+        self.size = 0  # characters in pieces
+        self.in_quotes = False
+        self.records_end = 0  # offset in pieces just after the last complete record
 
     def feed(self, chunk: bytes, final: bool = False) -> bytes:
-        self.pending += self.decoder.decode(chunk, final=final)
-        cut = len(self.pending) if final else complete_records_end(self.pending)
-        complete, self.pending = self.pending[:cut], self.pending[cut:]
-        if not complete:
+        text = self.decoder.decode(chunk, final=final)
+        for match in QUOTE_OR_NEWLINE.finditer(text):
+            if match.group(0) == '"':
+                self.in_quotes = not self.in_quotes
+            elif not self.in_quotes:
+                self.records_end = self.size + match.end()
+        if text:
+            self.pieces.append(text)
+            self.size += len(text)
+        cut = self.size if final else self.records_end
+        if not cut:
             return b""
+        buffered = "".join(self.pieces)
+        complete, rest = buffered[:cut], buffered[cut:]
+        self.pieces, self.size, self.records_end = ([rest] if rest else []), len(rest), 0
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
-        for row in csv.reader(io.StringIO(complete, newline="")):
+        for row in parse_records(complete):
             writer.writerow([neutralise_cell(cell) for cell in row])
         return out.getvalue().encode("utf-8")
 
@@ -69,6 +109,9 @@ def is_csv_request(scope) -> bool:
 @hookimpl
 def asgi_wrapper(datasette):
     def wrap(app):
+        if datasette.plugin_config("policycorpus") is None:  # another Datasette in the same environment
+            return app
+
         async def neutralising_app(scope, receive, send):
             if scope.get("type") != "http" or not is_csv_request(scope):
                 return await app(scope, receive, send)

