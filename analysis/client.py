@@ -18,12 +18,12 @@ CLIENT_FORMATS = (".md", ".markdown", ".txt", ".text", ".html", ".htm", ".pdf")
 
 def read_client_draft(path: str | Path, name: str | None = None) -> tuple[str, list[Clause]]:
     """(column name, tagged clauses) of a draft policy file."""
-    from crawler.extract import extract_text_file
+    from policycorpus.extract import extract_file
 
     path = Path(path)
     if path.suffix.lower() not in CLIENT_FORMATS:
         raise InputError(f"{path}: a draft must be .md, .txt, .html or .pdf")
-    extracted = extract_text_file(path)
+    extracted = extract_file(path)
     if not extracted.blocks:
         reason = "; ".join(extracted.warnings) or "no text found"
         raise InputError(f"{path}: cannot read the draft ({reason})")

@@ -89,7 +89,7 @@ def _as_blocks(doc) -> tuple[list[Block], str | None]:
         return list(doc.blocks), getattr(doc, "title", None)
     if isinstance(doc, list):
         return doc, None
-    from crawler.extract import markdown_blocks
+    from policycorpus.extract import markdown_blocks
 
     return markdown_blocks(str(doc or "")), None
 
@@ -109,7 +109,7 @@ def _sentences(blocks: list[Block]) -> list[str]:
 
 def example_blocks(text: str) -> list[Block]:
     """Blocks of a training example: every line of the example is its own paragraph, heading or item."""
-    from crawler.extract import markdown_blocks
+    from policycorpus.extract import markdown_blocks
 
     return markdown_blocks(re.sub(r"\n(?=\S)", "\n\n", text))
 

@@ -104,6 +104,8 @@ def end_crawl(db_path: str, crawl_id: int, status: str, done_companies: list[dic
 @click.option("--timeout", default=20.0, show_default=True, type=click.FloatRange(0.1, 600), help="Seconds per download.")
 @click.option("--max-size", default=10.0, show_default=True, type=click.FloatRange(0.01, 1024),
               help="Largest response body in MB (also after decompression); larger ones are logged as too_large.")
+@click.option("--extract-timeout", default=10.0, show_default=True, type=click.FloatRange(0.5, 600),
+              help="Seconds of extraction per page or PDF; a longer one is logged as extract_timeout.")
 @click.option("--no-polite", is_flag=True, help="Turn AutoThrottle and per-domain limits off (benchmarks only).")
 @click.option("--redis", "redis_url", default=None,
               help="Be one worker of a distributed crawl: queue, dupefilter, page budgets and robots.txt shared in "
@@ -118,7 +120,7 @@ def end_crawl(db_path: str, crawl_id: int, status: str, done_companies: list[dic
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @db_option
 def crawl(company_names, resume, max_depth, max_pages, threshold, contact_url, allow_private, allow_hosts, timeout,
-          max_size, no_polite, redis_url, job, worker_id, workers, redis_retry, quiet, db_path):
+          max_size, extract_timeout, no_polite, redis_url, job, worker_id, workers, redis_retry, quiet, db_path):
     """Discover and collect every company's social media policy.
 
     Starts at each company's homepage (and known policy_url), obeys
@@ -172,7 +174,8 @@ def crawl(company_names, resume, max_depth, max_pages, threshold, contact_url, a
         raise UserError("no companies in the corpus: run 'policycorpus companies import FILE.csv' first")
     options = {"max_depth": max_depth, "max_pages": max_pages, "threshold": threshold,
                "allow_private": allow_private, "allow_hosts": list(allow_hosts), "polite": not no_polite,
-               "contact_url": contact_url, "timeout": timeout, "max_size": int(max_size * 1024 * 1024)}
+               "contact_url": contact_url, "timeout": timeout, "max_size": int(max_size * 1024 * 1024),
+               "extract_timeout": extract_timeout}
     crawl_id, done = start_crawl(db, options, resume, job=job if redis_url else None, worker=worker_id)
     todo = [c for c in companies if c["id"] not in done and (c.get("homepage") or c.get("policy_url"))]
     if resume:
@@ -264,9 +267,11 @@ def merge(sources, db_path):
 @click.option("--industry", help="Industry for companies created by this import (sidecar values win).")
 @click.option("--country", help="Country for companies created by this import (sidecar values win).")
 @click.option("--dry-run", is_flag=True, help="Show which company each file goes to, write nothing.")
+@click.option("--extract-timeout", default=10.0, show_default=True, type=click.FloatRange(0.5, 600),
+              help="Seconds of extraction per file; a longer one is skipped and reported.")
 @db_option
 @quiet_option
-def import_docs(paths, company, sidecar, industry, country, dry_run, db_path, quiet):
+def import_docs(paths, company, sidecar, industry, country, dry_run, extract_timeout, db_path, quiet):
     """Add local policy files (.md .txt .html .htm .pdf .rst .adoc .php) as
     documents, without crawling. PATHS are files or folders (searched
     recursively; hidden files and other types are ignored).
@@ -308,11 +313,11 @@ def import_docs(paths, company, sidecar, industry, country, dry_run, db_path, qu
         return
     db = open_db(db_path)
     progress = None if quiet else (lambda line: click.echo(line, err=True))
-    summary = import_documents(db, assignments, progress)
+    summary = import_documents(db, assignments, progress, extract_timeout)
     click.echo(
         f"Imported {summary.files} file(s) for {len(summary.companies)} companies into {db_path}: "
         f"{summary.new_documents} new documents, {summary.new_snapshots} new versions, {summary.unchanged} unchanged"
-        + (f", {len(summary.skipped)} skipped (no text)" if summary.skipped else "")
+        + (f", {len(summary.skipped)} skipped (reasons below)" if summary.skipped else "")
         + (f", {len(ignored)} other files ignored" if ignored else "")
         + "."
     )
@@ -325,4 +330,6 @@ def import_docs(paths, company, sidecar, industry, country, dry_run, db_path, qu
     if summary.skipped:
         for line in summary.skipped[:10]:
             click.echo(f"Skipped {line}", err=True)
+    for line in summary.bounded[:10]:
+        click.echo(f"Cut short {line}", err=True)
     sys.stdout.flush()

@@ -25,8 +25,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from crawler.extract import Extracted, extract_text_file
 from policycorpus.errors import InputError, NotFoundError
+from policycorpus.extract import DEFAULT_TIMEOUT, Extracted, extract_bounded
 
 CONTENT_TYPES = {
     ".md": "text/markdown", ".markdown": "text/markdown", ".txt": "text/plain", ".text": "text/plain",
@@ -115,6 +115,7 @@ class ImportSummary:
     new_snapshots: int = 0
     unchanged: int = 0
     skipped: list[str] = field(default_factory=list)
+    bounded: list[str] = field(default_factory=list)  # imported, but extraction stopped at a work bound
     low_score: list[str] = field(default_factory=list)
     companies: set[str] = field(default_factory=set)
 
@@ -285,8 +286,13 @@ def _company_id(db, assignment: Assignment) -> int:
     return company_id
 
 
-def import_documents(db, assignments: list[Assignment], progress=None) -> ImportSummary:
-    """Extract and store every assigned file as a document of source 'import'."""
+def import_documents(db, assignments: list[Assignment], progress=None,
+                     extract_timeout: float | None = DEFAULT_TIMEOUT) -> ImportSummary:
+    """Extract and store every assigned file as a document of source 'import'.
+
+    Each file is extracted in a worker process with ``extract_timeout`` seconds; a file over a
+    work or time bound is skipped (or imported as far as it was read) with the reason in the summary.
+    """
     from crawler.classify import default_classifier
     from policycorpus.db import transaction
     from policycorpus.store import Fetched, save_document
@@ -296,7 +302,9 @@ def import_documents(db, assignments: list[Assignment], progress=None) -> Import
     for number, assignment in enumerate(assignments, 1):
         path = assignment.path
         raw = path.read_bytes()
-        extracted: Extracted = extract_text_file(raw, path.suffix.lower())
+        extracted: Extracted = extract_bounded(raw, fmt=path.suffix.lower(), timeout=extract_timeout)
+        if extracted.bounded and extracted.blocks:
+            summary.bounded.append(f"{path} ({extracted.warning})")
         if not extracted.blocks:
             why = "; ".join(extracted.warnings) or "no text"
             summary.skipped.append(f"{path} ({why})")

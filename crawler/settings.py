@@ -74,6 +74,8 @@ BASE_SETTINGS = {
     "POLICYCORPUS_SITEMAPS": True,
     "POLICYCORPUS_RETRY_AFTER_MAX": 30.0,  # honour a Retry-After of at most this many seconds
     "POLICYCORPUS_PROGRESS_INTERVAL": 2.0,
+    "POLICYCORPUS_EXTRACT_TIMEOUT": 10.0,  # seconds per document, in a worker process (policycorpus.extract)
+    "POLICYCORPUS_EXTRACT_WORKERS": 2,  # worker processes (and threads waiting on them)
 }
 
 
@@ -84,7 +86,8 @@ def user_agent(contact_url: str) -> str:
 def crawl_settings(*, db_path: str, crawl_id: int, contact_url: str = DEFAULT_CONTACT_URL, polite: bool = True,
                    allow_private: bool = False, allow_hosts: tuple[str, ...] | list[str] = (), max_depth: int = 3,
                    max_pages: int = 60, threshold: float = 0.5, timeout: float | None = None,
-                   max_size: int | None = None, progress: bool = True, extra: dict | None = None) -> dict:
+                   max_size: int | None = None, progress: bool = True, extra: dict | None = None,
+                   extract_timeout: float | None = None) -> dict:
     """The full settings dict for one crawl.
 
     Dict-valued settings of `extra` (middlewares, extensions, pipelines) are merged into the
@@ -108,6 +111,8 @@ def crawl_settings(*, db_path: str, crawl_id: int, contact_url: str = DEFAULT_CO
         settings["DOWNLOAD_TIMEOUT"] = timeout
     if max_size:
         settings["DOWNLOAD_MAXSIZE"] = max_size
+    if extract_timeout:
+        settings["POLICYCORPUS_EXTRACT_TIMEOUT"] = extract_timeout
     if not progress:
         settings["EXTENSIONS"] = {**settings["EXTENSIONS"], "crawler.progress.ProgressDisplay": None}
     for key, value in (extra or {}).items():

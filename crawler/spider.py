@@ -86,6 +86,9 @@ class PolicySpider(scrapy.Spider):
         spider.use_sitemaps = settings.getbool("POLICYCORPUS_SITEMAPS", True)
         spider.dont_filter = settings.getbool("POLICYCORPUS_OWN_DUPEFILTER", True)
         spider.classifier = _load_classifier(settings)
+        spider.extract_timeout = settings.getfloat("POLICYCORPUS_EXTRACT_TIMEOUT", 10.0)
+        spider.extraction = ExtractionThreads(settings.getint("POLICYCORPUS_EXTRACT_WORKERS", 2))
+        crawler.signals.connect(spider.extraction.stop, signal=signals.spider_closed)
         if settings.get("POLICYCORPUS_REDIS_PREFIX"):
             from crawler.distributed import SharedClaims, connect
 
@@ -221,10 +224,11 @@ class PolicySpider(scrapy.Spider):
 
     # -- responses --------------------------------------------------------------------
 
-    def parse(self, response: Response):
+    async def parse(self, response: Response):
         state = self.state_for(response.meta)
         if unfollowed_redirect(response):  # e.g. to file://: logged as refused by CrawlLogExtension
-            yield from self.answered(state, response.meta)
+            for item in self.answered(state, response.meta):
+                yield item
             return
         state.pages += 1
         content_type = response.headers.get(b"Content-Type", b"").decode("latin-1").lower()
@@ -232,19 +236,27 @@ class PolicySpider(scrapy.Spider):
             yield LogItem(state.company_id, response.url, "offsite", response.status,
                           "redirected off the company's hosts; not judged")
         elif is_pdf(response, content_type):
-            yield from self.judge_safely(state, response, content_type, "pdf")
+            for item in await self.judge_safely(state, response, content_type, "pdf"):
+                yield item
         elif isinstance(response, TextResponse) and ("html" in content_type or not content_type):
             if looks_binary(response.body):
                 yield LogItem(state.company_id, response.url, "skipped", response.status,
                               f"binary content served as {content_type or 'untyped'}; not parsed")
+            elif (why := await self.extraction.run(_markup_bound, response)):
+                # parsing it for links would stall the crawl as long as extracting it
+                yield LogItem(state.company_id, response.url, "extract_bounded", response.status,
+                              f"html: {why}; not parsed")
             else:
-                yield from self.follow_links(state, response)
+                for request in self.follow_links(state, response):
+                    yield request
                 if self.is_promising(response):
-                    yield from self.judge_safely(state, response, content_type, "html")
+                    for item in await self.judge_safely(state, response, content_type, "html"):
+                        yield item
         else:
             yield LogItem(state.company_id, response.url, "skipped", response.status,
                           f"content type {content_type or 'unknown'} is neither HTML nor PDF")
-        yield from self.answered(state, response.meta)
+        for item in self.answered(state, response.meta):
+            yield item
 
     def parse_sitemap(self, response: Response):
         state = self.state_for(response.meta)
@@ -317,26 +329,35 @@ class PolicySpider(scrapy.Spider):
         body = response.body[:2_000_000].lower()
         return sum(body.count(word) for word in PROMISING_WORDS) >= 3
 
-    def judge_safely(self, state: CompanyState, response: Response, content_type: str, kind: str):
-        """judge(), with a crash of extraction on hostile input logged as parse_error instead of raised."""
+    async def judge_safely(self, state: CompanyState, response: Response, content_type: str, kind: str) -> list:
+        """judge() off the reactor thread, with a crash of extraction on hostile input logged as parse_error
+        and a document over the work or time bound logged as extract_bounded / extract_timeout."""
         try:
-            item = self.judge(state, response, content_type, kind)
-            yield item
-            if not item.blocks and item.warning:
-                yield LogItem(state.company_id, response.url, "parse_error", response.status,
-                              f"{kind}: {item.warning}")
+            extracted, score, reasons = await self.extraction.run(self.extract_and_score, response, content_type, kind)
+            item = self.judge(state, response, content_type, kind, extracted, score, reasons)
         except Exception as exc:  # untrusted bytes must never stop the crawl
-            yield LogItem(state.company_id, response.url, "parse_error", response.status,
-                          f"{kind} extraction failed: {type(exc).__name__}: {str(exc)[:300]}")
+            return [LogItem(state.company_id, response.url, "parse_error", response.status,
+                            f"{kind} extraction failed: {type(exc).__name__}: {str(exc)[:300]}")]
+        if extracted.bounded:
+            outcome = "extract_timeout" if extracted.bounded == "timeout" else "extract_bounded"
+            return [item, LogItem(state.company_id, response.url, outcome, response.status,
+                                  f"{kind}: {extracted.warning}"[:500])]
+        if not item.blocks and item.warning:
+            return [item, LogItem(state.company_id, response.url, "parse_error", response.status,
+                                  f"{kind}: {item.warning}")]
+        return [item]
 
-    def judge(self, state: CompanyState, response: Response, content_type: str, kind: str) -> CandidateItem:
-        from crawler.extract import extract_html, extract_pdf
+    def extract_and_score(self, response: Response, content_type: str, kind: str):
+        """(extracted, score, reasons) of a response; runs in an extraction thread, the work in a worker process."""
+        from policycorpus.extract import extract_bounded
 
-        if kind == "pdf":
-            extracted = extract_pdf(response.body)
-        else:
-            extracted = extract_html(response.body, response.url, content_type)
+        ctype = content_type or ("application/pdf" if kind == "pdf" else "text/html")
+        extracted = extract_bounded(response.body, response.url, ctype, timeout=self.extract_timeout)
         score, reasons = self.classifier.score(extracted, title=extracted.title, url=response.url)
+        return extracted, score, reasons
+
+    def judge(self, state: CompanyState, response: Response, content_type: str, kind: str, extracted,
+              score: float, reasons: list[str]) -> CandidateItem:
         accepted = bool(extracted.blocks) and score >= self.threshold
         state.policies += accepted
         return CandidateItem(
@@ -389,7 +410,7 @@ def page_links(response: TextResponse, limit: int = 2000) -> list[tuple[str, str
 
 
 def looks_binary(body: bytes) -> bool:
-    """Clearly not text: over 1% control bytes in the first 8 KB (crawler.extract.looks_binary, fast)."""
+    """Clearly not text: over 1% control bytes in the first 8 KB (policycorpus.extract.looks_binary, fast)."""
     sample = body[:8192]
     if not sample or sample.startswith((b"\xff\xfe", b"\xfe\xff")):
         return False
@@ -400,10 +421,46 @@ def is_pdf(response: Response, content_type: str) -> bool:
     return "application/pdf" in content_type or response.body[:5] == b"%PDF-"
 
 
+def _markup_bound(response: TextResponse) -> str | None:
+    from policycorpus.extract import markup_bound
+
+    return markup_bound(response.text)
+
+
+class ExtractionThreads:
+    """A few threads of its own for extraction (not the reactor's pool, which also resolves names).
+
+    Each thread hands its document to a worker process and waits, so the reactor keeps crawling.
+    """
+
+    def __init__(self, size: int = 2):
+        from twisted.python.threadpool import ThreadPool
+
+        from policycorpus.extract.bounded import worker_pool
+
+        worker_pool(size, preload=True).prestart()  # as many worker processes as threads, loading while the crawl starts
+        self.pool = ThreadPool(minthreads=0, maxthreads=max(1, size), name="policycorpus-extract")
+        self.started = False
+
+    async def run(self, function, *args):
+        from scrapy.utils.defer import maybe_deferred_to_future
+        from twisted.internet import reactor, threads
+
+        if not self.started:
+            self.pool.start()
+            self.started = True
+        return await maybe_deferred_to_future(threads.deferToThreadPool(reactor, self.pool, function, *args))
+
+    def stop(self, spider=None) -> None:
+        if self.started:
+            self.pool.stop()
+            self.started = False
+
+
 def _load_classifier(settings):
     """Built before the crawl starts, so fitting it never stalls the reactor mid-crawl."""
     from crawler.classify import PolicyClassifier
-    from crawler.extract import extract_html  # noqa: F401  (import trafilatura up front too)
+    import policycorpus.extract  # noqa: F401  (import trafilatura up front too)
 
     classifier = PolicyClassifier()
     classifier.score("warm-up", title="", url="")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from crawler.classify import EXAMPLES_PATH, PolicyClassifier, default_classifier, example_blocks, load_examples
-from crawler.extract import extract, extract_text_file
+from policycorpus.extract import extract, extract_file
 
 REALCORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "realcorpus"
 needs_corpus = pytest.mark.skipif(not REALCORPUS.is_dir(), reason=f"real corpus not found at {REALCORPUS}")
@@ -21,7 +21,7 @@ def clf():
 
 
 def _extract(path: Path):
-    return extract(path.read_bytes(), path.as_uri()) if path.suffix == ".html" else extract_text_file(path)
+    return extract(path.read_bytes(), path.as_uri()) if path.suffix == ".html" else extract_file(path)
 
 
 def _score(clf, path: Path):

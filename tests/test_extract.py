@@ -13,14 +13,9 @@ import lxml.html
 import pytest
 from pdfmaker import make_pdf
 
-from crawler.extract import (
-    Extracted,
-    extract,
-    extract_html,
-    extract_pdf,
-    extract_text_file,
-    lines_to_blocks,
-)
+from policycorpus.extract import Extracted, extract, extract_file
+from policycorpus.extract.html import extract_html
+from policycorpus.extract.pdf import extract_pdf, lines_to_blocks
 
 REALCORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "realcorpus"
 needs_corpus = pytest.mark.skipif(not REALCORPUS.is_dir(), reason=f"real corpus not found at {REALCORPUS}")
@@ -132,7 +127,7 @@ def test_real_pages_match_their_published_source_text():
     assert pairs
     for page_file, text_file in pairs:
         page = extract_html((REALCORPUS / page_file).read_bytes(), page_file)
-        source = extract_text_file(REALCORPUS / text_file)
+        source = extract_file(REALCORPUS / text_file)
         wanted = sentences(source.text)
         found = norm(page.text)
         share = sum(s in found for s in wanted) / len(wanted)
@@ -163,7 +158,7 @@ def test_every_real_text_file_extracts_with_structure():
         path = REALCORPUS / row["file"]
         if path.suffix == ".html":
             continue  # whole pages: see the page tests above
-        result = extract_text_file(path)
+        result = extract_file(path)
         assert result.blocks, row["file"]
         raw = path.read_text(encoding="utf-8", errors="replace")
         if re.search(r"^(#{1,6}|={1,6}) |<h[1-6]|^[=~-]{4,}$", raw, re.M):
@@ -348,7 +343,7 @@ code block is skipped
 ```
 <!-- a comment -->
 """
-    result = extract_text_file(doc, "md")
+    result = extract(doc, fmt="md")
     got = [(b.type, b.level, b.text) for b in result.blocks]
     assert got == [
         ("heading", 1, "Social media guidelines"),
@@ -389,7 +384,7 @@ Access
 
 Committers may request access.
 """
-    got = [(b.type, b.level, b.text) for b in extract_text_file(doc, "rst").blocks]
+    got = [(b.type, b.level, b.text) for b in extract(doc, fmt="rst").blocks]
     assert got == [
         ("heading", 1, "Project policy"),
         ("paragraph", 0, "Intro text with a link and literal."),
@@ -421,7 +416,7 @@ Posts go out on https://social.example.test/@proj[our account,role=resource].
 literal block skipped
 ----
 """
-    got = [(b.type, b.level, b.text) for b in extract_text_file(doc, "adoc").blocks]
+    got = [(b.type, b.level, b.text) for b in extract(doc, fmt="adoc").blocks]
     assert got == [
         ("heading", 1, "Posting guide"),
         ("paragraph", 0, "Posts go out on our account."),
@@ -438,20 +433,20 @@ def test_php_and_html_fragments():
 <p>Staff must not post <a href="/x">client</a> names.</p>
 <ul><li>Be kind.</li><li>Be brief.</li></ul></section>
 <?php if ($x) { echo '<p>never shown</p>'; } ?>"""
-    result = extract_text_file(doc, "php")
+    result = extract(doc, fmt="php")
     got = [(b.type, b.text) for b in result.blocks]
     assert got == [("heading", "Posting rules"), ("paragraph", "Staff must not post client names."),
                    ("list_item", "Be kind."), ("list_item", "Be brief.")]
-    assert extract_text_file(b"<h3>Title</h3><p>Body text.</p>", "html").blocks[1].text == "Body text."
+    assert extract(b"<h3>Title</h3><p>Body text.</p>", fmt="html").blocks[1].text == "Body text."
 
 
 def test_plain_text_and_paths(tmp_path):
     path = tmp_path / "policy.txt"
     path.write_text("SOCIAL MEDIA RULES\n\nStaff must be careful online.\n\n- Do not share client data.\n", encoding="utf-8")
-    got = [(b.type, b.text) for b in extract_text_file(path).blocks]
+    got = [(b.type, b.text) for b in extract_file(path).blocks]
     assert got == [("heading", "SOCIAL MEDIA RULES"), ("paragraph", "Staff must be careful online."),
                    ("list_item", "Do not share client data.")]
-    missing = extract_text_file(tmp_path / "nope.md")
+    missing = extract_file(tmp_path / "nope.md")
     assert not missing.blocks and "unreadable" in missing.warnings[0]
 
 
@@ -481,7 +476,7 @@ def test_garbage_never_raises(name):
         extract_html(body, "https://example.test/x"),
         extract_pdf(body),
         extract(body),
-        *(extract_text_file(body, fmt) for fmt in ("md", "rst", "adoc", "txt", "php", "html")),
+        *(extract(body, fmt=fmt) for fmt in ("md", "rst", "adoc", "txt", "php", "html")),
     ):
         assert isinstance(result, Extracted)
         assert all(b.text.strip() for b in result.blocks)
@@ -498,7 +493,7 @@ def test_text_converted_from_pdf_loses_running_headers():
     pages = []
     for n in range(1, 5):
         pages.append(f"Example Ltd Handbook\n\nRule {n}: staff must keep client work confidential on every platform.\n\nExample Ltd Handbook Page {n} of 4\n")
-    result = extract_text_file("\n".join(pages).encode(), "md")
+    result = extract("\n".join(pages).encode(), fmt="md")
     texts = [b.text for b in result.blocks]
     assert texts.count("Example Ltd Handbook") == 1  # the first one stays: often the document title
     assert not any("Page" in t for t in texts)
@@ -554,7 +549,7 @@ def test_headings_trafilatura_drops_are_restored_and_inline_code_stays_inline():
 
 
 def test_restore_headings_only_before_kept_content():
-    from crawler.extract import restore_headings
+    from policycorpus.extract.html import restore_headings
     from policycorpus.structure import Block
 
     walked = [Block("heading", "Menu", 2), Block("list_item", "Home", 1), Block("heading", "Rules", 1),
@@ -580,7 +575,7 @@ def test_gold_units_come_out_as_blocks():
     total = found = 0
     for doc, texts in units.items():
         path = next((REALCORPUS / "texts").glob(doc + ".*"))
-        blocks = {norm(b.text) for b in extract_text_file(path).blocks}
+        blocks = {norm(b.text) for b in extract_file(path).blocks}
         total += len(texts)
         found += sum(norm(t) in blocks for t in texts)
     assert total > 500
@@ -588,7 +583,7 @@ def test_gold_units_come_out_as_blocks():
 
 
 def test_cheap_language_guess():
-    from crawler.extract import guess_language
+    from policycorpus.extract.base import guess_language
     from policycorpus.structure import Block
 
     english = [Block("paragraph", "You must not share the personal data of our customers on your own social media accounts, and you should say that your views are your own.")]
@@ -615,7 +610,7 @@ _PIECES = st.sampled_from([
 @given(st.lists(_PIECES, max_size=60).map("".join))
 def test_fuzzed_markup_never_raises(text):
     body = text.encode("utf-8", errors="replace")
-    results = [extract_html(body), extract(body)] + [extract_text_file(body, fmt) for fmt in ("md", "rst", "adoc", "txt", "php", "html")]
+    results = [extract_html(body), extract(body)] + [extract(body, fmt=fmt) for fmt in ("md", "rst", "adoc", "txt", "php", "html")]
     for result in results:
         assert isinstance(result, Extracted)
         for block in result.blocks:
@@ -639,9 +634,9 @@ def test_corrupted_pdfs_never_raise(flips):
 
 def test_text_served_over_http_is_read_as_text():
     body = b"# Posting rules\n\n- Be kind.\n- Never share client data.\n"
-    md = extract_html(body, "https://example.test/raw/SOCIAL.md", "text/plain; charset=utf-8")
+    md = extract(body, "https://example.test/raw/SOCIAL.md", "text/plain; charset=utf-8")
     assert [(b.type, b.text) for b in md.blocks] == [("heading", "Posting rules"), ("list_item", "Be kind."), ("list_item", "Never share client data.")]
-    plain = extract_html(b"STAFF RULES\n\nStaff must be careful online.\n", "https://example.test/rules", "text/plain")
+    plain = extract(b"STAFF RULES\n\nStaff must be careful online.\n", "https://example.test/rules", "text/plain")
     assert [(b.type, b.text) for b in plain.blocks] == [("heading", "STAFF RULES"), ("paragraph", "Staff must be careful online.")]
 
 
@@ -687,7 +682,7 @@ def test_cms_page_drops_comments_share_widgets_and_sidebar():
 
 
 def test_pages_with_absurdly_many_elements_are_skipped():
-    from crawler.extract import MAX_ELEMENTS, extract_html
+    from policycorpus.extract.html import MAX_ELEMENTS
 
     body = ("<html><body>" + "<p>x</p>" * (MAX_ELEMENTS + 10) + "</body></html>").encode()
     result = extract_html(body, "http://127.0.0.1/huge")

@@ -16,7 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scrapy.http import HtmlResponse
 
-from crawler.extract import extract, extract_html, extract_pdf
+from policycorpus.extract import extract
+from policycorpus.extract.html import extract_html
+from policycorpus.extract.pdf import extract_pdf
 from crawler.spider import page_links
 from policycorpus.structure import Block, join_blocks
 from taxonomy.segment import segment_blocks

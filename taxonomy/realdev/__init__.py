@@ -40,10 +40,10 @@ class RealdevError(RuntimeError):
 
 def document_units(path: Path) -> list[dict]:
     """The taggable clauses of one policy file, as evaluation units {doc, idx, heading, text}."""
-    from crawler.extract import extract_text_file
+    from policycorpus.extract import extract
     from taxonomy.segment import CLAUSE, FRAGMENT, segment_blocks
 
-    extracted = extract_text_file(path.read_bytes(), path.suffix.lower())
+    extracted = extract(path.read_bytes(), fmt=path.suffix.lower())
     doc = path.name.rsplit(".", 1)[0]
     # fragments stay units (they were labelled); the tagger reads them as fragments again and leaves them untagged
     clauses = [c for c in segment_blocks(extracted.blocks, None) if c.kind in (CLAUSE, FRAGMENT)]
