@@ -21,6 +21,7 @@ COMMANDS = {
     "import-docs": "crawler.commands:import_docs",
     "crawl": "crawler.commands:crawl",
     "merge": "crawler.commands:merge",
+    "history": "crawler.commands:history",
     "status": "policycorpus.commands:status",
     "schema": "policycorpus.commands:schema",
     "release": "policycorpus.commands:release",
