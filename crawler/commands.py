@@ -115,10 +115,11 @@ def end_crawl(db_path: str, crawl_id: int, status: str, done_companies: list[dic
 @click.option("--redis-retry", default=REDIS_RETRY_SECONDS, show_default=True, type=click.FloatRange(0, 3600),
               metavar="SECONDS", help="With --redis: how long to keep retrying an unreachable Redis before the "
                                       "worker stops (the crawl is left to continue with --resume).")
+@click.option("--warc-all", is_flag=True, help="Write every judged page to the crawl's WARC, not only accepted policies.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @db_option
 def crawl(company_names, resume, max_depth, max_pages, threshold, contact_url, allow_private, allow_hosts, timeout,
-          max_size, no_polite, redis_url, job, worker_id, workers, redis_retry, quiet, db_path):
+          max_size, no_polite, redis_url, job, worker_id, workers, redis_retry, warc_all, quiet, db_path):
     """Discover and collect every company's social media policy.
 
     Starts at each company's homepage (and known policy_url), obeys
@@ -183,6 +184,8 @@ def crawl(company_names, resume, max_depth, max_pages, threshold, contact_url, a
         if redis_url:
             extra = join_distributed_crawl(redis_url, job, worker_id, workers, fresh=not resume, quiet=quiet,
                                            retry_seconds=redis_retry)
+        if warc_all:
+            extra["POLICYCORPUS_WARC_ALL"] = True
         settings = crawl_settings(db_path=db_path, crawl_id=crawl_id, progress=not quiet,
                                   extra=extra, **options)
         reason, redis_error = run_spider(settings, todo, crawl_id) if todo else ("finished", "")
@@ -382,3 +385,32 @@ def history(since, until, per_year, archive, resume, company_names, delay, timeo
                f"{s['captures_kept']} captures kept of {s['captures_listed']} listed, {s['new_versions']} new "
                f"versions, {s['same_text']} with known text, {s['already_read']} already read, {s['empty']} empty, "
                f"{s['failed']} failed, {s['requests']} requests")
+
+
+@click.command()
+@click.option("--company", "company_names", multiple=True, help="Only this company's documents (repeatable).")
+@quiet_option
+@db_option
+def reextract(company_names, quiet, db_path):
+    """Rebuild snapshot texts from their stored raw bytes with the current extractors.
+
+    After an extractor change: every snapshot's raw body (or the crawl's WARC
+    record of it) is extracted again; a text that differs from every stored
+    version of the document becomes a new snapshot (the current version's
+    new text becomes current). Unchanged texts add nothing.
+
+    \b
+    Example:
+        policycorpus reextract --db corpus.db
+    """
+    from crawler.reextract import reextract as run
+
+    db = open_db(db_path)
+    ids = None
+    if company_names:
+        companies = find_companies(db, company_names)
+        ids = [r["id"] for r in db["documents"].rows_where(
+            "company_id in (%s)" % ",".join("?" * len(companies)), [c["id"] for c in companies])]
+    stats = run(db, db_path, ids)
+    click.echo(f"reextract: {stats.snapshots} snapshots read, {stats.new_snapshots} new texts, "
+               f"{stats.unchanged} unchanged, {stats.empty} extracted empty, {stats.no_raw} without raw bytes")

@@ -22,6 +22,7 @@ COMMANDS = {
     "crawl": "crawler.commands:crawl",
     "merge": "crawler.commands:merge",
     "history": "crawler.commands:history",
+    "reextract": "crawler.commands:reextract",
     "status": "policycorpus.commands:status",
     "schema": "policycorpus.commands:schema",
     "release": "policycorpus.commands:release",

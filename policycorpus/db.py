@@ -127,6 +127,9 @@ TABLES: list[Table] = [
             C("capture_url", str, "For an archived version: the web archive's raw-capture URL it was read from."),
             C("captured_at", str, "For an archived version: the archive's capture time (UTC, ISO 8601); "
                                   "fetched_at equals it."),
+            C("warc_path", str, "WARC file holding the crawl's response for this version (relative to the corpus "
+                                "file's folder), written by the crawl."),
+            C("warc_offset", int, "Byte offset of that WARC record in warc_path."),
         ],
         foreign_keys=[("document_id", "documents", "id")],
         indexes=[(("document_id", "text_hash"), True)],
