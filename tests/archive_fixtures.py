@@ -47,7 +47,7 @@ VERSIONS = {
 
 
 def page(org: str, version: int) -> bytes:
-    paras = "".join(f"<p>{org}: {s} This rule applies to every member of staff and contractor.</p>"
+    paras = "".join(f"<p>{org}: {s}</p>"
                     for s in VERSIONS[version])
     return (f"<!DOCTYPE html><html><head><title>{org} social media policy</title></head><body>"
             f"<nav><a href='/'>Home</a></nav><main><h1>{org} social media policy</h1>{paras}</main>"
