@@ -8,18 +8,13 @@ for one policy, a 301 capture (the page moved away for a while). Expected: three
 
 from __future__ import annotations
 
-import hashlib
-import base64
 import io
-import json
 import os
 import subprocess
-import threading
 import time
-import urllib.parse
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from demo.archive import ArchivedPage, InternetArchiveServer
 
 POLICIES = {
     "http://alpha.example/social-media-policy": "Alpha",
@@ -62,17 +57,7 @@ def crawl_text_page(org: str) -> bytes:
                                              f"within two working days.</p></main>".encode())
 
 
-@dataclass
-class Record:
-    url: str
-    timestamp: str
-    status: int
-    body: bytes
-    location: str | None = None
-
-    @property
-    def digest(self) -> str:
-        return "sha1:" + base64.b32encode(hashlib.sha1(self.body).digest()).decode()
+Record = ArchivedPage
 
 
 def records() -> list[Record]:
@@ -157,82 +142,7 @@ class Pywb:
             self.proc.kill()
 
 
-# --------------------------------------------------------------------------- an Internet-Archive-style server
-
-class InternetArchiveLike:
-    """Answers exactly as the Internet Archive documents: /cdx/search/cdx (output=json: array of arrays with a
-    header row; otherwise space-separated lines), raw captures at /web/<timestamp>id_/<url>. The first
-    `throttle` requests get 429 with Retry-After: 1, as the Internet Archive rate-limits."""
-
-    def __init__(self, recs: list[Record], throttle: int = 0):
-        self.recs = recs
-        self.throttle = throttle
-        self.requests: list[str] = []
-        handler = self._handler()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def _handler(self):
-        archive = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                archive.requests.append(self.path)
-                if archive.throttle > 0:
-                    archive.throttle -= 1
-                    return self._send(429, b"Too Many Requests", "text/plain", {"Retry-After": "1"})
-                parts = urllib.parse.urlsplit(self.path)
-                if parts.path == "/cdx/search/cdx":
-                    return self._cdx(urllib.parse.parse_qs(parts.query))
-                if parts.path.startswith("/web/"):
-                    return self._replay(self.path[len("/web/"):])
-                self._send(404, b"not found", "text/plain")
-
-            def _cdx(self, q):
-                url = q.get("url", [""])[0]
-                lo, hi = q.get("from", ["0"])[0], q.get("to", ["9999"])[0]
-                rows = [[_surt(r.url), r.timestamp, r.url, "text/html" if r.status == 200 else "unk",
-                         str(r.status), r.digest.removeprefix("sha1:"), str(len(r.body) + 300)]
-                        for r in sorted(archive.recs, key=lambda r: r.timestamp)
-                        if r.url == url and lo <= r.timestamp[:len(lo)] and r.timestamp[:len(hi)] <= hi]
-                if q.get("output", [""])[0] == "json":
-                    header = ["urlkey", "timestamp", "original", "mimetype", "statuscode", "digest", "length"]
-                    body = json.dumps([header, *rows] if rows else []).encode()
-                    return self._send(200, body, "application/json")
-                self._send(200, "".join(" ".join(r) + "\n" for r in rows).encode(), "text/plain")
-
-            def _replay(self, rest):
-                ts, _, url = rest.partition("id_/")
-                for r in archive.recs:
-                    if r.url == url and r.timestamp == ts:
-                        extra = {"Location": r.location} if r.location else {}
-                        return self._send(r.status, r.body, "text/html; charset=utf-8", extra)
-                self._send(404, b"not archived", "text/plain")
-
-            def _send(self, status, body, ctype, headers=None):
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(body)
-
-        return Handler
-
-
-def _surt(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    return ",".join(reversed(parts.hostname.split("."))) + ")" + parts.path
+InternetArchiveLike = InternetArchiveServer  # answers exactly as the Internet Archive documents
 
 
 def wait_for(predicate, timeout: float = 10.0) -> bool:
