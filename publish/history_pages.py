@@ -104,10 +104,8 @@ def atom(entries: list[dict], *, title: str, self_url: str, base: str) -> str:
     return "\n".join(out)
 
 
-async def history_page(datasette, request):
-    from publish.plugins.policycorpus_site import (message_page, parse_id, run_timed, template_context,
-                                                   too_slow_page)
-
+async def history_page(site, datasette, request):
+    message_page, parse_id, run_timed = site.message_page, site.parse_id, site.run_timed
     raw_id = request.url_vars["document_id"]
     if re.fullmatch(r"[0-9a-f]{12}", raw_id):
         found = await run_timed(datasette, lambda conn: pages.document_id_of_key(conn, raw_id))
@@ -121,20 +119,18 @@ async def history_page(datasette, request):
     try:
         data = await run_timed(datasette, lambda conn: history_data(conn, document_id, old_id, new_id))
     except QueryInterrupted:
-        return await too_slow_page(datasette, request, f"History of policy document {document_id}")
+        return await site.too_slow_page(datasette, request, f"History of policy document {document_id}")
     if data is None:
         return await message_page(datasette, request, f"No policy document {document_id} (or those versions are "
                                                       "not of this document).", status=404)
-    html = await datasette.render_template("policy_history.html", template_context(datasette, **data),
+    html = await datasette.render_template("policy_history.html", site.template_context(datasette, **data),
                                            request=request)
     return Response.html(html)
 
 
-async def changes_feed(datasette, request):
-    from publish.plugins.policycorpus_site import run_timed
-
+async def changes_feed(site, datasette, request):
     company = (request.args.get("company") or "").strip()[:200] or None
-    entries, name = await run_timed(datasette, lambda conn: feed_entries(conn, company))
+    entries, name = await site.run_timed(datasette, lambda conn: feed_entries(conn, company))
     if name is None:
         return Response.text(f"No organization {company[:80]}", status=404)
     base = datasette.absolute_url(request, "").rstrip("/")
@@ -143,7 +139,14 @@ async def changes_feed(datasette, request):
     return Response(body, content_type="application/atom+xml; charset=utf-8")
 
 
-ROUTES = [
-    (r"^/-/policy/(?P<document_id>[^/]+)/history$", history_page),
-    (r"^/-/changes\.atom$", changes_feed),
-]
+def routes(site) -> list[tuple[str, object]]:
+    """The routes, given the plugin module (its run_timed, message_page, template_context ...), which
+    registers them; taking it as an argument keeps the two modules out of an import circle."""
+
+    async def history(datasette, request):
+        return await history_page(site, datasette, request)
+
+    async def feed(datasette, request):
+        return await changes_feed(site, datasette, request)
+
+    return [(r"^/-/policy/(?P<document_id>[^/]+)/history$", history), (r"^/-/changes\.atom$", feed)]

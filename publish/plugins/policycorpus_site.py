@@ -16,6 +16,7 @@ import contextvars
 import json
 import re
 import sqlite3
+import sys
 import time
 from urllib.parse import parse_qs, urlencode
 
@@ -203,7 +204,7 @@ def register_routes(datasette):
         (r"^/-/clause/(?P<key>[^/]+)$", clause_page),
         (r"^/-/compare$", compare_page),
         (r"^/-/charts$", charts_page),
-        *history_pages.ROUTES,
+        *history_pages.routes(sys.modules[__name__]),
     ]
 
 
