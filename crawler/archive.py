@@ -190,6 +190,7 @@ class ArchiveClient:
         self._last = 0.0
         self.requests = 0
         self._opener = urllib.request.build_opener(_SameHostRedirects(self))
+        self._no_redirects = urllib.request.build_opener(_NoRedirects())
 
     def cdx_url(self, url: str, since: int | None = None, until: int | None = None) -> str:
         params = {"url": url, "output": "json"}
@@ -221,6 +222,30 @@ class ArchiveClient:
             self.sleep(min(retry_after if retry_after is not None else self.delay * 2 ** (attempt + 2),
                            MAX_RETRY_AFTER))
         raise AssertionError("unreachable")
+
+    def redirect_target(self, capture: Capture) -> str | None:
+        """Where a 3xx capture pointed (the archive's rewritten Location unwrapped), or None."""
+        reason = check_url(self.replay_url(capture), self.allow_private, self.networks)
+        if reason:
+            raise ArchiveError(reason)
+        wait = self._last + self.delay - time.monotonic()
+        if wait > 0:
+            self.sleep(wait)
+        self._last = time.monotonic()
+        self.requests += 1
+        req = urllib.request.Request(self.replay_url(capture), headers={"User-Agent": USER_AGENT})
+        try:
+            with self._no_redirects.open(req, timeout=self.timeout) as resp:
+                location = resp.headers.get("Location")
+        except urllib.error.HTTPError as exc:
+            location = exc.headers.get("Location") if exc.headers else None
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise ArchiveError(f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}") from None
+        if not location:
+            return None
+        location = urllib.parse.urljoin(capture.original, location)
+        wrapped = re.search(r"/\d{4,14}(?:[a-z]{2}_)?/(https?://.+)$", location)
+        return wrapped.group(1) if wrapped else location
 
     def _get_once(self, url: str, max_bytes: int) -> tuple[int, bytes, str, float | None]:
         reason = check_url(url, self.allow_private, self.networks)
@@ -254,6 +279,11 @@ class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
         if parts.netloc != self.client.host or check_url(newurl, self.client.allow_private, self.client.networks):
             return None  # the 3xx is returned as an HTTPError and the capture counts as failed
         return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
 
 
 def _read(resp, max_bytes: int) -> bytes:
@@ -326,6 +356,7 @@ def backfill(db: sqlite_utils.Database, client: ArchiveClient, *, since: int | N
             if progress:
                 progress(f"{doc['url']}: CDX listing failed ({exc})")
             continue
+        listed = listed + _moved_from(db, client, doc, since, until)
         kept = select_captures(listed, per_year, since, until)
         stats.captures_listed += len(listed)
         stats.captures_kept += len(kept)
@@ -339,6 +370,36 @@ def backfill(db: sqlite_utils.Database, client: ArchiveClient, *, since: int | N
             progress(f"{doc['url']}: {len(listed)} captures listed, {len(kept)} kept")
     stats.requests = client.requests
     return stats
+
+
+def _moved_from(db: sqlite_utils.Database, client: ArchiveClient, doc: dict, since: int | None,
+                until: int | None) -> list[Capture]:
+    """Captures of the page before it moved to the document's URL.
+
+    The company's known policy URL, when it differs from the document's, is looked up too; if one of its
+    captures redirects to the document's URL, its 200 captures from before that redirect are the document's
+    earlier versions (read from the old URL)."""
+    company = db["companies"].get(doc["company_id"])
+    old = (company.get("policy_url") or "").strip()
+    if not old or old == doc["url"] or not old.startswith(("http://", "https://")):
+        return []
+    try:
+        captures = client.list(old, since, until)
+        moved_at = None
+        for c in sorted((c for c in captures if c.status in ("301", "302", "307", "308")), key=lambda c: c.timestamp):
+            if _same_page(client.redirect_target(c), doc["url"]):
+                moved_at = c.timestamp
+                break
+    except (ArchiveError, InputError):
+        return []
+    if moved_at is None:
+        return []
+    return [c for c in captures if c.status == "200" and c.timestamp < moved_at]
+
+
+def _same_page(a: str | None, b: str) -> bool:
+    strip = lambda u: urllib.parse.urlsplit(u)._replace(fragment="").geturl().rstrip("/")  # noqa: E731
+    return bool(a) and strip(a) == strip(b)
 
 
 def _documents(db: sqlite_utils.Database, ids: list[int] | None) -> list[dict]:

@@ -169,3 +169,53 @@ def test_archive_on_loopback_must_be_allowed():
     with pytest.raises(InputError, match="allow-host"):
         ArchiveClient("http://127.0.0.1:9/")
     assert DATES == sorted(DATES)
+
+
+OLD_URL = "http://gamma.example/old-terms"
+
+
+def moved_records():
+    """Gamma's policy lived at OLD_URL until 2018, when that URL started redirecting to the current one."""
+    from archive_fixtures import Record
+
+    v0 = page("Gamma", 1).replace(b"Employees may post", b"Staff members may post")
+    return records() + [Record(OLD_URL, "20170410100000", 200, v0),
+                        Record(OLD_URL, "20180702100000", 301, b"", location="http://gamma.example/terms")]
+
+
+def check_moved(db_path) -> None:
+    db = open_db(db_path)
+    doc = next(db["documents"].rows_where("url = ?", ["http://gamma.example/terms"]))
+    first = db.execute("select v.since, s.text, s.capture_url from document_versions v join snapshots s "
+                       "on s.id = v.snapshot_id where v.document_id = ? order by v.since limit 1",
+                       [doc["id"]]).fetchone()
+    assert first[0] == "2017-04-10T10:00:00+00:00" and "Staff members may post" in first[1]
+    assert first[2].endswith("20170410100000id_/" + OLD_URL)
+    assert db["snapshots"].count_where("document_id = ? and source = 'archive'", [doc["id"]]) == 4
+
+
+@pytest.mark.parametrize("flavour", ["pywb", "internet-archive"])
+def test_a_moved_page_is_followed_through_the_known_url_and_the_recorded_redirect(tmp_path, flavour):
+    db_path = make_corpus(tmp_path / "corpus.db")
+    db = open_db(db_path)
+    db["companies"].update(next(db["companies"].rows_where("name = 'Gamma'"))["id"], {"policy_url": OLD_URL})
+    db.conn.close()
+    if flavour == "pywb":
+        python = pywb_python()
+        if python is None:
+            pytest.skip("pywb is not installed: run `make pywb`")
+        (tmp_path / "pywb").mkdir()
+        server = Pywb(tmp_path / "pywb", moved_records(), python)
+    else:
+        server = InternetArchiveLike(moved_records())
+    try:
+        policycorpus("history", "--archive", server.url, "--allow-host", "127.0.0.1", "--delay", "0",
+                     "--db", db_path)
+    finally:
+        server.close()
+    check_moved(db_path)
+    others = [u for u in POLICIES if "gamma" not in u]
+    db = open_db(db_path)
+    for url in others:  # the others are untouched by Gamma's old URL
+        doc = next(db["documents"].rows_where("url = ?", [url]))
+        assert db["snapshots"].count_where("document_id = ? and source = 'archive'", [doc["id"]]) in (2, 3)
