@@ -62,6 +62,7 @@ def test_corpus_history_in_force_by_year(tmp_path):
     finally:
         ia.close()
     policycorpus("segment", "--db", db_path)
+    policycorpus("tag", "--db", db_path)
     db = open_db(db_path)
     doc = next(db["documents"].rows_where("url like '%beta%'"))
     versions = timeline(db, doc["id"])
@@ -84,3 +85,11 @@ def test_corpus_history_in_force_by_year(tmp_path):
     old, new = versions[0]["snapshot_id"], versions[1]["snapshot_id"]
     changes, summary = diff_snapshots(db, old, new)
     assert summary.counts["modified"] == 1
+
+    # unchanged clauses keep their stable key and their categories from one version to the next, so whatever
+    # is attached to a clause key (reviews, citations) holds across versions
+    changes, _ = diff_snapshots(db, versions[1]["snapshot_id"], versions[2]["snapshot_id"])
+    unchanged = [c for c in changes if c.kind == "unchanged"]
+    assert len(unchanged) == 3
+    assert all(c.old.key == c.new.key and c.old.categories == c.new.categories for c in unchanged)
+    assert all(c.old.clause_id != c.new.clause_id for c in unchanged)
