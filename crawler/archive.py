@@ -91,7 +91,7 @@ def parse_cdx(body: bytes) -> list[Capture]:
             continue
         obj = _json_part(line)
         if obj is not None:
-            c = _from_object(obj, line)
+            c = _from_object(obj)
         else:
             c = _from_plain(line.split(" "))
         if c:
@@ -120,7 +120,7 @@ def _from_rows(rows) -> list[Capture]:
     header, out = [str(h) for h in rows[0]], []
     for row in rows[1:]:
         if isinstance(row, list) and len(row) == len(header):
-            c = _from_object(dict(zip(header, row)), "")
+            c = _from_object(dict(zip(header, row)))
             if c:
                 out.append(c)
     return out
@@ -129,10 +129,10 @@ def _from_rows(rows) -> list[Capture]:
 def _from_plain(parts: list[str]) -> Capture | None:
     if len(parts) < len(IA_FIELDS):
         return None
-    return _from_object(dict(zip(IA_FIELDS, parts)), "")
+    return _from_object(dict(zip(IA_FIELDS, parts)))
 
 
-def _from_object(obj: dict, _line: str) -> Capture | None:
+def _from_object(obj: dict) -> Capture | None:
     ts = str(obj.get("timestamp") or "")
     url = str(obj.get("original") or obj.get("url") or "")
     if not _TIMESTAMP.match(ts) or not url:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 
 from analysis.history import (ClauseRef, align, coverage_by_year, diff_snapshots, in_force_by_year, summarise,
                               timeline, version_changes)
