@@ -81,3 +81,10 @@ docs: $(STAMP)
 
 clean:
 	rm -rf demo-out .pytest_cache build dist *.egg-info
+
+# pywb (a local web archive for `policycorpus history --archive` and its tests) pins redis==2.10.6, which the
+# distributed crawl's redis>=5 excludes, so it lives in its own virtualenv.
+pywb: .venv-pywb/bin/wayback
+.venv-pywb/bin/wayback:
+	$(PYTHON) -m venv .venv-pywb
+	.venv-pywb/bin/pip install -q pywb

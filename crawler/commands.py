@@ -117,10 +117,12 @@ def end_crawl(db_path: str, crawl_id: int, status: str, done_companies: list[dic
 @click.option("--redis-retry", default=REDIS_RETRY_SECONDS, show_default=True, type=click.FloatRange(0, 3600),
               metavar="SECONDS", help="With --redis: how long to keep retrying an unreachable Redis before the "
                                       "worker stops (the crawl is left to continue with --resume).")
+@click.option("--warc-all", is_flag=True, help="Write every judged page to the crawl's WARC, not only accepted policies.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @db_option
 def crawl(company_names, resume, max_depth, max_pages, threshold, contact_url, allow_private, allow_hosts, timeout,
-          max_size, extract_timeout, no_polite, redis_url, job, worker_id, workers, redis_retry, quiet, db_path):
+          max_size, extract_timeout, no_polite, redis_url, job, worker_id, workers, redis_retry, warc_all, quiet,
+          db_path):
     """Discover and collect every company's social media policy.
 
     Starts at each company's homepage (and known policy_url), obeys
@@ -186,6 +188,8 @@ def crawl(company_names, resume, max_depth, max_pages, threshold, contact_url, a
         if redis_url:
             extra = join_distributed_crawl(redis_url, job, worker_id, workers, fresh=not resume, quiet=quiet,
                                            retry_seconds=redis_retry)
+        if warc_all:
+            extra["POLICYCORPUS_WARC_ALL"] = True
         settings = crawl_settings(db_path=db_path, crawl_id=crawl_id, progress=not quiet,
                                   extra=extra, **options)
         reason, redis_error = run_spider(settings, todo, crawl_id) if todo else ("finished", "")
@@ -333,3 +337,88 @@ def import_docs(paths, company, sidecar, industry, country, dry_run, extract_tim
     for line in summary.bounded[:10]:
         click.echo(f"Cut short {line}", err=True)
     sys.stdout.flush()
+
+
+@click.command()
+@click.option("--since", type=click.IntRange(1991, 2100), help="First year of captures to read.")
+@click.option("--until", type=click.IntRange(1991, 2100), help="Last year of captures to read.")
+@click.option("--per-year", default=2, show_default=True, type=click.IntRange(1, 366),
+              help="Captures with distinct content kept per document and year.")
+@click.option("--archive", default="https://web.archive.org", show_default=True,
+              help="Web archive: the Internet Archive (no path) or a pywb collection, e.g. http://127.0.0.1:8080/my-coll.")
+@click.option("--resume", is_flag=True, help="Skip documents an earlier run finished with the same archive and years.")
+@click.option("--company", "company_names", multiple=True, help="Only this company's documents (repeatable).")
+@click.option("--delay", default=1.0, show_default=True, type=click.FloatRange(0, 600),
+              help="Seconds between two requests to the archive.")
+@click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(0.1, 600), help="Seconds per request.")
+@click.option("--allow-private", is_flag=True, help="Allow an archive on a loopback/private address.")
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="ADDRESS[/BITS]",
+              help="Allow this private or loopback address only (repeatable), e.g. --allow-host 127.0.0.1.")
+@quiet_option
+@db_option
+def history(since, until, per_year, archive, resume, company_names, delay, timeout, allow_private, allow_hosts,
+            quiet, db_path):
+    """Backfill each document's earlier versions from a web archive.
+
+    Lists every document URL's captures through the archive's CDX API, keeps
+    --per-year captures a year with distinct content (HTTP 200 only), reads
+    the raw captures (id_ mode, no archive banner), extracts them and stores
+    each new text as a snapshot dated by its capture time (source 'archive').
+    The current version of a document never moves back to an older capture.
+    Re-running reads no capture twice; --resume also skips finished documents.
+
+    \b
+    Example:
+        policycorpus history --since 2015 --per-year 2          # the Internet Archive, 1 request/s
+        policycorpus history --archive http://127.0.0.1:8080/my-coll --allow-host 127.0.0.1   # a local pywb
+        policycorpus history --resume                           # after an interruption
+    """
+    from crawler.archive import ArchiveClient, backfill
+
+    if since and until and since > until:
+        raise UserError("--since is after --until")
+    db = open_db(db_path)
+    ids = None
+    if company_names:
+        companies = find_companies(db, company_names)
+        ids = [r["id"] for r in db["documents"].rows_where(
+            "company_id in (%s)" % ",".join("?" * len(companies)), [c["id"] for c in companies])]
+    client = ArchiveClient(archive, delay=delay, timeout=timeout, allow_private=allow_private,
+                           allow_hosts=allow_hosts)
+    say = None if quiet else (lambda line: click.echo(line, err=True))
+    stats = backfill(db, client, since=since, until=until, per_year=per_year, resume=resume, document_ids=ids,
+                     progress=say)
+    s = stats.as_dict()
+    click.echo(f"history: {s['documents']} documents read ({s['skipped_documents']} skipped by --resume), "
+               f"{s['captures_kept']} captures kept of {s['captures_listed']} listed, {s['new_versions']} new "
+               f"versions, {s['same_text']} with known text, {s['already_read']} already read, {s['empty']} empty, "
+               f"{s['failed']} failed, {s['requests']} requests")
+
+
+@click.command()
+@click.option("--company", "company_names", multiple=True, help="Only this company's documents (repeatable).")
+@quiet_option
+@db_option
+def reextract(company_names, quiet, db_path):
+    """Rebuild snapshot texts from their stored raw bytes with the current extractors.
+
+    After an extractor change: every snapshot's raw body (or the crawl's WARC
+    record of it) is extracted again; a text that differs from every stored
+    version of the document becomes a new snapshot (the current version's
+    new text becomes current). Unchanged texts add nothing.
+
+    \b
+    Example:
+        policycorpus reextract --db corpus.db
+    """
+    from crawler.reextract import reextract as run
+
+    db = open_db(db_path)
+    ids = None
+    if company_names:
+        companies = find_companies(db, company_names)
+        ids = [r["id"] for r in db["documents"].rows_where(
+            "company_id in (%s)" % ",".join("?" * len(companies)), [c["id"] for c in companies])]
+    stats = run(db, db_path, ids)
+    click.echo(f"reextract: {stats.snapshots} snapshots read, {stats.new_snapshots} new texts, "
+               f"{stats.unchanged} unchanged, {stats.empty} extracted empty, {stats.no_raw} without raw bytes")

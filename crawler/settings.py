@@ -44,6 +44,7 @@ BASE_SETTINGS = {
         "crawler.pipelines.CrawlLogPipeline": 100,
         "crawler.pipelines.CandidatePipeline": 200,
         "crawler.pipelines.PolicyStorePipeline": 300,
+        "crawler.warcwriter.WarcPipeline": 350,  # after the store: points the new snapshot at its WARC record
         "crawler.pipelines.CompanyDonePipeline": 400,
     },
     # Components the spider does itself (host filtering, depth) or never needs (auth, proxies,
@@ -65,6 +66,7 @@ BASE_SETTINGS = {
         "crawler.corpusdb.CorpusDb": 0,  # the connection to corpus.db every writer of the crawl shares
         "crawler.crawllog.CrawlLogExtension": 100,
         "crawler.progress.ProgressDisplay": 500,
+        "crawler.warcwriter.WarcAllExtension": 600,  # only with crawl --warc-all
     },
     "POLICYCORPUS_MAX_DEPTH": 3,
     "POLICYCORPUS_MAX_PAGES_PER_SITE": 60,

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from demo.archive import InternetArchiveServer, demo_captures
 from demo.webserver import DemoWeb
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,6 +83,10 @@ def main(argv=None) -> int:
         web.set_generation(2)
         print("Demo web: the changing policy is now at its second version; crawling again", flush=True)
         policycorpus("crawl", "--allow-private", "--db", str(db))
+        with InternetArchiveServer(demo_captures(web)) as archive:
+            print("Demo archive: older captures of the changing policy; backfilling its history", flush=True)
+            policycorpus("history", "--archive", archive.url, "--allow-host", "127.0.0.1", "--delay", "0",
+                         "--db", str(db))
         group, members = peer_group(web)
 
     policycorpus("segment", "--db", str(db))

@@ -21,6 +21,8 @@ COMMANDS = {
     "import-docs": "crawler.commands:import_docs",
     "crawl": "crawler.commands:crawl",
     "merge": "crawler.commands:merge",
+    "history": "crawler.commands:history",
+    "reextract": "crawler.commands:reextract",
     "status": "policycorpus.commands:status",
     "schema": "policycorpus.commands:schema",
     "release": "policycorpus.commands:release",

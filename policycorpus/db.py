@@ -122,6 +122,14 @@ TABLES: list[Table] = [
             C("text", str, "Extracted main text: blocks joined by blank lines."),
             C("structure", str, "JSON list of blocks {type: heading|paragraph|list_item, level, text, start, end}; start/end are character offsets into text."),
             C("extractor", str, "Which extractor produced the text (trafilatura, pypdf, markdown, text ...)."),
+            C("source", str, "How this version was first obtained: crawl, import or archive (null in corpora made "
+                             "before this column: see documents.source)."),
+            C("capture_url", str, "For an archived version: the web archive's raw-capture URL it was read from."),
+            C("captured_at", str, "For an archived version: the archive's capture time (UTC, ISO 8601); "
+                                  "fetched_at equals it."),
+            C("warc_path", str, "WARC file holding the crawl's response for this version (relative to the corpus "
+                                "file's folder), written by the crawl."),
+            C("warc_offset", int, "Byte offset of that WARC record in warc_path."),
         ],
         foreign_keys=[("document_id", "documents", "id")],
         indexes=[(("document_id", "text_hash"), True)],
@@ -140,6 +148,40 @@ TABLES: list[Table] = [
         ],
         foreign_keys=[("document_id", "documents", "id"), ("snapshot_id", "snapshots", "id")],
         indexes=[(("document_id", "since"), False)],
+    ),
+    Table(
+        "archive_captures",
+        "Web-archive captures `policycorpus history` has read for each document (so a re-run or --resume never "
+        "reads one twice): the capture, what came of it, and the snapshot it gave.",
+        [
+            C("id", int, "Row id."),
+            C("document_id", int, "The document whose URL was looked up in the archive."),
+            C("archive", str, "Base URL of the archive (e.g. https://web.archive.org)."),
+            C("timestamp", str, "The capture's 14-digit archive timestamp (YYYYMMDDhhmmss, UTC)."),
+            C("digest", str, "The archive's content digest of the capture."),
+            C("capture_url", str, "Raw-capture (id_) URL that was fetched."),
+            C("outcome", str, "new_version, same_text (text already stored), empty (nothing extracted) or failed."),
+            C("snapshot_id", int, "The snapshot holding the capture's text (null when empty or failed)."),
+            C("checked_at", str, "UTC time the capture was read."),
+            C("error", str, "Why the capture failed, if it did."),
+        ],
+        foreign_keys=[("document_id", "documents", "id")],
+        indexes=[(("document_id", "archive", "timestamp"), True)],
+        not_null=("document_id", "archive", "timestamp"),
+    ),
+    Table(
+        "archive_listings",
+        "Documents whose archive captures `policycorpus history` has fully processed (what --resume skips).",
+        [
+            C("id", int, "Row id."),
+            C("document_id", int, "The document."),
+            C("archive", str, "Base URL of the archive."),
+            C("params", str, "JSON of the --since/--until/--per-year the listing was made with."),
+            C("captures", int, "How many captures the listing kept."),
+            C("done_at", str, "UTC time every kept capture had been read."),
+        ],
+        foreign_keys=[("document_id", "documents", "id")],
+        indexes=[(("document_id", "archive", "params"), True)],
     ),
     Table(
         "crawls",

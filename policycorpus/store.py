@@ -57,7 +57,7 @@ def save_document(db: sqlite_utils.Database, company_id: int, fetched: Fetched, 
         if same:
             snapshot_id = same["id"]
         else:
-            snapshot_id = _insert_snapshot(db, doc_id, fetched, text, blocks, text_hash, now)
+            snapshot_id = _insert_snapshot(db, doc_id, fetched, text, blocks, text_hash, now, source)
         current = None if new_document else doc["latest_snapshot_id"]
         if snapshot_id != current:
             db["document_versions"].insert(
@@ -97,7 +97,7 @@ def _insert_document(db: sqlite_utils.Database, company_id: int, fetched: Fetche
 
 
 def _insert_snapshot(db: sqlite_utils.Database, doc_id: int, fetched: Fetched, text: str, blocks: list[Block],
-                     text_hash: str, now: str) -> int:
+                     text_hash: str, now: str, source: str = "crawl", **extra) -> int:
     return db["snapshots"].insert(
         {
             "document_id": doc_id,
@@ -113,6 +113,8 @@ def _insert_snapshot(db: sqlite_utils.Database, doc_id: int, fetched: Fetched, t
             "text": text,
             "structure": structure_json(blocks),
             "extractor": fetched.extractor,
+            "source": source,
+            **extra,
         }
     ).last_pk
 

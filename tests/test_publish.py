@@ -331,8 +331,12 @@ def test_policy_versions_and_snapshot_changes_queries(client, corpus):
     versions = query_rows(client, "policy_versions")
     assert {v["company"] for v in versions} == {"Acme Retail"} and len(versions) == 2
     old, new = snapshot_ids(corpus, "Acme Retail")
-    rows = query_rows(client, "snapshot_changes", old_snapshot=str(old), new_snapshot=str(new))
+    doc = versions[0]["document_id"]
+    rows = query_rows(client, "snapshot_changes", document=str(doc), old_snapshot=str(old), new_snapshot=str(new))
     assert [(r["change"], r["text"]) for r in rows] == [("removed", ACME_V2_DROPPED), ("added", ACME_V2_ADDED[1])]
+    # versions of another document, or a document with only one of the two, give nothing
+    assert not query_rows(client, "snapshot_changes", document=str(doc + 1), old_snapshot=str(old),
+                          new_snapshot=str(new))
 
 
 def test_restrictiveness_query(client):
@@ -362,7 +366,7 @@ def test_every_canned_query_answers_html(client):
     params = {"search_clauses": "q=policy", "search_policies": "q=policy", "compare_grid": "companies=Acme+Retail",
               "category_clauses": "category=security", "companies_lacking": "category=privacy",
               "unique_clauses": "company=Acme+Retail", "template_families": "min_companies=2",
-              "snapshot_changes": "old_snapshot=1&new_snapshot=4"}
+              "snapshot_changes": "document=1&old_snapshot=1&new_snapshot=4"}
     queries = build_metadata()["databases"]["corpus"]["queries"]
     for name in queries:
         html = get(client, f"/corpus/{name}?{params.get(name, '')}").text
@@ -690,7 +694,7 @@ def test_published_package_runs_its_dockerfile_commands(corpus, tmp_path):
 def test_policy_versions_link_to_what_changed(client, corpus):
     old, new = snapshot_ids(corpus, "Acme Retail")
     html = get(client, "/corpus/policy_versions").text
-    assert f'href="/corpus/snapshot_changes?old_snapshot={old}&amp;new_snapshot={new}"' in html
+    assert f'old_snapshot={old}&amp;new_snapshot={new}"' in html and "snapshot_changes?document=" in html
 
 
 def test_the_corpus_is_served_as_corpus_whatever_the_file_name(tmp_path):

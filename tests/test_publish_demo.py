@@ -65,7 +65,8 @@ def test_every_canned_query_and_page_answers_200(client, sql, current):
               "compare_grid": {"companies": company}, "category_clauses": {"category": category},
               "companies_lacking": {"category": category}, "unique_clauses": {"company": company},
               "template_families": {"min_companies": "2"},
-              "snapshot_changes": {"old_snapshot": snapshots[0]["id"], "new_snapshot": snapshots[-1]["id"]}}
+              "snapshot_changes": {"document": "1", "old_snapshot": snapshots[0]["id"],
+                                   "new_snapshot": snapshots[-1]["id"]}}
     from publish.server import build_metadata
 
     for name, query in build_metadata()["databases"]["corpus"]["queries"].items():
@@ -148,7 +149,7 @@ def test_changed_policy_shows_added_and_removed_clauses(client, sql):
     assert versions, "the demo web's changing policy should have two snapshots"
     doc = versions[0]["document_id"]
     old, new = [v["snapshot_id"] for v in versions if v["document_id"] == doc][:2]
-    changes = rows_of(client, "snapshot_changes", old_snapshot=old, new_snapshot=new)
+    changes = rows_of(client, "snapshot_changes", document=doc, old_snapshot=old, new_snapshot=new)
     assert {r["change"] for r in changes} <= {"added", "removed"} and changes
     old_texts = {r["text"] for r in sql("select text from clauses where snapshot_id = ? and kind = 'clause'", [old])}
     for r in changes:

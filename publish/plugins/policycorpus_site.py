@@ -16,6 +16,7 @@ import contextvars
 import json
 import re
 import sqlite3
+import sys
 import time
 from urllib.parse import parse_qs, urlencode
 
@@ -25,7 +26,7 @@ from datasette.utils import sqlite_timelimit, tilde_encode
 from datasette.utils.asgi import Response
 from markupsafe import Markup, escape
 
-from publish import pages
+from publish import history_pages, pages
 from publish.summary import built_at
 
 PLUGIN = "policycorpus"
@@ -203,6 +204,7 @@ def register_routes(datasette):
         (r"^/-/clause/(?P<key>[^/]+)$", clause_page),
         (r"^/-/compare$", compare_page),
         (r"^/-/charts$", charts_page),
+        *history_pages.routes(sys.modules[__name__]),
     ]
 
 
@@ -302,7 +304,8 @@ def render_cell(row, value, column, table, database, datasette):
         return Markup('<a href="{}">{}</a>').format(href, value)
     if column == "what_changed" and table is None and isinstance(value, int) and "snapshot_id" in row.keys():
         href = datasette.urls.database(config(datasette)["database"]) + "/snapshot_changes?" + urlencode(
-            {"old_snapshot": value, "new_snapshot": row["snapshot_id"]})
+            {"document": row["document_id"], "old_snapshot": value, "new_snapshot": row["snapshot_id"]}
+            if "document_id" in row.keys() else {"old_snapshot": value, "new_snapshot": row["snapshot_id"]})
         return Markup('<a href="{}">since #{}</a>').format(href, value)
     if column == "categories" and isinstance(value, str) and value.startswith("["):
         try:
