@@ -33,6 +33,8 @@ COMMANDS = {
     "plot": "analysis.commands:plot",
     "serve": "publish.commands:serve",
     "publish": "publish.commands:publish",
+    "review": "policycorpus.review_commands:review",
+    "agreement": "policycorpus.review_commands:agreement",
 }
 
 
