@@ -45,7 +45,12 @@ def review():
 @existing_db_option
 @reviews_option
 def export(file, db_path, reviews_path):
-    """Write every decision as one JSON line (keyed by clause key and document URL); '-' for stdout."""
+    """Write every decision as one JSON line (keyed by clause key and document URL); '-' for stdout.
+
+    \b
+    Example:
+        policycorpus review export decisions.jsonl
+    """
     store = _existing_store(db_path, reviews_path)
     lines = list(rv.export_lines(store))
     if file == "-":
@@ -63,7 +68,12 @@ def export(file, db_path, reviews_path):
 @existing_db_option
 @reviews_option
 def import_(file, db_path, reviews_path):
-    """Append the decisions of a JSON-lines file (those already present are skipped)."""
+    """Append the decisions of a JSON-lines file (those already present are skipped).
+
+    \b
+    Example:
+        policycorpus review import decisions.jsonl --db fresh.db
+    """
     decisions = rv.parse_lines(file)
     store = rv.open_store(rv.resolve(db_path, reviews_path))
     added = rv.import_decisions(store, decisions)
@@ -75,7 +85,12 @@ def import_(file, db_path, reviews_path):
 @reviews_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines.")
 def status(db_path, reviews_path, as_json):
-    """Decision counts per reviewer, action and category."""
+    """Decision counts per reviewer, action and category.
+
+    \b
+    Example:
+        policycorpus review status --reviews corpus.reviews.db
+    """
     rows = rv.status(_existing_store(db_path, reviews_path))
     if as_json:
         for row in rows:
@@ -93,7 +108,12 @@ def status(db_path, reviews_path, as_json):
 @click.option("--n", "n", type=click.IntRange(1, 100_000), default=200, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
 def sample(db_path, n, seed):
-    """Print a reproducible random sample of current clauses (JSON lines) for double coding."""
+    """Print a reproducible random sample of current clauses (JSON lines) for double coding.
+
+    \b
+    Example:
+        policycorpus review sample --n 200 --seed 1 > sample.jsonl
+    """
     db = open_db(db_path)
     for row in rv.sample(db.conn, n, seed):
         click.echo(json.dumps(row, ensure_ascii=False))
@@ -109,7 +129,13 @@ def sample(db_path, n, seed):
 @reviews_option
 def decide(clause_key, action, value, reviewer, note, db_path, reviews_path):
     """Record one decision from the command line: ACTION is confirm/remove/add (VALUE = category), modality
-    (VALUE = modality) or note; for check, CLAUSE_KEY is a document key and VALUE is CATEGORY=STATE."""
+    (VALUE = modality) or note; for check, CLAUSE_KEY is a document key and VALUE is CATEGORY=STATE.
+
+    \b
+    Example:
+        policycorpus review decide 648f723b7405068e remove privacy --reviewer ana
+        policycorpus review decide 1f0e2d3c4b5a check security=covered --reviewer ana
+    """
     db = open_db(db_path)
     store = rv.open_store(rv.resolve(db_path, reviews_path))
     if action == "check":
