@@ -235,10 +235,21 @@ def _overlay_sql(view_name: str, sql: str) -> str:
         return sql
     if view_name == "current_cells":
         return f"""
-select base.*, coalesce(rc.state, base.model_state) as state,
-       case when rc.state is null then 'model' else 'review' end as source, rc.reviewer as reviewer
+select reviewed.*, coalesce(reviewed.review_state, reviewed.model_state) as state,
+       case when reviewed.review_state is null then 'model' else 'review' end as source
+from (
+select base.*, coalesce(rc.state, case
+         when exists (select 1 from effective_tags et join current_segments cs on cs.clause_id = et.clause_id
+                      where cs.document_id = base.document_id and et.category = base.category
+                        and et.source = 'review') then 'covered'
+         when exists (select 1 from review_tag_decisions rd where rd.clause_key = base.evidence_clause_key
+                      and rd.category = base.category and rd.action = 'remove')
+              and not exists (select 1 from effective_tags et join current_segments cs on cs.clause_id = et.clause_id
+                              where cs.document_id = base.document_id and et.category = base.category)
+              then 'absent' end) as review_state, rc.reviewer as reviewer
 from ({_rename_state(sql)}) base
 left join review_cell_decisions rc on rc.document_key = base.document_key and rc.category = base.category
+) reviewed
 """
     return sql
 
