@@ -68,16 +68,20 @@ def export(file, db_path, reviews_path):
 @existing_db_option
 @reviews_option
 def import_(file, db_path, reviews_path):
-    """Append the decisions of a JSON-lines file (those already present are skipped).
+    """Append the decisions of a JSON-lines file (those already present are skipped). A decision on a clause key
+    this corpus lacks is matched by its document's URL (or imported file name) and the clause's text.
 
     \b
     Example:
         policycorpus review import decisions.jsonl --db fresh.db
     """
     decisions = rv.parse_lines(file)
+    db = open_db(db_path)
+    matched, unmatched = rv.rekey(db.conn, decisions)
     store = rv.open_store(rv.resolve(db_path, reviews_path))
-    added = rv.import_decisions(store, decisions)
-    click.echo(f"{added} decisions imported ({len(decisions) - added} already present)")
+    added = rv.import_decisions(store, matched)
+    click.echo(f"{added} decisions imported ({len(matched) - added} already present"
+               + (f", {unmatched} on clauses this corpus does not have" if unmatched else "") + ")")
 
 
 @review.command("status")

@@ -340,6 +340,49 @@ def import_decisions(store: sqlite3.Connection, decisions_in: list[Decision]) ->
     return record(store, fresh)
 
 
+def _documents_by_url(conn: sqlite3.Connection) -> tuple[dict[str, tuple], dict[str, list[tuple]]]:
+    by_url, by_file = {}, {}
+    for doc_id, key, url, file_name in conn.execute("select id, key, url, file_name from documents"):
+        by_url[url] = (doc_id, key, url)
+        if file_name:
+            by_file.setdefault(file_name, []).append((doc_id, key, url))
+    return by_url, by_file
+
+
+def rekey(conn: sqlite3.Connection, decisions_in: list[Decision]) -> tuple[list[Decision], int]:
+    """Match decisions made on another build of the corpus to this one; (decisions, how many matched nothing).
+
+    A decision keeps its clause key when this corpus has it. Otherwise its document is found by URL (or, for an
+    imported file, whose file:// URL names a local path, by file name) and the clause by the hash of its text.
+    """
+    present = {k for (k,) in conn.execute("select clause_key from current_segments where kind = 'clause'")}
+    by_url, by_file = _documents_by_url(conn)
+    out, unmatched = [], 0
+    for d in decisions_in:
+        if d.clause_key in present or (d.action == "check" and d.document_key in {v[1] for v in by_url.values()}):
+            out.append(d)
+            continue
+        url = d.document_url or ""
+        candidates = [by_url[url]] if url in by_url else by_file.get(url.rsplit("/", 1)[-1], [])
+        if len(candidates) != 1:
+            unmatched += 1
+            continue
+        doc_id, doc_key, doc_url = candidates[0]
+        d.document_key, d.document_url = doc_key, doc_url
+        if d.action == "check":
+            out.append(d)
+            continue
+        match = [k for k, text in conn.execute("select clause_key, text from current_segments where document_id = ? "
+                                               "and kind = 'clause' order by position", [doc_id])
+                 if text_hash(text) == d.text_hash]
+        if not match:
+            unmatched += 1
+            continue
+        d.clause_key = match[0]
+        out.append(d)
+    return out, unmatched
+
+
 def status(store: sqlite3.Connection) -> list[dict]:
     """Decision counts per reviewer, action and category."""
     return [dict(r) for r in store.execute(
