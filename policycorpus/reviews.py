@@ -299,6 +299,28 @@ def attach_if_present(db, db_path: str | Path, reviews: str | Path | None = None
     return path
 
 
+def training_rows(conn: sqlite3.Connection) -> list[dict]:
+    """The reviewed current clauses as labelled training rows (attach() first): their categories after review,
+    the reviewed modality if one was set, and their document key (cross-validation keeps a document together)."""
+    found = conn.execute(
+        "select cs.clause_id, cs.clause_key, cs.text, cs.heading_path, cs.lead_in, d.key, "
+        "(select rm.modality from review_modality_decisions rm where rm.clause_key = cs.clause_key "
+        " and rm.text_hash = policycorpus_text_hash(cs.text)) "
+        "from current_segments cs join documents d on d.id = cs.document_id "
+        "where cs.kind = 'clause' and cs.clause_key in (select clause_key from review_tag_decisions "
+        "union select clause_key from review_modality_decisions) order by cs.clause_key").fetchall()
+    rows = []
+    for clause_id, key, text, heading, lead_in, doc_key, modality in found:
+        if not any(h == text_hash(text) for (h,) in conn.execute(
+                "select text_hash from reviews.decisions where clause_key = ?", [key])):
+            continue  # decided on another text: history, not a label of this one
+        labels = [c for (c,) in conn.execute("select category from effective_tags where clause_id = ? "
+                                             "order by category", [clause_id])]
+        rows.append({"text": text, "heading": heading or "", "lead_in": lead_in or "", "labels": labels,
+                     "modality": modality, "doc": f"review#{doc_key}", "clause_key": key})
+    return rows
+
+
 # ---------------------------------------------------------------- moving decisions
 
 

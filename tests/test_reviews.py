@@ -317,3 +317,19 @@ def test_visitors_sql_still_cannot_attach(served_copy):
 
     response = asyncio.run(attempt())
     assert response.status_code >= 400 or "error" in response.text.lower()
+
+
+# ---------------------------------------------------------------- learning from reviews
+
+
+def test_training_with_reviews_learns_the_corrections(reviewed, tmp_path):
+    db = reviewed["db"]
+    model = tmp_path / "reviewed.joblib"
+    out = run("taxonomy", "train", "--reviews", rv.default_path(db), "--db", db, "-o", model)
+    assert "reviewed clauses" in out.stdout
+    card = json.loads(model.with_suffix(".card.json").read_text())
+    assert card["training"]["reviewed_clauses"] == 4
+    run("tag", "--db", db, "--model", model)
+    # the model itself (no review overlay) now tags the corrected clauses as reviewed
+    assert "official_accounts" in categories_of(db, reviewed["keys"]["add"])[0]
+    assert run("taxonomy", "train", "--reviews", rv.default_path(db), "-o", model, check=False).returncode == 1
