@@ -103,8 +103,15 @@ def test_review_round_trip_in_headless_chromium(served, tmp_path):
         row = browser.js("document.querySelector('tr[data-category=\"official_accounts\"]').innerText")
         assert "Be kind to colleagues" in row or "✓" in row or "covered" in row.lower(), row
         browser.screenshot(shots / "review-compare.png")
+        # a second reviewer codes the same clauses (adding one category ana did not) from the command line, while the site serves
+        run("review", "decide", first_key, "confirm", confirmed, "--reviewer", "ben", "--db", db)
+        run("review", "decide", remove_key, "remove", removed, "--reviewer", "ben", "--db", db)
+        run("review", "decide", add_key, "add", "official_accounts", "--reviewer", "ben", "--db", db)
+        run("review", "decide", add_key, "add", "political", "--reviewer", "ben", "--db", db)
         browser.goto(base + "-/agreement")
-        assert "overall" in browser.js("document.getElementById('pc-agreement').innerText")
+        table = browser.js("document.getElementById('pc-agreement').innerText")
+        assert "overall" in table and "Cohen's kappa" in table and "ben vs model" in table
+        browser.screenshot(shots / "review-agreement.png")
     finally:
         browser.close()
 
