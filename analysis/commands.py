@@ -109,9 +109,11 @@ def _targets(formats: list[str], output: str | None) -> list[tuple[str, Path | N
               help="Paper size of the printed HTML and PDF.")
 @click.option("--gap-share", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="A category is a gap when at least this share of peers covers it and the draft does not.")
+@click.option("--reviews", "reviews_path", type=click.Path(dir_okay=False),
+              help="Review store whose decisions override the model's tags (default: CORPUS.reviews.db when it exists).")
 @existing_db_option
 def compare(companies, peer_group, document_keys, all_documents, client_file, client_name, category, formats, output,
-            paper, gap_share, db_path):
+            paper, gap_share, reviews_path, db_path):
     """Compare policies category by category: a one-page summary, a grid, gaps.
 
     Name companies as you would say them ("gitlab", "deeson": any case, a
@@ -142,6 +144,9 @@ def compare(companies, peer_group, document_keys, all_documents, client_file, cl
     formats = list(dict.fromkeys(f for name in (formats or ["md"]) for f in (EVERY_FORMAT if name == "all" else [name])))
     targets = [] if category else _targets(formats, output)
     db = open_db(db_path)
+    from policycorpus.reviews import attach_if_present
+
+    attach_if_present(db, db_path, reviews_path)  # reviewed tags and modalities override the model's
     rows, documents = _compare_subjects(db, companies, peer_group, document_keys)
     client = read_client_draft(client_file, name=client_name) if client_file else None
     columns = columns_for(db, rows, documents, all_documents=all_documents)

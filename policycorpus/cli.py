@@ -35,6 +35,8 @@ COMMANDS = {
     "plot": "analysis.commands:plot",
     "serve": "publish.commands:serve",
     "publish": "publish.commands:publish",
+    "review": "policycorpus.review_commands:review",
+    "agreement": "policycorpus.review_commands:agreement",
 }
 
 

@@ -158,8 +158,11 @@ def schema(markdown, db_path):
 @click.option("--title", default="PolicyCorpus: organizations' social media policies", show_default=True)
 @click.option("--author", "authors", multiple=True, help="An author for CITATION.cff (repeatable).")
 @click.option("--license", "license_id", default="CC-BY-4.0", show_default=True, help="Licence of the data.")
+@click.option("--reviews", "reviews_path", type=click.Path(dir_okay=False),
+              help="Review store whose decisions override the model's tags (default: CORPUS.reviews.db when it "
+                   "exists); its decisions are written to the release as review_decisions.jsonl.")
 @existing_db_option
-def release(out_dir, version, title, authors, license_id, db_path):
+def release(out_dir, version, title, authors, license_id, reviews_path, db_path):
     """Write a versioned dataset release of the corpus: organizations, documents,
     snapshots and clauses with their tags and confidence as CSV and Parquet, a
     Frictionless datapackage.json describing every column, the taxonomy's
@@ -169,9 +172,17 @@ def release(out_dir, version, title, authors, license_id, db_path):
     Example:
         policycorpus release -o dist/policycorpus-2026.1 --version 2026.1 --author "Ada Lovelace"
     """
+    from policycorpus import reviews
     from policycorpus.release import write_release
 
-    summary = write_release(open_db(db_path, create=False), out_dir, version=version, title=title,
+    db = open_db(db_path, create=False)
+    store = reviews.attach_if_present(db, db_path, reviews_path)  # tags and modalities as reviewed
+    summary = write_release(db, out_dir, version=version, title=title,
                             authors=list(authors) or None, license_id=license_id)
+    if store is not None:
+        lines = list(reviews.export_lines(reviews.open_store(store)))
+        (summary.directory / "review_decisions.jsonl").write_text("".join(line + "\n" for line in lines),
+                                                                 encoding="utf-8")
+        click.echo(f"{len(lines)} review decisions applied and written to review_decisions.jsonl", err=True)
     counts = ", ".join(f"{n} {name}" for name, n in summary.rows.items())
     click.echo(f"Release {summary.version} written to {summary.directory}: {counts}.")

@@ -59,7 +59,14 @@ def prepare(db_path: str, purpose: str) -> None:
 @click.option("--license", "license_name", help="Licence of the data, shown in the footer.")
 @click.option("--license-url", help="Link for --license.")
 @click.option("--citation", help="How to cite this corpus (shown in every 'Cite this' box).")
-def serve(db_path, host, port, title, source, source_url, license_name, license_url, citation):
+@click.option("--review", "review_mode", is_flag=True,
+              help="Add the review queue (/-/review): decisions are written to the review store only.")
+@click.option("--reviewer", help="Your name, recorded with every decision (required with --review).")
+@click.option("--reviews", "reviews_path", type=click.Path(dir_okay=False),
+              help="The review store (default: CORPUS.reviews.db beside the corpus); its decisions are shown "
+                   "whenever it exists.")
+def serve(db_path, host, port, title, source, source_url, license_name, license_url, citation, review_mode, reviewer,
+          reviews_path):
     """Serve the corpus read-only with Datasette: search, facets, canned queries,
     tagged policy pages, the comparison grid and charts.
 
@@ -74,6 +81,7 @@ def serve(db_path, host, port, title, source, source_url, license_name, license_
         policycorpus serve --title "Employee SM policies 2026" --license CC-BY-4.0 \\
             --citation "Doe, J. (2026). Employee social media policies, release 2026.1."
         # then open http://127.0.0.1:8001/-/compare?companies=Acme,Globex
+        policycorpus serve --review --reviewer ana   # then open /-/review?companies=Acme,Globex,Initech
     """
     import uvicorn
     from datasette.cli import run_sync
@@ -81,10 +89,23 @@ def serve(db_path, host, port, title, source, source_url, license_name, license_
 
     from publish.server import make_datasette
 
+    from policycorpus import reviews
+
+    if review_mode and not (reviewer or "").strip():
+        raise UserError("--review needs --reviewer NAME (recorded with every decision)")
+    if reviewer and len(reviewer) > reviews.MAX_NAME:
+        raise UserError(f"--reviewer is limited to {reviews.MAX_NAME} characters")
+    store = reviews.resolve(db_path, reviews_path)
+    if reviews_path and not review_mode and not store.exists():
+        raise UserError(f"no review store at {store}")
     sock = bind_socket(host, port)  # first: a taken port or a bad host is reported before any work
     try:
         prepare(db_path, "serving")
-        ds = make_datasette(db_path, site={"title": title, "source": source, "source_url": source_url,
+        if review_mode:
+            reviews.open_store(store).close()
+        review_config = {"review": bool(review_mode), "reviewer": (reviewer or "").strip() or None,
+                         "reviews": str(store.resolve()) if store.exists() else None}
+        ds = make_datasette(db_path, plugin_config=review_config, site={"title": title, "source": source, "source_url": source_url,
                                            "license": license_name, "license_url": license_url,
                                            "citation": citation})
         run_sync(ds.invoke_startup)
@@ -101,6 +122,8 @@ def serve(db_path, host, port, title, source, source_url, license_name, license_
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{bound_port}/"
     click.echo(f"Datasette is serving {db_path} (read-only) at {url}")
+    if review_mode:
+        click.echo(f"  review queue: {url}-/review?companies=A,B,C (decisions go to {store}, as {reviewer})", err=True)
     click.echo(f"  compare companies: {url}-/compare   charts: {url}-/charts", err=True)
     click.echo("Press Ctrl-C to stop.", err=True)
     sys.stdout.flush()

@@ -119,3 +119,20 @@ def built_at(conn) -> str | None:
     """When the summary tables were last rebuilt (UTC, ISO 8601), from any sqlite3 connection."""
     row = conn.execute("select value from meta where key = ?", [BUILT_AT_KEY]).fetchone()
     return row[0] if row else None
+
+
+# The summary tables as TEMP views over the (review-overlaid) views, for a connection with a review store
+# attached: rankings, charts and canned queries then count reviewed tags and cells, and nothing is written.
+SUMMARY_OVERLAYS = {
+    "policy_stats": POLICY_STATS_SQL,
+    "category_coverage": CATEGORY_COVERAGE_SQL,
+}
+
+
+def overlay_summary_views(conn) -> None:
+    """Create TEMP views named like the summary tables, computed live from the views (reviews included)."""
+    for name, sql in SUMMARY_OVERLAYS.items():
+        head, _, rest = sql.strip().partition(")")
+        columns = head.partition("(")[2]
+        conn.execute(f"drop view if exists temp.[{name}]")
+        conn.execute(f"create temp view [{name}] ({columns}) as {rest.strip()}")

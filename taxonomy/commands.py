@@ -182,7 +182,13 @@ def show(examples, as_json):
                    "unlabelled). Repeatable.")
 @click.option("--labelled-weight", type=click.FloatRange(min=0, min_open=True), default=3.0, show_default=True,
               help="How many taxonomy examples one labelled clause counts for.")
-def train(labels, output, no_examples, backend, units_files, labels_files, example_files, labelled_weight):
+@click.option("--reviews", "reviews_path", type=click.Path(exists=True, dir_okay=False),
+              help="A review store: its reviewed clauses (categories and modality after review) join the training "
+                   "data; needs --db.")
+@click.option("--db", "db_path", type=click.Path(exists=True, dir_okay=False),
+              help="With --reviews: the corpus the decisions were made on.")
+def train(labels, output, no_examples, backend, units_files, labels_files, example_files, labelled_weight,
+          reviews_path, db_path):
     """Train a tagger model from the taxonomy examples and optional labelled clauses.
 
     LABELS is a JSON-lines file, one clause a line: {"text": ..., "heading":
@@ -200,25 +206,64 @@ def train(labels, output, no_examples, backend, units_files, labels_files, examp
         policycorpus taxonomy train --examples taxonomy/candidates/realdev-round.yaml -o candidate.joblib
         policycorpus taxonomy train -o taxonomy/models/default.joblib
         policycorpus taxonomy train --backend embeddings -o taxonomy/models/embeddings.joblib
+        policycorpus taxonomy train --reviews corpus.reviews.db --db corpus.db -o reviewed.joblib
     """
     from taxonomy.taxonomy import TaxonomyError
     from taxonomy.training import LabelError, train_model
 
     documents = _pairs(units_files, labels_files)
-    if no_examples and not (labels or documents):
+    reviewed = _reviewed_rows(reviews_path, db_path)
+    if no_examples and not (labels or documents or reviewed):
         raise UserError("--no-examples needs a LABELS file or --units/--labels")
     click.echo(f"Training ({backend}) ...", err=True)
     try:
         model = train_model(labels, use_examples=not no_examples, backend=backend, documents=documents,
-                            extra_examples=example_files, labelled_weight=labelled_weight)
+                            extra_examples=example_files, labelled_weight=labelled_weight, labelled_rows=reviewed)
     except (LabelError, TaxonomyError) as exc:
         raise UserError(str(exc)) from exc
     except RuntimeError as exc:  # the embeddings extra is missing
         raise UserError(str(exc)) from exc
     path = Path(output or f"taxonomy-model-{model.version}.joblib")
+    if reviews_path:
+        model.info["reviewed_clauses"] = len(reviewed)
+        model.info["review_store"] = Path(reviews_path).name
     model.save(path)
+    if reviews_path:
+        _record_reviews_in_card(path, model.version, len(reviewed), Path(reviews_path).name)
     click.echo(f"Saved model {model.version} to {path} "
-               f"({model.info['taxonomy_examples']} example rows, {model.info['labelled_clauses']} labelled clauses).")
+               f"({model.info['taxonomy_examples']} example rows, {model.info['labelled_clauses']} labelled clauses"
+               + (f", {len(reviewed)} of them reviewed clauses" if reviews_path else "") + ").")
+
+
+def _reviewed_rows(reviews_path, db_path) -> list[dict]:
+    if not reviews_path:
+        if db_path:
+            raise UserError("--db is for --reviews")
+        return []
+    if not db_path:
+        raise UserError("--reviews needs --db CORPUS (the corpus the decisions were made on)")
+    from policycorpus import reviews
+    from policycorpus.db import open_db
+
+    db = open_db(db_path)
+    reviews.attach(db.conn, reviews_path)
+    rows = reviews.training_rows(db.conn)
+    for row in rows:
+        row.pop("clause_key", None)
+    return rows
+
+
+def _record_reviews_in_card(model_file: Path, version: str, n: int, store: str) -> None:
+    """The model's card (MODEL.card.json) records how many reviewed clauses it was trained on."""
+    import json
+
+    from taxonomy.evaluate import load_card
+    from taxonomy.pipeline import card_path
+
+    path = card_path(model_file)
+    card = load_card(path, version) or {"model_version": version, "sets": {}}
+    card["training"] = {"reviewed_clauses": n, "review_store": store}
+    path.write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
 
 
 def _pairs(units_files, labels_files) -> list[tuple[str, str]]:

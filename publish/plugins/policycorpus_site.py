@@ -199,7 +199,14 @@ async def charts_page(datasette, request):
 def register_routes(datasette):
     if config(datasette) is None:  # another Datasette in the same environment
         return []
-    return [
+    from publish import review_site
+
+    extra = []
+    if review_site.review_mode(datasette):
+        extra += [(r"^/-/review$", review_site.queue_page), (r"^/-/review/decide$", review_site.decide)]
+    if review_site.store_path(datasette) is not None:
+        extra.append((r"^/-/agreement$", review_site.agreement_page))
+    return extra + [
         (r"^/-/policy/(?P<document_id>[^/]+)$", policy_page),
         (r"^/-/clause/(?P<key>[^/]+)$", clause_page),
         (r"^/-/compare$", compare_page),
@@ -212,10 +219,17 @@ def register_routes(datasette):
 def menu_links(datasette):
     if config(datasette) is None:
         return []
-    return [
+    from publish import review_site
+
+    links = [
         {"href": datasette.urls.path("/-/compare"), "label": "Compare companies"},
         {"href": datasette.urls.path("/-/charts"), "label": "Charts"},
     ]
+    if review_site.review_mode(datasette):
+        links.append({"href": datasette.urls.path("/-/review"), "label": "Review queue"})
+    if review_site.store_path(datasette) is not None:
+        links.append({"href": datasette.urls.path("/-/agreement"), "label": "Agreement"})
+    return links
 
 
 @hookimpl
@@ -238,16 +252,21 @@ READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 @hookimpl
 def asgi_wrapper(datasette):
-    """Refuse every method but GET/HEAD/OPTIONS (no writable endpoint) and remember the request's _search."""
+    """Refuse every method but GET/HEAD/OPTIONS (no writable endpoint but, in review mode, the review form's
+    POST: publish/review_site.py) and remember the request's _search."""
+    from publish import review_site
 
     def wrap(app):
         async def with_search(scope, receive, send):
             token = None
             if scope.get("type") == "http" and config(datasette) is not None:
                 if scope.get("method", "GET").upper() not in READ_METHODS:
-                    await Response.text("This PolicyCorpus site is read-only.", status=405,
-                                        headers={"Allow": "GET, HEAD, OPTIONS"}).asgi_send(send)
-                    return
+                    refusal = review_site.may_post(datasette, scope) if scope.get("method") == "POST" else "read-only"
+                    if refusal:
+                        status = 403 if scope.get("path") == datasette.urls.path(review_site.DECIDE_PATH) else 405
+                        await Response.text(refusal if status == 403 else "This PolicyCorpus site is read-only.",
+                                            status=status, headers={"Allow": "GET, HEAD, OPTIONS"}).asgi_send(send)
+                        return
                 query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
                 token = CURRENT_SEARCH.set((query.get("_search") or [""])[0])
             try:

@@ -105,4 +105,9 @@ def harden(conn: sqlite3.Connection) -> None:
 @hookimpl
 def prepare_connection(conn, database, datasette):
     if datasette.plugin_config("policycorpus") is not None:  # a PolicyCorpus site, not any Datasette
+        # The plugin's own ATTACH of the review store (and its TEMP overlay views) comes before the
+        # authorizer that refuses ATTACH to visitors' SQL.
+        from publish.review_site import attach_to
+
+        attach_to(conn, database, datasette)
         harden(conn)
