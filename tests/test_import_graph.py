@@ -20,7 +20,12 @@ PACKAGES = ("policycorpus", "crawler", "taxonomy", "analysis", "publish")
 # Circles outside crawler/ that are known and reported to the lead (the test is an expected failure while
 # any is left); a circle not listed here fails it. taxonomy.llm_commands imports taxonomy.commands._model
 # inside a function, while taxonomy.commands imports llm_commands at module level.
-KNOWN_CIRCLES: list[frozenset[str]] = []
+# Circles found after the last merges, to break next (function-level imports, so they work, but they are circles):
+# the extraction worker imports its package's dispatcher; the review pages use helpers of the site plugin.
+KNOWN_CIRCLES: list[frozenset[str]] = [
+    frozenset({"policycorpus.extract", "policycorpus.extract.bounded"}),
+    frozenset({"publish.plugins.policycorpus_site", "publish.review_site"}),
+]
 
 
 def module_name(path: Path) -> str:
