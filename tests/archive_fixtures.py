@@ -152,3 +152,24 @@ def wait_for(predicate, timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+CRAWLED_AT = "2026-11-30T09:00:00+00:00"
+
+
+def make_corpus(path) -> str:
+    """A corpus holding the crawled (current) version of each archived test policy."""
+    from policycorpus.db import open_db
+    from policycorpus.extract import extract
+    from policycorpus.store import Fetched, save_document
+
+    db = open_db(path)
+    for url, org in POLICIES.items():
+        company = db["companies"].insert({"name": org, "slug": org.lower()}).last_pk
+        body = crawl_text_page(org)
+        ex = extract(body, url, "text/html")
+        save_document(db, company, Fetched(url=url, raw=body, content_type="text/html", blocks=ex.blocks,
+                                           title=ex.title, http_status=200, extractor=ex.extractor,
+                                           fetched_at=CRAWLED_AT))
+    db.conn.close()
+    return str(path)

@@ -8,30 +8,14 @@ import sys
 
 import pytest
 
-from archive_fixtures import (DATES, EXPECTED_ARCHIVED, POLICIES, InternetArchiveLike, Pywb, crawl_text_page,
-                              page, pywb_python, records, wait_for)
+from archive_fixtures import (DATES, EXPECTED_ARCHIVED, POLICIES, InternetArchiveLike, Pywb, make_corpus, page, pywb_python, records, wait_for)
 from commandline import policycorpus
 from crawler.archive import ArchiveClient, backfill, parse_cdx, select_captures, strip_archive_markup
 from policycorpus.extract import extract
 from policycorpus.db import open_db
 from policycorpus.errors import InputError
-from policycorpus.store import Fetched, save_document
 
-CRAWLED_AT = "2026-11-30T09:00:00+00:00"
 ARCHIVED_DATES = {"2019-03-15T12:00:00+00:00": 1, "2020-05-11T09:30:00+00:00": 2, "2021-06-02T14:00:00+00:00": 3}
-
-
-def make_corpus(path) -> str:
-    db = open_db(path)
-    for url, org in POLICIES.items():
-        company = db["companies"].insert({"name": org, "slug": org.lower()}).last_pk
-        body = crawl_text_page(org)
-        ex = extract(body, url, "text/html")
-        save_document(db, company, Fetched(url=url, raw=body, content_type="text/html", blocks=ex.blocks,
-                                           title=ex.title, http_status=200, extractor=ex.extractor,
-                                           fetched_at=CRAWLED_AT))
-    db.conn.close()
-    return str(path)
 
 
 def text_of(org: str, version: int) -> str:

@@ -52,7 +52,7 @@ def test_corpus_history_in_force_by_year(tmp_path):
     from archive_fixtures import InternetArchiveLike, records
     from commandline import policycorpus
     from policycorpus.db import open_db
-    from test_history_archive import make_corpus
+    from archive_fixtures import make_corpus
 
     db_path = make_corpus(tmp_path / "corpus.db")
     ia = InternetArchiveLike(records())

@@ -15,7 +15,7 @@ import pytest
 from archive_fixtures import InternetArchiveLike, records
 from commandline import policycorpus
 from policycorpus.db import open_db
-from test_history_archive import make_corpus
+from archive_fixtures import make_corpus
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",

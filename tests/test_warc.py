@@ -12,7 +12,7 @@ from crawler.warcwriter import read_warc_record
 from demo.webserver import DemoWeb
 from policycorpus.db import open_db
 from policycorpus.store import raw_bytes
-from test_history_archive import make_corpus
+from archive_fixtures import make_corpus
 
 
 def test_every_accepted_policy_is_in_a_warc_byte_identical_to_its_raw_body(tmp_path):
