@@ -677,50 +677,41 @@ left join categories cat on cat.id = cc.category
 left join clauses ev on ev.id = cc.evidence_clause_id
 """
 
+def segment_columns(snapshot: str, *, with_spans: bool = False) -> list[Column]:
+    """The columns of the segment views (snapshot_segments, current_segments): one declaration for both."""
+    return [
+        C("clause_id", int, "Id of the segment (clauses.id)."),
+        C("clause_key", str, "Stable key of the clause (clauses.key)."),
+        C("snapshot_id", int, snapshot),
+        C("document_id", int, "The document."),
+        C("company_id", int, "Its organization."),
+        C("position", int, "Order in the snapshot, from 0."),
+        C("kind", str, "clause, heading, boilerplate, fragment ...; only clauses are tagged."),
+        C("heading_path", str, "Headings above it, joined by ' > '."),
+        C("lead_in", str, "The sentence introducing a list item, if any."),
+        C("text", str, "The text."),
+        *([C("span_start", int, "Start offset in snapshots.text."),
+           C("span_end", int, "End offset in snapshots.text.")] if with_spans else []),
+        C("modality", str, "Modality from the latest tagging."),
+        C("modality_score", float, "Confidence of the modality."),
+        C("model_version", str, "The tagger model of the modality and tags."),
+        *([C("scores", str, "JSON object: every category's probability from the latest tagging.")] if with_spans else []),
+    ]
+
+
 VIEWS: list[View] = [
     View(
         "snapshot_segments",
         "Every segment of every snapshot (current or older versions), from that snapshot's latest segmentation: "
         "what a version of a policy says.",
-        [
-            C("clause_id", int, "Id of the segment (clauses.id)."),
-            C("clause_key", str, "Stable key of the clause."),
-            C("snapshot_id", int, "The snapshot."),
-            C("document_id", int, "The document."),
-            C("company_id", int, "Its organization."),
-            C("position", int, "Order in the snapshot, from 0."),
-            C("kind", str, "clause, heading, boilerplate, fragment ...; only clauses are tagged."),
-            C("heading_path", str, "Headings above it, joined by ' > '."),
-            C("lead_in", str, "The sentence introducing a list item, if any."),
-            C("text", str, "The text."),
-            C("modality", str, "Modality from the latest tagging."),
-            C("modality_score", float, "Confidence of the modality."),
-            C("model_version", str, "The tagger model of the modality and tags."),
-        ],
+        segment_columns("The snapshot."),
         SNAPSHOT_SEGMENTS_VIEW_SQL,
     ),
     View(
         "current_segments",
         "Every segment (clause, heading, boilerplate ...) of each document's current snapshot, from its latest "
         "segmentation: the definition of 'current' that every reader uses.",
-        [
-            C("clause_id", int, "Id of the segment (clauses.id)."),
-            C("clause_key", str, "Stable key of the clause (clauses.key)."),
-            C("snapshot_id", int, "The document's current snapshot."),
-            C("document_id", int, "The document."),
-            C("company_id", int, "Its organization."),
-            C("position", int, "Order in the snapshot, from 0."),
-            C("kind", str, "clause, heading, boilerplate ...; only clauses are tagged."),
-            C("heading_path", str, "Headings above it, joined by ' > '."),
-            C("lead_in", str, "The sentence introducing a list item, if any."),
-            C("text", str, "The text."),
-            C("span_start", int, "Start offset in snapshots.text."),
-            C("span_end", int, "End offset in snapshots.text."),
-            C("modality", str, "Modality from the latest tagging."),
-            C("modality_score", float, "Confidence of the modality."),
-            C("model_version", str, "The tagger model of the modality and tags."),
-            C("scores", str, "JSON object: every category's probability from the latest tagging."),
-        ],
+        segment_columns("The document's current snapshot.", with_spans=True),
         CURRENT_SEGMENTS_VIEW_SQL,
     ),
     View(
