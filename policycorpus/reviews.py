@@ -223,6 +223,42 @@ where l.action in ('confirm', 'add')
 """
 
 
+# current_cells with reviews: a reviewer's cell check wins; else a category a reviewer confirmed or added on
+# one of the document's clauses makes the cell covered, with that clause as its evidence; a removed evidence
+# tag with no tag left makes it absent, and where other tags remain the strongest of them becomes the evidence.
+CURRENT_CELLS_OVERLAY = """
+with base as ({model}),
+reviewed as (
+  select base.*,
+    (select et.clause_id from effective_tags et join current_segments cs on cs.clause_id = et.clause_id
+     where cs.document_id = base.document_id and et.category = base.category
+     order by et.source = 'review' desc, et.score desc, cs.position limit 1) as tagged_clause_id,
+    exists (select 1 from effective_tags et join current_segments cs on cs.clause_id = et.clause_id
+            where cs.document_id = base.document_id and et.category = base.category
+              and et.source = 'review') as has_review_tag,
+    exists (select 1 from review_tag_decisions rd where rd.clause_key = base.evidence_clause_key
+            and rd.category = base.category and rd.action = 'remove') as evidence_removed,
+    rc.state as checked_state, rc.reviewer as reviewer
+  from base
+  left join review_cell_decisions rc on rc.document_key = base.document_key and rc.category = base.category
+),
+decided as (
+  select reviewed.*,
+    coalesce(checked_state, case when has_review_tag then 'covered'
+                                 when evidence_removed and tagged_clause_id is null then 'absent' end) as review_state,
+    case when has_review_tag or evidence_removed then tagged_clause_id else evidence_clause_id end as evidence_id
+  from reviewed
+)
+select d.document_id, d.document_key, d.company_id, d.company, d.org_type, d.industry, d.policy, d.snapshot_id,
+       d.category, d.group_name, d.model_state, d.score, d.best, d.calibrated,
+       d.evidence_id as evidence_clause_id, ev.key as evidence_clause_key, ev.text as evidence_text,
+       d.model_version, d.review_state, d.reviewer,
+       coalesce(d.review_state, d.model_state) as state,
+       case when d.review_state is null then 'model' else 'review' end as source
+from decided d left join clauses ev on ev.id = d.evidence_id
+"""
+
+
 def _overlay_sql(view_name: str, sql: str) -> str:
     if view_name == "effective_tags":
         return EFFECTIVE_TAGS_OVERLAY.replace("{model}", sql.strip())
@@ -234,23 +270,7 @@ def _overlay_sql(view_name: str, sql: str) -> str:
             "and rm.text_hash = policycorpus_text_hash(cl.text)), cl.modality) as modality,")
         return sql
     if view_name == "current_cells":
-        return f"""
-select reviewed.*, coalesce(reviewed.review_state, reviewed.model_state) as state,
-       case when reviewed.review_state is null then 'model' else 'review' end as source
-from (
-select base.*, coalesce(rc.state, case
-         when exists (select 1 from effective_tags et join current_segments cs on cs.clause_id = et.clause_id
-                      where cs.document_id = base.document_id and et.category = base.category
-                        and et.source = 'review') then 'covered'
-         when exists (select 1 from review_tag_decisions rd where rd.clause_key = base.evidence_clause_key
-                      and rd.category = base.category and rd.action = 'remove')
-              and not exists (select 1 from effective_tags et join current_segments cs on cs.clause_id = et.clause_id
-                              where cs.document_id = base.document_id and et.category = base.category)
-              then 'absent' end) as review_state, rc.reviewer as reviewer
-from ({_rename_state(sql)}) base
-left join review_cell_decisions rc on rc.document_key = base.document_key and rc.category = base.category
-) reviewed
-"""
+        return CURRENT_CELLS_OVERLAY.replace("{model}", _rename_state(sql))
     return sql
 
 

@@ -110,7 +110,12 @@ def test_cells_have_three_states_with_the_strongest_evidence(real):
         for cid, cell in cells.items():
             scores = [c["score"] for c in data["clauses"][cid][name]]
             if cell["evidence"]:
-                assert cell["score"] == max(scores) == cell["evidence"]["score"]
+                # the evidence is the column's strongest clause; the cell's own score is calibrated
+                # (a document-level probability), so it may differ from any single clause's
+                # (an uncertain cell's evidence may be a clause below the tag threshold, so not listed)
+                assert cell["evidence"]["score"] >= max(scores, default=0.0)
+                assert cell["state"] != "covered" or cell["evidence"]["score"] == max(scores)
+                assert 0.0 <= cell["score"] <= 1.0
 
 
 def test_no_local_path_and_no_import_date_as_policy_date(real):

@@ -80,8 +80,6 @@ def test_decisions_go_to_a_separate_store_and_the_overlay_shows_them(reviewed):
     assert "model" in conn.execute("select group_concat(distinct source) from effective_tags").fetchone()[0]
 
 
-@pytest.mark.xfail(reason="known bug from the last merge: compare's calibrated cells (current_cells) pick the model's "
-                          "strongest clause as evidence of a category a reviewer added, not the reviewed clause", strict=False)
 def test_compare_report_reflects_decisions(reviewed):
     db = reviewed["db"]
     md = run("compare", "harbour", "lantern", "quarry", "--db", db, "--format", "csv").stdout

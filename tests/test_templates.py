@@ -169,11 +169,13 @@ def test_realcorpus_linux_foundation_family(tmp_path):
     assert result.returncode == 0, result.stderr
     families = json.loads(result.stdout)
     conn = open_db(db)
-    urls = {r["name"]: [d["url"] for d in conn.query("select url from documents where company_id = ?", [r["id"]])]
-            for r in conn["companies"].rows}
+    # documents.url is the policy's public source (its repository URL) when known; the file name is kept apart
+    files = {r["name"]: [d["file_name"] for d in conn.query("select file_name from documents where company_id = ?",
+                                                            [r["id"]])]
+             for r in conn["companies"].rows}
 
     def stem_of(company):
-        return {Path(u).stem for u in urls[company]}
+        return {Path(f).stem for f in files[company] if f}
 
     lf = set(LF_FAMILY)
     spanning = [f for f in families if lf <= set().union(*(stem_of(c) for c in f["companies"]))]
