@@ -325,7 +325,9 @@ def classify(file, output, model_file, backend, llm_model, llm_args):
 @click.option("--thresholds", "thresholds_file", type=click.Path(dir_okay=False),
               help="Cell thresholds (default: MODEL.thresholds.json beside the model file).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here instead of standard output.")
-def coverage(file, model_file, thresholds_file, output):
+@backend_options(for_corpus=False)
+@with_backend
+def coverage(file, model_file, thresholds_file, output, backend, llm_model, llm_args):
     """Say, per document and category, whether the category is covered, absent or uncertain.
 
     Reads the same JSON lines as 'taxonomy classify' and prints one JSON line
@@ -340,11 +342,21 @@ def coverage(file, model_file, thresholds_file, output):
     Example:
         policycorpus taxonomy coverage units.jsonl
         policycorpus taxonomy coverage units.jsonl --model my-model.joblib -o cells.jsonl
+        policycorpus taxonomy coverage units.jsonl --backend llm --llm-model gpt-4o-mini
+
+    With --backend llm the language model's own decisions make the cells
+    (covered where it gave a unit the category, else absent; "calibrated":
+    false): it has no fitted thresholds, so nothing is marked uncertain.
     """
     from policycorpus.errors import PolicyCorpusError
     from taxonomy.pipeline import coverage_units, get_calibration
 
+    check_backend(backend, llm_model, **llm_args)
     rows = _read_jsonl("/dev/stdin" if file == "-" else file)
+    if backend == "llm":
+        from taxonomy.llm_commands import run_coverage
+
+        return run_coverage(rows, output, llm_model, **llm_args)
     model = _model(model_file)
     try:
         calibration = get_calibration(model, model_file, thresholds_file)

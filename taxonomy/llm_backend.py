@@ -560,15 +560,20 @@ class LLMTagger:
 class UncertainOnlyTagger:
     """The offline model's tags, except for uncertain clauses, which the language model tags.
 
-    A clause is uncertain when the offline model's best category score lies
-    in the prompt file's ``uncertain_band``, or when it carries a category of
-    its document whose every carrying clause scores in that band (a grid cell
-    resting on weak evidence only). A clause the language model fails on
-    keeps the offline tags.
+    With the offline model's cell calibration (``calibration``, its
+    ``thresholds.json``), the uncertain clauses are those that decide an
+    uncertain grid cell: for each document and category whose calibrated
+    state is ``uncertain``, its ``per_cell`` strongest clauses for that
+    category -- exactly the cells a person would otherwise check by hand.
+    Without a calibration, a clause is uncertain when the offline model's best
+    category score lies in the prompt file's ``uncertain_band``, or when it
+    carries a category of its document whose every carrying clause scores in
+    that band. A clause the language model fails on keeps the offline tags.
     """
 
-    def __init__(self, offline, llm_tagger: LLMTagger):
+    def __init__(self, offline, llm_tagger: LLMTagger, calibration=None, per_cell: int = 3):
         self.offline, self.llm = offline, llm_tagger
+        self.calibration, self.per_cell = calibration, per_cell
         self.categories = llm_tagger.categories
         self.version = f"{llm_tagger.version}+uncertain:{offline.version}"
         self.stats = llm_tagger.stats
@@ -578,8 +583,11 @@ class UncertainOnlyTagger:
         base = self.offline.tag(records, taggable, documents)
         if not records:
             return base
-        mask = uncertain_mask(self.offline.tagger.predict_proba(records), base, taggable, documents,
-                              self.llm.spec.uncertain_band)
+        if self.calibration is not None:
+            mask = uncertain_cell_mask(base, self.calibration, taggable, documents, self.per_cell)
+        else:
+            mask = uncertain_mask(self.offline.tagger.predict_proba(records), base, taggable, documents,
+                                  self.llm.spec.uncertain_band)
         idx = [i for i, m in enumerate(mask) if m]
         self.sent += len(idx)
         answers = self.llm.tag([records[i] for i in idx], None,
@@ -589,6 +597,35 @@ class UncertainOnlyTagger:
             if answer.error is None:
                 out[i] = answer
         return out
+
+
+def uncertain_cell_mask(base: Sequence, calibration, taggable=None, documents=None, per_cell: int = 3
+                        ) -> list[bool]:
+    """The clauses that decide an uncertain calibrated cell (see UncertainOnlyTagger).
+
+    ``base``: the offline model's results (each with ``scores``, every
+    category's probability); ``calibration``: its ``CellCalibration``.
+    """
+    from taxonomy.coverage import UNCERTAIN, cell_states
+
+    n = len(base)
+    ok = [True] * n if taggable is None else [bool(t) for t in taggable]
+    by_document: dict = {}
+    for i in range(n):
+        if ok[i]:
+            by_document.setdefault(None if documents is None else documents[i], []).append(i)
+    mask = [False] * n
+    for rows in by_document.values():
+        clauses = [{"idx": i, "scores": base[i].scores or base[i].labels} for i in rows]
+        for cell in cell_states(clauses, calibration):
+            if cell["state"] != UNCERTAIN:
+                continue
+            category = cell["category"]
+            ranked = sorted(rows, key=lambda i: -float((base[i].scores or base[i].labels).get(category, 0.0)))
+            for i in ranked[:per_cell]:
+                if float((base[i].scores or base[i].labels).get(category, 0.0)) > 0:
+                    mask[i] = True
+    return mask
 
 
 def uncertain_mask(P, base: Sequence, taggable=None, documents=None, band: tuple[float, float] = (0.2, 0.6)

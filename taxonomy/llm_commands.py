@@ -133,7 +133,9 @@ def run_tag(db_path: str, quiet: bool, llm_model: str, llm_cache: str | None, on
     if only == "uncertain":
         from taxonomy.pipeline import load_tagger as _model
 
-        tagger = UncertainOnlyTagger(_model(offline_model_file), language)
+        offline = _model(offline_model_file)
+        tagger = UncertainOnlyTagger(offline, language, calibration=_calibration_or_none(offline, offline_model_file,
+                                                                                         quiet))
     try:
         card = load_card(card_path(language.model_id), tagger.version)
     except ValueError as exc:
@@ -161,6 +163,19 @@ def run_tag(db_path: str, quiet: bool, llm_model: str, llm_cache: str | None, on
                    "--retry-failed asks again).", err=True)
 
 
+def _calibration_or_none(model, model_file, quiet: bool):
+    """The offline model's cell thresholds, or None (then --only uncertain falls back to a score band)."""
+    from policycorpus.errors import PolicyCorpusError
+    from taxonomy.pipeline import get_calibration
+
+    try:
+        return get_calibration(model, model_file)
+    except PolicyCorpusError as exc:
+        if not quiet:
+            click.echo(f"Note: {exc}; --only uncertain uses the score band of the prompt file instead.", err=True)
+        return None
+
+
 def _unit_cache(llm_cache: str | None):
     return open_db(llm_cache or os.environ.get(CACHE_ENV) or DEFAULT_UNIT_CACHE)
 
@@ -183,6 +198,28 @@ def run_classify(rows: list[dict], output: str | None, llm_model: str, llm_cache
         if output:
             fh.close()
     click.echo(_summary(tagger), err=True)
+
+
+def run_coverage(rows: list[dict], output: str | None, llm_model: str, llm_cache: str | None, **bounds) -> None:
+    """policycorpus taxonomy coverage --backend llm: the model's own decisions as cells (no calibration)."""
+    from taxonomy.llm_backend import BudgetExhausted
+    from taxonomy.pipeline import classified_cells, classify_units
+
+    tagger = make_tagger(llm_model, _unit_cache(llm_cache), **bounds)
+    try:
+        classified = classify_units(rows, tagger)
+    except BudgetExhausted as exc:
+        _stopped(exc, tagger)
+    cells = classified_cells(classified, list(tagger.categories))
+    fh = open(output, "w", encoding="utf-8") if output else sys.stdout
+    try:
+        for cell in cells:
+            fh.write(json.dumps(cell, ensure_ascii=False) + "\n")
+    finally:
+        if output:
+            fh.close()
+    click.echo(_summary(tagger) + "; cells are covered or absent as the model decided (no calibration: none "
+               "is marked uncertain)", err=True)
 
 
 def run_evaluate(units: list[dict], gold: list[dict], llm_model: str, llm_cache: str | None, as_json: bool,

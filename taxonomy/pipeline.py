@@ -203,6 +203,22 @@ def coverage_units(rows: list[dict], model: TaggerModel | None = None, calibrati
     return out
 
 
+def classified_cells(classified: list[dict], categories: list[str]) -> list[dict]:
+    """The grid cells of units a tagger without calibration labelled (``classify_units`` output, e.g. of the
+    ``llm`` backend): covered where some unit carries the category, else absent; nothing is uncertain."""
+    from taxonomy.coverage import uncalibrated_cell_states
+
+    out: list[dict] = []
+    for doc_rows in _documents(classified):
+        units = [{**row, "idx": row.get("idx", i),
+                  "labels": {c: (row.get("scores") or {}).get(c, 1.0) for c in row.get("labels") or []}}
+                 for i, row in enumerate(doc_rows)]
+        for cell in uncalibrated_cell_states(units, categories):
+            out.append({"doc": doc_rows[0].get("doc"), "category": cell["category"], "state": cell["state"],
+                        "score": cell["score"], "evidence_idx": cell["evidence_idx"], "calibrated": False})
+    return out
+
+
 def _documents(rows: list[dict]) -> Iterable[list[dict]]:
     current: list[dict] = []
     for row in rows:

@@ -63,6 +63,22 @@ Do not speak to a journalist on behalf of the company.
 You must report any abusive post to your manager.
 """
 
+# Vague wording the offline model is unsure of: several of its grid cells are 'uncertain'.
+POLICY_VAGUE = """# Working online
+
+## Notes
+
+Think before you post anything about the office.
+
+Some topics are better left to the people who handle them.
+
+If in doubt, ask someone before replying to a comment about us.
+
+Pictures from events can be shared once everyone agrees.
+
+Keep personal and work accounts apart where you can.
+"""
+
 CLAUSES_A, CLAUSES_B = 5, 4  # taggable clauses of each policy (headings are not sent)
 
 
@@ -402,6 +418,24 @@ def test_evaluate_with_the_llm_backend_writes_the_models_quality_card(tmp_path, 
     assert {r["model_version"] for r in rows} == {figures["model_version"]}
 
 
+def test_coverage_with_the_llm_backend_gives_the_models_own_cells(tmp_path, scripted, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    units, _ = _labelled_set(tmp_path)
+    result = run("taxonomy", "coverage", units, "--backend", "llm", "--llm-model", "scripted", "-o",
+                 tmp_path / "cells.jsonl")
+    assert result.exit_code == 0, result.output
+    cells = [json.loads(line) for line in (tmp_path / "cells.jsonl").read_text().splitlines()]
+    categories = {c.id for c in load_taxonomy().categories}
+    assert len(cells) == 2 * len(categories) and {c["doc"] for c in cells} == {"d1", "d2"}
+    covered = {(c["doc"], c["category"]): c["evidence_idx"] for c in cells if c["state"] == "covered"}
+    assert covered == {("d1", "security"): 0, ("d1", "confidentiality"): 1, ("d2", "scope"): 0,
+                       ("d2", "respect"): 1}
+    assert {c["state"] for c in cells} == {"covered", "absent"} and not any(c["calibrated"] for c in cells)
+    assert len(scripted) == 2
+    refused = run("taxonomy", "coverage", units, "--llm-model", "scripted")
+    assert refused.exit_code != 0 and "needs --backend llm" in refused.output
+
+
 def test_tag_copies_the_llm_models_card_into_the_corpus(tmp_path, scripted, monkeypatch):
     monkeypatch.chdir(tmp_path)
     units, labels = _labelled_set(tmp_path)
@@ -413,10 +447,41 @@ def test_tag_copies_the_llm_models_card_into_the_corpus(tmp_path, scripted, monk
     assert len(rows) == 1 and rows[0][0].startswith("llm:scripted:p") and rows[0][1] == "tiny"
 
 
-def test_only_uncertain_sends_only_the_clauses_the_offline_model_is_unsure_of(tmp_path, scripted):
+def test_only_uncertain_sends_the_clauses_of_uncertain_cells(tmp_path, scripted):
+    """With the offline model's calibration, the clauses sent are those deciding the cells a person would check."""
+    policies = {"Alpha": POLICY_A, "Beta": POLICY_B, "Gamma": POLICY_VAGUE}
+    db = corpus(tmp_path, **policies)
+    offline_db = corpus(tmp_path, "offline.db", **policies)
+    assert run("tag", "--db", offline_db).exit_code == 0
+    conn = open_db(offline_db)
+    uncertain = conn.execute("select document_id, evidence_text from current_cells where state = 'uncertain'"
+                             ).fetchall()
+    assert uncertain, "the test corpus should have uncertain cells"
+    result = run("tag", "--backend", "llm", "--llm-model", "scripted", "--only", "uncertain", "--db", db)
+    assert result.exit_code == 0, result.output
+    texts = set(sent(scripted))
+    # every uncertain cell's evidence went to the model, and nothing from a document with no uncertain cell
+    assert {text for _, text in uncertain} <= texts
+    docs_with_uncertain = {d for d, _ in uncertain}
+    sent_docs = {d for (d,) in conn.execute(
+        f"select distinct document_id from current_segments where text in ({', '.join('?' * len(texts))})",
+        sorted(texts))}
+    assert sent_docs <= docs_with_uncertain
+    total = conn.execute("select count(*) from current_segments where kind = 'clause'").fetchone()[0]
+    assert len(texts) < total
+
+
+def test_only_uncertain_without_calibration_uses_the_score_band(tmp_path, scripted, monkeypatch):
+    from taxonomy import pipeline
     from taxonomy.llm_backend import uncertain_mask
     from taxonomy.pipeline import get_model
 
+    def no_thresholds(*args, **kwargs):
+        from policycorpus.errors import NotFoundError
+
+        raise NotFoundError("no cell thresholds (test)")
+
+    monkeypatch.setattr(pipeline, "get_calibration", no_thresholds)
     db = corpus(tmp_path)
     result = run("tag", "--backend", "llm", "--llm-model", "scripted", "--only", "uncertain", "--db", db)
     assert result.exit_code == 0, result.output
