@@ -1,7 +1,8 @@
 """Inter-coder agreement on review decisions: Cohen's kappa, Krippendorff's alpha (nominal), agreement with the model.
 
 A reviewer's coding of a clause is, per category, 1 when their latest decision confirmed or added it, 0 when it
-removed it, and the model's tag when they reviewed the clause but left that category alone (they accepted it).
+removed it, and the model's tag when they reviewed the clause but left that category alone (they accepted it; an
+``accept`` decision codes a clause whose categories all stand as shown, none at all included).
 Agreement is computed on the clauses every compared reviewer coded.
 """
 
@@ -54,12 +55,18 @@ def codings(store: sqlite3.Connection, model_tags: dict[str, set[str]] | None = 
             ) -> tuple[dict[str, dict[str, dict[str, int]]], set[str]]:
     """reviewer -> clause key -> category -> 0/1, and every category seen."""
     latest: dict[tuple[str, str, str], str] = {}
+    accepted: set[tuple[str, str]] = set()
     for reviewer, key, category, action in store.execute(
             "select reviewer, clause_key, category, action from decisions "
-            "where action in ('confirm', 'remove', 'add') order by id"):
-        latest[(reviewer, key, category)] = action
+            "where action in ('confirm', 'remove', 'add', 'accept') order by id"):
+        if action == "accept":
+            accepted.add((reviewer, key))  # coded, the model's categories standing
+        else:
+            latest[(reviewer, key, category)] = action
     model_tags = model_tags or {}
     out: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+    for reviewer, key in accepted:
+        out[reviewer][key]  # noqa: B018 -- creates the (possibly empty) coding
     categories = {c for (_, _, c) in latest}
     for tags in model_tags.values():
         categories |= tags

@@ -28,7 +28,10 @@ from policycorpus.db import VIEWS, C, Table, utcnow
 from policycorpus.errors import InputError, NotFoundError
 
 SCHEMA = "reviews"  # the name the store is attached under
-ACTIONS = ("confirm", "remove", "add", "modality", "check", "note")
+# accept: the reviewer coded the clause and its categories stand as shown (what a double-coding sample needs
+# for a clause whose tags, or lack of them, are right)
+ACTIONS = ("confirm", "remove", "add", "accept", "modality", "check", "note")
+CODING_ACTIONS = ("confirm", "remove", "add", "accept")
 TAG_ACTIONS = ("confirm", "remove", "add")
 CELL_STATES = ("covered", "uncertain", "absent")
 MODALITIES = ("prohibition", "obligation", "recommendation", "permission", "information")
@@ -47,7 +50,8 @@ TABLES: list[Table] = [
             C("id", int, "Row id (order of the decisions)."),
             C("reviewer", str, "Who decided."),
             C("at", str, "UTC time of the decision (ISO 8601)."),
-            C("action", str, "confirm, remove or add (a category), modality (set it), check (a grid cell) or note."),
+            C("action", str, "confirm, remove or add (a category), accept (the clause's categories stand as "
+                             "shown), modality (set it), check (a grid cell) or note."),
             C("clause_key", str, "Stable key of the clause (clauses.key); null for a cell check."),
             C("document_key", str, "Stable key of its document (documents.key)."),
             C("document_url", str, "The document's URL (file:// for imported files)."),
@@ -431,6 +435,14 @@ def status(store: sqlite3.Connection) -> list[dict]:
         "select reviewer, action, coalesce(category, value, '') as what, count(*) as decisions, "
         "count(distinct coalesce(clause_key, document_key)) as items "
         "from decisions group by 1, 2, 3 order by 1, 2, 3")]
+
+
+def coded_by(conn: sqlite3.Connection, reviewer: str) -> set[tuple[str, str]]:
+    """(clause key, text hash) of the clauses a reviewer coded (confirmed, removed, added or accepted)."""
+    marks = ", ".join("?" * len(CODING_ACTIONS))
+    return {(k, h) for k, h in conn.execute(
+        f"select distinct clause_key, text_hash from {SCHEMA}.decisions where reviewer = ? and action in ({marks})",
+        [reviewer, *CODING_ACTIONS])}
 
 
 def sample(conn: sqlite3.Connection, n: int, seed: int) -> list[dict]:

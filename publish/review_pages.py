@@ -15,12 +15,13 @@ import json
 import sqlite3
 from pathlib import Path
 
-from policycorpus.reviews import text_hash
+from policycorpus.reviews import coded_by, sample, text_hash
 from publish.pages import one, resolve_companies, rows, safe_url
 
 DEFAULT_THRESHOLD = 0.5
 MAX_CANDIDATES = 50_000  # clauses scanned for the active-learning order
 MAX_SEARCH = 30
+MAX_SAMPLE = 5000  # clauses in a double-coding sample queue
 NEIGHBOURS = 2
 
 
@@ -158,4 +159,21 @@ def queue_data(conn: sqlite3.Connection, names: list[str], *, query: str = "", c
         "names": [c["name"] for c in companies], "unknown": unknown, "cells": cells,
         "checked": len(cells) - len(pending), "flagged": len(cells), "cell": cell, "item": item,
         "upcoming": upcoming[:10], "query": query, "results": search(conn, query, ids) if query else [],
+    }
+
+
+def sample_queue_data(conn: sqlite3.Connection, n: int, seed: int, reviewer: str | None, *,
+                      clause_key: str | None = None, thresholds: dict[str, float] | None = None) -> dict:
+    """The double-coding queue: the clauses of ``review sample --n N --seed S`` (same draw, same order) that this
+    reviewer has not coded yet; every coder of a study walks the same list."""
+    thresholds = thresholds or {}
+    drawn = sample(conn, n, seed)
+    done = coded_by(conn, reviewer) if reviewer else set()
+    pending = [r for r in drawn if (r["clause_key"], text_hash(r["text"])) not in done]
+    key = clause_key or (pending[0]["clause_key"] if pending else None)
+    item = clause_context(conn, key, thresholds) if key else None
+    return {
+        "names": [], "unknown": [], "cells": [], "checked": 0, "flagged": 0, "cell": None, "item": item,
+        "upcoming": [], "query": "", "results": [],
+        "sample": {"n": len(drawn), "seed": seed, "coded": len(drawn) - len(pending), "asked": n},
     }

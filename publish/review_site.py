@@ -105,13 +105,28 @@ async def queue_page(datasette, request):
     if clause and not (len(clause) == 16 and all(ch in "0123456789abcdef" for ch in clause)):
         clause = None
     thresholds = review_pages.clause_thresholds(settings(datasette).get("model"))
-    data = await run_timed(datasette, lambda conn: review_pages.queue_data(
-        conn, names, query=query, clause_key=clause, thresholds=thresholds))
-    params = {"companies": ",".join(data["names"])} if data["names"] else {}
+    sample_n, seed = _int_arg(request, "sample", 1, review_pages.MAX_SAMPLE), _int_arg(request, "seed", 0, 10**9)
+    if sample_n:
+        data = await run_timed(datasette, lambda conn: review_pages.sample_queue_data(
+            conn, sample_n, 1 if seed is None else seed, reviewer(datasette), clause_key=clause, thresholds=thresholds))
+        params = {"sample": sample_n, "seed": 1 if seed is None else seed}
+    else:
+        data = await run_timed(datasette, lambda conn: review_pages.queue_data(
+            conn, names, query=query, clause_key=clause, thresholds=thresholds))
+        params = {"companies": ",".join(data["names"])} if data["names"] else {}
     next_url = datasette.urls.path("/-/review") + ("?" + urlencode(params) if params else "")
     context = template_context(datasette, reviewer=reviewer(datasette), next_url=next_url,
                                modality_keys=MODALITY_KEYS, **data)
     return Response.html(await datasette.render_template("review.html", context, request=request))
+
+
+def _int_arg(request, name: str, low: int, high: int) -> int | None:
+    """A whole-number query argument within [low, high], else None (untrusted input)."""
+    value = (request.args.get(name) or "").strip()
+    if not value.isdigit() or len(value) > 10:
+        return None
+    number = int(value)
+    return number if low <= number <= high else None
 
 
 async def decide(datasette, request):
@@ -140,6 +155,8 @@ async def decide(datasette, request):
             if action in ("confirm", "add") and form.get("cell_category") == form.get("category") \
                     and form.get("cell_document_key"):
                 made.append(rv.cell_decision(conn, form["cell_document_key"], form["cell_category"], "covered", name))
+        elif action == "accept":
+            made = [rv.clause_decision(conn, form.get("clause_key", ""), name, "accept")]
         elif action in ("modality", "note"):
             made = [rv.clause_decision(conn, form.get("clause_key", ""), name, action,
                                        value=form.get("value") if action == "modality" else None,

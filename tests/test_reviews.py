@@ -333,3 +333,52 @@ def test_training_with_reviews_learns_the_corrections(reviewed, tmp_path):
     # the model itself (no review overlay) now tags the corrected clauses as reviewed
     assert "official_accounts" in categories_of(db, reviewed["keys"]["add"])[0]
     assert run("taxonomy", "train", "--reviews", rv.default_path(db), "-o", model, check=False).returncode == 1
+
+
+# ---------------------------------------------------------------- double coding a sample in the browser
+
+
+async def code_sample(ds, n: int, seed: int, remove_first: bool) -> list[str]:
+    """Walk the sample queue as a coder: accept every clause as shown, except (remove_first) the first clause's
+    first category, removed. The clause keys in the order the queue gave them."""
+    seen = []
+    url = f"/-/review?sample={n}&seed={seed}"
+    for _ in range(n + 2):
+        page = await ds.client.get(url)
+        assert page.status_code == 200, page.text
+        if 'id="pc-sample-done"' in page.text:
+            return seen
+        key = re.search(r'data-clause-key="([0-9a-f]{16})"', page.text).group(1)
+        token = re.search(r'name="csrftoken" value="([^"]+)"', page.text).group(1)
+        cookies = {"ds_csrftoken": page.cookies.get("ds_csrftoken") or ds._test_cookie}
+        ds._test_cookie = cookies["ds_csrftoken"]
+        proposed = re.findall(r'<tr data-category="([a-z_]+)"', page.text)
+        if remove_first and not seen and proposed:
+            posted = await ds.client.post("/-/review/decide", cookies=cookies, data={
+                "csrftoken": token, "action": "remove", "clause_key": key, "category": proposed[0], "next": url})
+            assert posted.status_code == 303, posted.text
+        posted = await ds.client.post("/-/review/decide", cookies=cookies, data={
+            "csrftoken": token, "action": "accept", "clause_key": key, "next": url})
+        assert posted.status_code == 303, posted.text
+        seen.append(key)
+    raise AssertionError("the sample queue did not end")
+
+
+def test_two_coders_double_code_a_sample_in_the_queue(served_copy):
+    db, store = served_copy
+    drawn = [json.loads(line)["clause_key"]
+             for line in run("review", "sample", "--n", "4", "--seed", "3", "--db", db).stdout.splitlines()]
+    codings = {}
+    for name, remove_first in (("ana", False), ("ben", True)):
+        ds = datasette_for(db, review=True, reviewer=name, reviews=str(store))
+        ds._test_cookie = None
+        codings[name] = asyncio.run(code_sample(ds, 4, 3, remove_first))
+        progress = asyncio.run(ds.client.get("/-/review?sample=4&seed=3")).text
+        assert "4 of 4 sampled clauses coded by you" in progress
+    # both coders walked exactly the clauses of 'review sample', in its order
+    assert codings["ana"] == codings["ben"] == drawn
+    out = json.loads(run("agreement", "--db", db, "--reviewers", "ana,ben", "--json").stdout)
+    overall = next(r for r in out["rows"] if r["category"] == "overall")
+    assert overall["clauses"] == 4
+    assert overall["kappa"] is not None and overall["kappa"] < 1.0  # ben removed a tag ana accepted
+    assert next(r for r in out["rows"] if r["category"] == "overall")["kappa_model_ana"] == pytest.approx(1.0)
