@@ -24,8 +24,8 @@ from analysis.corpus import Clause, current_clauses
 from analysis.estimators import (  # noqa: F401  (re-exported: the public API of analysis.cluster)
     DEFAULT_EMBEDDING_MODEL,
     METHODS,
-    CTfidfLabeller,
     ClauseClusterer,
+    CTfidfLabeller,
     SentenceEmbedder,
     TfidfLSA,
     choose_by_peak,

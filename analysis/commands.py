@@ -249,7 +249,7 @@ def cluster(method, backend, embedding_model, n_clusters, k_min, k_max, max_outl
         )
     except ValueError as exc:
         raise UserError(str(exc)) from None
-    model, summaries = run.model, run.summaries
+    summaries = run.summaries
     if export_file:
         from analysis.frames import cluster_members, export_frame
 

@@ -147,7 +147,7 @@ def to_pptx(comp: Comparison, path: str | Path) -> None:
     data = summary(comp)
     prs = Presentation()
     prs.slide_width, prs.slide_height = Inches(13.333), Inches(7.5)
-    blank, title_only = prs.slide_layouts[6], prs.slide_layouts[5]
+    title_only = prs.slide_layouts[5]
 
     def rgb(colour: str) -> RGBColor:
         return RGBColor.from_string(_hex(colour))

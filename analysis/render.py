@@ -259,7 +259,7 @@ def _md_executive(comp: Comparison) -> list[str]:
             lines.append("- none: the draft covers what most peers cover")
         lines.append("")
     lines.append(f"**Common to all**: {md_escape(', '.join(data['common']) or 'none')}")
-    lines.append(f"**Unusual (one peer only)**: "
+    lines.append("**Unusual (one peer only)**: "
                  + (md_escape(", ".join(f"{n} ({w})" for n, w in data["unusual"])) or "none"))
     lines.append("")
     lines.append(md_escape(RESTRICTIVENESS_NOTE) + " " + md_escape(

@@ -79,6 +79,7 @@ def run_ours(db_path: str, companies_csv: str) -> dict:
     settings = crawl_settings(db_path=db_path, crawl_id=crawl_id, polite=False, allow_private=True,
                               max_pages=60, progress=False, extra=SPEED_SETTINGS)
     from scrapy.crawler import CrawlerProcess
+
     from crawler.spider import PolicySpider
 
     process = CrawlerProcess(settings=settings)

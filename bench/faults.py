@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from faultweb import EXPECTED_LOG, FAULTS, POLICY_PATH, SAFETY_FAULTS, FaultWeb  # noqa: E402
-
 from policycorpus.db import open_db  # noqa: E402
+
+from faultweb import EXPECTED_LOG, FAULTS, POLICY_PATH, SAFETY_FAULTS, FaultWeb  # noqa: E402
 
 
 def fault_list(sites: int, faulty: int) -> list[str | None]:

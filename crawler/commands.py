@@ -297,7 +297,12 @@ def import_docs(paths, company, sidecar, industry, country, dry_run, extract_tim
     import sys
 
     from crawler.importer import (
-        CONTENT_TYPES, assign_companies, discover_sidecar, find_files, import_documents, read_sidecar,
+        CONTENT_TYPES,
+        assign_companies,
+        discover_sidecar,
+        find_files,
+        import_documents,
+        read_sidecar,
     )
 
     files, ignored = find_files(list(paths))

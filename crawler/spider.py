@@ -459,8 +459,8 @@ class ExtractionThreads:
 
 def _load_classifier(settings):
     """Built before the crawl starts, so fitting it never stalls the reactor mid-crawl."""
-    from crawler.classify import PolicyClassifier
     import policycorpus.extract  # noqa: F401  (import trafilatura up front too)
+    from crawler.classify import PolicyClassifier
 
     classifier = PolicyClassifier()
     classifier.score("warm-up", title="", url="")

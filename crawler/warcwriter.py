@@ -20,6 +20,7 @@ from crawler.items import CandidateItem
 from policycorpus.db import transaction
 from policycorpus.structure import sha256
 
+
 def _status_line(status: int) -> str:
     try:
         return f"{status} {HTTPStatus(status).phrase}"

@@ -120,7 +120,7 @@ def render_classic(config, title, meta, body, url_path):
     v = config["vars"]
     side = sidebar_for(config, url_path)
     side_html = f'<div class="left-col">{link_list(side, "subnav")}</div>' if side else ""
-    topbar = " ".join(f'<a href="{html.escape(h)}">{html.escape(l)}</a>' for l, h in config.get("topbar", []))
+    topbar = " ".join(f'<a href="{html.escape(h)}">{html.escape(label)}</a>' for label, h in config.get("topbar", []))
     return (
         head(config, title, meta, url_path) + "</head>\n<body>\n<div id=\"wrapper\">\n"
         f'<div id="topbar"><span>{html.escape(v.get("phone", ""))}</span> {topbar}</div>\n'
@@ -190,9 +190,9 @@ def render_minimal(config, title, meta, body, url_path):
     return (
         head(config, title, meta, url_path) + "</head>\n<body>\n"
         f'<header><h2 class="logo"><a href="/">{html.escape(v["company"])}</a></h2>'
-        f'<nav>{" &middot; ".join(f"<a href={chr(34)}{h}{chr(34)}>{html.escape(l)}</a>" for l, h in config["nav"])}</nav></header>\n'
+        f'<nav>{" &middot; ".join(f"<a href={chr(34)}{h}{chr(34)}>{html.escape(label)}</a>" for label, h in config["nav"])}</nav></header>\n'
         f'<div class="page">\n{body}\n</div>\n'
-        f'<footer><p>{" | ".join(f"<a href={chr(34)}{h}{chr(34)}>{html.escape(l)}</a>" for l, h in config["footer"])}</p>\n'
+        f'<footer><p>{" | ".join(f"<a href={chr(34)}{h}{chr(34)}>{html.escape(label)}</a>" for label, h in config["footer"])}</p>\n'
         f'{social_icons(config)}<p>{config.get("footer_note", "")}</p></footer>\n</body>\n</html>\n'
     )
 

@@ -87,9 +87,8 @@ def serve(db_path, host, port, title, source, source_url, license_name, license_
     from datasette.cli import run_sync
     from datasette.utils import StartupError
 
-    from publish.server import make_datasette
-
     from policycorpus import reviews
+    from publish.server import make_datasette
 
     if review_mode and not (reviewer or "").strip():
         raise UserError("--review needs --reviewer NAME (recorded with every decision)")

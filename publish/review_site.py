@@ -95,7 +95,7 @@ def safe_next(datasette, value: str | None) -> str:
 
 
 async def queue_page(datasette, request):
-    from publish.plugins.policycorpus_site import message_page, run_timed, template_context
+    from publish.site_support import message_page, run_timed, template_context
 
     if not review_mode(datasette) or store_path(datasette) is None:
         return await message_page(datasette, request, "This site is not in review mode.", status=404)
@@ -179,7 +179,7 @@ async def decide(datasette, request):
 
 
 async def pages_execute(datasette, fn):
-    from publish.plugins.policycorpus_site import database
+    from publish.site_support import database
 
     return await database(datasette).execute_fn(fn)
 
@@ -194,7 +194,7 @@ def _write(path: Path, made: list) -> None:
 
 async def agreement_page(datasette, request):
     from policycorpus.agreement import agreement_table, model_tags_of
-    from publish.plugins.policycorpus_site import message_page, run_timed, template_context
+    from publish.site_support import message_page, run_timed, template_context
 
     path = store_path(datasette)
     if path is None or not path.exists():

@@ -10,8 +10,9 @@ import sys
 import pytest
 
 from crawler.safety import check_url, parse_networks
-from faultweb import FaultWeb
 from policycorpus.db import open_db
+
+from faultweb import FaultWeb
 
 ALLOWED = parse_networks(["127.0.0.21", "127.0.0.100/30"])
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

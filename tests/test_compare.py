@@ -15,9 +15,12 @@ import pytest
 from policycorpus.db import open_db
 
 from corpora import (  # noqa: E402  (tests/ is on sys.path)
-    FORMULA, POLICIES, add_policy, demo_expectations, fill_categories,
+    FORMULA,
+    POLICIES,
+    add_policy,
+    demo_expectations,
+    fill_categories,
 )
-
 from corpora import run_cli as run  # noqa: E402
 
 

@@ -9,6 +9,7 @@ import shutil
 import pytest
 
 from policycorpus.db import open_db
+
 from corpora import POLICIES, add_policy, build_corpus
 from corpora import run_cli as run
 

@@ -8,7 +8,14 @@ from click.testing import CliRunner
 
 from policycorpus.cli import cli
 from taxonomy.coverage import (
-    ABSENT, COVERED, UNCERTAIN, CellCalibration, build_cells, cell_figures, cell_states, load_calibration,
+    ABSENT,
+    COVERED,
+    UNCERTAIN,
+    CellCalibration,
+    build_cells,
+    cell_figures,
+    cell_states,
+    load_calibration,
 )
 from taxonomy.pipeline import DEFAULT_MODEL_PATH, get_calibration, get_model, thresholds_path
 

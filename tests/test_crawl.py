@@ -6,6 +6,7 @@ import pytest
 
 from demo.webserver import DemoWeb
 from policycorpus.db import open_db
+
 from commandline import policycorpus
 
 

@@ -11,8 +11,9 @@ import pytest
 
 from demo.webserver import DemoWeb
 from policycorpus.db import TABLES_BY_NAME, open_db
-from redis_fixture import redis_process, redis_server
+
 from commandline import policycorpus
+from redis_fixture import redis_process, redis_server
 
 WORKERS = ("w1", "w2", "w3")
 

@@ -14,7 +14,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import adjusted_rand_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from analysis.estimators import CTfidfLabeller, ClauseClusterer, TfidfLSA, choose_by_peak
+from analysis.estimators import ClauseClusterer, CTfidfLabeller, TfidfLSA, choose_by_peak
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpora import clause_texts  # noqa: E402

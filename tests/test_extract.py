@@ -11,11 +11,12 @@ from pathlib import Path
 
 import lxml.html
 import pytest
-from pdfmaker import make_pdf
 
 from policycorpus.extract import Extracted, extract, extract_file
 from policycorpus.extract.html import extract_html
 from policycorpus.extract.pdf import extract_pdf, lines_to_blocks
+
+from pdfmaker import make_pdf
 
 REALCORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "realcorpus"
 needs_corpus = pytest.mark.skipif(not REALCORPUS.is_dir(), reason=f"real corpus not found at {REALCORPUS}")

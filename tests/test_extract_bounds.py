@@ -14,13 +14,14 @@ import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from commandline import policycorpus
-from faultweb import FAULT_PATH, POLICY_PATH, TEXT_HTML, policy_html
 
 from policycorpus.db import open_db
 from policycorpus.extract import extract, extract_bounded
 from policycorpus.extract.markup import MAX_LINES, MAX_LIST_DEPTH
 from policycorpus.extract.pdf import MAX_PAGE_TOKENS
+
+from commandline import policycorpus
+from faultweb import FAULT_PATH, POLICY_PATH, TEXT_HTML, policy_html
 
 LIMIT_S = 10.0  # the bound: each sample handled in under 10 s of wall time
 

@@ -7,9 +7,10 @@ good policy of the same crawl (one per site, faulty sites included) is captured.
 
 import pytest
 
-from faultweb import EXPECTED_LOG, FAULT_PATH, FAULTS, POLICY_PATH, SAFETY_FAULTS, FaultWeb
 from policycorpus.db import open_db
+
 from commandline import policycorpus
+from faultweb import EXPECTED_LOG, FAULT_PATH, FAULTS, POLICY_PATH, SAFETY_FAULTS, FaultWeb
 
 MAX_PAGES = 25
 TIMEOUT = 1.5

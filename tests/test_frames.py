@@ -17,8 +17,11 @@ from policycorpus.cli import cli
 from policycorpus.db import open_db
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpora import clause_texts  # noqa: E402
-from corpora import add_policy, fill_categories  # noqa: E402
+from corpora import (  # noqa: E402
+    add_policy,
+    clause_texts,  # noqa: E402
+    fill_categories,
+)
 
 
 @pytest.fixture

@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scrapy.http import HtmlResponse
 
+from crawler.spider import page_links
 from policycorpus.extract import extract
 from policycorpus.extract.html import extract_html
 from policycorpus.extract.pdf import extract_pdf
-from crawler.spider import page_links
 from policycorpus.structure import Block, join_blocks
 from taxonomy.segment import segment_blocks
 

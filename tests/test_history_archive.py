@@ -7,13 +7,25 @@ import subprocess
 import sys
 
 import pytest
+from archive_fixtures import (
+    DATES,
+    EXPECTED_ARCHIVED,
+    POLICIES,
+    InternetArchiveLike,
+    Pywb,
+    make_corpus,
+    page,
+    pywb_python,
+    records,
+    wait_for,
+)
 
-from archive_fixtures import (DATES, EXPECTED_ARCHIVED, POLICIES, InternetArchiveLike, Pywb, make_corpus, page, pywb_python, records, wait_for)
-from commandline import policycorpus
 from crawler.archive import ArchiveClient, backfill, parse_cdx, select_captures, strip_archive_markup
-from policycorpus.extract import extract
 from policycorpus.db import open_db
 from policycorpus.errors import InputError
+from policycorpus.extract import extract
+
+from commandline import policycorpus
 
 ARCHIVED_DATES = {"2019-03-15T12:00:00+00:00": 1, "2020-05-11T09:30:00+00:00": 2, "2021-06-02T14:00:00+00:00": 3}
 

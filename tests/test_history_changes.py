@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-
-from analysis.history import (ClauseRef, align, coverage_by_year, diff_snapshots, in_force_by_year, summarise,
-                              timeline, version_changes)
+from analysis.history import (
+    ClauseRef,
+    align,
+    coverage_by_year,
+    diff_snapshots,
+    in_force_by_year,
+    summarise,
+    timeline,
+    version_changes,
+)
 
 A = "Employees may post about the company on personal accounts."
 R = "Be respectful to everyone online, even when you disagree."
@@ -49,10 +56,11 @@ def test_unrelated_clauses_are_not_paired_and_repeats_pair_by_occurrence():
 
 
 def test_corpus_history_in_force_by_year(tmp_path):
-    from archive_fixtures import InternetArchiveLike, records
-    from commandline import policycorpus
+    from archive_fixtures import InternetArchiveLike, make_corpus, records
+
     from policycorpus.db import open_db
-    from archive_fixtures import make_corpus
+
+    from commandline import policycorpus
 
     db_path = make_corpus(tmp_path / "corpus.db")
     ia = InternetArchiveLike(records())

@@ -3,10 +3,11 @@ changing policy has three versions over time (what `make demo` shows)."""
 
 from __future__ import annotations
 
-from commandline import policycorpus
 from demo.archive import CHANGING_PAGE, InternetArchiveServer, demo_captures
 from demo.webserver import DemoWeb
 from policycorpus.db import open_db
+
+from commandline import policycorpus
 
 
 def test_changing_demo_policy_has_three_versions_over_time(tmp_path):

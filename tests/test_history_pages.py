@@ -11,11 +11,11 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
+from archive_fixtures import InternetArchiveLike, make_corpus, records
 
-from archive_fixtures import InternetArchiveLike, records
-from commandline import policycorpus
 from policycorpus.db import open_db
-from archive_fixtures import make_corpus
+
+from commandline import policycorpus
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",

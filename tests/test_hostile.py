@@ -13,6 +13,7 @@ import pytest
 
 from demo.webserver import DemoWeb
 from policycorpus.db import open_db
+
 from commandline import policycorpus
 
 SITES = ["quillsoft", "tallis-coffee", "vantage-freight"]

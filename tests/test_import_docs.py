@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 from click.testing import CliRunner
-from pdfmaker import make_pdf
 
 from policycorpus.cli import cli
 from policycorpus.structure import blocks_from_json
+
+from pdfmaker import make_pdf
 
 REALCORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "realcorpus"
 needs_corpus = pytest.mark.skipif(not REALCORPUS.is_dir(), reason=f"real corpus not found at {REALCORPUS}")

@@ -21,13 +21,18 @@ from click.testing import CliRunner
 
 llm = pytest.importorskip("llm", reason="the llm extra is not installed: pip install 'policycorpus[llm]'")
 
-import scripted_llm  # noqa: E402  (tests/ is on sys.path)
 from policycorpus.cli import cli  # noqa: E402
 from policycorpus.db import open_db  # noqa: E402
 from taxonomy.llm_backend import (  # noqa: E402
-    ClauseAnswer, ClauseFailure, clause_failures, load_prompt_spec, parse_answer,
+    ClauseAnswer,
+    ClauseFailure,
+    clause_failures,
+    load_prompt_spec,
+    parse_answer,
 )
 from taxonomy.taxonomy import load_taxonomy  # noqa: E402
+
+import scripted_llm  # noqa: E402  (tests/ is on sys.path)
 
 TESTS = Path(__file__).resolve().parent
 

@@ -9,11 +9,11 @@ raised.
 from collections import defaultdict
 
 import pytest
-from floors import METRICS, ROOT, check_above, check_only_raised
-from floors import CELL_METRICS, card_figures
 
 from taxonomy.taxonomy import MODALITIES, load_taxonomy
 from taxonomy.training import read_unit_labels
+
+from floors import CELL_METRICS, METRICS, ROOT, card_figures, check_above, check_only_raised
 
 OWNDOCS = ROOT / "taxonomy" / "owndocs"
 FLOORS = OWNDOCS / "quality_floors.json"

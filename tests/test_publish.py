@@ -496,7 +496,6 @@ def test_serve_refuses_missing_database(tmp_path):
 
 def test_page_reads_the_same_current_clauses_as_analysis(corpus):
     from analysis.corpus import current_clauses
-
     from publish.pages import current_clauses_of
 
     db = open_db(corpus)

@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+
 @pytest.fixture(scope="module")
 def client(demo_db):
     from datasette.utils.testing import TestClient as DatasetteClient

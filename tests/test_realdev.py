@@ -7,12 +7,12 @@ taxonomy/realdev/quality_floors.json, which may only be raised.
 """
 
 import pytest
-from floors import METRICS, ROOT, check_above, check_only_raised
-from floors import CELL_METRICS, card_figures
 
 from taxonomy.realdev import FILES, LABELS_DIR, RealdevError, build_units, labels_path
 from taxonomy.taxonomy import MODALITIES, load_taxonomy
 from taxonomy.training import json_objects
+
+from floors import CELL_METRICS, METRICS, ROOT, card_figures, check_above, check_only_raised
 
 REALCORPUS = ROOT.parent / "shared" / "realcorpus"
 FLOORS = LABELS_DIR.parent / "quality_floors.json"

@@ -15,7 +15,6 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-
 from cdp import CHROMIUM, Browser
 from review_corpus import build, file_hash, run
 

@@ -11,10 +11,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from review_corpus import build, file_hash, run, write_policies
 
 from policycorpus import reviews as rv
 from policycorpus.agreement import cohen_kappa, krippendorff_alpha_nominal
-from review_corpus import build, file_hash, run, write_policies
 
 
 def key_of(db: Path, fragment: str) -> str:
@@ -170,8 +170,9 @@ def test_sample_is_reproducible(corpus):
 
 
 def test_kappa_and_alpha_match_the_reference_implementations():
-    from sklearn.metrics import cohen_kappa_score
     import random
+
+    from sklearn.metrics import cohen_kappa_score
 
     rng = random.Random(3)
     for _ in range(20):

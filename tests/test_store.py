@@ -1,6 +1,6 @@
 import json
 
-from policycorpus.db import memory_db, open_db, schema_markdown, TABLES
+from policycorpus.db import TABLES, memory_db, open_db, schema_markdown
 from policycorpus.store import Fetched, raw_bytes, save_document
 from policycorpus.structure import Block, blocks_from_json
 

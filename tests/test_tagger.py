@@ -8,8 +8,8 @@ from sklearn.base import clone
 
 from policycorpus.structure import Block, join_blocks
 from taxonomy.features import ClauseFeaturizer, PhraseMatcher
-from taxonomy.model import ClauseTagger, load_model
 from taxonomy.modality import ModalityTagger
+from taxonomy.model import ClauseTagger, load_model
 from taxonomy.pipeline import TaggedClause, classify_units, get_model, tag_blocks
 from taxonomy.taxonomy import CONTRACT_IDS, load_taxonomy
 from taxonomy.training import build_training_set, train_model

@@ -14,10 +14,11 @@ earlier floor recorded in its history.
 """
 
 import pytest
-from floors import CELL_METRICS, METRICS, ROOT, card_figures, check_above, check_only_raised
 
 from taxonomy.evaluate import load_card
 from taxonomy.pipeline import get_model
+
+from floors import CELL_METRICS, METRICS, ROOT, card_figures, check_above, check_only_raised
 
 GOLD = ROOT.parent / "shared" / "realcorpus" / "gold"
 FLOORS = ROOT / "taxonomy" / "quality_floors.json"

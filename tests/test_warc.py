@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from archive_fixtures import POLICIES, make_corpus
 from warcio.archiveiterator import ArchiveIterator
 
-from archive_fixtures import POLICIES
-from commandline import policycorpus
 from crawler.warcwriter import read_warc_record
 from demo.webserver import DemoWeb
 from policycorpus.db import open_db
 from policycorpus.store import raw_bytes
-from archive_fixtures import make_corpus
+
+from commandline import policycorpus
 
 
 def test_every_accepted_policy_is_in_a_warc_byte_identical_to_its_raw_body(tmp_path):

@@ -55,7 +55,7 @@ def serve(options: list[str]) -> None:
         import trafilatura  # noqa: F401
         from w3lib.encoding import html_to_unicode  # noqa: F401
 
-    import policycorpus.extract as extraction
+    from policycorpus.extract import dispatch as extraction
 
     # Ctrl-C is for the caller, which stops gracefully and then closes this worker's pipe.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -222,7 +222,7 @@ def extract_bounded(body: bytes, url: str = "", content_type: str | None = None,
     A ``timeout`` of None or 0, or a document under ``inline_below`` bytes that is not a PDF, is
     extracted in this thread without a time limit (the work bounds still hold).
     """
-    from policycorpus.extract import extract, file_format, sniff_format
+    from policycorpus.extract.dispatch import extract, file_format, sniff_format
 
     kind = file_format(fmt) if fmt else sniff_format(body, url, content_type)
     small = len(body) < inline_below and kind != "pdf" and b"%PDF" not in body[:1024]

@@ -236,7 +236,7 @@ def lines_to_blocks(lines: list[str]) -> list[Block]:
             close()
             previous = ""
             continue
-        next_line = next((l for l in lines[i + 1 : i + 2]), None)
+        next_line = next(iter(lines[i + 1 : i + 2]), None)
         indent = len(line) - len(line.lstrip())
         bullet = _BULLET.match(line)
         starts_block = current is None or (
