@@ -63,3 +63,17 @@ def test_floors_only_rise(path):
     lowered = [f"{key}: {current[key]} < {value} (commit {commit})" for key, (value, commit) in highest.items()
                if key in current and current[key] < value]
     assert not lowered, f"{path}: floors may only rise:\n" + "\n".join(lowered)
+
+
+def test_the_tree_passes_ruff():
+    """`make lint` as a gate: pyflakes, pycodestyle and import order (pyproject's [tool.ruff])."""
+    import sys
+
+    ruff = Path(sys.executable).with_name("ruff")
+    if not ruff.exists():
+        ruff = shutil.which("ruff")
+    if not ruff:
+        pytest.skip("ruff is not installed (it is in the dev extra)")
+    result = subprocess.run([str(ruff), "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout[-4000:]
