@@ -36,7 +36,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 # How the default tagger model agrees with the project's real labelled sets: the own documents
-# (taxonomy/owndocs), the real development set (units rebuilt from ../shared/realcorpus) and gold.
+# (eval/owndocs), the real development set (units rebuilt from ../shared/realcorpus) and gold.
 # The default model is trained on all three, so its figures come from 5-fold cross-validation
 # grouped by document (python -m taxonomy.crossval: five trainings, a few minutes); they go into
 # its quality card (taxonomy/models/default.card.json, which `policycorpus tag` copies into
@@ -45,8 +45,8 @@ lint: $(STAMP)
 # trained on them) and records the figures in MODEL's .card.json.
 REALCORPUS ?= ../shared/realcorpus
 GOLD    ?= $(REALCORPUS)/gold
-OWNDOCS := $(foreach s,$(basename $(basename $(wildcard taxonomy/owndocs/*.units.jsonl))),--units $(s).units.jsonl --labels $(s).labels.jsonl)
-REALDEV := $(foreach b,A B C,--units demo-out/realdev/realdev-$(b).units.jsonl --labels taxonomy/realdev/labels/$(b).labels.jsonl)
+OWNDOCS := $(foreach s,$(basename $(basename $(wildcard eval/owndocs/*.units.jsonl))),--units $(s).units.jsonl --labels $(s).labels.jsonl)
+REALDEV := $(foreach b,A B C,--units demo-out/realdev/realdev-$(b).units.jsonl --labels eval/realdev/labels/$(b).labels.jsonl)
 evaluate: $(STAMP)
 	@test -f $(GOLD)/units.jsonl || { echo "gold set not found at $(GOLD)"; exit 1; }
 	$(BIN)/python -m taxonomy.realdev $(REALCORPUS) -o demo-out/realdev >/dev/null
@@ -54,7 +54,7 @@ ifeq ($(MODEL),)
 	$(BIN)/python -m taxonomy.crossval $(REALCORPUS) --realdev demo-out/realdev --card --write-thresholds
 else
 	$(BIN)/policycorpus taxonomy evaluate $(OWNDOCS) --model $(MODEL) \
-	  --card owndocs --description "taxonomy/owndocs: fictional policies written and labelled by the PolicyCorpus team"
+	  --card owndocs --description "eval/owndocs: fictional policies written and labelled by the PolicyCorpus team"
 	$(BIN)/policycorpus taxonomy evaluate $(REALDEV) --model $(MODEL) \
 	  --card realdev --description "taxonomy/realdev: real policies of shared/realcorpus labelled by the PolicyCorpus team"
 	$(BIN)/policycorpus taxonomy evaluate --units $(GOLD)/units.jsonl --labels $(GOLD)/labels.jsonl --model $(MODEL) \

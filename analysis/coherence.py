@@ -1,13 +1,13 @@
 """How coherent clusters are, measured against labelled clauses (not silhouette alone).
 
-For labelled units (``taxonomy/owndocs/*.units.jsonl`` + ``*.labels.jsonl``, or the gold set
+For labelled units (``eval/owndocs/*.units.jsonl`` + ``*.labels.jsonl``, or the gold set
 of ../shared/realcorpus/gold), cluster the texts of the units that carry a category and report
 
 * dominant share: the share of clauses whose cluster's most frequent category is one of
   their own categories (1 = every cluster is about one category);
 * AMI: adjusted mutual information between clusters and each clause's first category.
 
-    python -m analysis.coherence --units taxonomy/owndocs/corp.units.jsonl --labels taxonomy/owndocs/corp.labels.jsonl \
+    python -m analysis.coherence --units eval/owndocs/corp.units.jsonl --labels eval/owndocs/corp.labels.jsonl \
         --backend tfidf --backend embedding
 """
 

@@ -202,8 +202,8 @@ def train(labels, output, no_examples, backend, units_files, labels_files, examp
     Example:
         policycorpus taxonomy train my-labels.jsonl
         policycorpus tag --model taxonomy-model-tagger-t1-0123456789.joblib
-        policycorpus taxonomy train --units taxonomy/owndocs/oss.units.jsonl --labels taxonomy/owndocs/oss.labels.jsonl
-        policycorpus taxonomy train --examples taxonomy/candidates/realdev-round.yaml -o candidate.joblib
+        policycorpus taxonomy train --units eval/owndocs/oss.units.jsonl --labels eval/owndocs/oss.labels.jsonl
+        policycorpus taxonomy train --examples eval/candidates/realdev-round.yaml -o candidate.joblib
         policycorpus taxonomy train -o taxonomy/models/default.joblib
         policycorpus taxonomy train --backend embeddings -o taxonomy/models/embeddings.joblib
         policycorpus taxonomy train --reviews corpus.reviews.db --db corpus.db -o reviewed.joblib

@@ -2,7 +2,7 @@
 
 The labelled sets are gold (``shared/realcorpus/gold``), the real development
 set (``taxonomy/realdev``, units rebuilt from ``shared/realcorpus``) and the
-own documents (``taxonomy/owndocs``). Every document lands in exactly one of
+own documents (``eval/owndocs``). Every document lands in exactly one of
 ``FOLDS`` folds (documents of each set dealt round-robin in a fixed shuffled
 order). For each fold a model is trained without the fold's documents (on
 the taxonomy examples, plus the other folds' labelled clauses when
@@ -34,8 +34,10 @@ from taxonomy.segment import CLAUSE, Clause, clauses_from_units
 
 FOLDS = 5
 SETS = ("gold", "realdev", "owndocs")
-OWNDOCS_DIR = Path(__file__).with_name("owndocs")
-REALDEV_LABELS = Path(__file__).with_name("realdev") / "labels"
+# evaluation data lives in the repository's eval/ folder, not in the installed package
+EVAL_DIR = Path(__file__).resolve().parents[1] / "eval"
+OWNDOCS_DIR = EVAL_DIR / "owndocs"
+REALDEV_LABELS = EVAL_DIR / "realdev" / "labels"
 
 
 @dataclass
@@ -274,7 +276,7 @@ def write_card(path, model, docs: list[LabelledDoc], oof: FoldScores, cells: dic
            + ", cell thresholds fitted on the other folds")
     about = {"gold": "shared/realcorpus/gold: real policies labelled by hand",
              "realdev": "taxonomy/realdev: real policies of shared/realcorpus labelled by the PolicyCorpus team",
-             "owndocs": "taxonomy/owndocs: fictional policies written and labelled by the PolicyCorpus team"}
+             "owndocs": "eval/owndocs: fictional policies written and labelled by the PolicyCorpus team"}
     for name in SETS:
         if name not in cells:
             continue

@@ -120,7 +120,7 @@ def read_unit_labels(units_path: str | Path, labels_path: str | Path, error=Valu
     """Units {doc, idx, text, heading?} and their labels {doc, idx, labels, modality}, matched by (doc, idx).
 
     This is the format of an evaluation set (shared/realcorpus/gold,
-    taxonomy/owndocs): units in document order, labels in a second file.
+    eval/owndocs): units in document order, labels in a second file.
     """
     units = [row for _, row in json_objects(units_path, error)]
     labels: dict = {}

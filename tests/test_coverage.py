@@ -147,7 +147,7 @@ def test_evaluate_prints_cell_figures_and_warns_when_the_model_was_trained_on_th
 
     root = Path(__file__).resolve().parents[1]
     monkeypatch.chdir(root)  # the model records its training files relative to the checkout
-    units, labels = "taxonomy/owndocs/oss.units.jsonl", "taxonomy/owndocs/oss.labels.jsonl"
+    units, labels = "eval/owndocs/oss.units.jsonl", "eval/owndocs/oss.labels.jsonl"
     result = CliRunner().invoke(cli, ["taxonomy", "evaluate", "--units", units, "--labels", labels])
     assert result.exit_code == 0, result.output
     text = result.output + (getattr(result, "stderr", "") or "")

@@ -1,6 +1,6 @@
-"""The project's own labelled policy documents (taxonomy/owndocs): well formed, and a second quality gate.
+"""The project's own labelled policy documents (eval/owndocs): well formed, and a second quality gate.
 
-Written and labelled for the project (see taxonomy/owndocs/README.md), they
+Written and labelled for the project (see eval/owndocs/README.md), they
 measure the tagger on whole documents in the genres of real policies,
 independently of the shared gold set. Their floors, like gold's, may only be
 raised.
@@ -15,7 +15,7 @@ from taxonomy.training import read_unit_labels
 
 from floors import CELL_METRICS, METRICS, ROOT, card_figures, check_above, check_only_raised
 
-OWNDOCS = ROOT / "taxonomy" / "owndocs"
+OWNDOCS = ROOT / "eval" / "owndocs"
 FLOORS = OWNDOCS / "quality_floors.json"
 SETS = sorted(p.name[: -len(".units.jsonl")] for p in OWNDOCS.glob("*.units.jsonl"))
 

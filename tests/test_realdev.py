@@ -3,7 +3,7 @@
 The units are rebuilt from ../shared/realcorpus by the importer and the
 segmenter; the default model's cross-validated figures (in its quality card,
 see tests/test_taxonomy_quality.py) must stay above the floors in
-taxonomy/realdev/quality_floors.json, which may only be raised.
+eval/realdev/quality_floors.json, which may only be raised.
 """
 
 import pytest

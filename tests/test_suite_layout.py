@@ -32,11 +32,20 @@ def test_no_test_module_imports_another():
 
 
 def committed_versions(path: str) -> list[tuple[str, dict]]:
-    log = subprocess.run(["git", "log", "--format=%H", "--follow", "--", path], cwd=ROOT, capture_output=True,
-                         text=True, check=True).stdout.split()
+    """Every committed version of a file, oldest first, following it across renames (eval/ moves)."""
+    log = subprocess.run(["git", "log", "--follow", "--name-only", "--format=commit %H", "--", path], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    at: list[tuple[str, str]] = []
+    commit = None
+    for line in log.splitlines():
+        if line.startswith("commit "):
+            commit = line.split()[1]
+        elif line.strip() and commit:
+            at.append((commit, line.strip()))
+            commit = None
     versions = []
-    for commit in reversed(log):
-        shown = subprocess.run(["git", "show", f"{commit}:{path}"], cwd=ROOT, capture_output=True, text=True)
+    for commit, name in reversed(at):
+        shown = subprocess.run(["git", "show", f"{commit}:{name}"], cwd=ROOT, capture_output=True, text=True)
         if shown.returncode == 0:
             versions.append((commit[:10], json.loads(shown.stdout)))
     return versions

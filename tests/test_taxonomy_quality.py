@@ -7,8 +7,8 @@ the test. Its figures come from cross-validation grouped by document
 card beside the model; these gates read them there. The slow test repeats
 the cross-validation and checks that the card holds what it measures.
 
-The floors live in taxonomy/quality_floors.json (gold), taxonomy/realdev/
-and taxonomy/owndocs/quality_floors.json and may only be raised: the test
+The floors live in eval/gold/quality_floors.json (gold), taxonomy/realdev/
+and eval/owndocs/quality_floors.json and may only be raised: the test
 also fails when a floor is lower than in the committed file or than any
 earlier floor recorded in its history.
 """
@@ -21,7 +21,7 @@ from taxonomy.pipeline import get_model
 from floors import CELL_METRICS, METRICS, ROOT, card_figures, check_above, check_only_raised
 
 GOLD = ROOT.parent / "shared" / "realcorpus" / "gold"
-FLOORS = ROOT / "taxonomy" / "quality_floors.json"
+FLOORS = ROOT / "eval" / "gold" / "quality_floors.json"
 CARD = ROOT / "taxonomy" / "models" / "default.card.json"
 
 

@@ -15,7 +15,8 @@ import json
 import sys
 from pathlib import Path
 
-LABELS_DIR = Path(__file__).with_name("labels")
+# the labels are evaluation data of the repository (eval/), not part of the installed package
+LABELS_DIR = Path(__file__).resolve().parents[2] / "eval" / "realdev" / "labels"
 
 # The non-gold employee social media policies of shared/realcorpus (INDEX.tsv: in_gold = no), minus one
 # in Japanese, one very long developer-relations page, and the files that copy or derive from gold documents.
