@@ -140,7 +140,7 @@ def store_run(
     params["clusters"] = {str(s.cluster): {"cohesion": s.cohesion, "novel": s.novel,
                                            "largest_company_share": s.largest_company_share} for s in summaries}
     with transaction(db):
-        run_id = db["cluster_runs"].insert(
+        run_id = db.table("cluster_runs").insert(
             {
                 "created_at": utcnow(),
                 "params": json.dumps(params, ensure_ascii=False),
@@ -149,7 +149,7 @@ def store_run(
                 "quality": model.quality_,
             }
         ).last_pk
-        db["clusters"].insert_all(
+        db.table("clusters").insert_all(
             (
                 {
                     "run_id": run_id,

@@ -430,7 +430,7 @@ def columns_for(db: sqlite_utils.Database, companies: list[dict], documents: lis
                 f"(policy score {main.get('policy_score') or 0:.2f}, {main['clauses']} clauses)")
         columns.append(Column(label, company, [main["id"]], note, others))
     for doc in documents or []:
-        company = db["companies"].get(doc["company_id"])
+        company = db.table("companies").get(doc["company_id"])
         full = next(d for d in docs if d["id"] == doc["id"])
         columns.append(Column(f"{display_name(company)}: {full['title']}", company, [doc["id"]], "document named on the command line"))
     seen: dict[str, int] = {}

@@ -79,7 +79,7 @@ def cluster_summaries(db: sqlite_utils.Database, run_id: int | None = None):
     pd = _pd()
     run_id = _run_id(db, "cluster_runs", run_id, "cluster run")
     frame = pd.DataFrame(list(db.query("select * from clusters where run_id = ? order by cluster", [run_id])))
-    params = json.loads(db["cluster_runs"].get(run_id)["params"])
+    params = json.loads(db.table("cluster_runs").get(run_id)["params"])
     extra = params.get("clusters", {})
     frame["companies"] = frame["companies"].map(json.loads)
     frame["representatives"] = frame["representatives"].map(json.loads)

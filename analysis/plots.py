@@ -154,7 +154,7 @@ def similarity_matrix(db: sqlite_utils.Database, run_id: int | None = None) -> t
         run_id = row[0] if row else None
     if run_id is None:
         raise CorpusStateError("no template pass yet: run 'policycorpus templates' first")
-    run = db["template_runs"].get(run_id)
+    run = db.table("template_runs").get(run_id)
     sql = """select d.id, co.name as company, coalesce(d.title, d.url) as title, d.url, d.first_seen
              from documents d join companies co on co.id = d.company_id
              where d.latest_snapshot_id is not null order by co.name, d.id"""

@@ -363,7 +363,7 @@ def backfill(db: sqlite_utils.Database, client: ArchiveClient, *, since: int | N
         for capture in kept:
             _read_capture(db, client, doc, capture, stats)
         with transaction(db):
-            db["archive_listings"].upsert({"document_id": doc["id"], "archive": client.base, "params": params,
+            db.table("archive_listings").upsert({"document_id": doc["id"], "archive": client.base, "params": params,
                                            "captures": len(kept), "done_at": utcnow()},
                                           pk=("document_id", "archive", "params"))
         if progress:
@@ -379,7 +379,7 @@ def _moved_from(db: sqlite_utils.Database, client: ArchiveClient, doc: dict, sin
     The company's known policy URL, when it differs from the document's, is looked up too; if one of its
     captures redirects to the document's URL, its 200 captures from before that redirect are the document's
     earlier versions (read from the old URL)."""
-    company = db["companies"].get(doc["company_id"])
+    company = db.table("companies").get(doc["company_id"])
     old = (company.get("policy_url") or "").strip()
     if not old or old == doc["url"] or not old.startswith(("http://", "https://")):
         return []

@@ -81,10 +81,10 @@ def end_crawl(db_path: str, crawl_id: int, status: str, done_companies: list[dic
     try:
         with transaction(db):
             for company in done_companies:  # companies whose last request was deduplicated are complete too
-                db["crawl_companies"].upsert({"crawl_id": crawl_id, "company_id": company["id"], "status": "done",
+                db.table("crawl_companies").upsert({"crawl_id": crawl_id, "company_id": company["id"], "status": "done",
                                               "finished_at": utcnow()}, pk=("crawl_id", "company_id"), alter=True)
             summary = crawl_summary(db, crawl_id)
-            db["crawls"].update(crawl_id, {"status": status, "finished_at": utcnow(), **summary})
+            db.table("crawls").update(crawl_id, {"status": status, "finished_at": utcnow(), **summary})
     finally:
         db.conn.close()
     return summary

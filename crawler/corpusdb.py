@@ -42,7 +42,7 @@ class CorpusConnection:
             with transaction(self.db):
                 for table, rows in self._buffers.items():
                     if rows:
-                        self.db[table].insert_all(rows)
+                        self.db.table(table).insert_all(rows)
                         rows.clear()
         self._last_flush = time.monotonic()
 

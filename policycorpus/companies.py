@@ -135,12 +135,12 @@ def upsert_company(db: sqlite_utils.Database, row: CompanyRow) -> tuple[int, boo
     if existing:
         known = json.loads(existing["domains"] or "[]")
         record["domains"] = json.dumps(known + [d for d in row.domains if d not in known])
-        db["companies"].update(existing["id"], {k: v for k, v in record.items() if _column_given(k, row.given)})
+        db.table("companies").update(existing["id"], {k: v for k, v in record.items() if _column_given(k, row.given)})
         return existing["id"], False
     record["added_at"] = utcnow()
     if db["companies"].count_where("slug = ?", [record["slug"]]):
         record["slug"] = f"{record['slug']}-{db['companies'].count + 1}"
-    return db["companies"].insert(record).last_pk, True
+    return db.table("companies").insert(record).last_pk, True
 
 
 # companies columns that come from an optional input column (the others are always given or derived)
@@ -174,7 +174,7 @@ def ensure_company(db: sqlite_utils.Database, name: str, **fields) -> int:
         return existing["id"]
     record = {"name": name, "slug": slugify(name), "added_at": utcnow(), "domains": "[]", "peer_groups": "[]"}
     record.update({k: v for k, v in fields.items() if v is not None})
-    return db["companies"].insert(record).last_pk
+    return db.table("companies").insert(record).last_pk
 
 
 def find_companies(db: sqlite_utils.Database, names: list[str]) -> list[dict]:

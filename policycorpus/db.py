@@ -965,9 +965,9 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         if not had_versions:
             _backfill_document_versions(db)
         _backfill_keys(db)
-        db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
+        db.table("meta").upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
         if not db["meta"].count_where("key = 'created_at'"):
-            db["meta"].insert({"key": "created_at", "value": utcnow()}, pk="key")
+            db.table("meta").insert({"key": "created_at", "value": utcnow()}, pk="key")
 
 
 def _schema_is_current(db: sqlite_utils.Database) -> bool:
@@ -1015,7 +1015,7 @@ def _backfill_document_versions(db: sqlite_utils.Database) -> None:
 
 def _ensure_table(db: sqlite_utils.Database, table: Table) -> None:
     columns = {c.name: c.type for c in table.columns}
-    t = db[table.name]
+    t = db.table(table.name)
     if not t.exists():
         t.create(
             columns,

@@ -60,13 +60,13 @@ def save_document(db: sqlite_utils.Database, company_id: int, fetched: Fetched, 
             snapshot_id = _insert_snapshot(db, doc_id, fetched, text, blocks, text_hash, now, source)
         current = None if new_document else doc["latest_snapshot_id"]
         if snapshot_id != current:
-            db["document_versions"].insert(
+            db.table("document_versions").insert(
                 {"document_id": doc_id, "snapshot_id": snapshot_id, "since": now, "source": source})
         update = {"last_seen": now, "latest_snapshot_id": snapshot_id, **_provenance(fetched)}
         if snapshot_id != current:
             update.update({"title": fetched.title, "policy_score": fetched.policy_score,
                            "snapshot_count": db["snapshots"].count_where("document_id = ?", [doc_id])})
-        db["documents"].update(doc_id, update)
+        db.table("documents").update(doc_id, update)
     return SaveResult(doc_id, snapshot_id, new_document, same is None)
 
 
@@ -81,7 +81,7 @@ def _provenance(fetched: Fetched) -> dict:
 
 def _insert_document(db: sqlite_utils.Database, company_id: int, fetched: Fetched, source: str, now: str) -> int:
     company = db.execute("select name from companies where id = ?", [company_id]).fetchone()
-    return db["documents"].insert(
+    return db.table("documents").insert(
         {
             "key": document_key(company[0] if company else "", fetched.url),
             "company_id": company_id,
@@ -98,7 +98,7 @@ def _insert_document(db: sqlite_utils.Database, company_id: int, fetched: Fetche
 
 def _insert_snapshot(db: sqlite_utils.Database, doc_id: int, fetched: Fetched, text: str, blocks: list[Block],
                      text_hash: str, now: str, source: str = "crawl", **extra) -> int:
-    return db["snapshots"].insert(
+    return db.table("snapshots").insert(
         {
             "document_id": doc_id,
             "fetched_at": now,

@@ -281,7 +281,7 @@ class LLMCache:
     def store(self, rows: list[dict]) -> None:
         if rows:
             with transaction(self.db):
-                self.db["llm_cache"].insert_all(rows, pk=("model_id", "prompt_version", "clause_key"), replace=True)
+                self.db.table("llm_cache").insert_all(rows, pk=("model_id", "prompt_version", "clause_key"), replace=True)
 
 
 def _cache_row(model_id: str, version: str, item: ClauseItem, result: ClauseAnswer | ClauseFailure,

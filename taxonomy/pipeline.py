@@ -242,7 +242,7 @@ def sync_categories(db: sqlite_utils.Database, taxonomy: Taxonomy | None = None)
         for i, c in enumerate(sorted(tax.categories, key=lambda c: group_order[c.group]))
     ]
     with transaction(db):
-        db["categories"].upsert_all(rows, pk="id")
+        db.table("categories").upsert_all(rows, pk="id")
     return len(rows)
 
 
@@ -258,7 +258,7 @@ def store_quality_card(db: sqlite_utils.Database, card: dict | None) -> int:
         for category, figures in entry.get("per_category", {}).items()
     ]
     with transaction(db):
-        db["category_quality"].upsert_all(rows, pk=("model_version", "dataset", "category"))
+        db.table("category_quality").upsert_all(rows, pk=("model_version", "dataset", "category"))
     return len(rows)
 
 
@@ -301,8 +301,8 @@ def segment_snapshots(db: sqlite_utils.Database, progress: Progress | None = Non
                 continue  # another run segmented it meanwhile
             _delete_clauses(db, snapshot_id)
             if rows:
-                db["clauses"].insert_all(rows)
-            db["processing"].insert({"snapshot_id": snapshot_id, "step": "segment", "version": SEGMENTER_VERSION,
+                db.table("clauses").insert_all(rows)
+            db.table("processing").insert({"snapshot_id": snapshot_id, "step": "segment", "version": SEGMENTER_VERSION,
                                      "processed_at": utcnow()}, pk=("snapshot_id", "step", "version"), replace=True)
         clauses_written += len(rows)
         if progress:
@@ -399,13 +399,13 @@ def _tag_batch(db: sqlite_utils.Database, model: TaggerModel, snapshot_ids: list
         db.execute(f"delete from tags where model_version = ? and clause_id in "
                    f"(select id from clauses where snapshot_id in ({marks}))", [model.version, *snapshot_ids])
         if tags:
-            db["tags"].insert_all(tags, pk=("clause_id", "category", "model_version"), replace=True)
+            db.table("tags").insert_all(tags, pk=("clause_id", "category", "model_version"), replace=True)
         db.conn.executemany("update clauses set modality = ?, modality_score = ?, model_version = ?, scores = ? "
                             "where id = ?", updates)
         db.execute(f"delete from coverage_cells where model_version = ? and snapshot_id in ({marks})",
                    [model.version, *snapshot_ids])
-        db["coverage_cells"].insert_all(cells, pk=("snapshot_id", "category", "model_version"), replace=True)
-        db["processing"].insert_all(
+        db.table("coverage_cells").insert_all(cells, pk=("snapshot_id", "category", "model_version"), replace=True)
+        db.table("processing").insert_all(
             [{"snapshot_id": s, "step": "tag", "version": model.version, "processed_at": now} for s in snapshot_ids],
             pk=("snapshot_id", "step", "version"), replace=True)
     return len(rows), len(tags)
