@@ -31,7 +31,7 @@ from analysis.estimators import (  # noqa: F401  (re-exported: the public API of
     choose_by_peak,
     resolve_embedding_model,
 )
-from policycorpus.db import transaction, utcnow
+from policycorpus.db import inserted_id, transaction, utcnow
 from policycorpus.errors import CorpusStateError
 
 BACKENDS = ("tfidf", "embedding")
@@ -140,7 +140,7 @@ def store_run(
     params["clusters"] = {str(s.cluster): {"cohesion": s.cohesion, "novel": s.novel,
                                            "largest_company_share": s.largest_company_share} for s in summaries}
     with transaction(db):
-        run_id = db.table("cluster_runs").insert(
+        run_id = inserted_id(db.table("cluster_runs").insert(
             {
                 "created_at": utcnow(),
                 "params": json.dumps(params, ensure_ascii=False),
@@ -148,7 +148,7 @@ def store_run(
                 "n_clusters": model.n_clusters_,
                 "quality": model.quality_,
             }
-        ).last_pk
+        ))
         db.table("clusters").insert_all(
             (
                 {
@@ -218,7 +218,8 @@ def cached_embeddings(db: sqlite_utils.Database, keys: list[str | None], texts: 
                 ((model_name, keys[i], hashes[i], int(v.shape[0]), v.astype("<f4").tobytes())
                  for i, v in zip(missing, computed) if keys[i]),
             )
-    return np.vstack(rows).astype(np.float32), len(missing)
+    # every row the cache lacked was computed just above
+    return np.vstack([r for r in rows if r is not None]).astype(np.float32), len(missing)
 
 
 # ---------------------------------------------------------------------------- the run

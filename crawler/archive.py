@@ -364,8 +364,8 @@ def backfill(db: sqlite_utils.Database, client: ArchiveClient, *, since: int | N
             _read_capture(db, client, doc, capture, stats)
         with transaction(db):
             db.table("archive_listings").upsert({"document_id": doc["id"], "archive": client.base, "params": params,
-                                           "captures": len(kept), "done_at": utcnow()},
-                                          pk=("document_id", "archive", "params"))
+                                                 "captures": len(kept), "done_at": utcnow()},
+                                                pk=("document_id", "archive", "params"))
         if progress:
             progress(f"{doc['url']}: {len(listed)} captures listed, {len(kept)} kept")
     stats.requests = client.requests

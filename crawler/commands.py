@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+from collections.abc import Iterable
 
 import click
 
@@ -75,14 +76,14 @@ def run_spider(settings: dict, companies: list[dict], crawl_id: int) -> tuple[st
     return reason, crawler.stats.get_value("policycorpus/redis_error") or ""
 
 
-def end_crawl(db_path: str, crawl_id: int, status: str, done_companies: list[dict] = ()) -> dict:
+def end_crawl(db_path: str, crawl_id: int, status: str, done_companies: Iterable[dict] = ()) -> dict:
     """Record how the crawl ended (finished or interrupted) with its totals; returns them."""
     db = open_db(db_path)
     try:
         with transaction(db):
             for company in done_companies:  # companies whose last request was deduplicated are complete too
                 db.table("crawl_companies").upsert({"crawl_id": crawl_id, "company_id": company["id"], "status": "done",
-                                              "finished_at": utcnow()}, pk=("crawl_id", "company_id"), alter=True)
+                                                    "finished_at": utcnow()}, pk=("crawl_id", "company_id"), alter=True)
             summary = crawl_summary(db, crawl_id)
             db.table("crawls").update(crawl_id, {"status": status, "finished_at": utcnow(), **summary})
     finally:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import scrapy
@@ -22,6 +23,9 @@ from crawler.items import CandidateItem, CompanyDoneItem, LogItem
 from crawler.links import LinkRules, load_rules, score_link
 from crawler.outcomes import describe_failure, unfollowed_redirect
 from crawler.safety import connect_refusal
+
+if TYPE_CHECKING:
+    from crawler.classify import PolicyClassifier
 
 # PDFs are policies too; everything else Scrapy skips by default stays skipped.
 FOLLOWED_EXTENSIONS = {"pdf"}
@@ -65,6 +69,15 @@ def canonical(url: str) -> str:
 
 class PolicySpider(scrapy.Spider):
     name = "policies"
+    # set by from_crawler from the settings
+    max_depth: int
+    max_pages: int
+    threshold: float
+    use_sitemaps: bool
+    dont_filter: bool
+    classifier: PolicyClassifier
+    extract_timeout: float
+    extraction: ExtractionThreads
 
     def __init__(self, companies: list[dict] | None = None, crawl_id: int | None = None, **kwargs):
         super().__init__(**kwargs)
@@ -129,7 +142,14 @@ class PolicySpider(scrapy.Spider):
 
     def state_for(self, meta: dict) -> CompanyState | None:
         """The company a request belongs to (by slug: in a shared crawl another worker may have made it)."""
-        return self.by_key.get(meta.get("company")) or self.state.get(meta.get("company_id"))
+        return self.by_key.get(meta.get("company") or "") or self.state.get(meta.get("company_id") or 0)
+
+    def answering_state(self, meta: dict) -> CompanyState:
+        """The company of a response: every request of the crawl carries one (an unknown one is a bug)."""
+        state = self.state_for(meta)
+        if state is None:
+            raise KeyError(f"a response for a company not in this crawl: {meta.get('company')!r}")
+        return state
 
     def company_for_url(self, url: str) -> int | None:
         host = host_of(url)
@@ -225,13 +245,13 @@ class PolicySpider(scrapy.Spider):
     # -- responses --------------------------------------------------------------------
 
     async def parse(self, response: Response):
-        state = self.state_for(response.meta)
+        state = self.answering_state(response.meta)
         if unfollowed_redirect(response):  # e.g. to file://: logged as refused by CrawlLogExtension
             for item in self.answered(state, response.meta):
                 yield item
             return
         state.pages += 1
-        content_type = response.headers.get(b"Content-Type", b"").decode("latin-1").lower()
+        content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1").lower()
         if host_of(response.url) not in state.hosts:
             yield LogItem(state.company_id, response.url, "offsite", response.status,
                           "redirected off the company's hosts; not judged")
@@ -259,13 +279,14 @@ class PolicySpider(scrapy.Spider):
             yield item
 
     def parse_sitemap(self, response: Response):
-        state = self.state_for(response.meta)
+        state = self.answering_state(response.meta)
         try:
             entries = list(Sitemap(response.body)) if response.body else []
         except Exception as exc:  # malformed XML is untrusted input, not a crash
             entries = []
             yield LogItem(state.company_id, response.url, "parse_error", response.status, f"sitemap: {exc}")
-        pages, sitemaps = [], []
+        pages: list[str] = []
+        sitemaps: list[str] = []
         for entry in entries[:50_000]:
             url = entry.get("loc", "")
             if url and host_of(url) in state.hosts:
@@ -288,13 +309,13 @@ class PolicySpider(scrapy.Spider):
         yield from self.answered(state, response.meta)
 
     def on_error(self, failure: Failure):
-        request = failure.request
+        request = failure.request  # type: ignore[attr-defined]  # Scrapy sets it on a failed download's Failure
         state = self.state_for(request.meta)
         if state is None:
             return
         outcome, status, reason = describe_failure(failure, self.settings.getint("DOWNLOAD_MAXSIZE"))
-        if outcome in ("dns_error", "error") and connect_refusal(host_of(request.url)):
-            outcome, status, reason = "refused", None, connect_refusal(host_of(request.url))
+        if outcome in ("dns_error", "error") and (refusal := connect_refusal(host_of(request.url))):
+            outcome, status, reason = "refused", None, refusal
         if outcome not in ("robots", "refused") and request.meta.get("link_reasons") != ["sitemap"]:
             state.errors += 1
         if outcome != "http_error":  # responses with an error status are logged by CrawlLogExtension

@@ -79,7 +79,7 @@ def _record_version(db: sqlite_utils.Database, document_id: int, snapshot_id: in
     if before and before[0] == snapshot_id:
         return False
     db.table("document_versions").insert({"document_id": document_id, "snapshot_id": snapshot_id, "since": since,
-                                    "source": "archive"})
+                                          "source": "archive"})
     after = db.execute("select id, snapshot_id, source from document_versions where document_id = ? and since > ? "
                        "order by since, id limit 1", [document_id, since]).fetchone()
     if after and after[1] == snapshot_id:  # no longer a change: the text was already in force

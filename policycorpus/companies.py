@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import sqlite_utils
 
-from policycorpus.db import transaction, utcnow
+from policycorpus.db import inserted_id, transaction, utcnow
 from policycorpus.errors import InputError, NotFoundError
 
 REQUIRED_COLUMNS = ("name",)  # homepage only for companies to crawl
@@ -71,7 +71,8 @@ def parse_company_csv(path: str | Path) -> list[CompanyRow]:
     if missing:
         raise CompanyInputError(f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(KNOWN_COLUMNS)}")
     reader.fieldnames = header
-    rows, problems, seen = [], [], {}
+    rows, problems = [], []
+    seen: dict[str, int] = {}  # lower-case name -> its first line
     for record in reader:
         line = reader.line_num
         if None in record:
@@ -140,7 +141,7 @@ def upsert_company(db: sqlite_utils.Database, row: CompanyRow) -> tuple[int, boo
     record["added_at"] = utcnow()
     if db["companies"].count_where("slug = ?", [record["slug"]]):
         record["slug"] = f"{record['slug']}-{db['companies'].count + 1}"
-    return db.table("companies").insert(record).last_pk, True
+    return inserted_id(db.table("companies").insert(record)), True
 
 
 # companies columns that come from an optional input column (the others are always given or derived)
@@ -174,7 +175,7 @@ def ensure_company(db: sqlite_utils.Database, name: str, **fields) -> int:
         return existing["id"]
     record = {"name": name, "slug": slugify(name), "added_at": utcnow(), "domains": "[]", "peer_groups": "[]"}
     record.update({k: v for k, v in fields.items() if v is not None})
-    return db.table("companies").insert(record).last_pk
+    return inserted_id(db.table("companies").insert(record))
 
 
 def find_companies(db: sqlite_utils.Database, names: list[str]) -> list[dict]:

@@ -791,6 +791,13 @@ def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def inserted_id(table: sqlite_utils.db.Table) -> int:
+    """The id of the row the table's last insert wrote (`table.insert(row)` returns the table)."""
+    if table.last_pk is None:  # sqlite-utils types last_pk as optional: it is None only before any insert
+        raise CorpusError(f"nothing was inserted into {table.name}")
+    return table.last_pk
+
+
 # PRAGMA application_id of every PolicyCorpus corpus ("PCo1"): tells our files from other programs' SQLite files.
 APPLICATION_ID = 0x50436F31
 
@@ -1056,7 +1063,7 @@ def ensure_fts(db: sqlite_utils.Database, rebuild: bool = True) -> None:
     for table in TABLES:
         if not table.fts:
             continue
-        t = db[table.name]
+        t = db.table(table.name)
         if not t.detect_fts():
             t.enable_fts(list(table.fts), fts_version="FTS5", tokenize="porter", create_triggers=True)
         elif rebuild:

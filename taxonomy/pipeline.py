@@ -303,7 +303,7 @@ def segment_snapshots(db: sqlite_utils.Database, progress: Progress | None = Non
             if rows:
                 db.table("clauses").insert_all(rows)
             db.table("processing").insert({"snapshot_id": snapshot_id, "step": "segment", "version": SEGMENTER_VERSION,
-                                     "processed_at": utcnow()}, pk=("snapshot_id", "step", "version"), replace=True)
+                                           "processed_at": utcnow()}, pk=("snapshot_id", "step", "version"), replace=True)
         clauses_written += len(rows)
         if progress:
             progress(n, len(todo))
