@@ -26,7 +26,7 @@ def _select_companies(db, names, peer_group) -> list[dict]:
         selected += find_companies(db, list(names))
     if not selected:
         raise UserError("name the companies to compare, or give --peer-group NAME")
-    unique = {}
+    unique: dict[int, dict] = {}
     for row in selected:
         unique.setdefault(row["id"], row)
     return list(unique.values())
@@ -62,10 +62,10 @@ def _compare_subjects(db, names, peer_group, document_keys) -> tuple[list[dict],
         raise UserError("; ".join(problems) + " (see 'policycorpus companies list')")
     if not companies and not documents:
         raise UserError("name the companies or documents to compare, or give --peer-group NAME")
-    unique = {}
+    unique: dict[int, dict] = {}
     for row in companies:
         unique.setdefault(row["id"], row)
-    docs = {}
+    docs: dict[int, dict] = {}
     for row in documents:
         docs.setdefault(row["id"], row)
     return list(unique.values()), list(docs.values())

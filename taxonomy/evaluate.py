@@ -67,11 +67,11 @@ def score(gold: list[dict], predicted: list[dict], categories: list[str]) -> Sco
     out = Scores(units=len(gold), documents=len(gold_cover), modality_confusion=out_confusion)
     f1s = []
     for c, (tp, fp, fn) in counts.items():
-        p, r, f = _prf(tp, fp, fn)
-        out.per_category[c] = {"precision": p, "recall": r, "f1": f, "support": tp + fn, "predicted": tp + fp,
+        precision, recall, f1 = _prf(tp, fp, fn)
+        out.per_category[c] = {"precision": precision, "recall": recall, "f1": f1, "support": tp + fn, "predicted": tp + fp,
                                **_category_coverage(c, gold_cover, pred_cover)}
         if tp + fn:
-            f1s.append(f)
+            f1s.append(f1)
     tp, fp, fn = (sum(v[i] for v in counts.values()) for i in range(3))
     out.micro_precision, out.micro_recall, out.micro_f1 = _prf(tp, fp, fn)
     out.macro_f1 = sum(f1s) / len(f1s) if f1s else 0.0

@@ -47,6 +47,7 @@ def parse_records(text: str) -> list[list[str]]:
         else:
             cell, pos = "", pos
         plain = PLAIN_FIELD.match(text, pos)  # an unquoted field, or stray text after a closing quote
+        assert plain is not None  # the pattern also matches the empty string
         cell, pos = cell + plain.group(0), plain.end()
         row.append(cell)
         if pos < end and text[pos] == ",":
