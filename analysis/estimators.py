@@ -532,7 +532,7 @@ class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         sample = self._sample(rng, vectors.shape[0], self.sample_size)
         sampled = vectors[sample]
         self.density_ = self._density_projection(sampled)
-        best = None
+        best: tuple[tuple, int, np.ndarray] | None = None
         for size in self._min_cluster_sizes(len(sample)):
             if size >= len(sample):
                 continue

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from policycorpus.db import TABLES, VIEWS, ensure_fts, ensure_views, open_db, sqlite_errors
+from policycorpus.db import TABLES, VIEWS, Table, View, ensure_fts, ensure_views, open_db, sqlite_errors
 from publish.summary import refresh_summaries
 
 SITE_DIR = Path(__file__).resolve().parent / "site"
@@ -84,7 +84,8 @@ def build_metadata(db_name: str = TEMPLATE_DB) -> dict:
     databases = metadata.setdefault("databases", {})
     db_meta = databases.pop(TEMPLATE_DB, {})
     tables = db_meta.setdefault("tables", {})
-    for declared in [*TABLES, *VIEWS]:
+    described: list[Table | View] = [*TABLES, *VIEWS]
+    for declared in described:
         entry = tables.setdefault(declared.name, {})
         entry["description"] = declared.description
         entry["columns"] = {c.name: c.description for c in declared.columns}

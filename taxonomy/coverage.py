@@ -283,13 +283,13 @@ def fit_thresholds(score, cells: CellTable, n_categories: int, accuracy: float |
     """
     accuracy = TARGET_ACCURACY + ACCURACY_MARGIN if accuracy is None else accuracy
     evidence = TARGET_EVIDENCE + EVIDENCE_MARGIN if evidence is None else evidence
-    best = None
+    tried = []
     for penalty in PENALTIES:
         for evidence_penalty in EVIDENCE_PENALTIES:
             lo, hi = choose_thresholds(score, cells, n_categories, penalty, evidence_penalty)
             f = cell_figures(score, lo, hi, cells)
             shortfall = max(0.0, accuracy - f["decided_accuracy"]) + max(0.0, evidence - f["evidence_precision"])
             key = (-round(shortfall, 4), f["decided_share"])
-            if best is None or key > best[0]:
-                best = (key, lo, hi, {"penalty": penalty, "evidence_penalty": evidence_penalty, **f})
+            tried.append((key, lo, hi, {"penalty": penalty, "evidence_penalty": evidence_penalty, **f}))
+    best = max(tried, key=lambda t: t[0])  # the first of equally good ones
     return best[1], best[2], best[3]

@@ -189,8 +189,9 @@ def clause_figures(docs: list[LabelledDoc], oof: FoldScores, which: str | None =
 def cells_of(docs: list[LabelledDoc], oof: FoldScores, indices) -> coverage.CellTable:
     tables = [coverage.build_cells([(oof.P[i], docs[i].taggable, docs[i].label_matrix(oof.categories))],
                                    oof.clause_thresholds[i]) for i in indices]
-    return coverage.CellTable(*(np.concatenate([getattr(t, a) for t in tables]) for a in
-                                ("X", "category", "truth", "evidence_ok")),
+    X, category, truth, evidence_ok = (np.concatenate([getattr(t, a) for t in tables]) for a in
+                                       ("X", "category", "truth", "evidence_ok"))
+    return coverage.CellTable(X, category, truth, evidence_ok,
                               np.concatenate([np.full(len(t.truth), i) for t, i in zip(tables, indices)]))
 
 

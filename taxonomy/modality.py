@@ -141,7 +141,7 @@ class ModalityTagger(BaseEstimator):
         if self._starts_with_instruction(text):
             return True
         m = _CONDITION.match(text)
-        return bool(m) and self._starts_with_instruction(text[m.end():])
+        return m is not None and self._starts_with_instruction(text[m.end():])
 
     def soft_instruction(self, text: str) -> bool:
         """True if the clause opens with a recommending phrase ("Consider ...", "Keep in mind ...")."""

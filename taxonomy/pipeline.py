@@ -169,7 +169,9 @@ def clause_scores(clauses: list[Clause], model: TaggerModel) -> list[dict[str, f
     """Every category's probability for each clause ({} for headings, boilerplate and fragments)."""
     taggable = [c.kind == CLAUSE for c in clauses]
     records = [clause_record(c) for c, t in zip(clauses, taggable) if t]
-    P = model.tagger.predict_proba(records) if records else None
+    if not records:
+        return [{} for _ in clauses]
+    P = model.tagger.predict_proba(records)
     out, row = [], 0
     for t in taggable:
         if t:
