@@ -118,7 +118,7 @@ def select_clauses(clauses: list[Clause], *, min_words: int | None = None, max_p
         for c in kept:
             by_org[c.company_id].append(c)
         rng = random.Random(random_state)
-        keep_ids = set()
+        keep_ids: set[int] = set()
         for members in by_org.values():
             if len(members) > max_per_org:
                 capped[members[0].company] = len(members) - max_per_org

@@ -213,7 +213,7 @@ def clause_summary(clause: Clause, category: str | None = None, documents: dict[
 
 def _strength_order(clause: Clause, category: str):
     order = {m: i for i, m in enumerate(("prohibition", "obligation", "recommendation", "permission", "information"))}
-    return (-(clause.tags.get(category) or 0.0), order.get(clause.modality, 9), clause.position, clause.id)
+    return (-(clause.tags.get(category) or 0.0), order.get(clause.modality or "", 9), clause.position, clause.id)
 
 
 def readability(texts: list[str]) -> float | None:
@@ -287,7 +287,7 @@ def build_cells(clauses: list[Clause], categories: list[Category], documents: di
         members = sorted((c for c in clauses if cat.id in c.tags), key=lambda c: _strength_order(c, cat.id))
         if calibrated is not None and cat.id in calibrated:
             state, score, evidence_id = calibrated[cat.id]
-            best = by_id.get(evidence_id) if state != "absent" else None
+            best = by_id.get(evidence_id) if state != "absent" and evidence_id is not None else None
         else:
             state, score, best = cell_state([(c.tags[cat.id] or 0.0, c) for c in members], cat.id)
         cells[cat.id] = Cell(
@@ -322,7 +322,8 @@ def compare_clauses(
         documents = {**(documents or {}), CLIENT_DOCUMENT_ID: {
             "id": None, "key": None, "title": client[0], "url": None, "source": "client draft (not in the corpus)",
             "collected": ""}}
-    profiles, cells, side_by_side, uncategorised = [], {}, {c.id: {} for c in categories}, {}
+    profiles, cells, uncategorised = [], {}, {}
+    side_by_side: dict[str, dict[str, list[dict]]] = {c.id: {} for c in categories}
     known = {cat.id for cat in categories}
     for name, clauses in columns.items():
         is_client = client is not None and name == client[0]
@@ -351,7 +352,8 @@ def compare_clauses(
             own = cells[client[0]][cat.id]
             if own.state == "covered" or share < gap_share or not who:
                 continue
-            examples = sorted((cells[n][cat.id].evidence for n in who), key=lambda e: -e["score"])[:max_examples]
+            evidence = [e for n in who if (e := cells[n][cat.id].evidence) is not None]
+            examples = sorted(evidence, key=lambda e: -e["score"])[:max_examples]
             gaps.append(Gap(cat.id, cat.name, cat.group, round(share, 3), who, examples,
                             own.state, own.score, own.evidence))
         gaps.sort(key=lambda g: (-g.peer_share, g.client_state == "uncertain"))
@@ -516,14 +518,14 @@ def compare_columns(
                                  calibrated=calibrated)
     meta = {c.label: c for c in columns}
     for p in comparison.companies:
-        col = meta.get(p.name)
-        if col is None:
+        column = meta.get(p.name)
+        if column is None:
             continue
-        p.company = col.company["name"]
-        p.choice = col.choice
-        p.other_documents = col.other_documents
+        p.company = column.company["name"]
+        p.choice = column.choice
+        p.other_documents = column.other_documents
         if not p.documents:
-            p.documents = [documents[i] for i in col.document_ids if i in documents]
+            p.documents = [documents[i] for i in column.document_ids if i in documents]
     compared = [cl for cols in by_column.values() for cl in cols]
     comparison.quality = measured_quality(db, compared)
     comparison.taggers = sorted({c.model_version for c in compared if c.model_version})
@@ -598,7 +600,7 @@ def measured_quality(db: sqlite_utils.Database, clauses) -> Quality | None:
 
 def category_counts(comparison: Comparison) -> Counter:
     """How many compared companies (client excluded) cover each category."""
-    counts = Counter()
+    counts: Counter[str] = Counter()
     for p in comparison.companies:
         if p.is_client:
             continue

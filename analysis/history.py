@@ -90,7 +90,7 @@ def align(old: list[ClauseRef], new: list[ClauseRef], min_similarity: float = MO
         changes.append(ClauseChange("modified", old[i], new[j], round(score, 1), word_diff(old[i].text, new[j].text)))
     changes += [ClauseChange("added", None, new[j]) for j in left_new if j not in used_new]
     changes += [ClauseChange("removed", old[i], None) for i in left_old if i not in used_old]
-    return sorted(changes, key=lambda c: (c.new is None, c.new.position if c.new else c.old.position))
+    return sorted(changes, key=lambda c: (c.new is None, c.new.position if c.new else c.old.position if c.old else 0))
 
 
 def _exact_pairs(old: list[ClauseRef], new: list[ClauseRef]) -> list[tuple[int, int]]:
@@ -113,7 +113,8 @@ def _in_order(pairs: list[tuple[int, int]]) -> set[tuple[int, int]]:
     for p in pairs:
         chain = max((c for c in best if c[-1][0] < p[0]), key=len, default=[])
         best.append(chain + [p])
-    return set(max(best, key=len, default=[]))
+    longest: list[tuple[int, int]] = max(best, key=len, default=[])
+    return set(longest)
 
 
 @dataclass

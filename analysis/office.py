@@ -123,8 +123,8 @@ def to_docx(comp: Comparison, path: str | Path) -> None:
             shade(cells[j], {"covered": "#DCEFD9", "uncertain": "#FFF0C2", "absent": "#F4F4F4"}[cell.state])
     for row in table.rows:
         for cell in row.cells:
-            for p in cell.paragraphs:
-                for run in p.runs:
+            for paragraph in cell.paragraphs:
+                for run in paragraph.runs:
                     run.font.size = Pt(7.5)
 
     doc.add_heading("Sources", level=1)

@@ -22,6 +22,7 @@ from analysis.compare import (
     TRUSTED_COVERAGE_F1,
     UNCERTAIN_AT,
     Comparison,
+    Quality,
 )
 
 TEXT_FORMATS = ("md", "html", "summary", "csv", "json")
@@ -271,8 +272,15 @@ def _f(value) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
+def quality_card(comp: Comparison) -> Quality:
+    """The comparison's quality card (every format shows the trust section only when it has one)."""
+    if comp.quality is None:
+        raise ValueError("the comparison has no quality card")
+    return comp.quality
+
+
 def quality_note(comp: Comparison) -> str:
-    q = comp.quality
+    q = quality_card(comp)
     ref = q.datasets[q.reference]
     return (f"The tags come from tagger model {q.model_version}. Its quality card compares it with hand labels. "
             f"A grid cell (does the document cover the category?) is right as often as the document-level F1 "
@@ -283,7 +291,7 @@ def quality_note(comp: Comparison) -> str:
 
 def quality_rows(comp: Comparison) -> list[dict]:
     """One row per category: its measured figures in each labelled set of the quality card."""
-    q = comp.quality
+    q = quality_card(comp)
     rows = []
     for cat in comp.categories:
         row = {"id": cat["id"], "name": cat["name"], "group": cat["group"], "doubtful": cat["id"] in q.doubtful,
@@ -527,14 +535,14 @@ def to_xlsx(comp: Comparison, path: str | Path) -> None:
         r = 2
         clients = {p.name for p in comp.companies if p.is_client}
         for name in sorted(by_company, key=lambda n: (n in clients, n.lower())):
-            cell = comp.cells.get(name, {}).get(title)
+            grid_cell = comp.cells.get(name, {}).get(title)
             for clause in by_company.get(name, []):
-                values = [name, clause.get("document"), STATE_LABELS[cell.state] if cell else "",
+                values = [name, clause.get("document"), STATE_LABELS[grid_cell.state] if grid_cell else "",
                           clause.get("score"), modality_label(clause.get("modality")), clause["text"],
                           clause.get("url") or clause.get("source"), clause.get("collected")]
                 for j, v in enumerate(values, start=1):
                     put(ws, r, j, v, link=clause.get("url") if j == 7 else None, fmt=CONFIDENCE if j == 4 else None,
-                        fill=XLSX_FILLS[cell.state] if cell and j == 3 else None)
+                        fill=XLSX_FILLS[grid_cell.state] if grid_cell and j == 3 else None)
                 r += 1
         if r > 2:
             ws.auto_filter.ref = f"A1:H{r - 1}"
@@ -542,7 +550,7 @@ def to_xlsx(comp: Comparison, path: str | Path) -> None:
 
 
 def _xlsx_quality(ws, comp: Comparison, put, bold) -> None:
-    names = list(comp.quality.datasets)
+    names = list(quality_card(comp).datasets)
     put(ws, 1, 1, quality_note(comp))
     header = ["Category", "Check by hand"]
     for n in names:

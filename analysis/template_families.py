@@ -95,7 +95,8 @@ class TemplateFinder:
         self.verbose = verbose
 
     def get_params(self) -> dict:
-        names = self.__init__.__code__.co_varnames[1 : self.__init__.__code__.co_argcount]
+        code = type(self).__init__.__code__
+        names = code.co_varnames[1 : code.co_argcount]
         return {k: getattr(self, k) for k in names if k != "verbose"}
 
     def fit(self, texts: list[str], companies: list[str]) -> "TemplateFinder":
