@@ -91,8 +91,8 @@ def to_docx(comp: Comparison, path: str | Path) -> None:
                    f"Check: the draft may cover it (confidence {gap.client_score:.2f}).")
             doc.add_paragraph(_clean(f"Covered by {len(gap.peers)} of {peers} peers ({', '.join(gap.peers)}). {own}"))
             for ex in gap.examples:
-                p = doc.add_paragraph(style="Intense Quote")
-                p.add_run(_clean(f"“{ex['text']}”"))
+                quote = doc.add_paragraph(style="Intense Quote")
+                quote.add_run(_clean(f"“{ex['text']}”"))
                 src = doc.add_paragraph()
                 run = src.add_run(_clean(f"{ex['company']} — confidence {ex['score']:.2f}, "
                                          f"{modality_label(ex.get('modality'))}. {cite(ex)}"))
@@ -123,8 +123,8 @@ def to_docx(comp: Comparison, path: str | Path) -> None:
             shade(cells[j], {"covered": "#DCEFD9", "uncertain": "#FFF0C2", "absent": "#F4F4F4"}[cell.state])
     for row in table.rows:
         for cell in row.cells:
-            for paragraph in cell.paragraphs:
-                for run in paragraph.runs:
+            for p in cell.paragraphs:
+                for run in p.runs:
                     run.font.size = Pt(7.5)
 
     doc.add_heading("Sources", level=1)
