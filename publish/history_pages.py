@@ -30,7 +30,7 @@ def history_data(conn, document_id: int, old_id: int | None, new_id: int | None)
     versions = timeline(conn, document_id)
     known = {r[0] for r in conn.execute("select id from snapshots where document_id = ?", [document_id])}
     changes_by_new = {(c["old_snapshot_id"], c["new_snapshot_id"]): c for c in version_changes(conn, document_id)}
-    distinct = []
+    distinct: list[dict] = []
     for v in versions:
         if not distinct or distinct[-1]["snapshot_id"] != v["snapshot_id"]:
             prev = distinct[-1]["snapshot_id"] if distinct else None

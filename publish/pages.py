@@ -12,6 +12,7 @@ import json
 import re
 import sqlite3
 from dataclasses import dataclass, field
+from typing import Any
 
 MODALITIES = ("prohibition", "obligation", "recommendation", "permission", "information")
 SAFE_URL_SCHEMES = ("http://", "https://")  # a file:// URL is a local path: never published
@@ -173,7 +174,7 @@ def policy_data(conn, document_id: int, snapshot_id: int | None = None) -> dict 
     by_id = {s["id"]: s for s in snapshots}
     if snapshot_id is None:
         snapshot_id = document["latest_snapshot_id"] or (snapshots[-1]["id"] if snapshots else None)
-    if snapshot_id not in by_id:
+    if snapshot_id is None or snapshot_id not in by_id:
         return None
     index = [s["id"] for s in snapshots].index(snapshot_id)
     snapshot = dict(by_id[snapshot_id])
@@ -197,7 +198,7 @@ def policy_data(conn, document_id: int, snapshot_id: int | None = None) -> dict 
         if tag["clause_id"] in by_clause:
             by_clause[tag["clause_id"]].tags.append(tag)
 
-    blocks = []
+    blocks: list[dict] = []
     if not clauses:  # not segmented yet: show the extracted blocks untagged
         structure = one(conn, "select structure from snapshots where id = ?", [snapshot_id])
         blocks = json.loads(structure["structure"] or "[]") if structure else []
@@ -236,7 +237,8 @@ def company_choices(conn) -> list[dict]:
 
 def resolve_companies(conn, names: list[str]) -> tuple[list[dict], list[str]]:
     """Rows of the companies named (by name or slug, any case) and the names not found."""
-    found, unknown = [], []
+    found: list[dict] = []
+    unknown: list[str] = []
     for name in names:
         row = one(conn, "select * from companies where lower(name) = lower(?) or slug = lower(?)", [name, name])
         if row is None:
@@ -298,7 +300,7 @@ def compare_data(conn, names: list[str], *, max_clauses: int = MAX_COMPARE_CLAUS
     from policycorpus.errors import PolicyCorpusError
 
     companies, unknown = resolve_companies(conn, names)
-    result = {"names": names, "unknown": unknown, "comparison": None, "error": None, "documents": {}}
+    result: dict[str, Any] = {"names": names, "unknown": unknown, "comparison": None, "error": None, "documents": {}}
     if unknown or not companies:
         return result
     n_clauses = count_latest_clauses(conn, [c["id"] for c in companies])
@@ -311,7 +313,7 @@ def compare_data(conn, names: list[str], *, max_clauses: int = MAX_COMPARE_CLAUS
     except PolicyCorpusError as exc:
         result["error"] = str(exc)
         return result
-    by_company = {c["name"]: [] for c in companies}
+    by_company: dict[str, list] = {c["name"]: [] for c in companies}
     for clause in current_clauses_of(conn, [c["id"] for c in companies]):
         by_company[clause.company].append(clause)
     if not any(by_company.values()):

@@ -19,8 +19,16 @@ def config(datasette) -> dict | None:
     return datasette.plugin_config(PLUGIN)
 
 
+def site_config(datasette) -> dict:
+    """The plugin's configuration on a PolicyCorpus site (the hooks step aside on any other Datasette)."""
+    cfg = config(datasette)
+    if cfg is None:
+        raise LookupError(f"not a PolicyCorpus site: no {PLUGIN!r} plugin configuration")
+    return cfg
+
+
 def database(datasette):
-    return datasette.get_database(config(datasette)["database"])
+    return datasette.get_database(site_config(datasette)["database"])
 
 
 def colour_of(datasette, group: str | None) -> str:
@@ -29,7 +37,7 @@ def colour_of(datasette, group: str | None) -> str:
 
 
 def template_context(datasette, **extra) -> dict:
-    cfg = config(datasette)
+    cfg = site_config(datasette)
     db_name = cfg["database"]
     context = {
         "db_name": db_name,

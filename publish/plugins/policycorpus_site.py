@@ -35,6 +35,7 @@ from publish.site_support import (  # noqa: F401 -- the page helpers, shared wit
     page_time_limit_ms,
     parse_id,
     run_timed,
+    site_config,
     template_context,
     too_slow_page,
 )
@@ -232,7 +233,7 @@ async def category_groups(datasette) -> dict[str, tuple[str, str]]:
 
 
 def category_chips(datasette, ids: list, known: dict) -> Markup:
-    db_path = datasette.urls.database(config(datasette)["database"])
+    db_path = datasette.urls.database(site_config(datasette)["database"])
     chips = []
     for cid in ids:
         name, group = known.get(cid, (cid, None))
