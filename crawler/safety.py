@@ -46,7 +46,7 @@ def resolve(host: str) -> tuple[str, ...]:
     except ValueError:
         pass
     infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    return tuple(sorted({info[4][0] for info in infos}))
+    return tuple(sorted({str(info[4][0]) for info in infos}))
 
 
 def parse_networks(values) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

@@ -14,11 +14,15 @@ import io
 import os
 from http import HTTPStatus
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 from crawler.corpusdb import corpus_connection
 from crawler.items import CandidateItem
 from policycorpus.db import transaction
 from policycorpus.structure import sha256
+
+if TYPE_CHECKING:
+    from warcio.warcwriter import WARCWriter
 
 
 def _status_line(status: int) -> str:
@@ -33,8 +37,8 @@ class WarcPipeline:
         self.crawler, self.conn = crawler, conn
         self.root = root
         self.path = warc_dir / f"crawl-{conn.crawl_id}-{os.getpid()}.warc.gz"
-        self._fh = None
-        self._writer = None
+        self._fh: BinaryIO | None = None
+        self._writer: WARCWriter | None = None
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -59,7 +63,7 @@ class WarcPipeline:
         from warcio.statusandheaders import StatusAndHeaders
         from warcio.warcwriter import WARCWriter
 
-        if self._writer is None:
+        if self._writer is None or self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fh = open(self.path, "ab")
             self._writer = WARCWriter(self._fh, gzip=True)
@@ -106,8 +110,8 @@ class WarcAllExtension:
 
     def __init__(self, path: Path):
         self.path = path
-        self._fh = None
-        self._writer = None
+        self._fh: BinaryIO | None = None
+        self._writer: WARCWriter | None = None
 
     @classmethod
     def from_crawler(cls, crawler):

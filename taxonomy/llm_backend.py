@@ -286,7 +286,7 @@ class LLMCache:
 
 def _cache_row(model_id: str, version: str, item: ClauseItem, result: ClauseAnswer | ClauseFailure,
                attempts: int, raw: str) -> dict:
-    row = {
+    row: dict[str, object] = {
         "model_id": model_id, "prompt_version": version, "clause_key": item.key,
         "text": item.text, "heading_path": item.heading or None, "lead_in": item.lead_in or None,
         "attempts": attempts, "created_at": utcnow(),
@@ -496,7 +496,7 @@ class LLMTagger:
             self.cache.store(rows)
             self._report()
             if retry:
-                whole = len(retry) == len(pending) > 1 and {parsed[n].kind for n in parsed} <= BATCH_FAILURES
+                whole = len(retry) == len(pending) > 1 and {r.kind for r in parsed.values() if isinstance(r, ClauseFailure)} <= BATCH_FAILURES
                 todo[:0] = [([i], attempt + 1) for i in retry] if whole else [(retry, attempt + 1)]
         return out
 
@@ -692,7 +692,7 @@ def clause_failures(db: sqlite_utils.Database, model_id: str, prompt_version: st
     rows = {r["clause_key"]: r for r in db.query(
         "select clause_key, error_kind, error, attempts from llm_cache where model_id = ? and prompt_version = ? "
         "and status = 'error'", [model_id, prompt_version])}
-    out = []
+    out: list[dict] = []
     if not rows:
         return out
     for clause_id, text, heading, lead_in in db.execute(

@@ -238,9 +238,10 @@ def _trafilatura_blocks(root, url: str) -> list[Block]:
     except Exception as exc:  # noqa: BLE001
         log.debug("trafilatura failed on %s: %r", url, exc)
         return []
-    if doc is None or getattr(doc, "body", None) is None:
+    body = getattr(doc, "body", None)  # None when trafilatura found no document
+    if body is None:
         return []
-    return html_blocks(doc.body, vocabulary="tei")
+    return html_blocks(body, vocabulary="tei")
 
 
 def _content_region(root):
