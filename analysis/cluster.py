@@ -20,7 +20,7 @@ import numpy as np
 import sqlite_utils
 
 from analysis.clause_filter import Selection, select_clauses
-from analysis.corpus import Clause, current_clauses
+from analysis.corpus import CorpusClause, current_clauses
 from analysis.estimators import (  # noqa: F401  (re-exported: the public API of analysis.cluster)
     DEFAULT_EMBEDDING_MODEL,
     METHODS,
@@ -61,7 +61,7 @@ class ClusterSummary:
         return asdict(self)
 
 
-def summarise(model: ClauseClusterer, clauses: list[Clause], *, n_terms: int = 8, n_representatives: int = 3) -> list[ClusterSummary]:
+def summarise(model: ClauseClusterer, clauses: list[CorpusClause], *, n_terms: int = 8, n_representatives: int = 3) -> list[ClusterSummary]:
     """Per cluster: size, c-TF-IDF label, central clauses, organizations, taxonomy overlap, cohesion, novelty."""
     if len(clauses) != len(model.labels_):
         raise ValueError(f"the model was fitted on {len(model.labels_)} clauses, not the {len(clauses)} given")
@@ -123,7 +123,7 @@ def run_params(model: ClauseClusterer) -> dict:
 def store_run(
     db: sqlite_utils.Database,
     model: ClauseClusterer,
-    clauses: list[Clause],
+    clauses: list[CorpusClause],
     summaries: list[ClusterSummary],
     extra_params: dict | None = None,
 ) -> int:
@@ -229,7 +229,7 @@ def cached_embeddings(db: sqlite_utils.Database, keys: list[str | None], texts: 
 class ClusterRun:
     run_id: int
     model: ClauseClusterer
-    clauses: list[Clause]
+    clauses: list[CorpusClause]
     summaries: list[ClusterSummary]
     selection: Selection
     embeddings_computed: int | None = None

@@ -21,8 +21,8 @@ import sqlite_utils
 
 from analysis.corpus import (
     RESTRICTIVE,
-    Category,
-    Clause,
+    CorpusCategory,
+    CorpusClause,
     current_clauses,
     groups_in_order,
     load_categories,
@@ -31,6 +31,7 @@ from analysis.corpus import (
 )
 from policycorpus.db import utcnow
 from policycorpus.errors import CorpusStateError, InputError, NotFoundError
+from taxonomy.taxonomy import MODALITIES
 
 T = TypeVar("T")
 CLIENT_DOCUMENT_ID = 0  # document_id of a client draft's clauses (analysis.client): never a corpus row
@@ -190,7 +191,7 @@ def document_info(doc: dict) -> dict:
             "source": source, "collected": (doc.get("collected") or "")[:10]}
 
 
-def clause_summary(clause: Clause, category: str | None = None, documents: dict[int, dict] | None = None) -> dict:
+def clause_summary(clause: CorpusClause, category: str | None = None, documents: dict[int, dict] | None = None) -> dict:
     """A clause as reports quote it: text, modality, score and the document it comes from (title, URL or source)."""
     doc = (documents or {}).get(clause.document_id) or document_info({"url": clause.url, "collected": clause.fetched_at})
     out = {
@@ -211,8 +212,8 @@ def clause_summary(clause: Clause, category: str | None = None, documents: dict[
     return out
 
 
-def _strength_order(clause: Clause, category: str):
-    order = {m: i for i, m in enumerate(("prohibition", "obligation", "recommendation", "permission", "information"))}
+def _strength_order(clause: CorpusClause, category: str):
+    order = {m: i for i, m in enumerate(MODALITIES)}
     return (-(clause.tags.get(category) or 0.0), order.get(clause.modality or "", 9), clause.position, clause.id)
 
 
@@ -242,14 +243,14 @@ def _hyphenator():
     return pyphen.Pyphen(lang="en_US")
 
 
-def restrictiveness(clauses: list[Clause]) -> float | None:
+def restrictiveness(clauses: list[CorpusClause]) -> float | None:
     judged = [c for c in clauses if c.modality]
     if not judged:
         return None
     return round(sum(c.modality in RESTRICTIVE for c in judged) / len(judged), 3)
 
 
-def profile(name: str, clauses: list[Clause], categories: list[Category], *, is_client: bool = False,
+def profile(name: str, clauses: list[CorpusClause], categories: list[CorpusCategory], *, is_client: bool = False,
             documents: dict[int, dict] | None = None) -> Profile:
     text = "\n".join(c.text for c in clauses)
     by_group: dict[str, float | None] = {}
@@ -277,7 +278,7 @@ def profile(name: str, clauses: list[Clause], categories: list[Category], *, is_
 CalibratedCells = dict[str, tuple[str, float, "int | None"]]  # category -> (state, score, evidence clause id)
 
 
-def build_cells(clauses: list[Clause], categories: list[Category], documents: dict[int, dict] | None = None,
+def build_cells(clauses: list[CorpusClause], categories: list[CorpusCategory], documents: dict[int, dict] | None = None,
                 calibrated: CalibratedCells | None = None) -> dict[str, Cell]:
     """The grid cells of one column. With ``calibrated`` (from current_cells or draft_cells) the state, score
     and evidence are the calibrated ones; otherwise ``cell_state``'s fixed rule decides."""
@@ -302,10 +303,10 @@ def build_cells(clauses: list[Clause], categories: list[Category], documents: di
 
 
 def compare_clauses(
-    by_company: dict[str, list[Clause]],
-    categories: list[Category],
+    by_company: dict[str, list[CorpusClause]],
+    categories: list[CorpusCategory],
     *,
-    client: tuple[str, list[Clause]] | None = None,
+    client: tuple[str, list[CorpusClause]] | None = None,
     gap_share: float = 0.5,
     max_examples: int = 3,
     documents: dict[int, dict] | None = None,
@@ -488,7 +489,7 @@ def compare_columns(
     db: sqlite_utils.Database,
     columns: list[Column],
     *,
-    client: tuple[str, list[Clause]] | None = None,
+    client: tuple[str, list[CorpusClause]] | None = None,
     gap_share: float = 0.5,
 ) -> Comparison:
     """Compare columns (companies or single documents) on their current, tagged clauses."""
@@ -497,7 +498,7 @@ def compare_columns(
     categories = load_categories(db)
     clauses = current_clauses(db, sorted({c.company["id"] for c in columns}))
     documents = {d["id"]: document_info(d) for d in company_documents(db, sorted({c.company["id"] for c in columns}))}
-    by_column: dict[str, list[Clause]] = {c.label: [] for c in columns}
+    by_column: dict[str, list[CorpusClause]] = {c.label: [] for c in columns}
     for col in columns:
         wanted = set(col.document_ids)
         by_column[col.label] = [cl for cl in clauses if cl.company_id == col.company["id"] and cl.document_id in wanted]
@@ -550,7 +551,7 @@ def column_cells(db: sqlite_utils.Database, document_ids: list[int]) -> Calibrat
     return {cat: (state, round(score, 3), evidence) for cat, (_, score, state, evidence) in best.items()}
 
 
-def draft_cells(clauses: list[Clause], categories: list[str]) -> CalibratedCells:
+def draft_cells(clauses: list[CorpusClause], categories: list[str]) -> CalibratedCells:
     """A client draft's cells from the default model's calibrated thresholds (empty when there are none)."""
     from policycorpus.errors import PolicyCorpusError
 
@@ -571,7 +572,7 @@ def compare_companies(
     db: sqlite_utils.Database,
     companies: list[dict],
     *,
-    client: tuple[str, list[Clause]] | None = None,
+    client: tuple[str, list[CorpusClause]] | None = None,
     gap_share: float = 0.5,
     all_documents: bool = False,
 ) -> Comparison:

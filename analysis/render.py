@@ -24,6 +24,7 @@ from analysis.compare import (
     Comparison,
     Quality,
 )
+from taxonomy.taxonomy import MODALITIES
 
 TEXT_FORMATS = ("md", "html", "summary", "csv", "json")
 FILE_FORMATS = ("xlsx", "docx", "pptx", "pdf")
@@ -31,13 +32,7 @@ FORMATS = TEXT_FORMATS + FILE_FORMATS
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 SAFE_SCHEMES = ("http", "https")
 # The one modality vocabulary of every format: the taxonomy's word, with its short form in brackets.
-MODALITY_SHORT = {
-    "prohibition": "must not",
-    "obligation": "must",
-    "recommendation": "should",
-    "permission": "may",
-    "information": "info",
-}
+MODALITY_SHORT = dict(zip(MODALITIES, ("must not", "must", "should", "may", "info"), strict=True))
 MODALITY_ABBREV = MODALITY_SHORT  # kept for callers of the old name
 STATE_MARK = {"covered": "✓", "uncertain": "?", "absent": "—"}
 STATE_COLOURS = {"covered": "#2f7d32", "uncertain": "#f2b233", "absent": "#eeeeee"}  # heatmap fills

@@ -24,7 +24,7 @@ import sqlite_utils
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from analysis.corpus import Clause, current_clauses
+from analysis.corpus import CorpusClause, current_clauses
 from policycorpus.db import transaction, utcnow
 from policycorpus.errors import CorpusStateError
 
@@ -287,7 +287,7 @@ def run_templates(
     return TemplateRun(run_id, len(clauses), families, documents, similarity)
 
 
-def store_templates(db, finder: TemplateFinder, clauses: list[Clause], documents, similarity, min_doc_similarity: float):
+def store_templates(db, finder: TemplateFinder, clauses: list[CorpusClause], documents, similarity, min_doc_similarity: float):
     params = {**finder.get_params(), "min_doc_similarity": min_doc_similarity}
     stored = []
     with transaction(db):

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from policycorpus.db import VIEWS, C, Table, utcnow
 from policycorpus.errors import InputError, NotFoundError
+from taxonomy.taxonomy import MODALITIES
 
 SCHEMA = "reviews"  # the name the store is attached under
 # accept: the reviewer coded the clause and its categories stand as shown (what a double-coding sample needs
@@ -34,7 +35,6 @@ ACTIONS = ("confirm", "remove", "add", "accept", "modality", "check", "note")
 CODING_ACTIONS = ("confirm", "remove", "add", "accept")
 TAG_ACTIONS = ("confirm", "remove", "add")
 CELL_STATES = ("covered", "uncertain", "absent")
-MODALITIES = ("prohibition", "obligation", "recommendation", "permission", "information")
 MAX_NOTE = 2000
 MAX_NAME = 100
 REVIEW_SCORE = 1.0  # the score of a category a reviewer confirmed or added

@@ -14,7 +14,6 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-MODALITIES = ("prohibition", "obligation", "recommendation", "permission", "information")
 SAFE_URL_SCHEMES = ("http://", "https://")  # a file:// URL is a local path: never published
 # The grid is computed in Python after the SQL (about 1 s per 10,000 clauses on a loaded 2-core machine);
 # past this many clauses the page refuses rather than stall. A policy has tens to hundreds of clauses.
@@ -57,7 +56,9 @@ def split_names(values: list[str]) -> list[str]:
 
 
 @dataclass
-class TaggedClause:
+class PageClause:
+    """A clause as the policy page shows it: a row of its snapshot's segmentation with its effective tags."""
+
     id: int
     position: int
     kind: str
@@ -181,8 +182,8 @@ def policy_data(conn, document_id: int, snapshot_id: int | None = None) -> dict 
     snapshot["previous_id"] = snapshots[index - 1]["id"] if index > 0 else None
     snapshot["is_latest"] = snapshot_id == document["latest_snapshot_id"]
 
-    clauses = [TaggedClause(**{k: r[k] for k in ("id", "key", "position", "kind", "text", "heading_path", "lead_in",
-                                                  "modality", "model_version")})
+    clauses = [PageClause(**{k: r[k] for k in ("id", "key", "position", "kind", "text", "heading_path", "lead_in",
+                                                "modality", "model_version")})
                for r in current_segmentation_clauses(conn, snapshot_id)]
     by_clause = {c.id: c for c in clauses}
     for tag in rows(
@@ -265,12 +266,12 @@ where cs.company_id in ({ids}) and cs.kind = 'clause'
 
 
 def current_clauses_of(conn, company_ids: list[int]):
-    """analysis.corpus.Clause objects with tags for the companies' current clauses."""
-    from analysis.corpus import Clause
+    """analysis.corpus.CorpusClause objects with tags for the companies' current clauses."""
+    from analysis.corpus import CorpusClause
 
     ids = ", ".join(str(int(i)) for i in company_ids)
     clauses = {
-        r["id"]: Clause(
+        r["id"]: CorpusClause(
             id=r["id"], company_id=r["company_id"], company=r["company"], document_id=r["document_id"], url=r["url"],
             fetched_at=r["fetched_at"] or "", position=r["position"] or 0, text=r["text"] or "",
             heading_path=r["heading_path"] or "", modality=r["modality"], model_version=r["model_version"],

@@ -23,11 +23,11 @@ from datasette.utils.asgi import Response
 from policycorpus import reviews as rv
 from policycorpus.errors import PolicyCorpusError
 from publish import pages, review_pages
+from taxonomy.taxonomy import MODALITIES
 
 PLUGIN = "policycorpus"
 DECIDE_PATH = "/-/review/decide"
-MODALITY_KEYS = (("prohibition", "p"), ("obligation", "o"), ("recommendation", "r"), ("permission", "m"),
-                 ("information", "i"))
+MODALITY_KEYS = tuple(zip(MODALITIES, "pormi", strict=True))  # (modality, its keyboard key)
 MAX_FORM_BYTES = 20_000
 
 

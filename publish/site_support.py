@@ -9,7 +9,7 @@ from datasette.database import QueryInterrupted
 from datasette.utils import sqlite_timelimit
 from datasette.utils.asgi import Response
 
-from publish import pages
+from taxonomy.taxonomy import MODALITIES
 
 PLUGIN = "policycorpus"
 MAX_ROWID = 2**63 - 1
@@ -45,7 +45,7 @@ def template_context(datasette, **extra) -> dict:
         "group_colours": cfg.get("group_colours") or {},
         "other_colour": cfg.get("other_colour", "#7f7f7f"),
         "modality_labels": cfg.get("modality_labels") or {},
-        "modalities": pages.MODALITIES,
+        "modalities": MODALITIES,
         "site_title": cfg.get("site_title") or "PolicyCorpus",
         "corpus_citation": cfg.get("citation"),
     }

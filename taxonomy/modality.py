@@ -18,7 +18,8 @@ EXAMPLES_PATH = Path(__file__).with_name("modality_examples.yaml")
 RULES_FORMAT = 7
 
 # strength order used to pick the strongest cue
-STRENGTH = {"prohibition": 4, "obligation": 3, "recommendation": 2, "permission": 1, "information": 0}
+STRENGTH = {m: len(MODALITIES) - 1 - i for i, m in enumerate(MODALITIES)}  # prohibition 4 ... information 0
+CUED = MODALITIES[:-1]  # the modalities wording signals; information is what is left
 CUE_SCORE = {"explicit": 0.9, "imperative": 0.75, "lead_in": 0.7, "heading": 0.6, "none": 0.7}
 
 _CONDITION = re.compile(r"^\W*(?:if|when|whenever|before|after|once|while|unless|where|for|in|to|during|since|as|because|should)\b[^,.;:]{0,120},\s*", re.I)
@@ -92,12 +93,12 @@ class ModalityTagger(BaseEstimator):
         data = yaml.safe_load(Path(self.rules_path or RULES_PATH).read_text(encoding="utf-8"))
         self.neutralize_ = _alternation(data["neutralize"])
         self.overrides_ = {m: _alternation(p) for m, p in data["overrides"].items()}
-        self.patterns_ = {m: _alternation(data[m]) for m in ("prohibition", "obligation", "recommendation", "permission")}
+        self.patterns_ = {m: _alternation(data[m]) for m in CUED}
         self.imperative_verbs_ = frozenset(data["imperative_verbs"])
         self.noun_followers_ = frozenset(data["noun_followers"])
         self.heading_patterns_ = {
             m: re.compile(data[f"heading_{m}"], re.I)
-            for m in ("prohibition", "obligation", "recommendation", "permission", "information") if f"heading_{m}" in data
+            for m in MODALITIES if f"heading_{m}" in data
         }
         self.conditional_lead_in_ = re.compile(data["conditional_lead_in"], re.I)
         self.question_ = re.compile(data["question"], re.I)
@@ -129,7 +130,7 @@ class ModalityTagger(BaseEstimator):
                 found = modality if STRENGTH[modality] > STRENGTH[found] else found
                 text = pattern.sub(" ", text)
         cleaned = self.neutralize_.sub(" ", text)
-        for modality in ("prohibition", "obligation", "recommendation", "permission"):
+        for modality in CUED:
             if STRENGTH[modality] <= STRENGTH[found]:
                 break
             if self.patterns_[modality].search(cleaned):
