@@ -7,6 +7,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import sqlite_utils
@@ -168,7 +169,7 @@ def import_companies(db: sqlite_utils.Database, rows: list[CompanyRow]) -> tuple
     return added, updated
 
 
-def ensure_company(db: sqlite_utils.Database, name: str, **fields) -> int:
+def ensure_company(db: sqlite_utils.Database, name: str, **fields: Any) -> int:
     """Id of the company called `name`, creating a minimal row if it does not exist."""
     existing = next(db["companies"].rows_where("name = ?", [name], limit=1), None)
     if existing:

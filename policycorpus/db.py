@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
@@ -45,7 +46,7 @@ class Table:
     fts: tuple[str, ...] = ()  # columns indexed for full-text search
 
 
-def C(name, typ, description):
+def C(name: str, typ: type | str, description: str) -> Column:
     return Column(name, typ, description)
 
 
@@ -1070,7 +1071,7 @@ def ensure_fts(db: sqlite_utils.Database, rebuild: bool = True) -> None:
             t.rebuild_fts()
 
 
-def loads(value, default=None):
+def loads(value: str | bytes | None, default: Any = None) -> Any:
     """Decode a JSON column, tolerating nulls."""
     if value in (None, ""):
         return default

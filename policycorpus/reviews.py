@@ -24,6 +24,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlite_utils
+
 from policycorpus.db import VIEWS, C, Table, utcnow
 from policycorpus.errors import InputError, NotFoundError
 from taxonomy.taxonomy import MODALITIES
@@ -315,14 +317,16 @@ def attach(conn: sqlite3.Connection, path: str | Path, *, read_only: bool = True
         conn.execute(f"create temp view [{name}] as {sql}")
 
 
-def attach_if_present(db, db_path: str | Path, reviews: str | Path | None = None) -> Path | None:
+def attach_if_present(db: sqlite_utils.Database | sqlite3.Connection, db_path: str | Path,
+                      reviews: str | Path | None = None) -> Path | None:
+
     """attach() the review store (given, or the default beside the corpus) when it exists; its path."""
     path = resolve(db_path, reviews)
     if reviews and not path.exists():
         raise NotFoundError(f"no review store at {path}")
     if not path.exists():
         return None
-    attach(getattr(db, "conn", db), path)
+    attach(db.conn if isinstance(db, sqlite_utils.Database) else db, path)
     return path
 
 
