@@ -177,7 +177,7 @@ def card_entry(s: Scores, description: str = "") -> dict:
     }
 
 
-def load_card(path, model_version: str | None = None) -> dict | None:
+def load_card(path: str | Path, model_version: str | None = None) -> dict | None:
     """A model's quality card, or None if there is none (or it was measured for another model version)."""
     path = Path(path)
     if not path.is_file():
@@ -193,7 +193,7 @@ def load_card(path, model_version: str | None = None) -> dict | None:
     return card
 
 
-def update_card(path, model_version: str, name: str, s: Scores, description: str = "") -> dict:
+def update_card(path: str | Path, model_version: str, name: str, s: Scores, description: str = "") -> dict:
     """Record the figures of one labelled set in the quality card at ``path``.
 
     A card measured for another model version is started afresh: its figures

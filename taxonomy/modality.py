@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any, Self
 
 import numpy as np
 import yaml
@@ -84,12 +86,12 @@ class ModalityTagger(BaseEstimator):
     ``lead_in`` and ``heading``.
     """
 
-    def __init__(self, rules_path: str | None = None, use_lead_in: bool = True, use_heading: bool = True):
+    def __init__(self, rules_path: str | None = None, use_lead_in: bool = True, use_heading: bool = True) -> None:
         self.rules_path = rules_path
         self.use_lead_in = use_lead_in
         self.use_heading = use_heading
 
-    def fit(self, X=None, y=None):
+    def fit(self, X: Any = None, y: Any = None) -> Self:
         data = yaml.safe_load(Path(self.rules_path or RULES_PATH).read_text(encoding="utf-8"))
         self.neutralize_ = _alternation(data["neutralize"])
         self.overrides_ = {m: _alternation(p) for m, p in data["overrides"].items()}
@@ -243,7 +245,7 @@ class ModalityTagger(BaseEstimator):
 
     # -- scikit-learn interface
 
-    def predict_with_score(self, X) -> list[tuple[str, float]]:
+    def predict_with_score(self, X: Iterable[Any]) -> list[tuple[str, float]]:
         memo: dict = {}  # short list items repeat too
         out = []
         self._memo = {}
@@ -258,10 +260,10 @@ class ModalityTagger(BaseEstimator):
             del self._memo
         return out
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: Iterable[Any]) -> np.ndarray:
         return np.array([m for m, _ in self.predict_with_score(X)], dtype=object)
 
-    def score(self, X, y) -> float:
+    def score(self, X: Iterable[Any], y: Sequence[str]) -> float:
         return float(np.mean(self.predict(X) == np.asarray(y, dtype=object)))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -14,9 +14,9 @@ import sqlite_utils
 from policycorpus.db import transaction, utcnow
 from policycorpus.keys import clause_keys
 from policycorpus.structure import Block, blocks_from_json
-from taxonomy.coverage import cell_states
+from taxonomy.coverage import CellCalibration, cell_states
 from taxonomy.evaluate import CARD_CATEGORY_FIGURES
-from taxonomy.model import TaggerModel, load_model
+from taxonomy.model import Tagger, TaggerModel, load_model
 from taxonomy.segment import CLAUSE, SEGMENTER_VERSION, Clause, blocks_from_text, clauses_from_units, segment_blocks
 from taxonomy.taxonomy import Taxonomy, load_taxonomy
 from taxonomy.training import DEFAULT_MODEL_PATH
@@ -99,7 +99,7 @@ def clause_record(c: Clause) -> dict:
     return {"text": c.text, "context": c.context or c.text, "heading": c.heading, "lead_in": c.lead_in}
 
 
-def tag_clauses(clauses: list[Clause], model: TaggerModel | None = None) -> list[TaggedClause]:
+def tag_clauses(clauses: list[Clause], model: Tagger | None = None) -> list[TaggedClause]:
     """Categories and modality for the segmented clauses of one document; headings and boilerplate get none."""
     model = model or get_model()
     results = model.tag([clause_record(c) for c in clauses], [c.kind == CLAUSE for c in clauses])
@@ -110,7 +110,7 @@ def tag_clauses(clauses: list[Clause], model: TaggerModel | None = None) -> list
     ]
 
 
-def tag_blocks(blocks: list[Block], text: str | None = None, model: TaggerModel | None = None) -> list[TaggedClause]:
+def tag_blocks(blocks: list[Block], text: str | None = None, model: Tagger | None = None) -> list[TaggedClause]:
     """Segment and tag a document that is not in the database (e.g. a client's draft policy).
 
     ``blocks`` are structure blocks (policycorpus.structure.Block); spans refer
@@ -119,7 +119,7 @@ def tag_blocks(blocks: list[Block], text: str | None = None, model: TaggerModel 
     return tag_clauses(segment_blocks(blocks, text), model)
 
 
-def classify_units(rows: list[dict], model: TaggerModel | None = None) -> list[dict]:
+def classify_units(rows: list[dict], model: Tagger | None = None) -> list[dict]:
     """Label JSON-line units {text, heading?, doc?}: each row comes back with labels, scores and modality.
 
     Rows are read in document order; consecutive rows with the same ``doc``
@@ -142,7 +142,8 @@ def classify_units(rows: list[dict], model: TaggerModel | None = None) -> list[d
     return out
 
 
-def get_calibration(model: TaggerModel, model_file: str | Path | None = None, path: str | Path | None = None):
+def get_calibration(model: TaggerModel, model_file: str | Path | None = None, path: str | Path | None = None
+                    ) -> CellCalibration:
     """The cell thresholds of ``model``: the file at ``path``, else MODEL.thresholds.json beside ``model_file``.
 
     ``model_file`` defaults as in ``get_model`` ($POLICYCORPUS_MODEL or the
@@ -182,7 +183,8 @@ def clause_scores(clauses: list[Clause], model: TaggerModel) -> list[dict[str, f
     return out
 
 
-def coverage_units(rows: list[dict], model: TaggerModel | None = None, calibration=None) -> list[dict]:
+def coverage_units(rows: list[dict], model: TaggerModel | None = None,
+                   calibration: CellCalibration | None = None) -> list[dict]:
     """The grid cells of JSON-line units (as ``classify_units`` reads them): one dict per document and category.
 
     Each is {"doc", "category", "state", "score", "evidence_idx"}; see
@@ -317,7 +319,7 @@ def _scores_json(result) -> str | None:
     return json.dumps(scores, separators=(",", ":")) if scores else None
 
 
-def _cells(rows: list, results: list, model: TaggerModel, calibration=None) -> list[dict]:
+def _cells(rows: list, results: Sequence, model: Tagger, calibration: CellCalibration | None = None) -> list[dict]:
     """The grid cells of each snapshot in the batch (rows: id, kind, text, heading, lead_in, snapshot_id)."""
     from taxonomy.coverage import uncalibrated_cell_states
 
@@ -349,8 +351,8 @@ def _delete_clauses(db: sqlite_utils.Database, snapshot_id: int) -> None:
     db.execute("delete from processing where snapshot_id = ? and step in ('segment', 'tag')", [snapshot_id])
 
 
-def tag_snapshots(db: sqlite_utils.Database, model: TaggerModel | None = None, progress: Progress | None = None,
-                  calibration=None) -> dict:
+def tag_snapshots(db: sqlite_utils.Database, model: Tagger | None = None, progress: Progress | None = None,
+                  calibration: CellCalibration | None = None) -> dict:
     """Tag the clauses of every segmented snapshot not yet tagged by this model version.
 
     Tags of other model versions stay in the tags table; the clauses' modality
@@ -379,8 +381,8 @@ def tag_snapshots(db: sqlite_utils.Database, model: TaggerModel | None = None, p
     return {"snapshots": len(todo), "clauses": tagged_clauses, "tags": tag_rows, "version": model.version}
 
 
-def _tag_batch(db: sqlite_utils.Database, model: TaggerModel, snapshot_ids: list[int], calibration=None,
-               ) -> tuple[int, int]:
+def _tag_batch(db: sqlite_utils.Database, model: Tagger, snapshot_ids: list[int],
+               calibration: CellCalibration | None = None) -> tuple[int, int]:
     marks = ",".join("?" * len(snapshot_ids))
     rows = db.execute(
         f"select id, kind, text, heading_path, lead_in, snapshot_id from clauses where snapshot_id in ({marks}) "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,7 +75,8 @@ def taxonomy_records(tax: Taxonomy, seed: int = 0) -> tuple[list[dict], list[tup
     return records, labels, groups
 
 
-def json_objects(path, error=ValueError, require_text: bool = True):
+def json_objects(path: str | Path, error: type[Exception] = ValueError, require_text: bool = True
+                 ) -> Iterator[tuple[int, dict]]:
     """(line number, object) of a JSON-lines file; `error` names the bad line."""
     with open(path, encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
@@ -117,7 +118,8 @@ def read_labelled(path: str | Path, tax: Taxonomy) -> list[dict]:
     return out
 
 
-def read_unit_labels(units_path: str | Path, labels_path: str | Path, error=ValueError) -> tuple[list[dict], list[dict]]:
+def read_unit_labels(units_path: str | Path, labels_path: str | Path, error: type[Exception] = ValueError
+                     ) -> tuple[list[dict], list[dict]]:
     """Units {doc, idx, text, heading?} and their labels {doc, idx, labels, modality}, matched by (doc, idx).
 
     This is the format of an evaluation set (shared/realcorpus/gold,
