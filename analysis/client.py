@@ -12,6 +12,7 @@ from pathlib import Path
 from analysis.compare import CLIENT_DOCUMENT_ID
 from analysis.corpus import CorpusClause
 from policycorpus.errors import InputError
+from policycorpus.structure import Block
 
 CLIENT_FORMATS = (".md", ".markdown", ".txt", ".text", ".html", ".htm", ".pdf")
 
@@ -31,7 +32,7 @@ def read_client_draft(path: str | Path, name: str | None = None) -> tuple[str, l
     return name, tag_draft(extracted.blocks, name, "")
 
 
-def tag_draft(blocks, name: str, url: str) -> list[CorpusClause]:
+def tag_draft(blocks: list[Block], name: str, url: str) -> list[CorpusClause]:
     """Segment and tag extracted blocks with the project's tagger; clause ids are negative (not in corpus.db).
 
     The clauses carry no date and no local path: reports name them as the

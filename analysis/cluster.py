@@ -15,6 +15,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 import sqlite_utils
@@ -189,11 +190,17 @@ def without_own_name(text: str, company: str) -> str:
 # ---------------------------------------------------------------------------- embedding cache
 
 
+class Embedder(Protocol):
+    """What cached_embeddings computes missing vectors with (SentenceEmbedder, or any texts -> matrix transformer)."""
+
+    def transform(self, X: list[str]) -> np.ndarray: ...
+
+
 def _hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def cached_embeddings(db: sqlite_utils.Database, keys: list[str | None], texts: list[str], embedder,
+def cached_embeddings(db: sqlite_utils.Database, keys: list[str | None], texts: list[str], embedder: Embedder,
                       model_name: str) -> tuple[np.ndarray, int]:
     """Embeddings of texts, read from clause_embeddings where (model, key, text hash) match, the rest
     computed with ``embedder.transform`` and stored; returns (matrix, number computed)."""
@@ -240,7 +247,7 @@ class ClusterRun:
 
 def run_clustering(db: sqlite_utils.Database, *, min_words: int | None = None, max_per_org: int | None = None,
                    dedupe_documents: bool = True, filter_clauses: bool = True, backend: str | None = None,
-                   **params) -> ClusterRun:
+                   **params: Any) -> ClusterRun:
     """Cluster the current clauses worth clustering and store the run.
 
     ``backend`` ('tfidf' or 'embedding') is the representation; embeddings are cached in

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from policycorpus.db import open_db
 from policycorpus.options import UserError, existing_db_option, quiet_option, writable_output
+
+if TYPE_CHECKING:
+    from analysis.cluster import ClusterRun
 
 ALL_FORMATS = ("md", "html", "summary", "xlsx", "csv", "json", "docx", "pptx", "pdf")
 EVERY_FORMAT = tuple(f for f in ALL_FORMATS if f != "pdf")  # what --format all writes
@@ -265,7 +269,7 @@ def cluster(method, backend, embedding_model, n_clusters, k_min, k_max, max_outl
         click.echo(line)
 
 
-def run_report(run, seconds: float) -> list[str]:
+def run_report(run: ClusterRun, seconds: float) -> list[str]:
     """The text summary of a cluster run: counts, how k was chosen, outliers, then one block per cluster."""
     model, summaries, selection = run.model, run.summaries, run.selection
     quality = "n/a" if model.quality_ is None else f"{model.quality_:.3f}"

@@ -583,7 +583,7 @@ def compare_companies(
                            gap_share=gap_share)
 
 
-def measured_quality(db: sqlite_utils.Database, clauses) -> Quality | None:
+def measured_quality(db: sqlite_utils.Database, clauses: list[CorpusClause]) -> Quality | None:
     """The quality card of the model that tagged these clauses (None if several models did, or it has none)."""
     versions = {c.model_version for c in clauses if c.model_version}
     if len(versions) != 1:

@@ -9,6 +9,7 @@ compared, clustered or searched for templates.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import sqlite_utils
@@ -58,7 +59,7 @@ class CorpusClause:
         return (self.fetched_at or "")[:10]
 
 
-def strongest_modality(modalities) -> str | None:
+def strongest_modality(modalities: Iterable[str | None]) -> str | None:
     """The most forceful modality among those given (prohibition > obligation > ... > information)."""
     present = {m for m in modalities if m}
     for modality in MODALITIES:  # strongest first

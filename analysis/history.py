@@ -11,11 +11,15 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 
 from analysis.corpus import RESTRICTIVE
 from policycorpus.keys import normalise_text
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MODIFIED_MIN_SIMILARITY = 60.0  # rapidfuzz ratio (0..100) for two clauses to be one modified clause
 _WORD = re.compile(r"\s+|[^\s\w]|\w+")
@@ -194,7 +198,7 @@ def version_changes(db: sqlite_utils.Database, document_id: int) -> list[dict]:
     return out
 
 
-def in_force_by_year(db: sqlite_utils.Database, since: int | None = None, until: int | None = None):
+def in_force_by_year(db: sqlite_utils.Database, since: int | None = None, until: int | None = None) -> pd.DataFrame:
     """pandas DataFrame: per organization, document and year, the version in force at the end of that year and
     its categories (columns company_id, company, document_id, document_key, year, snapshot_id, since, source,
     categories)."""
@@ -228,7 +232,7 @@ def in_force_by_year(db: sqlite_utils.Database, since: int | None = None, until:
     return pd.DataFrame(out, columns=columns)
 
 
-def coverage_by_year(db: sqlite_utils.Database, since: int | None = None, until: int | None = None):
+def coverage_by_year(db: sqlite_utils.Database, since: int | None = None, until: int | None = None) -> pd.DataFrame:
     """pandas DataFrame (year, category, organizations): how many organizations' versions in force that year
     cover each category; each organization counts once per year, however many documents it has."""
     import pandas as pd

@@ -13,6 +13,7 @@ import io
 import json
 import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from analysis.compare import (
@@ -21,6 +22,7 @@ from analysis.compare import (
     STATE_LABELS,
     TRUSTED_COVERAGE_F1,
     UNCERTAIN_AT,
+    Cell,
     Comparison,
     Quality,
 )
@@ -50,7 +52,7 @@ def modality_label(modality: str | None) -> str:
     return f"{modality} ({short})" if short else modality
 
 
-def state_text(cell) -> str:
+def state_text(cell: Cell) -> str:
     """'✓ covered 0.92', '? check 0.41' or '— not found'."""
     if cell.state == "absent":
         return f"{STATE_MARK['absent']} {STATE_LABELS['absent']}"
@@ -98,7 +100,7 @@ def summary(comp: Comparison, max_gaps: int = 5) -> dict:
     }
 
 
-def neutralise(value):
+def neutralise(value: Any) -> Any:
     """A spreadsheet-safe version of a cell value: text that would start a formula gets a leading quote."""
     if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
         return "'" + value
@@ -147,7 +149,7 @@ def md_link(label: str, url: str | None) -> str:
     return f"[{md_escape(label)}]({quote(url, safe=':/?&=#%~.,;+@!$*')})"
 
 
-def md_cell(cell, short: int = 140) -> str:
+def md_cell(cell: Cell, short: int = 140) -> str:
     if cell.state == "absent":
         return state_text(cell)
     clause = cell.evidence or {}
@@ -600,7 +602,7 @@ def to_json(comp: Comparison) -> str:
 # ------------------------------------------------------------------- one category, side by side
 
 
-def printable(text) -> str:
+def printable(text: object) -> str:
     """Text safe to print on a terminal: control characters (escape sequences included) become spaces."""
     return " ".join("".join(ch if ch.isprintable() else " " for ch in str(text or "")).split())
 
