@@ -8,8 +8,9 @@ downloader middlewares (crawler/settings.py, crawler/safety.py).
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 from urllib.parse import urlsplit
 
 import scrapy
@@ -25,7 +26,14 @@ from crawler.outcomes import describe_failure, unfollowed_redirect
 from crawler.safety import connect_refusal
 
 if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
     from crawler.classify import PolicyClassifier
+    from crawler.distributed import SharedClaims, WorkerCoordinator
+    from policycorpus.extract import Extracted
+
+T = TypeVar("T")
+SpiderOutput = scrapy.Request | CandidateItem | LogItem | CompanyDoneItem  # what the callbacks yield
 
 # PDFs are policies too; everything else Scrapy skips by default stays skipped.
 FOLLOWED_EXTENSIONS = {"pdf"}
@@ -79,18 +87,18 @@ class PolicySpider(scrapy.Spider):
     extract_timeout: float
     extraction: ExtractionThreads
 
-    def __init__(self, companies: list[dict] | None = None, crawl_id: int | None = None, **kwargs):
+    def __init__(self, companies: list[dict] | None = None, crawl_id: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.companies = companies or []
         self.crawl_id = crawl_id
         self.state: dict[int, CompanyState] = {}
         self.by_key: dict[str, CompanyState] = {}
         self.link_rules: LinkRules = load_rules()
-        self.claims = None  # crawler.distributed.SharedClaims when the crawl is shared through Redis
-        self.coordinator = None  # crawler.distributed.WorkerCoordinator, likewise
+        self.claims: SharedClaims | None = None  # when the crawl is shared through Redis
+        self.coordinator: WorkerCoordinator | None = None  # likewise
 
     @classmethod
-    def from_crawler(cls, crawler, *args, **kwargs):
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
         settings = crawler.settings
         spider.max_depth = settings.getint("POLICYCORPUS_MAX_DEPTH", 3)
@@ -112,7 +120,7 @@ class PolicySpider(scrapy.Spider):
 
     # -- start ------------------------------------------------------------------------
 
-    async def start(self):
+    async def start(self) -> AsyncIterator[scrapy.Request | CompanyDoneItem]:
         for company in self.companies:
             hosts = {host_of(u) for u in (company.get("homepage"), company.get("policy_url")) if u}
             hosts |= {h.lower() for h in json.loads(company.get("domains") or "[]")}
@@ -158,7 +166,7 @@ class PolicySpider(scrapy.Spider):
     # -- requests ---------------------------------------------------------------------
 
     def make_request(self, state: CompanyState, url: str, *, depth: int, link_score: float, reasons: list[str],
-                     callback=None, count_page: bool = True) -> scrapy.Request | None:
+                     callback: Callable | None = None, count_page: bool = True) -> scrapy.Request | None:
         url = canonical(url)
         if url in state.seen:
             return None
@@ -176,7 +184,7 @@ class PolicySpider(scrapy.Spider):
                                   callback=callback, count_page=count_page)
 
     def make_requests(self, state: CompanyState, links: list[tuple[str, float, list[str]]], *, depth: int,
-                      callback=None, count_page: bool = True):
+                      callback: Callable | None = None, count_page: bool = True) -> Iterator[scrapy.Request]:
         """Requests for many links of one page; in a shared crawl admitted with one Redis round trip."""
         if self.claims is None:
             for url, score, reasons in links:
@@ -200,7 +208,7 @@ class PolicySpider(scrapy.Spider):
             elif verdict == 0:
                 state.budget_hit = state.budget_hit or url
 
-    def budget_note(self, state: CompanyState):
+    def budget_note(self, state: CompanyState) -> Iterator[LogItem]:
         """Log once per company that the page budget stopped the crawl of its site (e.g. a link trap)."""
         if state.budget_hit and not state.budget_logged:
             state.budget_logged = True
@@ -209,7 +217,7 @@ class PolicySpider(scrapy.Spider):
                           "of the site not followed")
 
     def build_request(self, state: CompanyState, url: str, *, depth: int, link_score: float, reasons: list[str],
-                      callback=None, count_page: bool = True) -> scrapy.Request:
+                      callback: Callable | None = None, count_page: bool = True) -> scrapy.Request:
         state.seen.add(url)
         state.pending += 1
         if count_page:
@@ -224,7 +232,7 @@ class PolicySpider(scrapy.Spider):
                   "link_reasons": reasons, "crawl_id": self.crawl_id},
         )
 
-    def answered(self, state: CompanyState, meta: dict | None = None):
+    def answered(self, state: CompanyState, meta: dict | None = None) -> Iterator[CompanyDoneItem]:
         """One request of this company got its answer; yields the done marker when none is left."""
         if self.coordinator is not None and meta:
             self.coordinator.release(meta.get("inflight_key"))
@@ -237,14 +245,14 @@ class PolicySpider(scrapy.Spider):
         state.done = True
         return CompanyDoneItem(state.company_id, state.pages, state.policies)
 
-    def on_request_dropped(self, request, spider=None):
+    def on_request_dropped(self, request: scrapy.Request, spider: scrapy.Spider | None = None) -> None:
         state = self.state_for(request.meta)
         if state is not None:
             state.pending -= 1  # completion of such a company is recorded when the crawl finishes
 
     # -- responses --------------------------------------------------------------------
 
-    async def parse(self, response: Response):
+    async def parse(self, response: Response, **kwargs: Any) -> AsyncIterator[SpiderOutput]:
         state = self.answering_state(response.meta)
         if unfollowed_redirect(response):  # e.g. to file://: logged as refused by CrawlLogExtension
             for item in self.answered(state, response.meta):
@@ -278,7 +286,7 @@ class PolicySpider(scrapy.Spider):
         for item in self.answered(state, response.meta):
             yield item
 
-    def parse_sitemap(self, response: Response):
+    def parse_sitemap(self, response: Response) -> Iterator[SpiderOutput]:
         state = self.answering_state(response.meta)
         try:
             entries = list(Sitemap(response.body)) if response.body else []
@@ -308,7 +316,7 @@ class PolicySpider(scrapy.Spider):
         yield from self.budget_note(state)
         yield from self.answered(state, response.meta)
 
-    def on_error(self, failure: Failure):
+    def on_error(self, failure: Failure) -> Iterator[LogItem | CompanyDoneItem]:
         request = failure.request  # type: ignore[attr-defined]  # Scrapy sets it on a failed download's Failure
         state = self.state_for(request.meta)
         if state is None:
@@ -324,7 +332,7 @@ class PolicySpider(scrapy.Spider):
 
     # -- discovery and judgement ----------------------------------------------------------
 
-    def follow_links(self, state: CompanyState, response: TextResponse):
+    def follow_links(self, state: CompanyState, response: TextResponse) -> Iterator[scrapy.Request | LogItem]:
         depth = response.meta.get("depth", 0)
         if depth >= self.max_depth:
             return
@@ -368,7 +376,8 @@ class PolicySpider(scrapy.Spider):
                                   f"{kind}: {item.warning}")]
         return [item]
 
-    def extract_and_score(self, response: Response, content_type: str, kind: str):
+    def extract_and_score(self, response: Response, content_type: str, kind: str
+                          ) -> tuple[Extracted, float, list[str]]:
         """(extracted, score, reasons) of a response; runs in an extraction thread, the work in a worker process."""
         from policycorpus.extract import extract_bounded
 
@@ -377,7 +386,7 @@ class PolicySpider(scrapy.Spider):
         score, reasons = self.classifier.score(extracted, title=extracted.title, url=response.url)
         return extracted, score, reasons
 
-    def judge(self, state: CompanyState, response: Response, content_type: str, kind: str, extracted,
+    def judge(self, state: CompanyState, response: Response, content_type: str, kind: str, extracted: Extracted,
               score: float, reasons: list[str]) -> CandidateItem:
         accepted = bool(extracted.blocks) and score >= self.threshold
         state.policies += accepted
@@ -454,7 +463,7 @@ class ExtractionThreads:
     Each thread hands its document to a worker process and waits, so the reactor keeps crawling.
     """
 
-    def __init__(self, size: int = 2):
+    def __init__(self, size: int = 2) -> None:
         from twisted.python.threadpool import ThreadPool
 
         from policycorpus.extract.bounded import worker_pool
@@ -463,7 +472,7 @@ class ExtractionThreads:
         self.pool = ThreadPool(minthreads=0, maxthreads=max(1, size), name="policycorpus-extract")
         self.started = False
 
-    async def run(self, function, *args):
+    async def run(self, function: Callable[..., T], *args: Any) -> T:
         from scrapy.utils.defer import maybe_deferred_to_future
         from twisted.internet import reactor, threads
 
@@ -472,7 +481,7 @@ class ExtractionThreads:
             self.started = True
         return await maybe_deferred_to_future(threads.deferToThreadPool(reactor, self.pool, function, *args))
 
-    def stop(self, spider=None) -> None:
+    def stop(self, spider: scrapy.Spider | None = None) -> None:
         if self.started:
             self.pool.stop()
             self.started = False
