@@ -6,16 +6,21 @@ import contextlib
 import json
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import click
+import sqlite_utils
 
 from crawler.settings import DEFAULT_CONTACT_URL, REDIS_LOST, REDIS_RETRY_SECONDS
 from policycorpus.companies import find_companies
-from policycorpus.db import open_db, transaction, utcnow
+from policycorpus.db import inserted_id, open_db, transaction, utcnow
 from policycorpus.options import UserError, db_option, quiet_option
 
+if TYPE_CHECKING:
+    from redis import Redis
 
-def start_crawl(db, settings: dict, resume: bool, job: str | None = None, worker: str | None = None) -> tuple[int, set[int]]:
+
+def start_crawl(db: sqlite_utils.Database, settings: dict, resume: bool, job: str | None = None, worker: str | None = None) -> tuple[int, set[int]]:
     """Create (or reopen with resume) the crawls row; return its id and the companies already done.
 
     A worker of a distributed crawl resumes its own last unfinished row (same --worker-id).
@@ -28,14 +33,14 @@ def start_crawl(db, settings: dict, resume: bool, job: str | None = None, worker
         if row is None:
             raise UserError("nothing to resume: every crawl in this corpus finished")
         done = {r["company_id"] for r in db["crawl_companies"].rows_where("crawl_id = ? and status = 'done'", [row["id"]])}
-        db["crawls"].update(row["id"], {"status": "running"})
+        db.table("crawls").update(row["id"], {"status": "running"})
         return row["id"], done
-    crawl_id = db["crawls"].insert({"started_at": utcnow(), "status": "running", "settings": json.dumps(settings),
-                                    "job": job, "worker": worker}).last_pk
+    crawl_id = inserted_id(db.table("crawls").insert({"started_at": utcnow(), "status": "running",
+                                                      "settings": json.dumps(settings), "job": job, "worker": worker}))
     return crawl_id, set()
 
 
-def crawl_summary(db, crawl_id: int) -> dict:
+def crawl_summary(db: sqlite_utils.Database, crawl_id: int) -> dict:
     one = lambda sql: db.execute(sql, [crawl_id]).fetchone()[0]  # noqa: E731
     return {
         "companies": one("select count(*) from crawl_companies where crawl_id = ?"),
@@ -50,7 +55,7 @@ def crawl_summary(db, crawl_id: int) -> dict:
     }
 
 
-def unreachable_companies(db, crawl_id: int, company_ids: list[int]) -> list[str]:
+def unreachable_companies(db: sqlite_utils.Database, crawl_id: int, company_ids: list[int]) -> list[str]:
     """Companies of this crawl for which not one page was received."""
     rows = db.execute(
         "select c.name from companies c where c.id in (%s) and not exists (select 1 from crawl_log l "
@@ -221,7 +226,7 @@ def crawl(company_names, resume, max_depth, max_pages, threshold, contact_url, a
                         f"{', '.join(unreachable[:10])} (details in crawl_log)")
 
 
-def redis_client(redis_url: str):
+def redis_client(redis_url: str) -> Redis:
     from crawler.distributed import connect
 
     try:
