@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import sqlite3
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,9 @@ from policycorpus.keys import normalise_text
 
 if TYPE_CHECKING:
     import pandas as pd
+
+# what the version functions read from: corpus.db opened with sqlite-utils, or a plain connection (the site)
+Queryable = sqlite_utils.Database | sqlite3.Connection
 
 MODIFIED_MIN_SIMILARITY = 60.0  # rapidfuzz ratio (0..100) for two clauses to be one modified clause
 _WORD = re.compile(r"\s+|[^\s\w]|\w+")
@@ -153,7 +157,7 @@ def _restrictiveness(clauses: list[ClauseRef]) -> float | None:
 
 # --------------------------------------------------------------------------- from the corpus
 
-def snapshot_clauses(db: sqlite_utils.Database, snapshot_id: int) -> list[ClauseRef]:
+def snapshot_clauses(db: Queryable, snapshot_id: int) -> list[ClauseRef]:
     """The clauses of one version (its latest segmentation), with the categories they carry now."""
     rows = db.execute("select clause_id, clause_key, position, text, modality from snapshot_segments "
                       "where snapshot_id = ? and kind = 'clause' order by position", [snapshot_id]).fetchall()
@@ -167,13 +171,13 @@ def snapshot_clauses(db: sqlite_utils.Database, snapshot_id: int) -> list[Clause
             for cid, key, pos, text, modality in rows]
 
 
-def diff_snapshots(db: sqlite_utils.Database, old_id: int, new_id: int) -> tuple[list[ClauseChange], ChangeSummary]:
+def diff_snapshots(db: Queryable, old_id: int, new_id: int) -> tuple[list[ClauseChange], ChangeSummary]:
     old, new = snapshot_clauses(db, old_id), snapshot_clauses(db, new_id)
     changes = align(old, new)
     return changes, summarise(old, new, changes)
 
 
-def timeline(db: sqlite_utils.Database, document_id: int) -> list[dict]:
+def timeline(db: Queryable, document_id: int) -> list[dict]:
     """The document's versions in time order: since, source, snapshot (id, title, capture_url, fetched_at)."""
     rows = db.execute(
         "select v.since, v.source, s.id, s.title, s.capture_url, s.fetched_at, s.source "
@@ -183,7 +187,7 @@ def timeline(db: sqlite_utils.Database, document_id: int) -> list[dict]:
              "fetched_at": r[5], "snapshot_source": r[6]} for r in rows]
 
 
-def version_changes(db: sqlite_utils.Database, document_id: int) -> list[dict]:
+def version_changes(db: Queryable, document_id: int) -> list[dict]:
     """One summary per change of version: from which snapshot to which, when, and what changed."""
     out, previous = [], None
     for v in timeline(db, document_id):

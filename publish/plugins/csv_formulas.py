@@ -14,9 +14,14 @@ import codecs
 import csv
 import io
 import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from datasette import hookimpl
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -71,7 +76,7 @@ class CsvRewriter:
     linear time.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.pieces: list[str] = []
         self.size = 0  # characters in pieces
@@ -101,19 +106,19 @@ class CsvRewriter:
         return out.getvalue().encode("utf-8")
 
 
-def is_csv_request(scope) -> bool:
+def is_csv_request(scope: dict) -> bool:
     path = scope.get("path", "")
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     return path.endswith(".csv") or query.get("_format", [""])[0] == "csv"
 
 
 @hookimpl
-def asgi_wrapper(datasette):
-    def wrap(app):
+def asgi_wrapper(datasette: Datasette) -> Callable[[Callable], Callable]:
+    def wrap(app: Callable) -> Callable:
         if datasette.plugin_config("policycorpus") is None:  # another Datasette in the same environment
             return app
 
-        async def neutralising_app(scope, receive, send):
+        async def neutralising_app(scope: dict, receive, send):
             if scope.get("type") != "http" or not is_csv_request(scope):
                 return await app(scope, receive, send)
             rewriter = CsvRewriter()
