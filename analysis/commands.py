@@ -177,9 +177,9 @@ def compare(companies, peer_group, document_keys, all_documents, client_file, cl
     for fmt, path in targets:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        text = write(comparison, fmt, path, paper=paper)
-        if text is not None:
-            click.echo(text, nl=False)
+        written = write(comparison, fmt, path, paper=paper)
+        if written is not None:
+            click.echo(written, nl=False)
         else:
             click.echo(f"Wrote {path}", err=True)
 
@@ -456,7 +456,7 @@ def map_command(run_id, max_points, output, db_path):
     if len(members) > max_points:
         members = members.sample(n=max_points, random_state=0)
     run = int(members["run_id"].iloc[0])
-    params = json.loads(db["cluster_runs"].get(run)["params"])
+    params = json.loads(db.table("cluster_runs").get(run)["params"])
     labels = dict(zip(members["cluster"], members["cluster_label"]))
     x, y, clusters = members["x"].to_numpy(), members["y"].to_numpy(), members["cluster"].to_numpy()
     projection = str(params.get("projection", "pca")).upper().replace("TSNE", "t-SNE")

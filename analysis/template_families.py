@@ -163,7 +163,7 @@ class TemplateFinder:
         if not len(shingles):
             return signatures
         # Shingles are grouped by text (owner is non-decreasing): process whole texts per chunk.
-        bounds = np.searchsorted(owner, np.r_[np.arange(0, n_texts, 4000), n_texts])
+        bounds = np.asarray(np.searchsorted(owner, np.r_[np.arange(0, n_texts, 4000), n_texts]))
         for lo, hi in zip(bounds[:-1], bounds[1:]):
             if hi <= lo:
                 continue

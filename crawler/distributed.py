@@ -343,18 +343,18 @@ class SharedScheduler(Scheduler):
                 return None
         if self.coordinator is None:
             return super().next_request()
-        return self.coordinator.guard.attempt(self._pop)
+        return self.coordinator.guard.attempt(self._pop, self.coordinator)
 
-    def _pop(self):
+    def _pop(self, coordinator: WorkerCoordinator) -> Request | None:
         self.push_backlog()
-        data = self.coordinator.pop_script(keys=[self.queue.key, self.coordinator.inflight_key])
+        data = coordinator.pop_script(keys=[self.queue.key, coordinator.inflight_key])
         if not data:
             return None
         if self.stats:
             self.stats.inc_value("scheduler/dequeued/redis")
         request = self.queue._decode_request(data)
         request.meta["inflight_key"] = hashlib.sha1(data).hexdigest()
-        self.coordinator.mark_busy()
+        coordinator.mark_busy()
         return request
 
     def requeue(self, encoded: list[bytes]) -> int:
