@@ -9,7 +9,11 @@ are nested functions. mypy (``make lint``, pyproject's ``[tool.mypy]``) checks t
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("policycorpus", "crawler", "taxonomy", "analysis", "publish")
@@ -107,6 +111,16 @@ def test_the_checker_finds_a_missing_hint_and_skips_what_it_should(tmp_path):
 def test_every_public_function_of_the_library_has_type_hints():
     found = unannotated(library_modules())
     assert not found, "public functions without type hints (parameters and return):\n" + "\n".join(found)
+
+
+@pytest.mark.slow
+def test_the_tree_passes_mypy():
+    """`make lint` as a gate: the type checker with pyproject's [tool.mypy] (which packages, which libraries)."""
+    mypy = Path(sys.executable).with_name("mypy")
+    if not mypy.exists():
+        pytest.skip("mypy is not installed (it is in the dev extra)")
+    result = subprocess.run([str(mypy)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-4000:]
 
 
 # ---------------------------------------------------------------- one definition of each shared type
