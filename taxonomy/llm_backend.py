@@ -439,10 +439,7 @@ class LLMTagger:
         answers = self._answers([items[i] for i in range(n) if results[i] is None],
                                 [(documents[i] if documents is not None else None)
                                  for i in range(n) if results[i] is None])
-        for i in range(n):
-            if results[i] is None:
-                results[i] = answers[items[i].key]
-        return results  # type: ignore[return-value]
+        return [r if r is not None else answers[items[i].key] for i, r in enumerate(results)]
 
     # -- answers: cache first, then requests
 
