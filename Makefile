@@ -32,8 +32,10 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"
 
+# ruff (pyproject's [tool.ruff]) and the type checker mypy (its [tool.mypy]: which packages, which libraries lack types)
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # How the default tagger model agrees with the project's real labelled sets: the own documents
 # (eval/owndocs), the real development set (units rebuilt from ../shared/realcorpus) and gold.
@@ -80,7 +82,7 @@ docs: $(STAMP)
 	$(BIN)/policycorpus schema --markdown > docs/schema.md
 
 clean:
-	rm -rf demo-out .pytest_cache build dist *.egg-info
+	rm -rf demo-out .pytest_cache .mypy_cache build dist *.egg-info
 
 # pywb (a local web archive for `policycorpus history --archive` and its tests) pins redis==2.10.6, which the
 # distributed crawl's redis>=5 excludes, so it lives in its own virtualenv.

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from analysis.corpus import Clause
+from analysis.corpus import CorpusClause
 
 RULES_FILE = Path(__file__).with_name("clause_filter.yaml")
 URL = re.compile(r"(https?://|www\.)\S+", re.I)
@@ -56,7 +56,7 @@ def _norm(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.lower()))
 
 
-def duplicate_documents(clauses: list[Clause], overlap: float) -> dict[int, int]:
+def duplicate_documents(clauses: list[CorpusClause], overlap: float) -> dict[int, int]:
     """{document dropped: document kept} for documents of one organization that are the same policy."""
     texts: dict[int, set[str]] = defaultdict(set)
     company: dict[int, int] = {}
@@ -83,7 +83,7 @@ def duplicate_documents(clauses: list[Clause], overlap: float) -> dict[int, int]
 
 @dataclass
 class Selection:
-    clauses: list[Clause]
+    clauses: list[CorpusClause]
     removed: Counter = field(default_factory=Counter)  # reason -> clauses removed
     duplicate_documents: dict[int, int] = field(default_factory=dict)  # dropped doc -> kept doc
     capped: dict[str, int] = field(default_factory=dict)  # organization -> clauses left out by max_per_org
@@ -94,7 +94,7 @@ class Selection:
                 "capped": self.capped}
 
 
-def select_clauses(clauses: list[Clause], *, min_words: int | None = None, max_per_org: int | None = None,
+def select_clauses(clauses: list[CorpusClause], *, min_words: int | None = None, max_per_org: int | None = None,
                    dedupe_documents: bool = True, filter_text: bool = True, random_state: int = 0,
                    rules_path: str | None = None) -> Selection:
     """The clauses worth clustering, and why the others were left out."""
@@ -114,11 +114,11 @@ def select_clauses(clauses: list[Clause], *, min_words: int | None = None, max_p
         kept.append(c)
     capped: dict[str, int] = {}
     if max_per_org:
-        by_org: dict[int, list[Clause]] = defaultdict(list)
+        by_org: dict[int, list[CorpusClause]] = defaultdict(list)
         for c in kept:
             by_org[c.company_id].append(c)
         rng = random.Random(random_state)
-        keep_ids = set()
+        keep_ids: set[int] = set()
         for members in by_org.values():
             if len(members) > max_per_org:
                 capped[members[0].company] = len(members) - max_per_org

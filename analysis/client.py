@@ -10,13 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from analysis.compare import CLIENT_DOCUMENT_ID
-from analysis.corpus import Clause
+from analysis.corpus import CorpusClause
 from policycorpus.errors import InputError
+from policycorpus.structure import Block
 
 CLIENT_FORMATS = (".md", ".markdown", ".txt", ".text", ".html", ".htm", ".pdf")
 
 
-def read_client_draft(path: str | Path, name: str | None = None) -> tuple[str, list[Clause]]:
+def read_client_draft(path: str | Path, name: str | None = None) -> tuple[str, list[CorpusClause]]:
     """(column name, tagged clauses) of a draft policy file."""
     from policycorpus.extract import extract_file
 
@@ -31,7 +32,7 @@ def read_client_draft(path: str | Path, name: str | None = None) -> tuple[str, l
     return name, tag_draft(extracted.blocks, name, "")
 
 
-def tag_draft(blocks, name: str, url: str) -> list[Clause]:
+def tag_draft(blocks: list[Block], name: str, url: str) -> list[CorpusClause]:
     """Segment and tag extracted blocks with the project's tagger; clause ids are negative (not in corpus.db).
 
     The clauses carry no date and no local path: reports name them as the
@@ -48,7 +49,7 @@ def tag_draft(blocks, name: str, url: str) -> list[Clause]:
         if item.kind != "clause":
             continue
         clauses.append(
-            Clause(
+            CorpusClause(
                 id=-(item.position + 1),
                 company_id=0,
                 company=name,

@@ -15,12 +15,13 @@ import json
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 import sqlite_utils
 
 from analysis.clause_filter import Selection, select_clauses
-from analysis.corpus import Clause, current_clauses
+from analysis.corpus import CorpusClause, current_clauses
 from analysis.estimators import (  # noqa: F401  (re-exported: the public API of analysis.cluster)
     DEFAULT_EMBEDDING_MODEL,
     METHODS,
@@ -31,7 +32,7 @@ from analysis.estimators import (  # noqa: F401  (re-exported: the public API of
     choose_by_peak,
     resolve_embedding_model,
 )
-from policycorpus.db import transaction, utcnow
+from policycorpus.db import inserted_id, transaction, utcnow
 from policycorpus.errors import CorpusStateError
 
 BACKENDS = ("tfidf", "embedding")
@@ -61,7 +62,7 @@ class ClusterSummary:
         return asdict(self)
 
 
-def summarise(model: ClauseClusterer, clauses: list[Clause], *, n_terms: int = 8, n_representatives: int = 3) -> list[ClusterSummary]:
+def summarise(model: ClauseClusterer, clauses: list[CorpusClause], *, n_terms: int = 8, n_representatives: int = 3) -> list[ClusterSummary]:
     """Per cluster: size, c-TF-IDF label, central clauses, organizations, taxonomy overlap, cohesion, novelty."""
     if len(clauses) != len(model.labels_):
         raise ValueError(f"the model was fitted on {len(model.labels_)} clauses, not the {len(clauses)} given")
@@ -123,7 +124,7 @@ def run_params(model: ClauseClusterer) -> dict:
 def store_run(
     db: sqlite_utils.Database,
     model: ClauseClusterer,
-    clauses: list[Clause],
+    clauses: list[CorpusClause],
     summaries: list[ClusterSummary],
     extra_params: dict | None = None,
 ) -> int:
@@ -140,7 +141,7 @@ def store_run(
     params["clusters"] = {str(s.cluster): {"cohesion": s.cohesion, "novel": s.novel,
                                            "largest_company_share": s.largest_company_share} for s in summaries}
     with transaction(db):
-        run_id = db["cluster_runs"].insert(
+        run_id = inserted_id(db.table("cluster_runs").insert(
             {
                 "created_at": utcnow(),
                 "params": json.dumps(params, ensure_ascii=False),
@@ -148,8 +149,8 @@ def store_run(
                 "n_clusters": model.n_clusters_,
                 "quality": model.quality_,
             }
-        ).last_pk
-        db["clusters"].insert_all(
+        ))
+        db.table("clusters").insert_all(
             (
                 {
                     "run_id": run_id,
@@ -189,11 +190,17 @@ def without_own_name(text: str, company: str) -> str:
 # ---------------------------------------------------------------------------- embedding cache
 
 
+class Embedder(Protocol):
+    """What cached_embeddings computes missing vectors with (SentenceEmbedder, or any texts -> matrix transformer)."""
+
+    def transform(self, X: list[str]) -> np.ndarray: ...
+
+
 def _hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def cached_embeddings(db: sqlite_utils.Database, keys: list[str | None], texts: list[str], embedder,
+def cached_embeddings(db: sqlite_utils.Database, keys: list[str | None], texts: list[str], embedder: Embedder,
                       model_name: str) -> tuple[np.ndarray, int]:
     """Embeddings of texts, read from clause_embeddings where (model, key, text hash) match, the rest
     computed with ``embedder.transform`` and stored; returns (matrix, number computed)."""
@@ -218,7 +225,8 @@ def cached_embeddings(db: sqlite_utils.Database, keys: list[str | None], texts: 
                 ((model_name, keys[i], hashes[i], int(v.shape[0]), v.astype("<f4").tobytes())
                  for i, v in zip(missing, computed) if keys[i]),
             )
-    return np.vstack(rows).astype(np.float32), len(missing)
+    # every row the cache lacked was computed just above
+    return np.vstack([r for r in rows if r is not None]).astype(np.float32), len(missing)
 
 
 # ---------------------------------------------------------------------------- the run
@@ -228,7 +236,7 @@ def cached_embeddings(db: sqlite_utils.Database, keys: list[str | None], texts: 
 class ClusterRun:
     run_id: int
     model: ClauseClusterer
-    clauses: list[Clause]
+    clauses: list[CorpusClause]
     summaries: list[ClusterSummary]
     selection: Selection
     embeddings_computed: int | None = None
@@ -239,7 +247,7 @@ class ClusterRun:
 
 def run_clustering(db: sqlite_utils.Database, *, min_words: int | None = None, max_per_org: int | None = None,
                    dedupe_documents: bool = True, filter_clauses: bool = True, backend: str | None = None,
-                   **params) -> ClusterRun:
+                   **params: Any) -> ClusterRun:
     """Cluster the current clauses worth clustering and store the run.
 
     ``backend`` ('tfidf' or 'embedding') is the representation; embeddings are cached in

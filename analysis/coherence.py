@@ -18,9 +18,14 @@ import json
 import sys
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from analysis.estimators import ClauseClusterer
 
 
 def load_units(pairs: list[tuple[str, str]]) -> tuple[list[str], list[list[str]]]:
@@ -43,7 +48,7 @@ def load_units(pairs: list[tuple[str, str]]) -> tuple[list[str], list[list[str]]
     return texts, labels
 
 
-def dominant_share(clusters, labels: list[list[str]]) -> float:
+def dominant_share(clusters: Sequence[int] | np.ndarray, labels: list[list[str]]) -> float:
     """Share of clauses whose cluster's most frequent category is one of their own (outliers count as misses)."""
     clusters = np.asarray(clusters)
     hits = 0
@@ -59,7 +64,7 @@ def dominant_share(clusters, labels: list[list[str]]) -> float:
     return hits / len(labels) if labels else 0.0
 
 
-def per_cluster_purity(clusters, labels: list[list[str]]) -> dict[int, float]:
+def per_cluster_purity(clusters: Sequence[int] | np.ndarray, labels: list[list[str]]) -> dict[int, float]:
     """For each cluster, the share of members carrying its most frequent category."""
     clusters = np.asarray(clusters)
     out = {}
@@ -70,13 +75,13 @@ def per_cluster_purity(clusters, labels: list[list[str]]) -> dict[int, float]:
     return out
 
 
-def ami(clusters, labels: list[list[str]]) -> float:
+def ami(clusters: Sequence[int] | np.ndarray, labels: list[list[str]]) -> float:
     from sklearn.metrics import adjusted_mutual_info_score
 
     return float(adjusted_mutual_info_score([cats[0] if cats else "none" for cats in labels], clusters))
 
 
-def evaluate(model, texts: list[str], labels: list[list[str]]) -> dict:
+def evaluate(model: ClauseClusterer, texts: list[str], labels: list[list[str]]) -> dict:
     """Fit the model on the texts and measure its clusters against the labels."""
     started = time.monotonic()
     clusters = model.fit_predict(texts)
@@ -86,7 +91,7 @@ def evaluate(model, texts: list[str], labels: list[list[str]]) -> dict:
             "seconds": round(time.monotonic() - started, 1)}
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     from analysis.estimators import ClauseClusterer
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

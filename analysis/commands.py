@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from policycorpus.db import open_db
 from policycorpus.options import UserError, existing_db_option, quiet_option, writable_output
+
+if TYPE_CHECKING:
+    from analysis.cluster import ClusterRun
 
 ALL_FORMATS = ("md", "html", "summary", "xlsx", "csv", "json", "docx", "pptx", "pdf")
 EVERY_FORMAT = tuple(f for f in ALL_FORMATS if f != "pdf")  # what --format all writes
@@ -26,7 +30,7 @@ def _select_companies(db, names, peer_group) -> list[dict]:
         selected += find_companies(db, list(names))
     if not selected:
         raise UserError("name the companies to compare, or give --peer-group NAME")
-    unique = {}
+    unique: dict[int, dict] = {}
     for row in selected:
         unique.setdefault(row["id"], row)
     return list(unique.values())
@@ -62,10 +66,10 @@ def _compare_subjects(db, names, peer_group, document_keys) -> tuple[list[dict],
         raise UserError("; ".join(problems) + " (see 'policycorpus companies list')")
     if not companies and not documents:
         raise UserError("name the companies or documents to compare, or give --peer-group NAME")
-    unique = {}
+    unique: dict[int, dict] = {}
     for row in companies:
         unique.setdefault(row["id"], row)
-    docs = {}
+    docs: dict[int, dict] = {}
     for row in documents:
         docs.setdefault(row["id"], row)
     return list(unique.values()), list(docs.values())
@@ -173,9 +177,9 @@ def compare(companies, peer_group, document_keys, all_documents, client_file, cl
     for fmt, path in targets:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        text = write(comparison, fmt, path, paper=paper)
-        if text is not None:
-            click.echo(text, nl=False)
+        written = write(comparison, fmt, path, paper=paper)
+        if written is not None:
+            click.echo(written, nl=False)
         else:
             click.echo(f"Wrote {path}", err=True)
 
@@ -265,7 +269,7 @@ def cluster(method, backend, embedding_model, n_clusters, k_min, k_max, max_outl
         click.echo(line)
 
 
-def run_report(run, seconds: float) -> list[str]:
+def run_report(run: ClusterRun, seconds: float) -> list[str]:
     """The text summary of a cluster run: counts, how k was chosen, outliers, then one block per cluster."""
     model, summaries, selection = run.model, run.summaries, run.selection
     quality = "n/a" if model.quality_ is None else f"{model.quality_:.3f}"
@@ -452,7 +456,7 @@ def map_command(run_id, max_points, output, db_path):
     if len(members) > max_points:
         members = members.sample(n=max_points, random_state=0)
     run = int(members["run_id"].iloc[0])
-    params = json.loads(db["cluster_runs"].get(run)["params"])
+    params = json.loads(db.table("cluster_runs").get(run)["params"])
     labels = dict(zip(members["cluster"], members["cluster_label"]))
     x, y, clusters = members["x"].to_numpy(), members["y"].to_numpy(), members["cluster"].to_numpy()
     projection = str(params.get("projection", "pca")).upper().replace("TSNE", "t-SNE")

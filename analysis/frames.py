@@ -19,10 +19,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 
 from policycorpus.errors import CorpusStateError, DependencyError, InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CLASS_COLUMNS = ("industry", "country", "peer_group", "company", "year")
 
@@ -35,7 +39,7 @@ def _pd():
     return pd
 
 
-def load_clauses(db: sqlite_utils.Database, *, with_peer_groups: bool = True):
+def load_clauses(db: sqlite_utils.Database, *, with_peer_groups: bool = True) -> pd.DataFrame:
     """The current clauses (the current_clauses view) with their organization's industry, country,
     peer groups and snapshot year; ``categories`` is a list of category ids."""
     pd = _pd()
@@ -58,7 +62,7 @@ def _run_id(db: sqlite_utils.Database, table: str, run_id: int | None, hint: str
     return int(run_id)
 
 
-def cluster_members(db: sqlite_utils.Database, run_id: int | None = None):
+def cluster_members(db: sqlite_utils.Database, run_id: int | None = None) -> pd.DataFrame:
     """One row per clustered clause: run, cluster, its label, map coordinates and the clause's columns."""
     pd = _pd()
     run_id = _run_id(db, "cluster_runs", run_id, "cluster run")
@@ -74,12 +78,12 @@ def cluster_members(db: sqlite_utils.Database, run_id: int | None = None):
                                                                                    ignore_index=True)
 
 
-def cluster_summaries(db: sqlite_utils.Database, run_id: int | None = None):
+def cluster_summaries(db: sqlite_utils.Database, run_id: int | None = None) -> pd.DataFrame:
     """One row per cluster of a run: size, label, organizations, top category and overlap, cohesion, novel."""
     pd = _pd()
     run_id = _run_id(db, "cluster_runs", run_id, "cluster run")
     frame = pd.DataFrame(list(db.query("select * from clusters where run_id = ? order by cluster", [run_id])))
-    params = json.loads(db["cluster_runs"].get(run_id)["params"])
+    params = json.loads(db.table("cluster_runs").get(run_id)["params"])
     extra = params.get("clusters", {})
     frame["companies"] = frame["companies"].map(json.loads)
     frame["representatives"] = frame["representatives"].map(json.loads)
@@ -99,7 +103,7 @@ def _class_column(members, by: str):
     return members
 
 
-def clusters_per_class(db: sqlite_utils.Database, by: str = "industry", run_id: int | None = None):
+def clusters_per_class(db: sqlite_utils.Database, by: str = "industry", run_id: int | None = None) -> pd.DataFrame:
     """Clauses and share of each cluster within each class (industry, country, peer_group, company or year):
     BERTopic's topics_per_class. Long format: class, cluster, label, clauses, share (of the class's clauses)."""
     members = _class_column(cluster_members(db, run_id), by)
@@ -109,12 +113,12 @@ def clusters_per_class(db: sqlite_utils.Database, by: str = "industry", run_id: 
     return counts.sort_values([by, "cluster"], ignore_index=True)
 
 
-def clusters_over_time(db: sqlite_utils.Database, run_id: int | None = None):
+def clusters_over_time(db: sqlite_utils.Database, run_id: int | None = None) -> pd.DataFrame:
     """Clusters per snapshot year (BERTopic's topics_over_time): year, cluster, label, clauses, share of the year."""
     return clusters_per_class(db, "year", run_id)
 
 
-def template_family_members(db: sqlite_utils.Database, run_id: int | None = None):
+def template_family_members(db: sqlite_utils.Database, run_id: int | None = None) -> pd.DataFrame:
     """One row per template family member: family, size, organizations, example and the member clause."""
     pd = _pd()
     run_id = _run_id(db, "template_runs", run_id, "templates pass")
@@ -129,7 +133,7 @@ def template_family_members(db: sqlite_utils.Database, run_id: int | None = None
     return frame
 
 
-def document_similarity(db: sqlite_utils.Database, run_id: int | None = None):
+def document_similarity(db: sqlite_utils.Database, run_id: int | None = None) -> pd.DataFrame:
     """Square DataFrame of the similarity of every current document pair stored by a templates pass
     (pairs below the pass's min_doc_similarity are 0); index and columns are 'company: title (id)'."""
     from analysis.plots import similarity_matrix
@@ -139,7 +143,7 @@ def document_similarity(db: sqlite_utils.Database, run_id: int | None = None):
     return pd.DataFrame(sims, index=labels, columns=labels)
 
 
-def coverage_by_class(db: sqlite_utils.Database, by: str = "industry"):
+def coverage_by_class(db: sqlite_utils.Database, by: str = "industry") -> pd.DataFrame:
     """Share of organizations of each class whose current policy covers each taxonomy category
     (class, category, organizations, covering, share)."""
     pd = _pd()
@@ -155,7 +159,7 @@ def coverage_by_class(db: sqlite_utils.Database, by: str = "industry"):
     return covering[[by, "category", "organizations", "covering", "share"]].sort_values([by, "category"], ignore_index=True)
 
 
-def export_frame(frame, path: str | Path) -> Path:
+def export_frame(frame: pd.DataFrame, path: str | Path) -> Path:
     """Write a DataFrame as CSV, Parquet or JSON lines, by the file's extension."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

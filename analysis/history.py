@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import difflib
 import re
+import sqlite3
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 
 from analysis.corpus import RESTRICTIVE
 from policycorpus.keys import normalise_text
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# what the version functions read from: corpus.db opened with sqlite-utils, or a plain connection (the site)
+Queryable = sqlite_utils.Database | sqlite3.Connection
 
 MODIFIED_MIN_SIMILARITY = 60.0  # rapidfuzz ratio (0..100) for two clauses to be one modified clause
 _WORD = re.compile(r"\s+|[^\s\w]|\w+")
@@ -90,7 +98,7 @@ def align(old: list[ClauseRef], new: list[ClauseRef], min_similarity: float = MO
         changes.append(ClauseChange("modified", old[i], new[j], round(score, 1), word_diff(old[i].text, new[j].text)))
     changes += [ClauseChange("added", None, new[j]) for j in left_new if j not in used_new]
     changes += [ClauseChange("removed", old[i], None) for i in left_old if i not in used_old]
-    return sorted(changes, key=lambda c: (c.new is None, c.new.position if c.new else c.old.position))
+    return sorted(changes, key=lambda c: (c.new is None, c.new.position if c.new else c.old.position if c.old else 0))
 
 
 def _exact_pairs(old: list[ClauseRef], new: list[ClauseRef]) -> list[tuple[int, int]]:
@@ -113,7 +121,8 @@ def _in_order(pairs: list[tuple[int, int]]) -> set[tuple[int, int]]:
     for p in pairs:
         chain = max((c for c in best if c[-1][0] < p[0]), key=len, default=[])
         best.append(chain + [p])
-    return set(max(best, key=len, default=[]))
+    longest: list[tuple[int, int]] = max(best, key=len, default=[])
+    return set(longest)
 
 
 @dataclass
@@ -148,7 +157,7 @@ def _restrictiveness(clauses: list[ClauseRef]) -> float | None:
 
 # --------------------------------------------------------------------------- from the corpus
 
-def snapshot_clauses(db: sqlite_utils.Database, snapshot_id: int) -> list[ClauseRef]:
+def snapshot_clauses(db: Queryable, snapshot_id: int) -> list[ClauseRef]:
     """The clauses of one version (its latest segmentation), with the categories they carry now."""
     rows = db.execute("select clause_id, clause_key, position, text, modality from snapshot_segments "
                       "where snapshot_id = ? and kind = 'clause' order by position", [snapshot_id]).fetchall()
@@ -162,13 +171,13 @@ def snapshot_clauses(db: sqlite_utils.Database, snapshot_id: int) -> list[Clause
             for cid, key, pos, text, modality in rows]
 
 
-def diff_snapshots(db: sqlite_utils.Database, old_id: int, new_id: int) -> tuple[list[ClauseChange], ChangeSummary]:
+def diff_snapshots(db: Queryable, old_id: int, new_id: int) -> tuple[list[ClauseChange], ChangeSummary]:
     old, new = snapshot_clauses(db, old_id), snapshot_clauses(db, new_id)
     changes = align(old, new)
     return changes, summarise(old, new, changes)
 
 
-def timeline(db: sqlite_utils.Database, document_id: int) -> list[dict]:
+def timeline(db: Queryable, document_id: int) -> list[dict]:
     """The document's versions in time order: since, source, snapshot (id, title, capture_url, fetched_at)."""
     rows = db.execute(
         "select v.since, v.source, s.id, s.title, s.capture_url, s.fetched_at, s.source "
@@ -178,7 +187,7 @@ def timeline(db: sqlite_utils.Database, document_id: int) -> list[dict]:
              "fetched_at": r[5], "snapshot_source": r[6]} for r in rows]
 
 
-def version_changes(db: sqlite_utils.Database, document_id: int) -> list[dict]:
+def version_changes(db: Queryable, document_id: int) -> list[dict]:
     """One summary per change of version: from which snapshot to which, when, and what changed."""
     out, previous = [], None
     for v in timeline(db, document_id):
@@ -193,7 +202,7 @@ def version_changes(db: sqlite_utils.Database, document_id: int) -> list[dict]:
     return out
 
 
-def in_force_by_year(db: sqlite_utils.Database, since: int | None = None, until: int | None = None):
+def in_force_by_year(db: sqlite_utils.Database, since: int | None = None, until: int | None = None) -> pd.DataFrame:
     """pandas DataFrame: per organization, document and year, the version in force at the end of that year and
     its categories (columns company_id, company, document_id, document_key, year, snapshot_id, since, source,
     categories)."""
@@ -227,7 +236,7 @@ def in_force_by_year(db: sqlite_utils.Database, since: int | None = None, until:
     return pd.DataFrame(out, columns=columns)
 
 
-def coverage_by_year(db: sqlite_utils.Database, since: int | None = None, until: int | None = None):
+def coverage_by_year(db: sqlite_utils.Database, since: int | None = None, until: int | None = None) -> pd.DataFrame:
     """pandas DataFrame (year, category, organizations): how many organizations' versions in force that year
     cover each category; each organization counts once per year, however many documents it has."""
     import pandas as pd

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
+if TYPE_CHECKING:
+    from analysis.cluster import ClusterSummary
 
-def candidate_categories(summaries) -> list[dict]:
+
+def candidate_categories(summaries: Iterable[ClusterSummary]) -> list[dict]:
     """One stub per novel cluster: a suggested id from its terms, its terms, organizations and central clauses."""
     out = []
     for s in summaries:
@@ -29,7 +34,7 @@ def candidate_categories(summaries) -> list[dict]:
     return out
 
 
-def write_candidates(summaries, path: str | Path) -> Path:
+def write_candidates(summaries: Iterable[ClusterSummary], path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     body = {"candidate_categories": candidate_categories(summaries)}

@@ -91,8 +91,8 @@ def to_docx(comp: Comparison, path: str | Path) -> None:
                    f"Check: the draft may cover it (confidence {gap.client_score:.2f}).")
             doc.add_paragraph(_clean(f"Covered by {len(gap.peers)} of {peers} peers ({', '.join(gap.peers)}). {own}"))
             for ex in gap.examples:
-                p = doc.add_paragraph(style="Intense Quote")
-                p.add_run(_clean(f"“{ex['text']}”"))
+                quote = doc.add_paragraph(style="Intense Quote")
+                quote.add_run(_clean(f"“{ex['text']}”"))
                 src = doc.add_paragraph()
                 run = src.add_run(_clean(f"{ex['company']} — confidence {ex['score']:.2f}, "
                                          f"{modality_label(ex.get('modality'))}. {cite(ex)}"))

@@ -9,12 +9,20 @@ legend entry (colour and marker) for every cluster, heatmaps can show shares.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import sqlite_utils
 
 from policycorpus.errors import CorpusStateError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from analysis.compare import Comparison
 
 # Names of organizations may be in any script: DejaVu first, then the Noto CJK fonts (fonts-noto-cjk).
 FONT_FAMILY = ["DejaVu Sans", "Noto Sans CJK JP", "Noto Sans CJK SC", "Noto Serif CJK JP", "sans-serif"]
@@ -58,7 +66,7 @@ def output_stem(path: str | Path) -> Path:
     return path
 
 
-def save(fig, path: str | Path) -> list[Path]:
+def save(fig: Figure, path: str | Path) -> list[Path]:
     stem = output_stem(path)
     written = []
     for ext in ("png", "svg"):
@@ -69,7 +77,7 @@ def save(fig, path: str | Path) -> list[Path]:
     return written
 
 
-def cluster_styles(clusters) -> dict[int, tuple]:
+def cluster_styles(clusters: Iterable[int]) -> dict[int, tuple]:
     """A (colour, marker) pair per cluster, different for every cluster (60 colours × 10 markers); outliers grey x."""
     import matplotlib
 
@@ -85,7 +93,7 @@ def cluster_styles(clusters) -> dict[int, tuple]:
 # --------------------------------------------------------------------------- heatmap
 
 
-def coverage_matrix(comparison) -> tuple[list[str], list[str], np.ndarray]:
+def coverage_matrix(comparison: Comparison) -> tuple[list[str], list[str], np.ndarray]:
     """(companies, category labels, clause counts) of a Comparison."""
     names = comparison.names
     labels = [f"{c['group']} · {c['name']}" for c in comparison.categories]
@@ -93,7 +101,7 @@ def coverage_matrix(comparison) -> tuple[list[str], list[str], np.ndarray]:
     return names, labels, counts
 
 
-def plot_heatmap(comparison, path: str | Path, *, share: bool = False) -> list[Path]:
+def plot_heatmap(comparison: Comparison, path: str | Path, *, share: bool = False) -> list[Path]:
     """Companies × categories, coloured by clauses (log scale) or, with share, by the share of each
     company's tagged clauses in the category (comparable across long and short policies)."""
     names, labels, counts = coverage_matrix(comparison)
@@ -154,7 +162,7 @@ def similarity_matrix(db: sqlite_utils.Database, run_id: int | None = None) -> t
         run_id = row[0] if row else None
     if run_id is None:
         raise CorpusStateError("no template pass yet: run 'policycorpus templates' first")
-    run = db["template_runs"].get(run_id)
+    run = db.table("template_runs").get(run_id)
     sql = """select d.id, co.name as company, coalesce(d.title, d.url) as title, d.url, d.first_seen
              from documents d join companies co on co.id = d.company_id
              where d.latest_snapshot_id is not null order by co.name, d.id"""
@@ -200,7 +208,8 @@ def plot_dendrogram(labels: list[str], similarity: np.ndarray, path: str | Path,
 # --------------------------------------------------------------------------- clause map
 
 
-def cluster_points(db: sqlite_utils.Database, run_id: int | None = None, max_points: int = 20000, seed: int = 0):
+def cluster_points(db: sqlite_utils.Database, run_id: int | None = None, max_points: int = 20000, seed: int = 0
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[int, str], int]:
     """(x, y, cluster, labels by cluster, run id) of a cluster run (the latest by default), sampled to max_points."""
     if run_id is None:
         run_id = db.execute("select max(id) from cluster_runs").fetchone()[0]
@@ -220,7 +229,7 @@ def _short(label: str | None, n: int = 3) -> str:
     return ", ".join((label or "").split(", ")[:n])
 
 
-def plot_map(x, y, clusters, labels: dict[int, str], path: str | Path, title: str = "Clauses by cluster",
+def plot_map(x: np.ndarray, y: np.ndarray, clusters: np.ndarray, labels: dict[int, str], path: str | Path, title: str = "Clauses by cluster",
              projection: str = "PCA") -> list[Path]:
     """Scatter of the projected clauses; every cluster has its own colour and marker and a legend entry."""
     plt = _pyplot()
@@ -243,7 +252,7 @@ def plot_map(x, y, clusters, labels: dict[int, str], path: str | Path, title: st
     return save(fig, path)
 
 
-def map_spec(x, y, clusters, labels: dict[int, str], texts: list[str] | None = None, title: str = "Clauses by cluster") -> dict:
+def map_spec(x: np.ndarray, y: np.ndarray, clusters: np.ndarray, labels: dict[int, str], texts: list[str] | None = None, title: str = "Clauses by cluster") -> dict:
     """A Vega-Lite specification of the clause map (hover shows the cluster and the clause)."""
     rows = []
     for i in range(len(x)):
@@ -304,7 +313,7 @@ def write_interactive(spec: dict, path: str | Path) -> list[Path]:
 # --------------------------------------------------------------------------- by class
 
 
-def plot_cluster_shares(frame, by: str, path: str | Path, *, max_clusters: int = 30) -> list[Path]:
+def plot_cluster_shares(frame: pd.DataFrame, by: str, path: str | Path, *, max_clusters: int = 30) -> list[Path]:
     """Heatmap of cluster shares per class from ``analysis.frames.clusters_per_class`` (rows: classes)."""
     table = frame.pivot_table(index=by, columns="cluster_label", values="share", aggfunc="sum", fill_value=0.0)
     if table.shape[1] > max_clusters:

@@ -13,6 +13,7 @@ import io
 import json
 import re
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from analysis.compare import (
@@ -21,8 +22,11 @@ from analysis.compare import (
     STATE_LABELS,
     TRUSTED_COVERAGE_F1,
     UNCERTAIN_AT,
+    Cell,
     Comparison,
+    Quality,
 )
+from taxonomy.taxonomy import MODALITIES
 
 TEXT_FORMATS = ("md", "html", "summary", "csv", "json")
 FILE_FORMATS = ("xlsx", "docx", "pptx", "pdf")
@@ -30,13 +34,7 @@ FORMATS = TEXT_FORMATS + FILE_FORMATS
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 SAFE_SCHEMES = ("http", "https")
 # The one modality vocabulary of every format: the taxonomy's word, with its short form in brackets.
-MODALITY_SHORT = {
-    "prohibition": "must not",
-    "obligation": "must",
-    "recommendation": "should",
-    "permission": "may",
-    "information": "info",
-}
+MODALITY_SHORT = dict(zip(MODALITIES, ("must not", "must", "should", "may", "info"), strict=True))
 MODALITY_ABBREV = MODALITY_SHORT  # kept for callers of the old name
 STATE_MARK = {"covered": "✓", "uncertain": "?", "absent": "—"}
 STATE_COLOURS = {"covered": "#2f7d32", "uncertain": "#f2b233", "absent": "#eeeeee"}  # heatmap fills
@@ -54,7 +52,7 @@ def modality_label(modality: str | None) -> str:
     return f"{modality} ({short})" if short else modality
 
 
-def state_text(cell) -> str:
+def state_text(cell: Cell) -> str:
     """'✓ covered 0.92', '? check 0.41' or '— not found'."""
     if cell.state == "absent":
         return f"{STATE_MARK['absent']} {STATE_LABELS['absent']}"
@@ -102,7 +100,7 @@ def summary(comp: Comparison, max_gaps: int = 5) -> dict:
     }
 
 
-def neutralise(value):
+def neutralise(value: Any) -> Any:
     """A spreadsheet-safe version of a cell value: text that would start a formula gets a leading quote."""
     if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
         return "'" + value
@@ -151,7 +149,7 @@ def md_link(label: str, url: str | None) -> str:
     return f"[{md_escape(label)}]({quote(url, safe=':/?&=#%~.,;+@!$*')})"
 
 
-def md_cell(cell, short: int = 140) -> str:
+def md_cell(cell: Cell, short: int = 140) -> str:
     if cell.state == "absent":
         return state_text(cell)
     clause = cell.evidence or {}
@@ -271,8 +269,15 @@ def _f(value) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
+def quality_card(comp: Comparison) -> Quality:
+    """The comparison's quality card (every format shows the trust section only when it has one)."""
+    if comp.quality is None:
+        raise ValueError("the comparison has no quality card")
+    return comp.quality
+
+
 def quality_note(comp: Comparison) -> str:
-    q = comp.quality
+    q = quality_card(comp)
     ref = q.datasets[q.reference]
     return (f"The tags come from tagger model {q.model_version}. Its quality card compares it with hand labels. "
             f"A grid cell (does the document cover the category?) is right as often as the document-level F1 "
@@ -283,7 +288,7 @@ def quality_note(comp: Comparison) -> str:
 
 def quality_rows(comp: Comparison) -> list[dict]:
     """One row per category: its measured figures in each labelled set of the quality card."""
-    q = comp.quality
+    q = quality_card(comp)
     rows = []
     for cat in comp.categories:
         row = {"id": cat["id"], "name": cat["name"], "group": cat["group"], "doubtful": cat["id"] in q.doubtful,
@@ -527,14 +532,14 @@ def to_xlsx(comp: Comparison, path: str | Path) -> None:
         r = 2
         clients = {p.name for p in comp.companies if p.is_client}
         for name in sorted(by_company, key=lambda n: (n in clients, n.lower())):
-            cell = comp.cells.get(name, {}).get(title)
+            grid_cell = comp.cells.get(name, {}).get(title)
             for clause in by_company.get(name, []):
-                values = [name, clause.get("document"), STATE_LABELS[cell.state] if cell else "",
+                values = [name, clause.get("document"), STATE_LABELS[grid_cell.state] if grid_cell else "",
                           clause.get("score"), modality_label(clause.get("modality")), clause["text"],
                           clause.get("url") or clause.get("source"), clause.get("collected")]
                 for j, v in enumerate(values, start=1):
                     put(ws, r, j, v, link=clause.get("url") if j == 7 else None, fmt=CONFIDENCE if j == 4 else None,
-                        fill=XLSX_FILLS[cell.state] if cell and j == 3 else None)
+                        fill=XLSX_FILLS[grid_cell.state] if grid_cell and j == 3 else None)
                 r += 1
         if r > 2:
             ws.auto_filter.ref = f"A1:H{r - 1}"
@@ -542,7 +547,7 @@ def to_xlsx(comp: Comparison, path: str | Path) -> None:
 
 
 def _xlsx_quality(ws, comp: Comparison, put, bold) -> None:
-    names = list(comp.quality.datasets)
+    names = list(quality_card(comp).datasets)
     put(ws, 1, 1, quality_note(comp))
     header = ["Category", "Check by hand"]
     for n in names:
@@ -597,7 +602,7 @@ def to_json(comp: Comparison) -> str:
 # ------------------------------------------------------------------- one category, side by side
 
 
-def printable(text) -> str:
+def printable(text: object) -> str:
     """Text safe to print on a terminal: control characters (escape sequences included) become spaces."""
     return " ".join("".join(ch if ch.isprintable() else " " for ch in str(text or "")).split())
 

@@ -18,14 +18,15 @@ import json
 import re
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import sqlite_utils
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 
-from analysis.corpus import Clause, current_clauses
-from policycorpus.db import transaction, utcnow
+from analysis.corpus import CorpusClause, current_clauses
+from policycorpus.db import inserted_id, transaction, utcnow
 from policycorpus.errors import CorpusStateError
 
 MERSENNE = np.uint64((1 << 31) - 1)
@@ -83,7 +84,7 @@ class TemplateFinder:
         mask_names: bool = True,
         random_state: int = 0,
         verbose: bool = False,
-    ):
+    ) -> None:
         self.shingle_size = shingle_size
         self.num_perm = num_perm
         self.bands = bands
@@ -95,7 +96,8 @@ class TemplateFinder:
         self.verbose = verbose
 
     def get_params(self) -> dict:
-        names = self.__init__.__code__.co_varnames[1 : self.__init__.__code__.co_argcount]
+        code = type(self).__init__.__code__
+        names = code.co_varnames[1 : code.co_argcount]
         return {k: getattr(self, k) for k in names if k != "verbose"}
 
     def fit(self, texts: list[str], companies: list[str]) -> "TemplateFinder":
@@ -161,7 +163,7 @@ class TemplateFinder:
         if not len(shingles):
             return signatures
         # Shingles are grouped by text (owner is non-decreasing): process whole texts per chunk.
-        bounds = np.searchsorted(owner, np.r_[np.arange(0, n_texts, 4000), n_texts])
+        bounds = np.asarray(np.searchsorted(owner, np.r_[np.arange(0, n_texts, 4000), n_texts]))
         for lo, hi in zip(bounds[:-1], bounds[1:]):
             if hi <= lo:
                 continue
@@ -273,7 +275,7 @@ class TemplateRun:
 
 
 def run_templates(
-    db: sqlite_utils.Database, *, min_doc_similarity: float = 0.1, verbose: bool = False, **params
+    db: sqlite_utils.Database, *, min_doc_similarity: float = 0.1, verbose: bool = False, **params: Any
 ) -> TemplateRun:
     """Find template families among the current clauses and the similarity of whole policies; store both."""
     clauses = current_clauses(db, with_tags=False)
@@ -286,11 +288,13 @@ def run_templates(
     return TemplateRun(run_id, len(clauses), families, documents, similarity)
 
 
-def store_templates(db, finder: TemplateFinder, clauses: list[Clause], documents, similarity, min_doc_similarity: float):
+def store_templates(db: sqlite_utils.Database, finder: TemplateFinder, clauses: list[CorpusClause],
+                    documents: list[dict], similarity: np.ndarray, min_doc_similarity: float
+                    ) -> tuple[int, list[dict]]:
     params = {**finder.get_params(), "min_doc_similarity": min_doc_similarity}
     stored = []
     with transaction(db):
-        run_id = db["template_runs"].insert(
+        run_id = inserted_id(db.table("template_runs").insert(
             {
                 "created_at": utcnow(),
                 "params": json.dumps(params),
@@ -299,10 +303,10 @@ def store_templates(db, finder: TemplateFinder, clauses: list[Clause], documents
                 "n_families": len(finder.families_),
                 "n_documents": len(documents),
             }
-        ).last_pk
+        ))
         for family in finder.families_:
             example = clauses[family.example]
-            family_id = db["template_families"].insert(
+            family_id = inserted_id(db.table("template_families").insert(
                 {
                     "run_id": run_id,
                     "size": len(family.members),
@@ -311,7 +315,7 @@ def store_templates(db, finder: TemplateFinder, clauses: list[Clause], documents
                     "example": example.text,
                     "example_clause_id": example.id,
                 }
-            ).last_pk
+            ))
             db.conn.executemany(
                 "insert into template_members (family_id, clause_id, company_id, similarity) values (?, ?, ?, ?)",
                 [(family_id, clauses[m].id, clauses[m].company_id, s) for m, s in zip(family.members, family.similarity)],

@@ -28,6 +28,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 
@@ -36,6 +37,9 @@ from policycorpus.archived import record_capture_outcome, save_archived
 from policycorpus.db import transaction, utcnow
 from policycorpus.errors import InputError
 from policycorpus.store import Fetched
+
+if TYPE_CHECKING:
+    from policycorpus.extract import Extracted
 
 DEFAULT_ARCHIVE = "https://web.archive.org"
 IA_FIELDS = ("urlkey", "timestamp", "original", "mimetype", "statuscode", "digest", "length")
@@ -46,7 +50,7 @@ USER_AGENT = "PolicyCorpus-history/0.1 (+https://github.com/policycorpus; resear
 _TIMESTAMP = re.compile(r"^\d{4,14}$")
 
 
-def extract_capture(body: bytes, url: str, content_type: str | None):
+def extract_capture(body: bytes, url: str, content_type: str | None) -> Extracted:
     """The project's extractor (the one place that imports it)."""
     from policycorpus.extract import extract
 
@@ -172,7 +176,7 @@ class ArchiveClient:
 
     def __init__(self, base: str, *, delay: float = 1.0, timeout: float = 30.0, retries: int = 3,
                  allow_private: bool = False, allow_hosts: tuple[str, ...] = (),
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         base = base.rstrip("/")
         try:
             self.networks = parse_networks(allow_hosts)
@@ -363,9 +367,9 @@ def backfill(db: sqlite_utils.Database, client: ArchiveClient, *, since: int | N
         for capture in kept:
             _read_capture(db, client, doc, capture, stats)
         with transaction(db):
-            db["archive_listings"].upsert({"document_id": doc["id"], "archive": client.base, "params": params,
-                                           "captures": len(kept), "done_at": utcnow()},
-                                          pk=("document_id", "archive", "params"))
+            db.table("archive_listings").upsert({"document_id": doc["id"], "archive": client.base, "params": params,
+                                                 "captures": len(kept), "done_at": utcnow()},
+                                                pk=("document_id", "archive", "params"))
         if progress:
             progress(f"{doc['url']}: {len(listed)} captures listed, {len(kept)} kept")
     stats.requests = client.requests
@@ -379,7 +383,7 @@ def _moved_from(db: sqlite_utils.Database, client: ArchiveClient, doc: dict, sin
     The company's known policy URL, when it differs from the document's, is looked up too; if one of its
     captures redirects to the document's URL, its 200 captures from before that redirect are the document's
     earlier versions (read from the old URL)."""
-    company = db["companies"].get(doc["company_id"])
+    company = db.table("companies").get(doc["company_id"])
     old = (company.get("policy_url") or "").strip()
     if not old or old == doc["url"] or not old.startswith(("http://", "https://")):
         return []

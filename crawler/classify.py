@@ -16,13 +16,21 @@ from __future__ import annotations
 import functools
 import re
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 import yaml
 
 from policycorpus.structure import Block
+
+if TYPE_CHECKING:
+    from policycorpus.extract import Extracted
+
+# What the classifier reads: an extracted document, its blocks, or a (Markdown) string
+PolicyDocument: TypeAlias = "Extracted | list[Block] | str"
 
 HERE = Path(__file__).resolve().parent
 SIGNALS_PATH = HERE / "policy_signals.yaml"
@@ -117,7 +125,7 @@ def example_blocks(text: str) -> list[Block]:
 class FeatureExtractor:
     """Turns (blocks, title, url) into a fixed-length, bounded feature vector."""
 
-    def __init__(self, signals: dict):
+    def __init__(self, signals: dict) -> None:
         self.signals = signals
         self.names = (
             [g.name for g in signals["groups"]]
@@ -175,8 +183,8 @@ class PolicyClassifier:
     ``model_`` and ``feature_names_``; ``score`` fits on first use if needed.
     """
 
-    def __init__(self, signals_path=None, examples_path=None, C: float | None = None,
-                 threshold: float | None = None, random_state: int = 0):
+    def __init__(self, signals_path: str | Path | None = None, examples_path: str | Path | None = None,
+                 C: float | None = None, threshold: float | None = None, random_state: int = 0) -> None:
         self.signals_path = signals_path
         self.examples_path = examples_path
         self.C = C
@@ -194,7 +202,8 @@ class PolicyClassifier:
             else:
                 self.threshold_ = float(self.threshold)
 
-    def fit(self, docs=None, y=None) -> "PolicyClassifier":
+    def fit(self, docs: Iterable[tuple[PolicyDocument, str | None, str | None]] | None = None,
+            y: Sequence[int] | None = None) -> PolicyClassifier:
         """Fit on (doc, title, url) triples and labels; by default on classifier_examples.yaml."""
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
@@ -205,6 +214,8 @@ class PolicyClassifier:
             examples = load_examples(self.examples_path or EXAMPLES_PATH)
             docs = [(example_blocks(e["text"]), e.get("title"), e.get("url")) for e in examples]
             y = [int(e["label"]) for e in examples]
+        if y is None:
+            raise ValueError("fit(docs) needs the documents' labels, y")
         X = np.vstack([self._vector(doc, title, url)[0] for doc, title, url in docs])
         C = self.C if self.C is not None else self.signals_["C"]
         self.model_ = make_pipeline(
@@ -219,7 +230,7 @@ class PolicyClassifier:
         return self.features_.transform_one(blocks, title if title is not None else doc_title, url)
 
     # -- prediction
-    def score(self, doc, title: str | None = None, url: str | None = None) -> tuple[float, list[str]]:
+    def score(self, doc: PolicyDocument, title: str | None = None, url: str | None = None) -> tuple[float, list[str]]:
         """Probability (0..1) that the document is an employee social media policy, and the main reasons."""
         if not hasattr(self, "model_"):
             self.fit()
@@ -227,7 +238,7 @@ class PolicyClassifier:
         probability = float(self.model_.predict_proba(x[None, :])[0, 1])
         return round(probability, 4), self._reasons(x, evidence)
 
-    def predict_proba(self, docs) -> np.ndarray:
+    def predict_proba(self, docs: Iterable[tuple[PolicyDocument, str | None, str | None]]) -> np.ndarray:
         """Scores of (doc, title, url) triples, as an (n, 2) array like scikit-learn classifiers."""
         if not hasattr(self, "model_"):
             self.fit()

@@ -5,16 +5,22 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import click
+import sqlite_utils
 
 from crawler.settings import DEFAULT_CONTACT_URL, REDIS_LOST, REDIS_RETRY_SECONDS
 from policycorpus.companies import find_companies
-from policycorpus.db import open_db, transaction, utcnow
+from policycorpus.db import inserted_id, open_db, transaction, utcnow
 from policycorpus.options import UserError, db_option, quiet_option
 
+if TYPE_CHECKING:
+    from redis import Redis
 
-def start_crawl(db, settings: dict, resume: bool, job: str | None = None, worker: str | None = None) -> tuple[int, set[int]]:
+
+def start_crawl(db: sqlite_utils.Database, settings: dict, resume: bool, job: str | None = None, worker: str | None = None) -> tuple[int, set[int]]:
     """Create (or reopen with resume) the crawls row; return its id and the companies already done.
 
     A worker of a distributed crawl resumes its own last unfinished row (same --worker-id).
@@ -27,14 +33,14 @@ def start_crawl(db, settings: dict, resume: bool, job: str | None = None, worker
         if row is None:
             raise UserError("nothing to resume: every crawl in this corpus finished")
         done = {r["company_id"] for r in db["crawl_companies"].rows_where("crawl_id = ? and status = 'done'", [row["id"]])}
-        db["crawls"].update(row["id"], {"status": "running"})
+        db.table("crawls").update(row["id"], {"status": "running"})
         return row["id"], done
-    crawl_id = db["crawls"].insert({"started_at": utcnow(), "status": "running", "settings": json.dumps(settings),
-                                    "job": job, "worker": worker}).last_pk
+    crawl_id = inserted_id(db.table("crawls").insert({"started_at": utcnow(), "status": "running",
+                                                      "settings": json.dumps(settings), "job": job, "worker": worker}))
     return crawl_id, set()
 
 
-def crawl_summary(db, crawl_id: int) -> dict:
+def crawl_summary(db: sqlite_utils.Database, crawl_id: int) -> dict:
     one = lambda sql: db.execute(sql, [crawl_id]).fetchone()[0]  # noqa: E731
     return {
         "companies": one("select count(*) from crawl_companies where crawl_id = ?"),
@@ -49,7 +55,7 @@ def crawl_summary(db, crawl_id: int) -> dict:
     }
 
 
-def unreachable_companies(db, crawl_id: int, company_ids: list[int]) -> list[str]:
+def unreachable_companies(db: sqlite_utils.Database, crawl_id: int, company_ids: list[int]) -> list[str]:
     """Companies of this crawl for which not one page was received."""
     rows = db.execute(
         "select c.name from companies c where c.id in (%s) and not exists (select 1 from crawl_log l "
@@ -75,16 +81,16 @@ def run_spider(settings: dict, companies: list[dict], crawl_id: int) -> tuple[st
     return reason, crawler.stats.get_value("policycorpus/redis_error") or ""
 
 
-def end_crawl(db_path: str, crawl_id: int, status: str, done_companies: list[dict] = ()) -> dict:
+def end_crawl(db_path: str, crawl_id: int, status: str, done_companies: Iterable[dict] = ()) -> dict:
     """Record how the crawl ended (finished or interrupted) with its totals; returns them."""
     db = open_db(db_path)
     try:
         with transaction(db):
             for company in done_companies:  # companies whose last request was deduplicated are complete too
-                db["crawl_companies"].upsert({"crawl_id": crawl_id, "company_id": company["id"], "status": "done",
-                                              "finished_at": utcnow()}, pk=("crawl_id", "company_id"), alter=True)
+                db.table("crawl_companies").upsert({"crawl_id": crawl_id, "company_id": company["id"], "status": "done",
+                                                    "finished_at": utcnow()}, pk=("crawl_id", "company_id"), alter=True)
             summary = crawl_summary(db, crawl_id)
-            db["crawls"].update(crawl_id, {"status": status, "finished_at": utcnow(), **summary})
+            db.table("crawls").update(crawl_id, {"status": status, "finished_at": utcnow(), **summary})
     finally:
         db.conn.close()
     return summary
@@ -220,7 +226,7 @@ def crawl(company_names, resume, max_depth, max_pages, threshold, contact_url, a
                         f"{', '.join(unreachable[:10])} (details in crawl_log)")
 
 
-def redis_client(redis_url: str):
+def redis_client(redis_url: str) -> Redis:
     from crawler.distributed import connect
 
     try:

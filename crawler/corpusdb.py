@@ -11,17 +11,22 @@ of the crawl shares it and the crawl never holds two competing write transaction
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING, Self
 
 from scrapy import signals
 
 from policycorpus.db import open_db, transaction
+
+if TYPE_CHECKING:
+    from scrapy import Spider
+    from scrapy.crawler import Crawler
 
 
 class CorpusConnection:
     """The crawl's connection to corpus.db, with buffered writes for log rows."""
 
     def __init__(self, path: str, crawl_id: int, flush_every: int = 500, flush_seconds: float = 2.0,
-                 worker: str | None = None):
+                 worker: str | None = None) -> None:
         self.db = open_db(path)
         self.crawl_id = crawl_id
         self.worker = worker
@@ -42,7 +47,7 @@ class CorpusConnection:
             with transaction(self.db):
                 for table, rows in self._buffers.items():
                     if rows:
-                        self.db[table].insert_all(rows)
+                        self.db.table(table).insert_all(rows)
                         rows.clear()
         self._last_flush = time.monotonic()
 
@@ -56,11 +61,11 @@ class CorpusConnection:
 class CorpusDb:
     """Extension owning the crawl's CorpusConnection (enabled in crawler/settings.py)."""
 
-    def __init__(self, conn: CorpusConnection):
+    def __init__(self, conn: CorpusConnection) -> None:
         self.conn = conn
 
     @classmethod
-    def from_crawler(cls, crawler) -> CorpusDb:
+    def from_crawler(cls, crawler: Crawler) -> Self:
         settings = crawler.settings
         ext = cls(CorpusConnection(settings.get("POLICYCORPUS_DB"), settings.getint("POLICYCORPUS_CRAWL_ID"),
                                    flush_every=settings.getint("POLICYCORPUS_FLUSH_EVERY", 500),
@@ -69,14 +74,14 @@ class CorpusDb:
         crawler.signals.connect(ext.engine_stopped, signal=signals.engine_stopped)
         return ext
 
-    def spider_closed(self, spider, reason):
+    def spider_closed(self, spider: Spider, reason: str) -> None:
         self.conn.flush()
 
-    def engine_stopped(self):
+    def engine_stopped(self) -> None:
         self.conn.close()
 
 
-def corpus_connection(crawler) -> CorpusConnection:
+def corpus_connection(crawler: Crawler) -> CorpusConnection:
     """The crawl's CorpusConnection; call it once extensions exist (from_crawler of pipelines and
     middlewares, or a signal handler of another extension)."""
     ext = crawler.get_extension(CorpusDb)

@@ -39,6 +39,8 @@ import os
 import socket
 import time
 from collections import deque
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Self
 
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -58,6 +60,16 @@ from crawler.corpusdb import corpus_connection
 from crawler.crawllog import log_robots_failure
 from crawler.settings import REDIS_LOST, REDIS_RETRY_SECONDS
 from policycorpus.db import utcnow
+
+if TYPE_CHECKING:
+    from redis import Redis
+    from scrapy import Spider
+    from scrapy.core.engine import _Slot
+    from scrapy.core.scheduler import BaseScheduler
+    from scrapy.crawler import Crawler
+    from scrapy.robotstxt import RobotParser
+
+    from crawler.spider import PolicySpider
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +124,12 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def connect(redis_url: str):
+def worker_names(members: Iterable[Any]) -> list[str]:
+    """Worker ids from the members of a Redis set (bytes: the client does not decode its responses)."""
+    return [m.decode() for m in members]
+
+
+def connect(redis_url: str) -> Redis:
     import redis
 
     client = redis.Redis.from_url(redis_url, **REDIS_PARAMS)
@@ -149,7 +166,7 @@ def redis_settings(redis_url: str, job: str = "default", worker_id: str | None =
     }
 
 
-def register_worker(client, job: str, worker_id: str, *, fresh: bool) -> int:
+def register_worker(client: Redis, job: str, worker_id: str, *, fresh: bool) -> int:
     """Announce a worker; returns how many live workers the job has now."""
     prefix = job_prefix(job)
     now = now_ms()
@@ -157,7 +174,7 @@ def register_worker(client, job: str, worker_id: str, *, fresh: bool) -> int:
                            now + WORKER_TTL_MS, "1" if fresh else "0", f"{prefix}:*"))
 
 
-def wait_for_workers(client, job: str, worker_id: str, workers: int, timeout: float, fresh: bool) -> int:
+def wait_for_workers(client: Redis, job: str, worker_id: str, workers: int, timeout: float, fresh: bool) -> int:
     """Register and block until `workers` workers are live (so none finds an empty queue and leaves early)."""
     deadline = time.monotonic() + timeout
     live = register_worker(client, job, worker_id, fresh=fresh)
@@ -178,7 +195,7 @@ class RedisGuard:
     stops its crawl with the finish reason REDIS_LOST, and no further Redis call is made.
     """
 
-    def __init__(self, crawler, redis_url: str, retry_seconds: float):
+    def __init__(self, crawler: Crawler, redis_url: str, retry_seconds: float) -> None:
         self.crawler = crawler
         self.redis_url = redis_url
         self.retry_seconds = retry_seconds
@@ -216,7 +233,7 @@ class RedisGuard:
         if engine is not None and engine.spider is not None:
             deferred_from_coro(engine.close_spider_async(reason=REDIS_LOST))
 
-    def attempt(self, call, *args, default=None, **kwargs):
+    def attempt(self, call: Callable[..., Any], *args: Any, default: Any = None, **kwargs: Any) -> Any:
         """call(*args, **kwargs), or `default` if Redis fails (or was given up on)."""
         if self.gave_up:
             return default
@@ -232,7 +249,7 @@ class RedisGuard:
 class SharedClaims:
     """The shared admission set and page budget of each company (see CLAIM_SCRIPT)."""
 
-    def __init__(self, client, prefix: str, max_pages: int):
+    def __init__(self, client: Redis, prefix: str, max_pages: int) -> None:
         self.client = client
         self.prefix = prefix
         self.max_pages = max_pages
@@ -271,18 +288,18 @@ class SharedScheduler(Scheduler):
     coordinator: "WorkerCoordinator | None" = None
     max_waiting = 2  # requests held in the downloader without being transferred
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Requests found while Redis did not answer, with whether the shared dupefilter passed them.
         self.backlog: deque[tuple[Request, bool]] = deque()
 
-    def enqueue_request(self, request):
+    def enqueue_request(self, request: Request) -> bool:
         if self.coordinator is None:
             return self._enqueue(request)
         if self.backlog or self.coordinator.guard.down:  # keep the order; no call to a Redis known down
             self.backlog.append((request, False))
             return True
-        checked = []
+        checked: list[bool] = []
         try:
             return self._enqueue(request, checked)
         except RedisError as exc:
@@ -310,14 +327,14 @@ class SharedScheduler(Scheduler):
                 self.queue.push(request)
             self.backlog.popleft()
 
-    def has_pending_requests(self):
+    def has_pending_requests(self) -> bool:
         if self.coordinator is None:
             return super().has_pending_requests()
         if self.backlog:
             return True
         return self.coordinator.guard.attempt(lambda: len(self) > 0, default=not self.coordinator.guard.gave_up)
 
-    def next_request(self):
+    def next_request(self) -> Request | None:
         downloader = getattr(getattr(self.spider, "crawler", None), "engine", None)
         downloader = getattr(downloader, "downloader", None)
         if downloader is not None:
@@ -326,18 +343,18 @@ class SharedScheduler(Scheduler):
                 return None
         if self.coordinator is None:
             return super().next_request()
-        return self.coordinator.guard.attempt(self._pop)
+        return self.coordinator.guard.attempt(self._pop, self.coordinator)
 
-    def _pop(self):
+    def _pop(self, coordinator: WorkerCoordinator) -> Request | None:
         self.push_backlog()
-        data = self.coordinator.pop_script(keys=[self.queue.key, self.coordinator.inflight_key])
+        data = coordinator.pop_script(keys=[self.queue.key, coordinator.inflight_key])
         if not data:
             return None
         if self.stats:
             self.stats.inc_value("scheduler/dequeued/redis")
         request = self.queue._decode_request(data)
         request.meta["inflight_key"] = hashlib.sha1(data).hexdigest()
-        self.coordinator.mark_busy()
+        coordinator.mark_busy()
         return request
 
     def requeue(self, encoded: list[bytes]) -> int:
@@ -350,7 +367,7 @@ class SharedScheduler(Scheduler):
 class WorkerCoordinator:
     """Heartbeat, busy marks and the decision when this worker may stop."""
 
-    def __init__(self, crawler):
+    def __init__(self, crawler: Crawler) -> None:
         settings = crawler.settings
         self.crawler = crawler
         self.prefix = settings.get("POLICYCORPUS_REDIS_PREFIX")
@@ -367,7 +384,7 @@ class WorkerCoordinator:
         self.loop: task.LoopingCall | None = None
 
     @classmethod
-    def from_crawler(cls, crawler):
+    def from_crawler(cls, crawler: Crawler) -> Self:
         coordinator = cls(crawler)
         crawler.signals.connect(coordinator.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(coordinator.spider_idle, signal=signals.spider_idle)
@@ -407,13 +424,13 @@ class WorkerCoordinator:
                 self.released.extend(keys)  # sent with the next batch
                 raise
 
-    def request_scheduled(self, request, spider=None):
+    def request_scheduled(self, request: Request, spider: Spider | None = None) -> None:
         # a retry or redirect of a request this worker holds goes back through the shared queue
         self.release(request.meta.pop("inflight_key", None))
 
     def others_inflight(self) -> bool:
         """Whether another worker holds unanswered requests; those of dead workers are requeued first."""
-        live = {w.decode() for w in self.client.zrangebyscore(self.key("workers"), now_ms(), "+inf")}
+        live = set(worker_names(self.client.zrangebyscore(self.key("workers"), now_ms(), "+inf")))
         pending = False
         prefix = self.key("inflight:")
         for key in self.client.scan_iter(match=f"{prefix}*", count=1000):
@@ -433,14 +450,15 @@ class WorkerCoordinator:
         return pending
 
     def requeue_from(self, owner: str, encoded: list[bytes]) -> None:
-        scheduler = self.crawler.engine._slot.scheduler
+        scheduler = self._shared_scheduler()
         count = scheduler.requeue(encoded)
         logger.warning("worker %s stopped answering: %d of its requests are back in the queue", owner, count)
         conn = corpus_connection(self.crawler)
         spider = self.crawler.spider
         for data in encoded:
             request = scheduler.queue._decode_request(data)
-            state = spider.state_for(request.meta) if hasattr(spider, "state_for") else None
+            state_for = getattr(spider, "state_for", None)
+            state = state_for(request.meta) if state_for else None
             conn.buffer("crawl_log", {
                 "crawl_id": conn.crawl_id, "company_id": state.company_id if state else None, "url": request.url,
                 "status": None, "outcome": "requeued",
@@ -451,26 +469,40 @@ class WorkerCoordinator:
     def others_busy(self) -> int:
         now = now_ms()
         busy = self.client.zrangebyscore(self.key("busy"), now, "+inf")
-        return sum(1 for w in busy if w.decode() != self.worker_id)
+        return sum(1 for w in worker_names(busy) if w != self.worker_id)
 
     def queue_length(self) -> int:
         return int(self.client.zcard(self.key("requests")))
 
+    def _engine_slot(self) -> _Slot:
+        """The engine's slot (its scheduler and next-call timer): Scrapy internals, there while the spider is open."""
+        slot = self.crawler.engine._slot
+        if slot is None:
+            raise RuntimeError("the crawl engine has no open spider")
+        return slot
+
+    def _shared_scheduler(self) -> SharedScheduler:
+        scheduler = self._engine_slot().scheduler
+        if not isinstance(scheduler, SharedScheduler):
+            raise RuntimeError("a shared crawl needs SCHEDULER = crawler.distributed.SharedScheduler")
+        return scheduler
+
     # -- signals ---------------------------------------------------------------------------
 
-    def spider_opened(self, spider):
-        scheduler = self.crawler.engine._slot.scheduler
+    def spider_opened(self, spider: PolicySpider) -> None:
+        scheduler = self._engine_slot().scheduler
         if isinstance(scheduler, SharedScheduler):
             scheduler.coordinator = self
         spider.coordinator = self
-        if getattr(spider, "claims", None) is not None:
-            spider.claims.guard = self.guard
+        claims = getattr(spider, "claims", None)
+        if claims is not None:
+            claims.guard = self.guard
         self.guard.attempt(self.requeue_own_leftovers, scheduler)
         self.guard.attempt(self.mark_busy, force=True)
         self.loop = task.LoopingCall(self.heartbeat)
         self.loop.start(HEARTBEAT_SECONDS, now=False)
 
-    def requeue_own_leftovers(self, scheduler) -> None:
+    def requeue_own_leftovers(self, scheduler: BaseScheduler) -> None:
         """Requests an earlier run of this worker id took and never answered (it stopped, or lost Redis)."""
         if not isinstance(scheduler, SharedScheduler):
             return
@@ -491,7 +523,7 @@ class WorkerCoordinator:
     def beat(self) -> None:
         engine = self.crawler.engine
         self.client.zadd(self.key("workers"), {self.worker_id: now_ms() + WORKER_TTL_MS})
-        scheduler = engine._slot.scheduler
+        scheduler = self._engine_slot().scheduler
         if isinstance(scheduler, SharedScheduler) and scheduler.backlog:
             scheduler.push_backlog()
         self.flush_released()
@@ -499,11 +531,11 @@ class WorkerCoordinator:
         if not idle:
             self.mark_busy()
         elif self.queue_length():
-            engine._slot.nextcall.schedule()  # work appeared in the shared queue: take it now
+            self._engine_slot().nextcall.schedule()  # work appeared in the shared queue: take it now
         elif self.idle_since is not None:
-            engine._slot.nextcall.schedule()  # re-check whether this worker may stop
+            self._engine_slot().nextcall.schedule()  # re-check whether this worker may stop
 
-    def spider_idle(self, spider):
+    def spider_idle(self, spider: Spider) -> None:
         if self.guard.gave_up:
             return  # the worker is stopping
         if self.guard.attempt(self.may_stop, default=False) is False:
@@ -527,7 +559,7 @@ class WorkerCoordinator:
             return False
         return True  # empty queue, nobody busy for a while: the crawl is complete
 
-    def spider_closed(self, spider, reason):
+    def spider_closed(self, spider: Spider, reason: str) -> None:
         if self.loop and self.loop.running:
             self.loop.stop()
         if self.guard.gave_up:
@@ -545,7 +577,7 @@ class WorkerCoordinator:
             pipe.delete(self.inflight_key)
             encoded, _ = pipe.execute()
             if encoded:
-                self.crawler.engine._slot.scheduler.requeue(encoded)
+                self._shared_scheduler().requeue(encoded)
         self.client.zrem(self.key("busy"), self.worker_id)
         self.client.zrem(self.key("workers"), self.worker_id)
         if reason == "finished":
@@ -561,14 +593,14 @@ class SharedRobotsTxtMiddleware(RobotsTxtMiddleware):
 
     WAIT_SECONDS = 30.0
 
-    def __init__(self, crawler):
+    def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
         self.prefix = crawler.settings.get("POLICYCORPUS_REDIS_PREFIX")
         self.client = connect(crawler.settings.get("REDIS_URL"))
         coordinator = crawler.get_extension(WorkerCoordinator)
         self.guard = coordinator.guard if coordinator else RedisGuard(crawler, crawler.settings.get("REDIS_URL"), 0)
 
-    async def robot_parser(self, request):
+    async def robot_parser(self, request: Request) -> RobotParser | None:
         url = urlparse_cached(request)
         netloc = url.netloc
         if netloc in self._parsers:
@@ -579,8 +611,9 @@ class SharedRobotsTxtMiddleware(RobotsTxtMiddleware):
             # while Redis does not answer, every worker fetches robots.txt for itself
             body = self.guard.attempt(self.client.get, key)
             if body is not None:
-                self._parsers[netloc] = build_from_crawler(self._parserimpl, self.crawler, body)
-                return self._parsers[netloc]
+                parser = build_from_crawler(self._parserimpl, self.crawler, body)
+                self._parsers[netloc] = parser
+                return parser
             if self.guard.down or self.guard.attempt(self.client.set, f"{key}:lock", self.worker_id(), nx=True,
                                                      px=int(self.WAIT_SECONDS * 1000)):
                 break  # this worker fetches it
@@ -599,8 +632,9 @@ class SharedRobotsTxtMiddleware(RobotsTxtMiddleware):
         except Exception as exc:
             log_robots_failure(self.crawler, robots_request.url, exc)
         self.guard.attempt(self.client.set, key, body)
-        self._parsers[netloc] = build_from_crawler(self._parserimpl, self.crawler, body)
-        return self._parsers[netloc]
+        parser = build_from_crawler(self._parserimpl, self.crawler, body)
+        self._parsers[netloc] = parser
+        return parser
 
     def worker_id(self) -> str:
         return self.crawler.settings.get("POLICYCORPUS_WORKER_ID") or "worker"

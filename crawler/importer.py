@@ -22,8 +22,11 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import sqlite_utils
 
 from policycorpus.errors import InputError, NotFoundError
 from policycorpus.extract import DEFAULT_TIMEOUT, Extracted, extract_bounded
@@ -286,7 +289,8 @@ def _company_id(db, assignment: Assignment) -> int:
     return company_id
 
 
-def import_documents(db, assignments: list[Assignment], progress=None,
+def import_documents(db: sqlite_utils.Database, assignments: list[Assignment],
+                     progress: Callable[[str], object] | None = None,
                      extract_timeout: float | None = DEFAULT_TIMEOUT) -> ImportSummary:
     """Extract and store every assigned file as a document of source 'import'.
 

@@ -8,12 +8,19 @@ two competing write transactions.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING, Any, Self
+
+import sqlite_utils
 
 from crawler.corpusdb import CorpusConnection, corpus_connection
 from crawler.items import CandidateItem, CompanyDoneItem, LogItem
 from policycorpus.db import transaction, utcnow
 from policycorpus.store import Fetched, save_document
-from policycorpus.structure import join_blocks, sha256
+from policycorpus.structure import Block, join_blocks, sha256
+
+if TYPE_CHECKING:
+    from scrapy import Spider
+    from scrapy.crawler import Crawler
 
 
 class _CorpusPipeline:
@@ -22,14 +29,14 @@ class _CorpusPipeline:
         self.conn = conn
 
     @classmethod
-    def from_crawler(cls, crawler):
+    def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler, corpus_connection(crawler))
 
 
 class PolicyStorePipeline(_CorpusPipeline):
     """Accepted candidates become documents; a new snapshot only when the text changed."""
 
-    def process_item(self, item, spider=None):
+    def process_item(self, item: Any, spider: Spider | None = None) -> Any:
         if isinstance(item, CandidateItem) and item.accepted:
             self.conn.flush()  # keep log rows ordered before the committed policy
             twin = same_text_elsewhere(self.conn.db, item.company_id, item.url, item.blocks)
@@ -56,7 +63,8 @@ class PolicyStorePipeline(_CorpusPipeline):
         return item
 
 
-def same_text_elsewhere(db, company_id: int, url: str, blocks) -> tuple[int, str] | None:
+def same_text_elsewhere(db: sqlite_utils.Database, company_id: int, url: str, blocks: list[Block]
+                        ) -> tuple[int, str] | None:
     """(id, url) of another document of the company whose latest text equals this page's, unless the URL is known."""
     text, _ = join_blocks(blocks)
     row = db.execute(
@@ -71,7 +79,7 @@ def same_text_elsewhere(db, company_id: int, url: str, blocks) -> tuple[int, str
 class CandidatePipeline(_CorpusPipeline):
     """Every judged page, with its score and reasons, for audit."""
 
-    def process_item(self, item, spider=None):
+    def process_item(self, item: Any, spider: Spider | None = None) -> Any:
         if isinstance(item, CandidateItem):
             self.conn.buffer("candidates", {
                 "crawl_id": self.conn.crawl_id, "company_id": item.company_id, "url": item.url,
@@ -85,7 +93,7 @@ class CandidatePipeline(_CorpusPipeline):
 class CrawlLogPipeline(_CorpusPipeline):
     """Every request's outcome."""
 
-    def process_item(self, item, spider=None):
+    def process_item(self, item: Any, spider: Spider | None = None) -> Any:
         if isinstance(item, LogItem):
             self.conn.buffer("crawl_log", {
                 "crawl_id": self.conn.crawl_id, "company_id": item.company_id, "url": item.url,
@@ -100,11 +108,11 @@ class CrawlLogPipeline(_CorpusPipeline):
 class CompanyDonePipeline(_CorpusPipeline):
     """Marks a company finished in this crawl, so `--resume` can skip it."""
 
-    def process_item(self, item, spider=None):
+    def process_item(self, item: Any, spider: Spider | None = None) -> Any:
         if isinstance(item, CompanyDoneItem):
             self.conn.flush()
             with transaction(self.conn.db):
-                self.conn.db["crawl_companies"].upsert({
+                self.conn.db.table("crawl_companies").upsert({
                     "crawl_id": self.conn.crawl_id, "company_id": item.company_id, "status": "done",
                     "pages": item.pages, "policies": item.policies, "finished_at": utcnow(),
                 }, pk=("crawl_id", "company_id"))

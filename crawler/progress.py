@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING, Self
 
 from scrapy import signals
 from twisted.internet.task import LoopingCall
 
+if TYPE_CHECKING:
+    from scrapy import Spider
+    from scrapy.crawler import Crawler
+
 
 class ProgressDisplay:
-    def __init__(self, crawler, interval: float):
+    def __init__(self, crawler: Crawler, interval: float) -> None:
         self.crawler = crawler
         self.tty = sys.stderr.isatty()
         # On a terminal one line is rewritten in place; in logs (CI, pipes) a line every 10 s at most.
@@ -19,22 +24,22 @@ class ProgressDisplay:
         self.loop: LoopingCall | None = None
 
     @classmethod
-    def from_crawler(cls, crawler):
+    def from_crawler(cls, crawler: Crawler) -> Self:
         ext = cls(crawler, crawler.settings.getfloat("POLICYCORPUS_PROGRESS_INTERVAL", 2.0))
         crawler.signals.connect(ext.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         return ext
 
-    def spider_opened(self, spider):
+    def spider_opened(self, spider: Spider) -> None:
         self.loop = LoopingCall(self.report, spider)
         self.loop.start(self.interval, now=False)
 
-    def spider_closed(self, spider, reason):
+    def spider_closed(self, spider: Spider, reason: str) -> None:
         if self.loop and self.loop.running:
             self.loop.stop()
         self.report(spider, end="\n")
 
-    def report(self, spider, end=None):
+    def report(self, spider: Spider, end: str | None = None) -> None:
         end = end or ("\r" if self.tty else "\n")
         states = getattr(spider, "state", {}).values()
         total = len(getattr(spider, "companies", []))

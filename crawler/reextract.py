@@ -44,13 +44,13 @@ def reextract(db: sqlite_utils.Database, corpus_path: str | None = None,
         where, params = "document_id in (%s)" % ",".join("?" * len(document_ids)), list(document_ids)
     ids = [r[0] for r in db.execute(f"select id from snapshots where {where} order by id", params).fetchall()]
     for sid in ids:
-        snap = db["snapshots"].get(sid)
+        snap = db.table("snapshots").get(sid)
         stats.snapshots += 1
         raw = raw_of(snap, corpus_path)
         if not raw:
             stats.no_raw += 1
             continue
-        doc = db["documents"].get(snap["document_id"])
+        doc = db.table("documents").get(snap["document_id"])
         extracted = extract_capture(strip_archive_markup(raw) if snap.get("source") == "archive" else raw,
                                     doc["url"], snap["content_type"])
         if not extracted.ok:

@@ -6,12 +6,18 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Self
 
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import task
 
 from crawler.corpusdb import CorpusConnection, corpus_connection
 from policycorpus.db import utcnow
+
+if TYPE_CHECKING:
+    from scrapy import Request, Spider
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
 
 RETRY_STATUSES = (429, 503)
 
@@ -33,7 +39,7 @@ def retry_after_seconds(value: bytes | None, now: datetime | None = None) -> flo
 
 
 class RetryAfterMiddleware:
-    def __init__(self, crawler, conn: CorpusConnection):
+    def __init__(self, crawler: Crawler, conn: CorpusConnection) -> None:
         self.crawler = crawler
         self.conn = conn
         self.max_delay = crawler.settings.getfloat("POLICYCORPUS_RETRY_AFTER_MAX", 30.0)
@@ -41,10 +47,11 @@ class RetryAfterMiddleware:
         self.enabled = crawler.settings.getbool("RETRY_ENABLED", True)
 
     @classmethod
-    def from_crawler(cls, crawler):
+    def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler, corpus_connection(crawler))
 
-    async def process_response(self, request, response, spider=None):
+    async def process_response(self, request: Request, response: Response, spider: Spider | None = None
+                               ) -> Request | Response:
         if not self.enabled or response.status not in RETRY_STATUSES or request.meta.get("dont_retry"):
             return response
         delay = retry_after_seconds(response.headers.get(b"Retry-After"))
@@ -60,15 +67,15 @@ class RetryAfterMiddleware:
         retry.priority = request.priority - 1
         return retry
 
-    def log(self, request, response, delay: float, attempt: int) -> None:
-        spider = self.crawler.spider
-        state = spider.state_for(request.meta) if hasattr(spider, "state_for") else None
+    def log(self, request: Request, response: Response, delay: float, attempt: int) -> None:
+        state_for = getattr(self.crawler.spider, "state_for", None)
+        state = state_for(request.meta) if state_for else None
         conn = self.conn
         conn.buffer("crawl_log", {
             "crawl_id": conn.crawl_id, "company_id": state.company_id if state else None, "url": request.url,
             "status": response.status, "outcome": "retry",
             "reason": f"HTTP {response.status}: server asked to retry after {delay:g} s; retry {attempt} of "
                       f"{self.max_retries} after that wait",
-            "content_type": response.headers.get(b"Content-Type", b"").decode("latin-1").lower(),
+            "content_type": (response.headers.get(b"Content-Type") or b"").decode("latin-1").lower(),
             "size": len(response.body), "elapsed_ms": None, "at": utcnow(), "worker": conn.worker,
         })

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING, Self
 from urllib.parse import urlsplit
 
 from scrapy.exceptions import IgnoreRequest
@@ -17,6 +19,12 @@ from scrapy.resolver import CachingThreadedResolver
 from twisted.internet.error import DNSLookupError
 from twisted.internet.interfaces import IResolverSimple
 from zope.interface import implementer
+
+if TYPE_CHECKING:
+    from scrapy import Request, Spider
+    from scrapy.crawler import Crawler
+    from twisted.internet.base import ReactorBase
+    from twisted.internet.defer import Deferred
 
 ALLOWED_SCHEMES = ("http", "https")
 METADATA_ADDRESSES = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254"),
@@ -46,10 +54,10 @@ def resolve(host: str) -> tuple[str, ...]:
     except ValueError:
         pass
     infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    return tuple(sorted({info[4][0] for info in infos}))
+    return tuple(sorted({str(info[4][0]) for info in infos}))
 
 
-def parse_networks(values) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+def parse_networks(values: Iterable[str]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     """'127.0.0.21', '127.0.0.100/30', '::1' -> networks; raises ValueError on anything else (host names too:
     a name could be pointed anywhere, so only addresses can be allowed)."""
     return tuple(ipaddress.ip_network(v.strip(), strict=False) for v in values if v and v.strip())
@@ -87,16 +95,16 @@ def check_url(url: str, allow_private: bool, allow_networks: tuple = ()) -> str 
 
 
 class NetworkSafetyMiddleware:
-    def __init__(self, allow_private: bool, allow_networks: tuple = ()):
+    def __init__(self, allow_private: bool, allow_networks: tuple = ()) -> None:
         self.allow_private = allow_private
         self.allow_networks = allow_networks
 
     @classmethod
-    def from_crawler(cls, crawler):
+    def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler.settings.getbool("POLICYCORPUS_ALLOW_PRIVATE"),
                    parse_networks(crawler.settings.getlist("POLICYCORPUS_ALLOW_HOSTS")))
 
-    def process_request(self, request, spider=None):
+    def process_request(self, request: Request, spider: Spider | None = None) -> None:
         reason = check_url(request.url, self.allow_private, self.allow_networks)
         if reason:
             raise IgnoreRequest(reason)
@@ -126,13 +134,13 @@ class SafeResolver(CachingThreadedResolver):
     allow_networks: tuple = ()
 
     @classmethod
-    def from_crawler(cls, crawler, reactor):
+    def from_crawler(cls, crawler: Crawler, reactor: ReactorBase) -> Self:
         resolver = super().from_crawler(crawler, reactor)
         resolver.allow_private = crawler.settings.getbool("POLICYCORPUS_ALLOW_PRIVATE")
         resolver.allow_networks = parse_networks(crawler.settings.getlist("POLICYCORPUS_ALLOW_HOSTS"))
         return resolver
 
-    def getHostByName(self, name, timeout=()):
+    def getHostByName(self, name: str, timeout: Sequence[int] = ()) -> Deferred[str]:
         d = super().getHostByName(name, timeout)
         if not self.allow_private:
             d.addCallback(self.check, name)

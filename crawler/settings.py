@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from scrapy.settings import default_settings
 
 from policycorpus import __version__
@@ -12,7 +14,7 @@ REDIS_LOST = "redis_unavailable"  # the finish reason of a worker that gave up o
 
 RESOLVER_SETTING = "TWISTED_DNS_RESOLVER" if hasattr(default_settings, "TWISTED_DNS_RESOLVER") else "DNS_RESOLVER"
 
-BASE_SETTINGS = {
+BASE_SETTINGS: dict[str, Any] = {
     "BOT_NAME": "policycorpus",
     "ROBOTSTXT_OBEY": True,
     "COOKIES_ENABLED": False,

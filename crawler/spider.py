@@ -8,7 +8,9 @@ downloader middlewares (crawler/settings.py, crawler/safety.py).
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 from urllib.parse import urlsplit
 
 import scrapy
@@ -22,6 +24,16 @@ from crawler.items import CandidateItem, CompanyDoneItem, LogItem
 from crawler.links import LinkRules, load_rules, score_link
 from crawler.outcomes import describe_failure, unfollowed_redirect
 from crawler.safety import connect_refusal
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+    from crawler.classify import PolicyClassifier
+    from crawler.distributed import SharedClaims, WorkerCoordinator
+    from policycorpus.extract import Extracted
+
+T = TypeVar("T")
+SpiderOutput = scrapy.Request | CandidateItem | LogItem | CompanyDoneItem  # what the callbacks yield
 
 # PDFs are policies too; everything else Scrapy skips by default stays skipped.
 FOLLOWED_EXTENSIONS = {"pdf"}
@@ -65,19 +77,28 @@ def canonical(url: str) -> str:
 
 class PolicySpider(scrapy.Spider):
     name = "policies"
+    # set by from_crawler from the settings
+    max_depth: int
+    max_pages: int
+    threshold: float
+    use_sitemaps: bool
+    dont_filter: bool
+    classifier: PolicyClassifier
+    extract_timeout: float
+    extraction: ExtractionThreads
 
-    def __init__(self, companies: list[dict] | None = None, crawl_id: int | None = None, **kwargs):
+    def __init__(self, companies: list[dict] | None = None, crawl_id: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.companies = companies or []
         self.crawl_id = crawl_id
         self.state: dict[int, CompanyState] = {}
         self.by_key: dict[str, CompanyState] = {}
         self.link_rules: LinkRules = load_rules()
-        self.claims = None  # crawler.distributed.SharedClaims when the crawl is shared through Redis
-        self.coordinator = None  # crawler.distributed.WorkerCoordinator, likewise
+        self.claims: SharedClaims | None = None  # when the crawl is shared through Redis
+        self.coordinator: WorkerCoordinator | None = None  # likewise
 
     @classmethod
-    def from_crawler(cls, crawler, *args, **kwargs):
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
         settings = crawler.settings
         spider.max_depth = settings.getint("POLICYCORPUS_MAX_DEPTH", 3)
@@ -99,7 +120,7 @@ class PolicySpider(scrapy.Spider):
 
     # -- start ------------------------------------------------------------------------
 
-    async def start(self):
+    async def start(self) -> AsyncIterator[scrapy.Request | CompanyDoneItem]:
         for company in self.companies:
             hosts = {host_of(u) for u in (company.get("homepage"), company.get("policy_url")) if u}
             hosts |= {h.lower() for h in json.loads(company.get("domains") or "[]")}
@@ -129,7 +150,14 @@ class PolicySpider(scrapy.Spider):
 
     def state_for(self, meta: dict) -> CompanyState | None:
         """The company a request belongs to (by slug: in a shared crawl another worker may have made it)."""
-        return self.by_key.get(meta.get("company")) or self.state.get(meta.get("company_id"))
+        return self.by_key.get(meta.get("company") or "") or self.state.get(meta.get("company_id") or 0)
+
+    def answering_state(self, meta: dict) -> CompanyState:
+        """The company of a response: every request of the crawl carries one (an unknown one is a bug)."""
+        state = self.state_for(meta)
+        if state is None:
+            raise KeyError(f"a response for a company not in this crawl: {meta.get('company')!r}")
+        return state
 
     def company_for_url(self, url: str) -> int | None:
         host = host_of(url)
@@ -138,7 +166,7 @@ class PolicySpider(scrapy.Spider):
     # -- requests ---------------------------------------------------------------------
 
     def make_request(self, state: CompanyState, url: str, *, depth: int, link_score: float, reasons: list[str],
-                     callback=None, count_page: bool = True) -> scrapy.Request | None:
+                     callback: Callable | None = None, count_page: bool = True) -> scrapy.Request | None:
         url = canonical(url)
         if url in state.seen:
             return None
@@ -156,7 +184,7 @@ class PolicySpider(scrapy.Spider):
                                   callback=callback, count_page=count_page)
 
     def make_requests(self, state: CompanyState, links: list[tuple[str, float, list[str]]], *, depth: int,
-                      callback=None, count_page: bool = True):
+                      callback: Callable | None = None, count_page: bool = True) -> Iterator[scrapy.Request]:
         """Requests for many links of one page; in a shared crawl admitted with one Redis round trip."""
         if self.claims is None:
             for url, score, reasons in links:
@@ -180,7 +208,7 @@ class PolicySpider(scrapy.Spider):
             elif verdict == 0:
                 state.budget_hit = state.budget_hit or url
 
-    def budget_note(self, state: CompanyState):
+    def budget_note(self, state: CompanyState) -> Iterator[LogItem]:
         """Log once per company that the page budget stopped the crawl of its site (e.g. a link trap)."""
         if state.budget_hit and not state.budget_logged:
             state.budget_logged = True
@@ -189,7 +217,7 @@ class PolicySpider(scrapy.Spider):
                           "of the site not followed")
 
     def build_request(self, state: CompanyState, url: str, *, depth: int, link_score: float, reasons: list[str],
-                      callback=None, count_page: bool = True) -> scrapy.Request:
+                      callback: Callable | None = None, count_page: bool = True) -> scrapy.Request:
         state.seen.add(url)
         state.pending += 1
         if count_page:
@@ -204,7 +232,7 @@ class PolicySpider(scrapy.Spider):
                   "link_reasons": reasons, "crawl_id": self.crawl_id},
         )
 
-    def answered(self, state: CompanyState, meta: dict | None = None):
+    def answered(self, state: CompanyState, meta: dict | None = None) -> Iterator[CompanyDoneItem]:
         """One request of this company got its answer; yields the done marker when none is left."""
         if self.coordinator is not None and meta:
             self.coordinator.release(meta.get("inflight_key"))
@@ -217,21 +245,21 @@ class PolicySpider(scrapy.Spider):
         state.done = True
         return CompanyDoneItem(state.company_id, state.pages, state.policies)
 
-    def on_request_dropped(self, request, spider=None):
+    def on_request_dropped(self, request: scrapy.Request, spider: scrapy.Spider | None = None) -> None:
         state = self.state_for(request.meta)
         if state is not None:
             state.pending -= 1  # completion of such a company is recorded when the crawl finishes
 
     # -- responses --------------------------------------------------------------------
 
-    async def parse(self, response: Response):
-        state = self.state_for(response.meta)
+    async def parse(self, response: Response, **kwargs: Any) -> AsyncIterator[SpiderOutput]:
+        state = self.answering_state(response.meta)
         if unfollowed_redirect(response):  # e.g. to file://: logged as refused by CrawlLogExtension
             for item in self.answered(state, response.meta):
                 yield item
             return
         state.pages += 1
-        content_type = response.headers.get(b"Content-Type", b"").decode("latin-1").lower()
+        content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1").lower()
         if host_of(response.url) not in state.hosts:
             yield LogItem(state.company_id, response.url, "offsite", response.status,
                           "redirected off the company's hosts; not judged")
@@ -258,14 +286,15 @@ class PolicySpider(scrapy.Spider):
         for item in self.answered(state, response.meta):
             yield item
 
-    def parse_sitemap(self, response: Response):
-        state = self.state_for(response.meta)
+    def parse_sitemap(self, response: Response) -> Iterator[SpiderOutput]:
+        state = self.answering_state(response.meta)
         try:
             entries = list(Sitemap(response.body)) if response.body else []
         except Exception as exc:  # malformed XML is untrusted input, not a crash
             entries = []
             yield LogItem(state.company_id, response.url, "parse_error", response.status, f"sitemap: {exc}")
-        pages, sitemaps = [], []
+        pages: list[str] = []
+        sitemaps: list[str] = []
         for entry in entries[:50_000]:
             url = entry.get("loc", "")
             if url and host_of(url) in state.hosts:
@@ -287,14 +316,14 @@ class PolicySpider(scrapy.Spider):
         yield from self.budget_note(state)
         yield from self.answered(state, response.meta)
 
-    def on_error(self, failure: Failure):
-        request = failure.request
+    def on_error(self, failure: Failure) -> Iterator[LogItem | CompanyDoneItem]:
+        request = failure.request  # type: ignore[attr-defined]  # Scrapy sets it on a failed download's Failure
         state = self.state_for(request.meta)
         if state is None:
             return
         outcome, status, reason = describe_failure(failure, self.settings.getint("DOWNLOAD_MAXSIZE"))
-        if outcome in ("dns_error", "error") and connect_refusal(host_of(request.url)):
-            outcome, status, reason = "refused", None, connect_refusal(host_of(request.url))
+        if outcome in ("dns_error", "error") and (refusal := connect_refusal(host_of(request.url))):
+            outcome, status, reason = "refused", None, refusal
         if outcome not in ("robots", "refused") and request.meta.get("link_reasons") != ["sitemap"]:
             state.errors += 1
         if outcome != "http_error":  # responses with an error status are logged by CrawlLogExtension
@@ -303,7 +332,7 @@ class PolicySpider(scrapy.Spider):
 
     # -- discovery and judgement ----------------------------------------------------------
 
-    def follow_links(self, state: CompanyState, response: TextResponse):
+    def follow_links(self, state: CompanyState, response: TextResponse) -> Iterator[scrapy.Request | LogItem]:
         depth = response.meta.get("depth", 0)
         if depth >= self.max_depth:
             return
@@ -347,7 +376,8 @@ class PolicySpider(scrapy.Spider):
                                   f"{kind}: {item.warning}")]
         return [item]
 
-    def extract_and_score(self, response: Response, content_type: str, kind: str):
+    def extract_and_score(self, response: Response, content_type: str, kind: str
+                          ) -> tuple[Extracted, float, list[str]]:
         """(extracted, score, reasons) of a response; runs in an extraction thread, the work in a worker process."""
         from policycorpus.extract import extract_bounded
 
@@ -356,7 +386,7 @@ class PolicySpider(scrapy.Spider):
         score, reasons = self.classifier.score(extracted, title=extracted.title, url=response.url)
         return extracted, score, reasons
 
-    def judge(self, state: CompanyState, response: Response, content_type: str, kind: str, extracted,
+    def judge(self, state: CompanyState, response: Response, content_type: str, kind: str, extracted: Extracted,
               score: float, reasons: list[str]) -> CandidateItem:
         accepted = bool(extracted.blocks) and score >= self.threshold
         state.policies += accepted
@@ -433,7 +463,7 @@ class ExtractionThreads:
     Each thread hands its document to a worker process and waits, so the reactor keeps crawling.
     """
 
-    def __init__(self, size: int = 2):
+    def __init__(self, size: int = 2) -> None:
         from twisted.python.threadpool import ThreadPool
 
         from policycorpus.extract.bounded import worker_pool
@@ -442,7 +472,7 @@ class ExtractionThreads:
         self.pool = ThreadPool(minthreads=0, maxthreads=max(1, size), name="policycorpus-extract")
         self.started = False
 
-    async def run(self, function, *args):
+    async def run(self, function: Callable[..., T], *args: Any) -> T:
         from scrapy.utils.defer import maybe_deferred_to_future
         from twisted.internet import reactor, threads
 
@@ -451,7 +481,7 @@ class ExtractionThreads:
             self.started = True
         return await maybe_deferred_to_future(threads.deferToThreadPool(reactor, self.pool, function, *args))
 
-    def stop(self, spider=None) -> None:
+    def stop(self, spider: scrapy.Spider | None = None) -> None:
         if self.started:
             self.pool.stop()
             self.started = False

@@ -14,11 +14,18 @@ import io
 import os
 from http import HTTPStatus
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Self
 
-from crawler.corpusdb import corpus_connection
+from crawler.corpusdb import CorpusConnection, corpus_connection
 from crawler.items import CandidateItem
 from policycorpus.db import transaction
 from policycorpus.structure import sha256
+
+if TYPE_CHECKING:
+    from scrapy import Request, Spider
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+    from warcio.warcwriter import WARCWriter
 
 
 def _status_line(status: int) -> str:
@@ -29,28 +36,28 @@ def _status_line(status: int) -> str:
 
 
 class WarcPipeline:
-    def __init__(self, crawler, conn, warc_dir: Path, root: Path):
+    def __init__(self, crawler: Crawler, conn: CorpusConnection, warc_dir: Path, root: Path) -> None:
         self.crawler, self.conn = crawler, conn
         self.root = root
         self.path = warc_dir / f"crawl-{conn.crawl_id}-{os.getpid()}.warc.gz"
-        self._fh = None
-        self._writer = None
+        self._fh: BinaryIO | None = None
+        self._writer: WARCWriter | None = None
 
     @classmethod
-    def from_crawler(cls, crawler):
+    def from_crawler(cls, crawler: Crawler) -> Self:
         settings = crawler.settings
         root = Path(settings.get("POLICYCORPUS_DB") or "corpus.db").resolve().parent
         warc_dir = Path(settings.get("POLICYCORPUS_WARC_DIR") or root / "warc")
         return cls(crawler, corpus_connection(crawler), warc_dir, root)
 
-    def process_item(self, item, spider=None):
+    def process_item(self, item: Any, spider: Spider | None = None) -> Any:
         if isinstance(item, CandidateItem) and item.raw and item.accepted:
             offset = self._write(item)
             self._reference(item, offset)
             self.crawler.stats.inc_value("policycorpus/warc_records")
         return item
 
-    def close_spider(self, spider=None):
+    def close_spider(self, spider: Spider | None = None) -> None:
         if self._fh:
             self._fh.close()
             self._fh = None
@@ -59,7 +66,7 @@ class WarcPipeline:
         from warcio.statusandheaders import StatusAndHeaders
         from warcio.warcwriter import WARCWriter
 
-        if self._writer is None:
+        if self._writer is None or self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fh = open(self.path, "ab")
             self._writer = WARCWriter(self._fh, gzip=True)
@@ -104,13 +111,13 @@ def read_warc_record(corpus_path: str | os.PathLike, warc_path: str, offset: int
 class WarcAllExtension:
     """With POLICYCORPUS_WARC_ALL: every response received (robots.txt, sitemaps, pages) to its own WARC."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self._fh = None
-        self._writer = None
+        self._fh: BinaryIO | None = None
+        self._writer: WARCWriter | None = None
 
     @classmethod
-    def from_crawler(cls, crawler):
+    def from_crawler(cls, crawler: Crawler) -> Self:
         from scrapy import signals
         from scrapy.exceptions import NotConfigured
 
@@ -124,7 +131,7 @@ class WarcAllExtension:
         crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
         return ext
 
-    def response_received(self, response, request, spider=None):
+    def response_received(self, response: Response, request: Request, spider: Spider | None = None) -> None:
         from warcio.statusandheaders import StatusAndHeaders
         from warcio.warcwriter import WARCWriter
 
@@ -141,7 +148,7 @@ class WarcAllExtension:
         self._writer.write_record(self._writer.create_warc_record(
             response.url, "response", payload=io.BytesIO(response.body), http_headers=http))
 
-    def spider_closed(self, spider=None, reason=None):
+    def spider_closed(self, spider: Spider | None = None, reason: str | None = None) -> None:
         if self._fh:
             self._fh.close()
             self._fh = None

@@ -44,7 +44,8 @@ def wrap(text: str, size: float, width: float, bold: bool = False) -> list[str]:
 
 def parse(source: str) -> list[tuple[str, str]]:
     """Blocks (style, text) from the markup."""
-    blocks, para = [], []
+    blocks: list[tuple[str, str]] = []
+    para: list[str] = []
 
     def flush():
         if para:
@@ -74,7 +75,9 @@ def parse(source: str) -> list[tuple[str, str]]:
 
 def layout(blocks: list[tuple[str, str]]) -> list[list[tuple[str, float, float, float, str]]]:
     """Pages of positioned lines (font, size, x, y, text)."""
-    pages, current, y = [], [], TOP
+    pages: list[list[tuple[str, float, float, float, str]]] = []
+    current: list[tuple[str, float, float, float, str]] = []
+    y: float = TOP
     width = PAGE_W - 2 * MARGIN_X
     for style, text in blocks:
         font, size, leading = STYLES[style]

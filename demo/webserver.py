@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 import yaml
@@ -115,7 +115,9 @@ def load_sites(path: Path = SITES_FILE) -> dict[str, Site]:
         unknown = set(entry) - known
         if unknown:
             raise ValueError(f"{path}: site {entry.get('slug')!r} has unknown keys {sorted(unknown)}")
-        site = Site(**{k: ("" if v is None and k in ("peer_group", "template_family", "notes") else v) for k, v in entry.items()})
+        fields: dict[str, Any] = {k: ("" if v is None and k in ("peer_group", "template_family", "notes") else v)
+                                  for k, v in entry.items()}
+        site = Site(**fields)
         if not ipaddress.ip_address(site.host).is_loopback:
             raise ValueError(f"{path}: site {site.slug} host {site.host} is not a loopback address")
         if site.host in hosts or site.slug in sites:

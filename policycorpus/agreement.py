@@ -30,7 +30,7 @@ def cohen_kappa(a: list, b: list) -> float | None:
 
 def krippendorff_alpha_nominal(units: list[list]) -> float | None:
     """Krippendorff's alpha for nominal data; units: per item, the values the coders gave (None = missing)."""
-    coincidence: Counter = Counter()
+    coincidence: defaultdict[tuple, float] = defaultdict(float)
     for values in units:
         present = [v for v in values if v is not None]
         m = len(present)
@@ -38,7 +38,7 @@ def krippendorff_alpha_nominal(units: list[list]) -> float | None:
             continue
         for i, j in ((i, j) for i in range(m) for j in range(m) if i != j):
             coincidence[(present[i], present[j])] += 1 / (m - 1)
-    n_c: Counter = Counter()
+    n_c: defaultdict[object, float] = defaultdict(float)
     for (c, _), w in coincidence.items():
         n_c[c] += w
     n = sum(n_c.values())

@@ -44,7 +44,7 @@ def save_archived(db: sqlite_utils.Database, document_id: int, fetched: Fetched,
         new_row = _record_version(db, document_id, snapshot_id, captured_at)
         _refresh_document(db, document_id)
         _forget_failure(db, document_id, capture)
-        db["archive_captures"].insert({
+        db.table("archive_captures").insert({
             "document_id": document_id, "archive": capture["archive"], "timestamp": capture["timestamp"],
             "digest": capture.get("digest"), "capture_url": capture["capture_url"],
             "outcome": "same_text" if same else "new_version", "snapshot_id": snapshot_id, "checked_at": utcnow()})
@@ -56,7 +56,7 @@ def record_capture_outcome(db: sqlite_utils.Database, document_id: int, capture:
     """Remember a capture that gave no version (empty or failed) so a re-run does not read it again."""
     with transaction(db):
         _forget_failure(db, document_id, capture)
-        db["archive_captures"].insert({
+        db.table("archive_captures").insert({
             "document_id": document_id, "archive": capture["archive"], "timestamp": capture["timestamp"],
             "digest": capture.get("digest"), "capture_url": capture["capture_url"], "outcome": outcome,
             "checked_at": utcnow(), "error": (error or "")[:500] or None})
@@ -78,8 +78,8 @@ def _record_version(db: sqlite_utils.Database, document_id: int, snapshot_id: in
                         "order by since desc, id desc limit 1", [document_id, since]).fetchone()
     if before and before[0] == snapshot_id:
         return False
-    db["document_versions"].insert({"document_id": document_id, "snapshot_id": snapshot_id, "since": since,
-                                    "source": "archive"})
+    db.table("document_versions").insert({"document_id": document_id, "snapshot_id": snapshot_id, "since": since,
+                                          "source": "archive"})
     after = db.execute("select id, snapshot_id, source from document_versions where document_id = ? and since > ? "
                        "order by since, id limit 1", [document_id, since]).fetchone()
     if after and after[1] == snapshot_id:  # no longer a change: the text was already in force
@@ -89,7 +89,7 @@ def _record_version(db: sqlite_utils.Database, document_id: int, snapshot_id: in
 
 def _refresh_document(db: sqlite_utils.Database, document_id: int) -> None:
     """Current version = the one in force at the newest `since`; first_seen = the oldest date known."""
-    doc = db["documents"].get(document_id)
+    doc = db.table("documents").get(document_id)
     latest = db.execute("select snapshot_id from document_versions where document_id = ? "
                         "order by since desc, id desc limit 1", [document_id]).fetchone()
     first = db.execute("select min(since) from document_versions where document_id = ?", [document_id]).fetchone()[0]
@@ -97,6 +97,6 @@ def _refresh_document(db: sqlite_utils.Database, document_id: int) -> None:
     if first and (not doc["first_seen"] or first < doc["first_seen"]):
         update["first_seen"] = first
     if latest and latest[0] != doc["latest_snapshot_id"]:
-        snap = db["snapshots"].get(latest[0])
+        snap = db.table("snapshots").get(latest[0])
         update.update({"latest_snapshot_id": latest[0], "title": snap["title"]})
-    db["documents"].update(document_id, update)
+    db.table("documents").update(document_id, update)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sqlite3
+from typing import Any
 
 import click
 
@@ -41,10 +42,10 @@ COMMANDS = {
 
 
 class LazyGroup(click.Group):
-    def list_commands(self, ctx):
+    def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
-    def get_command(self, ctx, name):
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         target = COMMANDS.get(name)
         if target is None:
             return None
@@ -57,7 +58,7 @@ class LazyGroup(click.Group):
             raise
         return getattr(module, attr)
 
-    def invoke(self, ctx):
+    def invoke(self, ctx: click.Context) -> Any:
         """Run the command; the library's errors and anything unexpected become one `Error: …` line."""
         try:
             return super().invoke(ctx)
@@ -73,7 +74,7 @@ class LazyGroup(click.Group):
 
 def one_line_error(message: str, exit_code: int = 1) -> click.ClickException:
     error = click.ClickException(" ".join(message.split()) or "failed")
-    error.exit_code = exit_code
+    error.exit_code = exit_code  # type: ignore[misc]  # click types exit_code as a class constant; ours varies
     return error
 
 

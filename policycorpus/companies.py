@@ -7,11 +7,12 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import sqlite_utils
 
-from policycorpus.db import transaction, utcnow
+from policycorpus.db import inserted_id, transaction, utcnow
 from policycorpus.errors import InputError, NotFoundError
 
 REQUIRED_COLUMNS = ("name",)  # homepage only for companies to crawl
@@ -71,7 +72,8 @@ def parse_company_csv(path: str | Path) -> list[CompanyRow]:
     if missing:
         raise CompanyInputError(f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(KNOWN_COLUMNS)}")
     reader.fieldnames = header
-    rows, problems, seen = [], [], {}
+    rows, problems = [], []
+    seen: dict[str, int] = {}  # lower-case name -> its first line
     for record in reader:
         line = reader.line_num
         if None in record:
@@ -135,12 +137,12 @@ def upsert_company(db: sqlite_utils.Database, row: CompanyRow) -> tuple[int, boo
     if existing:
         known = json.loads(existing["domains"] or "[]")
         record["domains"] = json.dumps(known + [d for d in row.domains if d not in known])
-        db["companies"].update(existing["id"], {k: v for k, v in record.items() if _column_given(k, row.given)})
+        db.table("companies").update(existing["id"], {k: v for k, v in record.items() if _column_given(k, row.given)})
         return existing["id"], False
     record["added_at"] = utcnow()
     if db["companies"].count_where("slug = ?", [record["slug"]]):
         record["slug"] = f"{record['slug']}-{db['companies'].count + 1}"
-    return db["companies"].insert(record).last_pk, True
+    return inserted_id(db.table("companies").insert(record)), True
 
 
 # companies columns that come from an optional input column (the others are always given or derived)
@@ -167,14 +169,14 @@ def import_companies(db: sqlite_utils.Database, rows: list[CompanyRow]) -> tuple
     return added, updated
 
 
-def ensure_company(db: sqlite_utils.Database, name: str, **fields) -> int:
+def ensure_company(db: sqlite_utils.Database, name: str, **fields: Any) -> int:
     """Id of the company called `name`, creating a minimal row if it does not exist."""
     existing = next(db["companies"].rows_where("name = ?", [name], limit=1), None)
     if existing:
         return existing["id"]
     record = {"name": name, "slug": slugify(name), "added_at": utcnow(), "domains": "[]", "peer_groups": "[]"}
     record.update({k: v for k, v in fields.items() if v is not None})
-    return db["companies"].insert(record).last_pk
+    return inserted_id(db.table("companies").insert(record))
 
 
 def find_companies(db: sqlite_utils.Database, names: list[str]) -> list[dict]:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
@@ -45,7 +46,7 @@ class Table:
     fts: tuple[str, ...] = ()  # columns indexed for full-text search
 
 
-def C(name, typ, description):
+def C(name: str, typ: type | str, description: str) -> Column:
     return Column(name, typ, description)
 
 
@@ -791,6 +792,13 @@ def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def inserted_id(table: sqlite_utils.db.Table) -> int:
+    """The id of the row the table's last insert wrote (`table.insert(row)` returns the table)."""
+    if table.last_pk is None:  # sqlite-utils types last_pk as optional: it is None only before any insert
+        raise CorpusError(f"nothing was inserted into {table.name}")
+    return table.last_pk
+
+
 # PRAGMA application_id of every PolicyCorpus corpus ("PCo1"): tells our files from other programs' SQLite files.
 APPLICATION_ID = 0x50436F31
 
@@ -965,9 +973,9 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         if not had_versions:
             _backfill_document_versions(db)
         _backfill_keys(db)
-        db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
+        db.table("meta").upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
         if not db["meta"].count_where("key = 'created_at'"):
-            db["meta"].insert({"key": "created_at", "value": utcnow()}, pk="key")
+            db.table("meta").insert({"key": "created_at", "value": utcnow()}, pk="key")
 
 
 def _schema_is_current(db: sqlite_utils.Database) -> bool:
@@ -1015,7 +1023,7 @@ def _backfill_document_versions(db: sqlite_utils.Database) -> None:
 
 def _ensure_table(db: sqlite_utils.Database, table: Table) -> None:
     columns = {c.name: c.type for c in table.columns}
-    t = db[table.name]
+    t = db.table(table.name)
     if not t.exists():
         t.create(
             columns,
@@ -1056,14 +1064,14 @@ def ensure_fts(db: sqlite_utils.Database, rebuild: bool = True) -> None:
     for table in TABLES:
         if not table.fts:
             continue
-        t = db[table.name]
+        t = db.table(table.name)
         if not t.detect_fts():
             t.enable_fts(list(table.fts), fts_version="FTS5", tokenize="porter", create_triggers=True)
         elif rebuild:
             t.rebuild_fts()
 
 
-def loads(value, default=None):
+def loads(value: str | bytes | None, default: Any = None) -> Any:
     """Decode a JSON column, tolerating nulls."""
     if value in (None, ""):
         return default

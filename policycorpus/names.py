@@ -142,8 +142,8 @@ def add_alias(db: sqlite_utils.Database, query: str, alias: str, *, display: boo
         update = {"aliases": json.dumps(values, ensure_ascii=False)}
         if display:
             update["display_name"] = alias
-        db["companies"].update(row["id"], update)
-    return db["companies"].get(row["id"])
+        db.table("companies").update(row["id"], update)
+    return db.table("companies").get(row["id"])
 
 
 def add_to_group(db: sqlite_utils.Database, group: str, queries: list[str]) -> list[dict]:
@@ -160,5 +160,5 @@ def add_to_group(db: sqlite_utils.Database, group: str, queries: list[str]) -> l
         for row in rows:
             groups = json.loads(row.get("peer_groups") or "[]")
             if group not in groups:
-                db["companies"].update(row["id"], {"peer_groups": json.dumps(groups + [group], ensure_ascii=False)})
+                db.table("companies").update(row["id"], {"peer_groups": json.dumps(groups + [group], ensure_ascii=False)})
     return rows

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -12,9 +14,10 @@ from policycorpus.errors import InputError, NotFoundError
 
 # Command modules raise the library's own errors; the CLI prints them as one line (exit status 1).
 UserError = InputError
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def db_option(fn):
+def db_option(fn: F) -> F:
     """--db PATH, defaulting to $POLICYCORPUS_DB or ./corpus.db."""
     return click.option(
         "--db",
@@ -26,12 +29,12 @@ def db_option(fn):
     )(fn)
 
 
-def existing_db_option(fn):
+def existing_db_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     """--db PATH that must already exist (for read-only commands)."""
 
     @db_option
     @functools.wraps(fn)
-    def wrapper(*args, db_path, **kwargs):
+    def wrapper(*args: Any, db_path: str, **kwargs: Any) -> Any:
         if not os.path.exists(db_path):
             raise NotFoundError(f"no corpus database at {db_path} (run 'policycorpus crawl' or 'make demo' first)")
         return fn(*args, db_path=db_path, **kwargs)
@@ -39,7 +42,7 @@ def existing_db_option(fn):
     return wrapper
 
 
-def quiet_option(fn):
+def quiet_option(fn: F) -> F:
     return click.option("-q", "--quiet", is_flag=True, help="Print only errors and the final summary.")(fn)
 
 

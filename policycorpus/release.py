@@ -22,7 +22,7 @@ import sqlite_utils
 from policycorpus.db import TABLES_BY_NAME, VIEWS, Column
 from policycorpus.errors import CorpusStateError, InputError
 
-FRICTIONLESS_TYPES = {int: "integer", float: "number", str: "string", bytes: "string"}
+FRICTIONLESS_TYPES: dict[type | str, str] = {int: "integer", float: "number", str: "string", bytes: "string"}
 VIEW_COLUMNS = {v.name: {c.name: c for c in v.columns} for v in VIEWS}
 
 

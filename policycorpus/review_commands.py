@@ -12,10 +12,10 @@ from policycorpus import reviews as rv
 from policycorpus.agreement import agreement_table, model_tags_of
 from policycorpus.db import open_db
 from policycorpus.errors import InputError, NotFoundError
-from policycorpus.options import existing_db_option, writable_output
+from policycorpus.options import F, existing_db_option, writable_output
 
 
-def reviews_option(fn):
+def reviews_option(fn: F) -> F:
     return click.option("--reviews", "reviews_path", type=click.Path(dir_okay=False),
                         help="The review store (default: CORPUS.reviews.db beside the corpus).")(fn)
 

@@ -24,8 +24,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlite_utils
+
 from policycorpus.db import VIEWS, C, Table, utcnow
 from policycorpus.errors import InputError, NotFoundError
+from taxonomy.taxonomy import MODALITIES
 
 SCHEMA = "reviews"  # the name the store is attached under
 # accept: the reviewer coded the clause and its categories stand as shown (what a double-coding sample needs
@@ -34,7 +37,6 @@ ACTIONS = ("confirm", "remove", "add", "accept", "modality", "check", "note")
 CODING_ACTIONS = ("confirm", "remove", "add", "accept")
 TAG_ACTIONS = ("confirm", "remove", "add")
 CELL_STATES = ("covered", "uncertain", "absent")
-MODALITIES = ("prohibition", "obligation", "recommendation", "permission", "information")
 MAX_NOTE = 2000
 MAX_NAME = 100
 REVIEW_SCORE = 1.0  # the score of a category a reviewer confirmed or added
@@ -79,6 +81,9 @@ def resolve(db_path: str | Path, reviews: str | Path | None) -> Path:
     return Path(reviews) if reviews else default_path(db_path)
 
 
+SQL_TYPES: dict[type | str, str] = {int: "INTEGER", str: "TEXT", float: "REAL", bytes: "BLOB"}
+
+
 def open_store(path: str | Path) -> sqlite3.Connection:
     """Open (creating) a review store; its schema comes from TABLES."""
     conn = sqlite3.connect(str(path), timeout=60)
@@ -87,7 +92,7 @@ def open_store(path: str | Path) -> sqlite3.Connection:
     for table in TABLES:
         cols = []
         for c in table.columns:
-            typ = {int: "INTEGER", str: "TEXT", float: "REAL", bytes: "BLOB"}.get(c.type, "TEXT")
+            typ = SQL_TYPES.get(c.type, "TEXT")
             cols.append(f"[{c.name}] {typ}" + (" PRIMARY KEY" if c.name == table.pk else ""))
         conn.execute(f"create table if not exists [{table.name}] ({', '.join(cols)})")
         for columns, unique in table.indexes:
@@ -312,14 +317,16 @@ def attach(conn: sqlite3.Connection, path: str | Path, *, read_only: bool = True
         conn.execute(f"create temp view [{name}] as {sql}")
 
 
-def attach_if_present(db, db_path: str | Path, reviews: str | Path | None = None) -> Path | None:
+def attach_if_present(db: sqlite_utils.Database | sqlite3.Connection, db_path: str | Path,
+                      reviews: str | Path | None = None) -> Path | None:
+
     """attach() the review store (given, or the default beside the corpus) when it exists; its path."""
     path = resolve(db_path, reviews)
     if reviews and not path.exists():
         raise NotFoundError(f"no review store at {path}")
     if not path.exists():
         return None
-    attach(getattr(db, "conn", db), path)
+    attach(db.conn if isinstance(db, sqlite_utils.Database) else db, path)
     return path
 
 
@@ -365,16 +372,18 @@ def parse_lines(lines: Iterable[str]) -> list[Decision]:
             raise InputError(f"line {number}: longer than {MAX_IMPORT_LINE} characters")
         try:
             data = json.loads(line)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise InputError(f"line {number}: not JSON ({exc.msg})") from None
+        except ValueError as exc:  # valid JSON Python refuses, e.g. an integer of over 4,300 digits
+            raise InputError(f"line {number}: not readable JSON ({str(exc)[:100]})") from None
         if not isinstance(data, dict):
             raise InputError(f"line {number}: not a JSON object")
         fields = {f: (str(data[f]) if data.get(f) is not None else None) for f in FIELDS}
-        decision = Decision(**fields)
+        decision = Decision(**fields)  # type: ignore[arg-type]  # check() refuses a missing reviewer or action
         try:
             decision.check()
         except InputError as exc:
-            raise InputError(f"line {number}: {exc}") from None
+            raise InputError(f"line {number}: not readable JSON ({str(exc)[:100]})") from None
         out.append(decision)
     return out
 
@@ -387,7 +396,8 @@ def import_decisions(store: sqlite3.Connection, decisions_in: list[Decision]) ->
 
 
 def _documents_by_url(conn: sqlite3.Connection) -> tuple[dict[str, tuple], dict[str, list[tuple]]]:
-    by_url, by_file = {}, {}
+    by_url: dict[str, tuple] = {}
+    by_file: dict[str, list[tuple]] = {}
     for doc_id, key, url, file_name in conn.execute("select id, key, url, file_name from documents"):
         by_url[url] = (doc_id, key, url)
         if file_name:

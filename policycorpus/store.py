@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from policycorpus.db import transaction, utcnow
+from policycorpus.db import inserted_id, transaction, utcnow
 from policycorpus.keys import document_key
 from policycorpus.structure import Block, join_blocks, sha256, structure_json
 
@@ -52,21 +52,21 @@ def save_document(db: sqlite_utils.Database, company_id: int, fetched: Fetched, 
     with transaction(db):
         doc = next(db["documents"].rows_where("company_id = ? and url = ?", [company_id, fetched.url], limit=1), None)
         new_document = doc is None
-        doc_id = _insert_document(db, company_id, fetched, source, now) if new_document else doc["id"]
+        doc_id = doc["id"] if doc is not None else _insert_document(db, company_id, fetched, source, now)
         same = next(db["snapshots"].rows_where("document_id = ? and text_hash = ?", [doc_id, text_hash], limit=1), None)
         if same:
             snapshot_id = same["id"]
         else:
             snapshot_id = _insert_snapshot(db, doc_id, fetched, text, blocks, text_hash, now, source)
-        current = None if new_document else doc["latest_snapshot_id"]
+        current = None if doc is None else doc["latest_snapshot_id"]
         if snapshot_id != current:
-            db["document_versions"].insert(
+            db.table("document_versions").insert(
                 {"document_id": doc_id, "snapshot_id": snapshot_id, "since": now, "source": source})
         update = {"last_seen": now, "latest_snapshot_id": snapshot_id, **_provenance(fetched)}
         if snapshot_id != current:
             update.update({"title": fetched.title, "policy_score": fetched.policy_score,
                            "snapshot_count": db["snapshots"].count_where("document_id = ?", [doc_id])})
-        db["documents"].update(doc_id, update)
+        db.table("documents").update(doc_id, update)
     return SaveResult(doc_id, snapshot_id, new_document, same is None)
 
 
@@ -81,7 +81,7 @@ def _provenance(fetched: Fetched) -> dict:
 
 def _insert_document(db: sqlite_utils.Database, company_id: int, fetched: Fetched, source: str, now: str) -> int:
     company = db.execute("select name from companies where id = ?", [company_id]).fetchone()
-    return db["documents"].insert(
+    return inserted_id(db.table("documents").insert(
         {
             "key": document_key(company[0] if company else "", fetched.url),
             "company_id": company_id,
@@ -93,12 +93,12 @@ def _insert_document(db: sqlite_utils.Database, company_id: int, fetched: Fetche
             "last_seen": now,
             "snapshot_count": 0,
         }
-    ).last_pk
+    ))
 
 
 def _insert_snapshot(db: sqlite_utils.Database, doc_id: int, fetched: Fetched, text: str, blocks: list[Block],
                      text_hash: str, now: str, source: str = "crawl", **extra) -> int:
-    return db["snapshots"].insert(
+    return inserted_id(db.table("snapshots").insert(
         {
             "document_id": doc_id,
             "fetched_at": now,
@@ -116,7 +116,7 @@ def _insert_snapshot(db: sqlite_utils.Database, doc_id: int, fetched: Fetched, t
             "source": source,
             **extra,
         }
-    ).last_pk
+    ))
 
 
 def raw_bytes(snapshot_row: dict) -> bytes:

@@ -10,7 +10,11 @@ under the plugin's page time limit.
 from __future__ import annotations
 
 import re
+import sqlite3
+from collections.abc import Callable
 from datetime import datetime, timezone
+from types import ModuleType
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape as xml_escape
 
 from datasette.database import QueryInterrupted
@@ -19,10 +23,14 @@ from datasette.utils.asgi import Response
 from analysis.history import diff_snapshots, timeline, version_changes
 from publish import pages
 
+if TYPE_CHECKING:
+    from datasette.app import Datasette
+    from datasette.utils.asgi import Request
+
 FEED_ENTRIES = 50
 
 
-def history_data(conn, document_id: int, old_id: int | None, new_id: int | None) -> dict | None:
+def history_data(conn: sqlite3.Connection, document_id: int, old_id: int | None, new_id: int | None) -> dict | None:
     document = pages.one(conn, "select d.*, co.name as company, co.slug as company_slug from documents d "
                                "join companies co on co.id = d.company_id where d.id = ?", [document_id])
     if document is None:
@@ -30,7 +38,7 @@ def history_data(conn, document_id: int, old_id: int | None, new_id: int | None)
     versions = timeline(conn, document_id)
     known = {r[0] for r in conn.execute("select id from snapshots where document_id = ?", [document_id])}
     changes_by_new = {(c["old_snapshot_id"], c["new_snapshot_id"]): c for c in version_changes(conn, document_id)}
-    distinct = []
+    distinct: list[dict] = []
     for v in versions:
         if not distinct or distinct[-1]["snapshot_id"] != v["snapshot_id"]:
             prev = distinct[-1]["snapshot_id"] if distinct else None
@@ -50,7 +58,7 @@ def history_data(conn, document_id: int, old_id: int | None, new_id: int | None)
             "summary": summary, "snapshots": list(snapshots.values()), "source_url": pages.safe_url(document["url"])}
 
 
-def feed_entries(conn, company: str | None) -> tuple[list[dict], str | None]:
+def feed_entries(conn: sqlite3.Connection, company: str | None) -> tuple[list[dict], str | None]:
     where, params = "", []
     name = None
     if company:
@@ -104,7 +112,7 @@ def atom(entries: list[dict], *, title: str, self_url: str, base: str) -> str:
     return "\n".join(out)
 
 
-async def history_page(site, datasette, request):
+async def history_page(site: ModuleType, datasette: Datasette, request: Request) -> Response:
     message_page, parse_id, run_timed = site.message_page, site.parse_id, site.run_timed
     raw_id = request.url_vars["document_id"]
     if re.fullmatch(r"[0-9a-f]{12}", raw_id):
@@ -128,25 +136,25 @@ async def history_page(site, datasette, request):
     return Response.html(html)
 
 
-async def changes_feed(site, datasette, request):
+async def changes_feed(site: ModuleType, datasette: Datasette, request: Request) -> Response:
     company = (request.args.get("company") or "").strip()[:200] or None
     entries, name = await site.run_timed(datasette, lambda conn: feed_entries(conn, company))
     if name is None:
-        return Response.text(f"No organization {company[:80]}", status=404)
+        return Response.text(f"No organization {(company or '')[:80]}", status=404)
     base = datasette.absolute_url(request, "").rstrip("/")
     title = f"Policy changes: {name}" if name else "Policy changes in the corpus"
     body = atom(entries, title=title, self_url=str(request.url), base=base)
     return Response(body, content_type="application/atom+xml; charset=utf-8")
 
 
-def routes(site) -> list[tuple[str, object]]:
+def routes(site: ModuleType) -> list[tuple[str, Callable]]:
     """The routes, given the plugin module (its run_timed, message_page, template_context ...), which
     registers them; taking it as an argument keeps the two modules out of an import circle."""
 
-    async def history(datasette, request):
+    async def history(datasette: Datasette, request: Request) -> Response:
         return await history_page(site, datasette, request)
 
-    async def feed(datasette, request):
+    async def feed(datasette: Datasette, request: Request) -> Response:
         return await changes_feed(site, datasette, request)
 
     return [(r"^/-/policy/(?P<document_id>[^/]+)/history$", history), (r"^/-/changes\.atom$", feed)]

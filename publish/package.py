@@ -113,7 +113,7 @@ def check_version_note(note: str | None) -> str | None:
     return note
 
 
-def check_output_dir(out_dir, *, force: bool = False) -> Path:
+def check_output_dir(out_dir: str | Path, *, force: bool = False) -> Path:
     """The resolved output directory, if it can be written (checked before any work); else an InputError."""
     out = Path(out_dir).resolve()
     if out.exists() and not force:
@@ -128,7 +128,7 @@ def check_output_dir(out_dir, *, force: bool = False) -> Path:
     return out
 
 
-def build_package(db_path, out_dir, *, name: str = "policycorpus", version_note: str | None = None,
+def build_package(db_path: str | Path, out_dir: str | Path, *, name: str = "policycorpus", version_note: str | None = None,
                   force: bool = False) -> Path:
     """Write the deployable directory to out_dir and return its path."""
     from datasette.utils import temporary_docker_directory

@@ -11,23 +11,28 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-MODALITIES = ("prohibition", "obligation", "recommendation", "permission", "information")
+if TYPE_CHECKING:
+    from analysis.corpus import CorpusClause
+
 SAFE_URL_SCHEMES = ("http://", "https://")  # a file:// URL is a local path: never published
 # The grid is computed in Python after the SQL (about 1 s per 10,000 clauses on a loaded 2-core machine);
 # past this many clauses the page refuses rather than stall. A policy has tens to hundreds of clauses.
 MAX_COMPARE_CLAUSES = 20_000
+Params = Sequence[Any] | Mapping[str, Any]  # SQL parameters: positional or named
 HIGHLIGHT_START, HIGHLIGHT_END = "\x02", "\x03"  # the markers the search queries pass to highlight()
 
 
-def rows(conn: sqlite3.Connection, sql: str, params=()) -> list[dict]:
+def rows(conn: sqlite3.Connection, sql: str, params: Params = ()) -> list[dict]:
     cursor = conn.execute(sql, params)
     keys = [d[0] for d in cursor.description]
     return [dict(zip(keys, row)) for row in cursor.fetchall()]
 
 
-def one(conn: sqlite3.Connection, sql: str, params=()) -> dict | None:
+def one(conn: sqlite3.Connection, sql: str, params: Params = ()) -> dict | None:
     found = rows(conn, sql, params)
     return found[0] if found else None
 
@@ -56,7 +61,9 @@ def split_names(values: list[str]) -> list[str]:
 
 
 @dataclass
-class TaggedClause:
+class PageClause:
+    """A clause as the policy page shows it: a row of its snapshot's segmentation with its effective tags."""
+
     id: int
     position: int
     kind: str
@@ -77,7 +84,7 @@ class TaggedClause:
         return seen
 
 
-def categories_data(conn) -> list[dict]:
+def categories_data(conn: sqlite3.Connection) -> list[dict]:
     return rows(conn, "select id, name, group_name, group_order, position from categories order by group_order, position, id")
 
 
@@ -89,7 +96,7 @@ def groups_in_order(categories: list[dict]) -> list[str]:
     return seen
 
 
-def current_segmentation_clauses(conn, snapshot_id: int) -> list[dict]:
+def current_segmentation_clauses(conn: sqlite3.Connection, snapshot_id: int) -> list[dict]:
     """Clauses of a snapshot from its latest segmentation (older segmentations stay for history)."""
     return rows(
         conn,
@@ -100,7 +107,7 @@ def current_segmentation_clauses(conn, snapshot_id: int) -> list[dict]:
     )
 
 
-def snapshot_cells(conn, snapshot_id: int, clauses: list) -> list[dict]:
+def snapshot_cells(conn: sqlite3.Connection, snapshot_id: int, clauses: list) -> list[dict]:
     """The grid cells of a snapshot (covered / uncertain / absent), from the model that last tagged its clauses."""
     versions = [c.model_version for c in clauses if getattr(c, "model_version", None)]
     if not versions:
@@ -117,7 +124,7 @@ def snapshot_cells(conn, snapshot_id: int, clauses: list) -> list[dict]:
     )
 
 
-def document_id_of_key(conn, key: str) -> int | None:
+def document_id_of_key(conn: sqlite3.Connection, key: str) -> int | None:
     row = one(conn, "select id from documents where key = ?", [key])
     return row["id"] if row else None
 
@@ -142,7 +149,7 @@ def citation(document: dict, snapshot: dict, model_version: str | None, site_tit
     return {"text": text, "bibtex": bibtex}
 
 
-def clause_location(conn, key: str) -> dict | None:
+def clause_location(conn: sqlite3.Connection, key: str) -> dict | None:
     """Where the clause with this stable key is now: its document and clause id (current version first)."""
     return one(
         conn,
@@ -154,7 +161,7 @@ def clause_location(conn, key: str) -> dict | None:
     )
 
 
-def policy_data(conn, document_id: int, snapshot_id: int | None = None) -> dict | None:
+def policy_data(conn: sqlite3.Connection, document_id: int, snapshot_id: int | None = None) -> dict | None:
     """A policy document, one of its snapshots (the latest by default) and its tagged clauses."""
     document = one(
         conn,
@@ -173,15 +180,15 @@ def policy_data(conn, document_id: int, snapshot_id: int | None = None) -> dict 
     by_id = {s["id"]: s for s in snapshots}
     if snapshot_id is None:
         snapshot_id = document["latest_snapshot_id"] or (snapshots[-1]["id"] if snapshots else None)
-    if snapshot_id not in by_id:
+    if snapshot_id is None or snapshot_id not in by_id:
         return None
     index = [s["id"] for s in snapshots].index(snapshot_id)
     snapshot = dict(by_id[snapshot_id])
     snapshot["previous_id"] = snapshots[index - 1]["id"] if index > 0 else None
     snapshot["is_latest"] = snapshot_id == document["latest_snapshot_id"]
 
-    clauses = [TaggedClause(**{k: r[k] for k in ("id", "key", "position", "kind", "text", "heading_path", "lead_in",
-                                                  "modality", "model_version")})
+    clauses = [PageClause(**{k: r[k] for k in ("id", "key", "position", "kind", "text", "heading_path", "lead_in",
+                                                "modality", "model_version")})
                for r in current_segmentation_clauses(conn, snapshot_id)]
     by_clause = {c.id: c for c in clauses}
     for tag in rows(
@@ -197,7 +204,7 @@ def policy_data(conn, document_id: int, snapshot_id: int | None = None) -> dict 
         if tag["clause_id"] in by_clause:
             by_clause[tag["clause_id"]].tags.append(tag)
 
-    blocks = []
+    blocks: list[dict] = []
     if not clauses:  # not segmented yet: show the extracted blocks untagged
         structure = one(conn, "select structure from snapshots where id = ?", [snapshot_id])
         blocks = json.loads(structure["structure"] or "[]") if structure else []
@@ -226,7 +233,7 @@ def policy_data(conn, document_id: int, snapshot_id: int | None = None) -> dict 
 # ---------------------------------------------------------------- comparison page
 
 
-def company_choices(conn) -> list[dict]:
+def company_choices(conn: sqlite3.Connection) -> list[dict]:
     return rows(
         conn,
         """select co.name, co.slug, co.industry, co.country from companies co
@@ -234,9 +241,10 @@ def company_choices(conn) -> list[dict]:
     )
 
 
-def resolve_companies(conn, names: list[str]) -> tuple[list[dict], list[str]]:
+def resolve_companies(conn: sqlite3.Connection, names: list[str]) -> tuple[list[dict], list[str]]:
     """Rows of the companies named (by name or slug, any case) and the names not found."""
-    found, unknown = [], []
+    found: list[dict] = []
+    unknown: list[str] = []
     for name in names:
         row = one(conn, "select * from companies where lower(name) = lower(?) or slug = lower(?)", [name, name])
         if row is None:
@@ -262,13 +270,13 @@ where cs.company_id in ({ids}) and cs.kind = 'clause'
 """
 
 
-def current_clauses_of(conn, company_ids: list[int]):
-    """analysis.corpus.Clause objects with tags for the companies' current clauses."""
-    from analysis.corpus import Clause
+def current_clauses_of(conn: sqlite3.Connection, company_ids: list[int]) -> list[CorpusClause]:
+    """analysis.corpus.CorpusClause objects with tags for the companies' current clauses."""
+    from analysis.corpus import CorpusClause
 
     ids = ", ".join(str(int(i)) for i in company_ids)
     clauses = {
-        r["id"]: Clause(
+        r["id"]: CorpusClause(
             id=r["id"], company_id=r["company_id"], company=r["company"], document_id=r["document_id"], url=r["url"],
             fetched_at=r["fetched_at"] or "", position=r["position"] or 0, text=r["text"] or "",
             heading_path=r["heading_path"] or "", modality=r["modality"], model_version=r["model_version"],
@@ -282,14 +290,14 @@ def current_clauses_of(conn, company_ids: list[int]):
     return list(clauses.values())
 
 
-def count_latest_clauses(conn, company_ids: list[int]) -> int:
+def count_latest_clauses(conn: sqlite3.Connection, company_ids: list[int]) -> int:
     """Clauses of the companies' current snapshots: the grid's work."""
     ids = ", ".join(str(int(i)) for i in company_ids)
     return conn.execute(
         f"select count(*) from current_segments where company_id in ({ids}) and kind = 'clause'").fetchone()[0]
 
 
-def compare_data(conn, names: list[str], *, max_clauses: int = MAX_COMPARE_CLAUSES) -> dict:
+def compare_data(conn: sqlite3.Connection, names: list[str], *, max_clauses: int = MAX_COMPARE_CLAUSES) -> dict:
     """The comparison grid of analysis.compare (as `policycorpus compare` builds it) for the named companies."""
     import sqlite_utils
 
@@ -298,7 +306,7 @@ def compare_data(conn, names: list[str], *, max_clauses: int = MAX_COMPARE_CLAUS
     from policycorpus.errors import PolicyCorpusError
 
     companies, unknown = resolve_companies(conn, names)
-    result = {"names": names, "unknown": unknown, "comparison": None, "error": None, "documents": {}}
+    result: dict[str, Any] = {"names": names, "unknown": unknown, "comparison": None, "error": None, "documents": {}}
     if unknown or not companies:
         return result
     n_clauses = count_latest_clauses(conn, [c["id"] for c in companies])
@@ -311,7 +319,7 @@ def compare_data(conn, names: list[str], *, max_clauses: int = MAX_COMPARE_CLAUS
     except PolicyCorpusError as exc:
         result["error"] = str(exc)
         return result
-    by_company = {c["name"]: [] for c in companies}
+    by_company: dict[str, list] = {c["name"]: [] for c in companies}
     for clause in current_clauses_of(conn, [c["id"] for c in companies]):
         by_company[clause.company].append(clause)
     if not any(by_company.values()):
@@ -341,7 +349,8 @@ def compare_data(conn, names: list[str], *, max_clauses: int = MAX_COMPARE_CLAUS
 # ---------------------------------------------------------------- charts
 
 
-def bar_rows(records: list[dict], label: str, value: str, colour=lambda r: None, maximum: float = 1.0) -> list[dict]:
+def bar_rows(records: list[dict], label: str, value: str, colour: Callable[[dict], str | None] = lambda r: None,
+             maximum: float = 1.0) -> list[dict]:
     """Rows for a horizontal bar chart: label, value, bar length as a share of maximum."""
     out = []
     for r in records:

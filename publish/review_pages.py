@@ -87,8 +87,8 @@ def search(conn: sqlite3.Connection, query: str, company_ids: list[int]) -> list
     query = query.strip()[:200]
     if not query:
         return []
-    where, args = "where cc.text like ? escape '\\'", [
-        "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"]
+    where = "where cc.text like ? escape '\\'"
+    args: list[str | int] = ["%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"]
     if company_ids:
         where += f" and cc.company_id in ({', '.join('?' * len(company_ids))})"
         args += company_ids

@@ -14,8 +14,11 @@ connections stay read-only.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from collections.abc import Callable
 from http.cookies import SimpleCookie
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlencode
 
 from datasette.utils.asgi import Response
@@ -23,33 +26,39 @@ from datasette.utils.asgi import Response
 from policycorpus import reviews as rv
 from policycorpus.errors import PolicyCorpusError
 from publish import pages, review_pages
+from taxonomy.taxonomy import MODALITIES
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
+    from datasette.utils.asgi import Request
+
+T = TypeVar("T")
 
 PLUGIN = "policycorpus"
 DECIDE_PATH = "/-/review/decide"
-MODALITY_KEYS = (("prohibition", "p"), ("obligation", "o"), ("recommendation", "r"), ("permission", "m"),
-                 ("information", "i"))
+MODALITY_KEYS = tuple(zip(MODALITIES, "pormi", strict=True))  # (modality, its keyboard key)
 MAX_FORM_BYTES = 20_000
 
 
-def settings(datasette) -> dict:
+def settings(datasette: Datasette) -> dict:
     return datasette.plugin_config(PLUGIN) or {}
 
 
-def review_mode(datasette) -> bool:
+def review_mode(datasette: Datasette) -> bool:
     return bool(settings(datasette).get("review"))
 
 
-def reviewer(datasette) -> str | None:
+def reviewer(datasette: Datasette) -> str | None:
     name = (settings(datasette).get("reviewer") or "").strip()
     return name or None
 
 
-def store_path(datasette) -> Path | None:
+def store_path(datasette: Datasette) -> Path | None:
     path = settings(datasette).get("reviews")
     return Path(path) if path else None
 
 
-def csrf_problem(scope) -> str | None:
+def csrf_problem(scope: dict) -> str | None:
     """Why a POST must be refused before asgi-csrf sees it (asgi-csrf lets these through unchecked)."""
     headers = {k.lower(): v for k, v in scope.get("headers") or []}
     if b"authorization" in headers:
@@ -64,7 +73,7 @@ def csrf_problem(scope) -> str | None:
     return None
 
 
-def may_post(datasette, scope) -> str | None:
+def may_post(datasette: Datasette, scope: dict) -> str | None:
     """None when this POST may go on to asgi-csrf and the handler; else why not."""
     if scope.get("path") != datasette.urls.path(DECIDE_PATH):
         return "This PolicyCorpus site is read-only."
@@ -75,7 +84,7 @@ def may_post(datasette, scope) -> str | None:
     return csrf_problem(scope)
 
 
-def attach_to(conn, database: str, datasette) -> None:
+def attach_to(conn: sqlite3.Connection, database: str, datasette: Datasette) -> None:
     """Attach the review store and its overlay to one of Datasette's connections (before the SQL guard)."""
     if database != settings(datasette).get("database"):
         return
@@ -87,14 +96,14 @@ def attach_to(conn, database: str, datasette) -> None:
         overlay_summary_views(conn)
 
 
-def safe_next(datasette, value: str | None) -> str:
+def safe_next(datasette: Datasette, value: str | None) -> str:
     base = datasette.urls.path("/-/review")
     if value and value.startswith(base) and "\n" not in value and "\r" not in value and len(value) < 2000:
         return value
     return base
 
 
-async def queue_page(datasette, request):
+async def queue_page(datasette: Datasette, request: Request) -> Response:
     from publish.site_support import message_page, run_timed, template_context
 
     if not review_mode(datasette) or store_path(datasette) is None:
@@ -109,7 +118,7 @@ async def queue_page(datasette, request):
     if sample_n:
         data = await run_timed(datasette, lambda conn: review_pages.sample_queue_data(
             conn, sample_n, 1 if seed is None else seed, reviewer(datasette), clause_key=clause, thresholds=thresholds))
-        params = {"sample": sample_n, "seed": 1 if seed is None else seed}
+        params: dict[str, int | str] = {"sample": sample_n, "seed": 1 if seed is None else seed}
     else:
         data = await run_timed(datasette, lambda conn: review_pages.queue_data(
             conn, names, query=query, clause_key=clause, thresholds=thresholds))
@@ -120,7 +129,7 @@ async def queue_page(datasette, request):
     return Response.html(await datasette.render_template("review.html", context, request=request))
 
 
-def _int_arg(request, name: str, low: int, high: int) -> int | None:
+def _int_arg(request: Request, name: str, low: int, high: int) -> int | None:
     """A whole-number query argument within [low, high], else None (untrusted input)."""
     value = (request.args.get(name) or "").strip()
     if not value.isdigit() or len(value) > 10:
@@ -129,7 +138,7 @@ def _int_arg(request, name: str, low: int, high: int) -> int | None:
     return number if low <= number <= high else None
 
 
-async def decide(datasette, request):
+async def decide(datasette: Datasette, request: Request) -> Response:
     """Record one decision in the review store; 303 back to the queue."""
     problem = may_post(datasette, request.scope)
     if problem:
@@ -142,10 +151,12 @@ async def decide(datasette, request):
     form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
     if not form.get("csrftoken"):
         return Response.text("no CSRF token", status=403)
-    name = reviewer(datasette)
+    name, path = reviewer(datasette), store_path(datasette)
+    if name is None or path is None:  # may_post checked the reviewer; serve --review names the store
+        return Response.text("review mode needs a reviewer and a review store", status=403)
     action = form.get("action", "")
 
-    def build(conn):
+    def build(conn: sqlite3.Connection) -> list[rv.Decision]:
         if action == "check":
             made = [rv.cell_decision(conn, form.get("document_key", ""), form.get("category", ""),
                                      form.get("value", ""), name)]
@@ -172,13 +183,13 @@ async def decide(datasette, request):
 
     try:
         made = await pages_execute(datasette, build)
-        await asyncio.to_thread(_write, store_path(datasette), made)
+        await asyncio.to_thread(_write, path, made)
     except PolicyCorpusError as exc:
         return Response.text(str(exc), status=400)
     return Response.redirect(safe_next(datasette, form.get("next")), status=303)
 
 
-async def pages_execute(datasette, fn):
+async def pages_execute(datasette: Datasette, fn: Callable[[sqlite3.Connection], T]) -> T:
     from publish.site_support import database
 
     return await database(datasette).execute_fn(fn)
@@ -192,7 +203,7 @@ def _write(path: Path, made: list) -> None:
         store.close()
 
 
-async def agreement_page(datasette, request):
+async def agreement_page(datasette: Datasette, request: Request) -> Response:
     from policycorpus.agreement import agreement_table, model_tags_of
     from publish.site_support import message_page, run_timed, template_context
 
@@ -201,7 +212,7 @@ async def agreement_page(datasette, request):
         return await message_page(datasette, request, "No review store is served with this corpus.", status=404)
     names = pages.split_names(request.args.getlist("reviewers"))[:10] or None
 
-    def compute(conn):
+    def compute(conn: sqlite3.Connection):
         keys = [r[0] for r in conn.execute("select distinct clause_key from reviews.decisions "
                                            "where clause_key is not null")]
         return agreement_table(conn, model_tags_of(conn, keys), names)

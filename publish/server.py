@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
-from policycorpus.db import TABLES, VIEWS, ensure_fts, ensure_views, open_db, sqlite_errors
+from policycorpus.db import TABLES, VIEWS, Table, View, ensure_fts, ensure_views, open_db, sqlite_errors
 from publish.summary import refresh_summaries
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
 
 SITE_DIR = Path(__file__).resolve().parent / "site"
 METADATA_FILE = SITE_DIR / "metadata.yml"
@@ -38,7 +43,7 @@ def database_name(db_path: str | Path) -> str:
     return TEMPLATE_DB
 
 
-def prepare_database(db_path: str | Path, *, log=None) -> None:
+def prepare_database(db_path: str | Path, *, log: Callable[[str], object] | None = None) -> None:
     """Bring the schema, views, FTS5 indexes and summary tables up to date.
 
     Other commands may write to the corpus meanwhile: the summary tables are
@@ -84,7 +89,8 @@ def build_metadata(db_name: str = TEMPLATE_DB) -> dict:
     databases = metadata.setdefault("databases", {})
     db_meta = databases.pop(TEMPLATE_DB, {})
     tables = db_meta.setdefault("tables", {})
-    for declared in [*TABLES, *VIEWS]:
+    described: list[Table | View] = [*TABLES, *VIEWS]
+    for declared in described:
         entry = tables.setdefault(declared.name, {})
         entry["description"] = declared.description
         entry["columns"] = {c.name: c.description for c in declared.columns}
@@ -136,7 +142,7 @@ def site_metadata(metadata: dict, db_path: str | Path, *, title: str | None = No
 
 
 def make_datasette(db_path: str | Path, *, settings: dict | None = None, plugin_config: dict | None = None,
-                   site: dict | None = None):
+                   site: dict | None = None) -> Datasette:
     """A Datasette serving db_path read-only (not immutable) with the project's metadata, templates and static files.
 
     The plugins are those of the ``datasette`` entry points; ``register`` adds them only if they are missing.

@@ -13,6 +13,8 @@ the charts page) until the next `serve` or `publish` rebuilds them.
 
 from __future__ import annotations
 
+import sqlite3
+
 import sqlite_utils
 
 from policycorpus.db import transaction, utcnow
@@ -115,7 +117,7 @@ def refresh_summaries(db: sqlite_utils.Database, *, force: bool = False) -> bool
     return True
 
 
-def built_at(conn) -> str | None:
+def built_at(conn: sqlite3.Connection) -> str | None:
     """When the summary tables were last rebuilt (UTC, ISO 8601), from any sqlite3 connection."""
     row = conn.execute("select value from meta where key = ?", [BUILT_AT_KEY]).fetchone()
     return row[0] if row else None
@@ -129,7 +131,7 @@ SUMMARY_OVERLAYS = {
 }
 
 
-def overlay_summary_views(conn) -> None:
+def overlay_summary_views(conn: sqlite3.Connection) -> None:
     """Create TEMP views named like the summary tables, computed live from the views (reviews included)."""
     for name, sql in SUMMARY_OVERLAYS.items():
         head, _, rest = sql.strip().partition(")")

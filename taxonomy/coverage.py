@@ -244,7 +244,7 @@ def _utilities(score, truth, evidence_ok, penalty, evidence_penalty):
     return (covered * gain_cov[None, :]).sum(1), (absent * gain_abs[None, :]).sum(1)
 
 
-def choose_thresholds(score, cells: CellTable, n_categories: int, penalty: float, evidence_penalty: float,
+def choose_thresholds(score: np.ndarray, cells: CellTable, n_categories: int, penalty: float, evidence_penalty: float,
                       pooling: float = POOLING) -> tuple[np.ndarray, np.ndarray]:
     """Per-category (lo, hi) maximising decided cells minus penalties, shrunk towards the pooled choice."""
     pooled_hi, pooled_lo = _utilities(score, cells.truth, cells.evidence_ok, penalty, evidence_penalty)
@@ -260,7 +260,8 @@ def choose_thresholds(score, cells: CellTable, n_categories: int, penalty: float
     return lo, hi
 
 
-def cell_figures(score, lo, hi, cells: CellTable, mask=None) -> dict:
+def cell_figures(score: np.ndarray, lo: np.ndarray, hi: np.ndarray, cells: CellTable,
+                 mask: np.ndarray | None = None) -> dict:
     """Decided share, decided accuracy and evidence precision of cells under thresholds lo/hi (per category)."""
     m = np.ones(len(score), bool) if mask is None else np.asarray(mask, bool)
     covered = m & (score >= hi[cells.category])
@@ -274,7 +275,7 @@ def cell_figures(score, lo, hi, cells: CellTable, mask=None) -> dict:
             "evidence_precision": (cells.evidence_ok[covered] & cells.truth[covered]).mean() if covered.any() else 0.0}
 
 
-def fit_thresholds(score, cells: CellTable, n_categories: int, accuracy: float | None = None,
+def fit_thresholds(score: np.ndarray, cells: CellTable, n_categories: int, accuracy: float | None = None,
                    evidence: float | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """The per-category thresholds deciding most cells while reaching the targets on the fitting cells.
 
@@ -283,13 +284,13 @@ def fit_thresholds(score, cells: CellTable, n_categories: int, accuracy: float |
     """
     accuracy = TARGET_ACCURACY + ACCURACY_MARGIN if accuracy is None else accuracy
     evidence = TARGET_EVIDENCE + EVIDENCE_MARGIN if evidence is None else evidence
-    best = None
+    tried = []
     for penalty in PENALTIES:
         for evidence_penalty in EVIDENCE_PENALTIES:
             lo, hi = choose_thresholds(score, cells, n_categories, penalty, evidence_penalty)
             f = cell_figures(score, lo, hi, cells)
             shortfall = max(0.0, accuracy - f["decided_accuracy"]) + max(0.0, evidence - f["evidence_precision"])
             key = (-round(shortfall, 4), f["decided_share"])
-            if best is None or key > best[0]:
-                best = (key, lo, hi, {"penalty": penalty, "evidence_penalty": evidence_penalty, **f})
+            tried.append((key, lo, hi, {"penalty": penalty, "evidence_penalty": evidence_penalty, **f}))
+    best = max(tried, key=lambda t: t[0])  # the first of equally good ones
     return best[1], best[2], best[3]

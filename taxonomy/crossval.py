@@ -23,14 +23,19 @@ import argparse
 import hashlib
 import json
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from taxonomy import coverage
-from taxonomy.evaluate import score
+from taxonomy.evaluate import Scores, score
 from taxonomy.segment import CLAUSE, Clause, clauses_from_units
+
+if TYPE_CHECKING:
+    from taxonomy.model import TaggerModel
 
 FOLDS = 5
 SETS = ("gold", "realdev", "owndocs")
@@ -128,7 +133,7 @@ class FoldScores:
     categories: list[str]
 
 
-def score_documents(model, docs: list[LabelledDoc]) -> tuple[list, list, list]:
+def score_documents(model: TaggerModel, docs: list[LabelledDoc]) -> tuple[list, list, list]:
     """Probabilities, label decisions and modalities of documents, each read as one document."""
     records = [r for d in docs for r in d.records]
     taggable = np.concatenate([d.taggable for d in docs]) if docs else np.zeros(0, bool)
@@ -147,7 +152,8 @@ def score_documents(model, docs: list[LabelledDoc]) -> tuple[list, list, list]:
 
 
 def out_of_fold(docs: list[LabelledDoc], labelled_weight: float = 0.0, seed: int = 0, folds: int = FOLDS,
-                train=None, log=print, model=None) -> FoldScores:
+                train: Callable[[list[dict]], TaggerModel] | None = None, log: Callable[[str], object] = print,
+                model: TaggerModel | None = None) -> FoldScores:
     """Score each document with a model trained without its fold.
 
     With ``labelled_weight`` 0 no labelled clause is trained on, so one model
@@ -166,16 +172,16 @@ def out_of_fold(docs: list[LabelledDoc], labelled_weight: float = 0.0, seed: int
     for f in range(folds):
         test = [i for i in range(len(docs)) if fold[i] == f]
         rows = [r for i in range(len(docs)) if fold[i] != f for r in docs[i].training_rows()]
-        model = shared or train(rows)
-        log(f"fold {f}: {len(test)} documents scored by {model.version}"
+        fold_model = shared or train(rows)
+        log(f"fold {f}: {len(test)} documents scored by {fold_model.version}"
             + (f" (trained with {len(rows)} labelled clauses)" if shared is None else ""))
-        p, c, m = score_documents(model, [docs[i] for i in test])
+        p, c, m = score_documents(fold_model, [docs[i] for i in test])
         for j, i in enumerate(test):
-            P[i], C[i], M[i], T[i] = p[j], c[j], m[j], model.tagger.thresholds_
-    return FoldScores(P, C, M, T, list(model.categories))
+            P[i], C[i], M[i], T[i] = p[j], c[j], m[j], fold_model.tagger.thresholds_
+    return FoldScores(P, C, M, T, list(fold_model.categories))
 
 
-def clause_figures(docs: list[LabelledDoc], oof: FoldScores, which: str | None = None):
+def clause_figures(docs: list[LabelledDoc], oof: FoldScores, which: str | None = None) -> Scores:
     """taxonomy.evaluate.score of the out-of-fold decisions (one set, or all pooled)."""
     gold, predicted = [], []
     for i, d in enumerate(docs):
@@ -188,15 +194,17 @@ def clause_figures(docs: list[LabelledDoc], oof: FoldScores, which: str | None =
     return score(gold, predicted, oof.categories)
 
 
-def cells_of(docs: list[LabelledDoc], oof: FoldScores, indices) -> coverage.CellTable:
+def cells_of(docs: list[LabelledDoc], oof: FoldScores, indices: Sequence[int]) -> coverage.CellTable:
     tables = [coverage.build_cells([(oof.P[i], docs[i].taggable, docs[i].label_matrix(oof.categories))],
                                    oof.clause_thresholds[i]) for i in indices]
-    return coverage.CellTable(*(np.concatenate([getattr(t, a) for t in tables]) for a in
-                                ("X", "category", "truth", "evidence_ok")),
+    X, category, truth, evidence_ok = (np.concatenate([getattr(t, a) for t in tables]) for a in
+                                       ("X", "category", "truth", "evidence_ok"))
+    return coverage.CellTable(X, category, truth, evidence_ok,
                               np.concatenate([np.full(len(t.truth), i) for t, i in zip(tables, indices)]))
 
 
-def fit_cells(cells: coverage.CellTable, n_categories: int):
+def fit_cells(cells: coverage.CellTable, n_categories: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
     coef, intercepts = coverage.fit_calibrator(cells, n_categories)
     s = coverage.calibrated(cells, coef, intercepts)
     lo, hi, chosen = coverage.fit_thresholds(s, cells, n_categories)
@@ -228,7 +236,7 @@ def cell_crossval(docs: list[LabelledDoc], oof: FoldScores, folds: int = FOLDS) 
     return out
 
 
-def calibration_for(model, docs: list[LabelledDoc], oof: FoldScores, method: dict) -> coverage.CellCalibration:
+def calibration_for(model: TaggerModel, docs: list[LabelledDoc], oof: FoldScores, method: dict) -> coverage.CellCalibration:
     """Calibrator and thresholds fitted on all documents' out-of-fold scores, for ``model``."""
     K = len(oof.categories)
     coef, intercepts, lo, hi, chosen = fit_cells(cells_of(docs, oof, range(len(docs))), K)
@@ -257,7 +265,7 @@ def summary(docs: list[LabelledDoc], oof: FoldScores, cells: dict) -> dict:
     return {k: {m: (round(float(v), 4) if isinstance(v, float) else v) for m, v in f.items()} for k, f in out.items()}
 
 
-def model_weight(model) -> float:
+def model_weight(model: TaggerModel) -> float:
     """The weight the model gave labelled clauses (0 when it was trained on the taxonomy examples alone)."""
     from taxonomy.training import LABELLED_WEIGHT
 
@@ -266,7 +274,7 @@ def model_weight(model) -> float:
     return float(model.info.get("labelled_weight", LABELLED_WEIGHT))
 
 
-def write_card(path, model, docs: list[LabelledDoc], oof: FoldScores, cells: dict, weight: float) -> None:
+def write_card(path: str | Path, model: TaggerModel, docs: list[LabelledDoc], oof: FoldScores, cells: dict, weight: float) -> None:
     """Record each set's cross-validated figures in the model's quality card."""
     from taxonomy.evaluate import update_card
 
@@ -287,7 +295,7 @@ def write_card(path, model, docs: list[LabelledDoc], oof: FoldScores, cells: dic
         update_card(path, model.version, name, s, f"{about[name]}; {how}")
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m taxonomy.crossval", description=__doc__.split("\n\n")[0])
     ap.add_argument("realcorpus", help="shared/realcorpus (for gold)")
     ap.add_argument("--realdev", help="directory of realdev-A|B|C.units.jsonl (python -m taxonomy.realdev)")

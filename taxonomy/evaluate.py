@@ -67,11 +67,11 @@ def score(gold: list[dict], predicted: list[dict], categories: list[str]) -> Sco
     out = Scores(units=len(gold), documents=len(gold_cover), modality_confusion=out_confusion)
     f1s = []
     for c, (tp, fp, fn) in counts.items():
-        p, r, f = _prf(tp, fp, fn)
-        out.per_category[c] = {"precision": p, "recall": r, "f1": f, "support": tp + fn, "predicted": tp + fp,
+        precision, recall, f1 = _prf(tp, fp, fn)
+        out.per_category[c] = {"precision": precision, "recall": recall, "f1": f1, "support": tp + fn, "predicted": tp + fp,
                                **_category_coverage(c, gold_cover, pred_cover)}
         if tp + fn:
-            f1s.append(f)
+            f1s.append(f1)
     tp, fp, fn = (sum(v[i] for v in counts.values()) for i in range(3))
     out.micro_precision, out.micro_recall, out.micro_f1 = _prf(tp, fp, fn)
     out.macro_f1 = sum(f1s) / len(f1s) if f1s else 0.0
@@ -177,7 +177,7 @@ def card_entry(s: Scores, description: str = "") -> dict:
     }
 
 
-def load_card(path, model_version: str | None = None) -> dict | None:
+def load_card(path: str | Path, model_version: str | None = None) -> dict | None:
     """A model's quality card, or None if there is none (or it was measured for another model version)."""
     path = Path(path)
     if not path.is_file():
@@ -193,7 +193,7 @@ def load_card(path, model_version: str | None = None) -> dict | None:
     return card
 
 
-def update_card(path, model_version: str, name: str, s: Scores, description: str = "") -> dict:
+def update_card(path: str | Path, model_version: str, name: str, s: Scores, description: str = "") -> dict:
     """Record the figures of one labelled set in the quality card at ``path``.
 
     A card measured for another model version is started afresh: its figures

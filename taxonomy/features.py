@@ -8,6 +8,8 @@ optional ``context`` (the whole sentence a line fragment belongs to),
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Any, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -35,14 +37,14 @@ def normalize(text: str) -> str:
     return _DIGITS.sub("0", text)
 
 
-def field(record, name: str) -> str:
+def field(record: dict | object, name: str) -> str:
     value = record.get(name) if isinstance(record, dict) else getattr(record, name, None)
     if isinstance(value, (list, tuple)):
         value = " > ".join(value)
     return value or ""
 
 
-def clause_text(record) -> str:
+def clause_text(record: dict | object) -> str:
     """The clause, plus the rest of its sentence when it is a line fragment, plus its lead-in.
 
     A list item is read with the sentence that introduces it ("When you reply
@@ -56,7 +58,7 @@ def clause_text(record) -> str:
 class PhraseMatcher:
     """Counts, per category, the indicative phrases found in a text (token-based, fast)."""
 
-    def __init__(self, phrases_by_category: list[list[str]]):
+    def __init__(self, phrases_by_category: list[list[str]]) -> None:
         self.n_categories = len(phrases_by_category)
         self.exact: dict[str, list[tuple[tuple[str, ...], int]]] = {}
         self.prefix: dict[str, list[tuple[tuple[str, ...], int]]] = {}
@@ -160,7 +162,7 @@ class ClauseFeaturizer(BaseEstimator, TransformerMixin):
         phrase_weight: float = 0.3,
         heading_phrase_weight: float = 0.5,
         max_char_features: int = 60000,
-    ):
+    ) -> None:
         self.taxonomy_path = taxonomy_path
         self.word_ngrams = word_ngrams
         self.char_ngrams = char_ngrams
@@ -177,7 +179,7 @@ class ClauseFeaturizer(BaseEstimator, TransformerMixin):
         leads = [normalize(field(r, "lead_in")) for r in X]
         return texts, headings, leads
 
-    def fit(self, X, y=None):
+    def fit(self, X: Sequence[Any], y: Any = None) -> Self:
         texts, headings, leads = self._texts(X)
         self.word_ = TfidfVectorizer(ngram_range=tuple(self.word_ngrams), sublinear_tf=True, min_df=1,
                                      token_pattern=r"(?u)\b\w+\b", dtype=np.float32).fit(texts)
@@ -199,7 +201,7 @@ class ClauseFeaturizer(BaseEstimator, TransformerMixin):
     def _path(self) -> str:
         return str(self.taxonomy_path or TAXONOMY_PATH)
 
-    def transform(self, X):
+    def transform(self, X: Sequence[Any]) -> sp.csr_matrix:
         texts, headings, leads = self._texts(X)
         text_matcher, heading_matcher = self.text_matcher_, self.heading_matcher_
         lead_cache: dict = {}

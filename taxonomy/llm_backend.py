@@ -25,10 +25,11 @@ import json
 import queue
 import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 import yaml
@@ -36,6 +37,12 @@ import yaml
 from policycorpus.db import transaction, utcnow
 from policycorpus.errors import CorpusStateError, DependencyError, InputError, PolicyCorpusError
 from taxonomy.taxonomy import MODALITIES, Taxonomy, load_taxonomy
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from taxonomy.coverage import CellCalibration
+    from taxonomy.model import TaggedResult, TaggerModel
 
 PROMPT_PATH = Path(__file__).with_name("llm_prompt.yaml")
 BACKEND = "llm"
@@ -263,7 +270,7 @@ def _clause_answer(entry: dict, known: set[str]) -> ClauseAnswer | ClauseFailure
 class LLMCache:
     """Answers and failures in a corpus's llm_cache table (possibly another corpus's: --llm-cache)."""
 
-    def __init__(self, db: sqlite_utils.Database):
+    def __init__(self, db: sqlite_utils.Database) -> None:
         self.db = db
 
     def lookup(self, model_id: str, version: str, keys: Sequence[str]) -> dict[str, dict]:
@@ -281,12 +288,12 @@ class LLMCache:
     def store(self, rows: list[dict]) -> None:
         if rows:
             with transaction(self.db):
-                self.db["llm_cache"].insert_all(rows, pk=("model_id", "prompt_version", "clause_key"), replace=True)
+                self.db.table("llm_cache").insert_all(rows, pk=("model_id", "prompt_version", "clause_key"), replace=True)
 
 
 def _cache_row(model_id: str, version: str, item: ClauseItem, result: ClauseAnswer | ClauseFailure,
                attempts: int, raw: str) -> dict:
-    row = {
+    row: dict[str, object] = {
         "model_id": model_id, "prompt_version": version, "clause_key": item.key,
         "text": item.text, "heading_path": item.heading or None, "lead_in": item.lead_in or None,
         "attempts": attempts, "created_at": utcnow(),
@@ -391,7 +398,7 @@ class LLMTagger:
     def __init__(self, model_id: str, cache_db: sqlite_utils.Database, *, taxonomy: Taxonomy | None = None,
                  spec: PromptSpec | None = None, max_requests: int | None = None, max_cost: float | None = None,
                  price: tuple[float, float] | None = None, retry_failed: bool = False,
-                 timeout: float | None = None, progress: Callable[[RunStats], None] | None = None):
+                 timeout: float | None = None, progress: Callable[[RunStats], None] | None = None) -> None:
         llm = _import_llm()
         try:
             self.model = llm.get_model(model_id)
@@ -420,7 +427,8 @@ class LLMTagger:
 
     # -- the TaggerModel interface
 
-    def tag(self, records: Sequence[dict], taggable=None, documents=None) -> list[LLMResult]:
+    def tag(self, records: Sequence[dict], taggable: Sequence[bool] | np.ndarray | None = None,
+            documents: Sequence[Hashable] | None = None) -> list[LLMResult]:
         """Categories (each with the clause's confidence) and modality per record; untaggable ones get none."""
         n = len(records)
         taggable = [True] * n if taggable is None else [bool(t) for t in taggable]
@@ -431,10 +439,7 @@ class LLMTagger:
         answers = self._answers([items[i] for i in range(n) if results[i] is None],
                                 [(documents[i] if documents is not None else None)
                                  for i in range(n) if results[i] is None])
-        for i in range(n):
-            if results[i] is None:
-                results[i] = answers[items[i].key]
-        return results  # type: ignore[return-value]
+        return [r if r is not None else answers[items[i].key] for i, r in enumerate(results)]
 
     # -- answers: cache first, then requests
 
@@ -496,7 +501,7 @@ class LLMTagger:
             self.cache.store(rows)
             self._report()
             if retry:
-                whole = len(retry) == len(pending) > 1 and {parsed[n].kind for n in parsed} <= BATCH_FAILURES
+                whole = len(retry) == len(pending) > 1 and {r.kind for r in parsed.values() if isinstance(r, ClauseFailure)} <= BATCH_FAILURES
                 todo[:0] = [([i], attempt + 1) for i in retry] if whole else [(retry, attempt + 1)]
         return out
 
@@ -571,7 +576,8 @@ class UncertainOnlyTagger:
     that band. A clause the language model fails on keeps the offline tags.
     """
 
-    def __init__(self, offline, llm_tagger: LLMTagger, calibration=None, per_cell: int = 3):
+    def __init__(self, offline: TaggerModel, llm_tagger: LLMTagger, calibration: CellCalibration | None = None,
+                 per_cell: int = 3) -> None:
         self.offline, self.llm = offline, llm_tagger
         self.calibration, self.per_cell = calibration, per_cell
         self.categories = llm_tagger.categories
@@ -579,7 +585,8 @@ class UncertainOnlyTagger:
         self.stats = llm_tagger.stats
         self.sent = 0
 
-    def tag(self, records: Sequence[dict], taggable=None, documents=None) -> list:
+    def tag(self, records: Sequence[dict], taggable: Sequence[bool] | np.ndarray | None = None,
+            documents: Sequence[Hashable] | None = None) -> Sequence[TaggedResult | LLMResult]:
         base = self.offline.tag(records, taggable, documents)
         if not records:
             return base
@@ -592,15 +599,16 @@ class UncertainOnlyTagger:
         self.sent += len(idx)
         answers = self.llm.tag([records[i] for i in idx], None,
                                None if documents is None else [documents[i] for i in idx])
-        out = list(base)
+        out: list[TaggedResult | LLMResult] = list(base)
         for i, answer in zip(idx, answers):
             if answer.error is None:
                 out[i] = answer
         return out
 
 
-def uncertain_cell_mask(base: Sequence, calibration, taggable=None, documents=None, per_cell: int = 3
-                        ) -> list[bool]:
+def uncertain_cell_mask(base: Sequence, calibration: CellCalibration,
+                        taggable: Sequence[bool] | np.ndarray | None = None,
+                        documents: Sequence[Hashable] | None = None, per_cell: int = 3) -> list[bool]:
     """The clauses that decide an uncertain calibrated cell (see UncertainOnlyTagger).
 
     ``base``: the offline model's results (each with ``scores``, every
@@ -628,7 +636,8 @@ def uncertain_cell_mask(base: Sequence, calibration, taggable=None, documents=No
     return mask
 
 
-def uncertain_mask(P, base: Sequence, taggable=None, documents=None, band: tuple[float, float] = (0.2, 0.6)
+def uncertain_mask(P: np.ndarray, base: Sequence, taggable: Sequence[bool] | np.ndarray | None = None,
+                   documents: Sequence[Hashable] | None = None, band: tuple[float, float] = (0.2, 0.6)
                    ) -> list[bool]:
     """Which clauses the offline model is unsure of (see UncertainOnlyTagger)."""
     lo, hi = band
@@ -692,7 +701,7 @@ def clause_failures(db: sqlite_utils.Database, model_id: str, prompt_version: st
     rows = {r["clause_key"]: r for r in db.query(
         "select clause_key, error_kind, error, attempts from llm_cache where model_id = ? and prompt_version = ? "
         "and status = 'error'", [model_id, prompt_version])}
-    out = []
+    out: list[dict] = []
     if not rows:
         return out
     for clause_id, text, heading, lead_in in db.execute(

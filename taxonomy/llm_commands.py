@@ -10,12 +10,18 @@ import functools
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
+import sqlite_utils
 
 from policycorpus.db import open_db
-from policycorpus.options import UserError
+from policycorpus.options import F, UserError
+
+if TYPE_CHECKING:
+    from taxonomy.llm_backend import LLMTagger
 
 CACHE_ENV = "POLICYCORPUS_LLM_CACHE"
 DEFAULT_UNIT_CACHE = "llm-cache.db"
@@ -33,7 +39,7 @@ def _price(ctx, param, value):
     return a, b
 
 
-def backend_options(for_corpus: bool):
+def backend_options(for_corpus: bool) -> Callable[[F], F]:
     """--backend, --llm-model, --llm-cache, --max-requests, --max-cost, --llm-price, --retry-failed (+ --only)."""
     options = [
         click.option("--backend", type=click.Choice(["offline", "llm"]), default="offline", show_default=True,
@@ -64,7 +70,7 @@ def backend_options(for_corpus: bool):
             help="With --backend llm: 'uncertain' sends only the clauses the offline model is unsure of; the "
                  "others keep the offline model's tags."))
 
-    def decorate(fn):
+    def decorate(fn: F) -> F:
         for option in reversed(options):
             fn = option(fn)
         return fn
@@ -72,7 +78,7 @@ def backend_options(for_corpus: bool):
     return decorate
 
 
-def check_backend(backend: str, llm_model: str | None, **llm_args) -> None:
+def check_backend(backend: str, llm_model: str | None, **llm_args: Any) -> None:
     if backend == "llm" and not llm_model:
         raise UserError("--backend llm needs --llm-model NAME ('llm models' lists them)")
     if backend != "llm":
@@ -96,8 +102,9 @@ def _progress(quiet: bool):
     return report
 
 
-def make_tagger(model: str, cache_db, *, max_requests=None, max_cost=None, llm_price=None, llm_timeout=None,
-                retry_failed=False, quiet=False):
+def make_tagger(model: str, cache_db: sqlite_utils.Database, *, max_requests: int | None = None,
+                max_cost: float | None = None, llm_price: tuple[float, float] | None = None,
+                llm_timeout: float | None = None, retry_failed: bool = False, quiet: bool = False) -> LLMTagger:
     from taxonomy.llm_backend import LLMTagger
 
     return LLMTagger(model, cache_db, max_requests=max_requests, max_cost=max_cost, price=llm_price,
@@ -120,8 +127,8 @@ def _stopped(exc, tagger) -> None:
     raise click.exceptions.Exit(exc.exit_code)
 
 
-def run_tag(db_path: str, quiet: bool, llm_model: str, llm_cache: str | None, only: str, offline_model_file,
-            **bounds) -> None:
+def run_tag(db_path: str, quiet: bool, llm_model: str, llm_cache: str | None, only: str,
+            offline_model_file: str | None, **bounds: Any) -> None:
     """policycorpus tag --backend llm."""
     from taxonomy.evaluate import load_card
     from taxonomy.llm_backend import BudgetExhausted, UncertainOnlyTagger, card_path, reopen_failed
@@ -129,7 +136,8 @@ def run_tag(db_path: str, quiet: bool, llm_model: str, llm_cache: str | None, on
 
     db = open_db(db_path)
     cache_db = open_db(llm_cache) if llm_cache else db
-    tagger = language = make_tagger(llm_model, cache_db, quiet=quiet, **bounds)
+    language = make_tagger(llm_model, cache_db, quiet=quiet, **bounds)
+    tagger: LLMTagger | UncertainOnlyTagger = language
     if only == "uncertain":
         from taxonomy.pipeline import load_tagger as _model
 
@@ -155,7 +163,7 @@ def run_tag(db_path: str, quiet: bool, llm_model: str, llm_cache: str | None, on
     else:
         click.echo(f"Tagged {stats['clauses']} clauses of {stats['snapshots']} snapshots: "
                    f"{stats['tags']} tags ({stats['version']}).")
-    if only == "uncertain":
+    if isinstance(tagger, UncertainOnlyTagger):  # --only uncertain
         click.echo(f"{tagger.sent} uncertain clauses went to the language model.", err=True)
     click.echo(_summary(language), err=True)
     if language.stats.failures:
@@ -180,7 +188,7 @@ def _unit_cache(llm_cache: str | None):
     return open_db(llm_cache or os.environ.get(CACHE_ENV) or DEFAULT_UNIT_CACHE)
 
 
-def run_classify(rows: list[dict], output: str | None, llm_model: str, llm_cache: str | None, **bounds) -> None:
+def run_classify(rows: list[dict], output: str | None, llm_model: str, llm_cache: str | None, **bounds: Any) -> None:
     """policycorpus taxonomy classify --backend llm."""
     from taxonomy.llm_backend import BudgetExhausted
     from taxonomy.pipeline import classify_units
@@ -200,7 +208,7 @@ def run_classify(rows: list[dict], output: str | None, llm_model: str, llm_cache
     click.echo(_summary(tagger), err=True)
 
 
-def run_coverage(rows: list[dict], output: str | None, llm_model: str, llm_cache: str | None, **bounds) -> None:
+def run_coverage(rows: list[dict], output: str | None, llm_model: str, llm_cache: str | None, **bounds: Any) -> None:
     """policycorpus taxonomy coverage --backend llm: the model's own decisions as cells (no calibration)."""
     from taxonomy.llm_backend import BudgetExhausted
     from taxonomy.pipeline import classified_cells, classify_units
@@ -223,7 +231,7 @@ def run_coverage(rows: list[dict], output: str | None, llm_model: str, llm_cache
 
 
 def run_evaluate(units: list[dict], gold: list[dict], llm_model: str, llm_cache: str | None, as_json: bool,
-                 card_name: str | None, description: str, **bounds) -> None:
+                 card_name: str | None, description: str, **bounds: Any) -> None:
     """policycorpus taxonomy evaluate --backend llm: the figures, and with --card the model's quality card."""
     from taxonomy.evaluate import format_scores, score, update_card
     from taxonomy.llm_backend import BudgetExhausted, card_path
@@ -252,10 +260,10 @@ def run_evaluate(units: list[dict], gold: list[dict], llm_model: str, llm_cache:
         click.echo(f"recorded as '{card_name}' in {path}", err=True)
 
 
-def with_backend(fn):
+def with_backend(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Keep the llm options together in one dict argument, ``llm_args``."""
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         keys = ("llm_cache", "max_requests", "max_cost", "llm_price", "llm_timeout", "retry_failed")
         llm_args = {k: kwargs.pop(k) for k in keys if k in kwargs}
         return fn(*args, llm_args=llm_args, **kwargs)

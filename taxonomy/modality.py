@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any, Self
 
 import numpy as np
 import yaml
@@ -18,7 +20,8 @@ EXAMPLES_PATH = Path(__file__).with_name("modality_examples.yaml")
 RULES_FORMAT = 7
 
 # strength order used to pick the strongest cue
-STRENGTH = {"prohibition": 4, "obligation": 3, "recommendation": 2, "permission": 1, "information": 0}
+STRENGTH = {m: len(MODALITIES) - 1 - i for i, m in enumerate(MODALITIES)}  # prohibition 4 ... information 0
+CUED = MODALITIES[:-1]  # the modalities wording signals; information is what is left
 CUE_SCORE = {"explicit": 0.9, "imperative": 0.75, "lead_in": 0.7, "heading": 0.6, "none": 0.7}
 
 _CONDITION = re.compile(r"^\W*(?:if|when|whenever|before|after|once|while|unless|where|for|in|to|during|since|as|because|should)\b[^,.;:]{0,120},\s*", re.I)
@@ -83,21 +86,21 @@ class ModalityTagger(BaseEstimator):
     ``lead_in`` and ``heading``.
     """
 
-    def __init__(self, rules_path: str | None = None, use_lead_in: bool = True, use_heading: bool = True):
+    def __init__(self, rules_path: str | None = None, use_lead_in: bool = True, use_heading: bool = True) -> None:
         self.rules_path = rules_path
         self.use_lead_in = use_lead_in
         self.use_heading = use_heading
 
-    def fit(self, X=None, y=None):
+    def fit(self, X: Any = None, y: Any = None) -> Self:
         data = yaml.safe_load(Path(self.rules_path or RULES_PATH).read_text(encoding="utf-8"))
         self.neutralize_ = _alternation(data["neutralize"])
         self.overrides_ = {m: _alternation(p) for m, p in data["overrides"].items()}
-        self.patterns_ = {m: _alternation(data[m]) for m in ("prohibition", "obligation", "recommendation", "permission")}
+        self.patterns_ = {m: _alternation(data[m]) for m in CUED}
         self.imperative_verbs_ = frozenset(data["imperative_verbs"])
         self.noun_followers_ = frozenset(data["noun_followers"])
         self.heading_patterns_ = {
             m: re.compile(data[f"heading_{m}"], re.I)
-            for m in ("prohibition", "obligation", "recommendation", "permission", "information") if f"heading_{m}" in data
+            for m in MODALITIES if f"heading_{m}" in data
         }
         self.conditional_lead_in_ = re.compile(data["conditional_lead_in"], re.I)
         self.question_ = re.compile(data["question"], re.I)
@@ -129,7 +132,7 @@ class ModalityTagger(BaseEstimator):
                 found = modality if STRENGTH[modality] > STRENGTH[found] else found
                 text = pattern.sub(" ", text)
         cleaned = self.neutralize_.sub(" ", text)
-        for modality in ("prohibition", "obligation", "recommendation", "permission"):
+        for modality in CUED:
             if STRENGTH[modality] <= STRENGTH[found]:
                 break
             if self.patterns_[modality].search(cleaned):
@@ -141,7 +144,7 @@ class ModalityTagger(BaseEstimator):
         if self._starts_with_instruction(text):
             return True
         m = _CONDITION.match(text)
-        return bool(m) and self._starts_with_instruction(text[m.end():])
+        return m is not None and self._starts_with_instruction(text[m.end():])
 
     def soft_instruction(self, text: str) -> bool:
         """True if the clause opens with a recommending phrase ("Consider ...", "Keep in mind ...")."""
@@ -242,7 +245,7 @@ class ModalityTagger(BaseEstimator):
 
     # -- scikit-learn interface
 
-    def predict_with_score(self, X) -> list[tuple[str, float]]:
+    def predict_with_score(self, X: Iterable[Any]) -> list[tuple[str, float]]:
         memo: dict = {}  # short list items repeat too
         out = []
         self._memo = {}
@@ -257,10 +260,10 @@ class ModalityTagger(BaseEstimator):
             del self._memo
         return out
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X: Iterable[Any]) -> np.ndarray:
         return np.array([m for m, _ in self.predict_with_score(X)], dtype=object)
 
-    def score(self, X, y) -> float:
+    def score(self, X: Iterable[Any], y: Sequence[str]) -> float:
         return float(np.mean(self.predict(X) == np.asarray(y, dtype=object)))
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol, Self
 
 import joblib
 import numpy as np
@@ -54,7 +56,7 @@ class ClauseTagger(BaseEstimator):
         max_labels: int = 3,
         sentence_min_chars: int | None = 250,
         random_state: int = 0,
-    ):
+    ) -> None:
         self.featurizer = featurizer
         self.C = C
         self.class_weight = class_weight
@@ -82,7 +84,8 @@ class ClauseTagger(BaseEstimator):
             intercepts.append(float(lr.intercept_[0]))
         return np.vstack(coefs), np.array(intercepts, dtype=np.float32)
 
-    def fit(self, X, Y, groups=None, sample_weight=None, threshold_rows=None):
+    def fit(self, X: Sequence[Any], Y: np.ndarray, groups: np.ndarray | None = None,
+            sample_weight: np.ndarray | None = None, threshold_rows: Sequence[bool] | None = None) -> Self:
         """Fit on records X and label matrix Y (n x categories).
 
         ``groups`` keeps copies of one example in one cross-validation fold;
@@ -127,7 +130,7 @@ class ClauseTagger(BaseEstimator):
         M = self.featurizer_.transform(X)
         return _sigmoid(np.asarray(M @ self.coef_.T) + self.intercept_)
 
-    def predict_proba(self, X) -> np.ndarray:
+    def predict_proba(self, X: Sequence[Any]) -> np.ndarray:
         """Probabilities per category; a long clause scores the best of itself and each of its sentences.
 
         A topic a policy mentions in one sentence of a long paragraph (a
@@ -143,7 +146,8 @@ class ClauseTagger(BaseEstimator):
                 np.maximum.at(P, np.asarray(owners), self._proba(sentences))
         return P
 
-    def decide(self, P: np.ndarray, taggable: np.ndarray | None = None, documents=None) -> np.ndarray:
+    def decide(self, P: np.ndarray, taggable: np.ndarray | None = None,
+               documents: Sequence[Hashable] | None = None) -> np.ndarray:
         """Turn probabilities into label decisions (thresholds, fallback, at most max_labels).
 
         ``documents`` gives each row's document id (rows of one document need
@@ -193,7 +197,8 @@ class ClauseTagger(BaseEstimator):
                 if not self.max_labels or chosen[row].sum() < self.max_labels:
                     chosen[row, k] = True
 
-    def predict(self, X, taggable=None, documents=None) -> np.ndarray:
+    def predict(self, X: Sequence[Any], taggable: np.ndarray | None = None,
+                documents: Sequence[Hashable] | None = None) -> np.ndarray:
         return self.decide(self.predict_proba(X), taggable, documents).astype(np.int8)
 
 
@@ -225,6 +230,20 @@ def _sentence_records(X, min_chars: int) -> tuple[list[dict], list[int]]:
 SCORE_FLOOR = 0.0005  # probabilities below this are stored as 0 (they change no cell state)
 
 
+class Tagger(Protocol):
+    """What the pipeline asks of a tagger: TaggerModel, or taxonomy.llm_backend's LLMTagger and UncertainOnlyTagger.
+
+    ``tag`` returns one result per record with ``labels``, ``modality``, ``modality_score`` and (optionally)
+    ``scores``, as TaggedResult has them.
+    """
+
+    version: str
+    categories: list[str]
+
+    def tag(self, records: Sequence[Any], taggable: np.ndarray | Sequence[bool] | None = None,
+            documents: Sequence[Hashable] | None = None) -> Sequence[Any]: ...
+
+
 @dataclass
 class TaggedResult:
     labels: dict[str, float]
@@ -247,7 +266,8 @@ class TaggerModel:
     info: dict = field(default_factory=dict)
     format: int = MODEL_FORMAT
 
-    def tag(self, records, taggable=None, documents=None) -> list[TaggedResult]:
+    def tag(self, records: Sequence[Any], taggable: np.ndarray | Sequence[bool] | None = None,
+            documents: Sequence[Hashable] | None = None) -> list[TaggedResult]:
         """Categories (with probabilities) and modality for each record; untaggable ones get none.
 
         ``documents`` gives each record's document id; without it the records

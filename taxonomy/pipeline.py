@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -14,9 +14,9 @@ import sqlite_utils
 from policycorpus.db import transaction, utcnow
 from policycorpus.keys import clause_keys
 from policycorpus.structure import Block, blocks_from_json
-from taxonomy.coverage import cell_states
+from taxonomy.coverage import CellCalibration, cell_states
 from taxonomy.evaluate import CARD_CATEGORY_FIGURES
-from taxonomy.model import TaggerModel, load_model
+from taxonomy.model import Tagger, TaggerModel, load_model
 from taxonomy.segment import CLAUSE, SEGMENTER_VERSION, Clause, blocks_from_text, clauses_from_units, segment_blocks
 from taxonomy.taxonomy import Taxonomy, load_taxonomy
 from taxonomy.training import DEFAULT_MODEL_PATH
@@ -99,7 +99,7 @@ def clause_record(c: Clause) -> dict:
     return {"text": c.text, "context": c.context or c.text, "heading": c.heading, "lead_in": c.lead_in}
 
 
-def tag_clauses(clauses: list[Clause], model: TaggerModel | None = None) -> list[TaggedClause]:
+def tag_clauses(clauses: list[Clause], model: Tagger | None = None) -> list[TaggedClause]:
     """Categories and modality for the segmented clauses of one document; headings and boilerplate get none."""
     model = model or get_model()
     results = model.tag([clause_record(c) for c in clauses], [c.kind == CLAUSE for c in clauses])
@@ -110,7 +110,7 @@ def tag_clauses(clauses: list[Clause], model: TaggerModel | None = None) -> list
     ]
 
 
-def tag_blocks(blocks: list[Block], text: str | None = None, model: TaggerModel | None = None) -> list[TaggedClause]:
+def tag_blocks(blocks: list[Block], text: str | None = None, model: Tagger | None = None) -> list[TaggedClause]:
     """Segment and tag a document that is not in the database (e.g. a client's draft policy).
 
     ``blocks`` are structure blocks (policycorpus.structure.Block); spans refer
@@ -119,7 +119,7 @@ def tag_blocks(blocks: list[Block], text: str | None = None, model: TaggerModel 
     return tag_clauses(segment_blocks(blocks, text), model)
 
 
-def classify_units(rows: list[dict], model: TaggerModel | None = None) -> list[dict]:
+def classify_units(rows: list[dict], model: Tagger | None = None) -> list[dict]:
     """Label JSON-line units {text, heading?, doc?}: each row comes back with labels, scores and modality.
 
     Rows are read in document order; consecutive rows with the same ``doc``
@@ -142,7 +142,8 @@ def classify_units(rows: list[dict], model: TaggerModel | None = None) -> list[d
     return out
 
 
-def get_calibration(model: TaggerModel, model_file: str | Path | None = None, path: str | Path | None = None):
+def get_calibration(model: TaggerModel, model_file: str | Path | None = None, path: str | Path | None = None
+                    ) -> CellCalibration:
     """The cell thresholds of ``model``: the file at ``path``, else MODEL.thresholds.json beside ``model_file``.
 
     ``model_file`` defaults as in ``get_model`` ($POLICYCORPUS_MODEL or the
@@ -169,7 +170,9 @@ def clause_scores(clauses: list[Clause], model: TaggerModel) -> list[dict[str, f
     """Every category's probability for each clause ({} for headings, boilerplate and fragments)."""
     taggable = [c.kind == CLAUSE for c in clauses]
     records = [clause_record(c) for c, t in zip(clauses, taggable) if t]
-    P = model.tagger.predict_proba(records) if records else None
+    if not records:
+        return [{} for _ in clauses]
+    P = model.tagger.predict_proba(records)
     out, row = [], 0
     for t in taggable:
         if t:
@@ -180,7 +183,8 @@ def clause_scores(clauses: list[Clause], model: TaggerModel) -> list[dict[str, f
     return out
 
 
-def coverage_units(rows: list[dict], model: TaggerModel | None = None, calibration=None) -> list[dict]:
+def coverage_units(rows: list[dict], model: TaggerModel | None = None,
+                   calibration: CellCalibration | None = None) -> list[dict]:
     """The grid cells of JSON-line units (as ``classify_units`` reads them): one dict per document and category.
 
     Each is {"doc", "category", "state", "score", "evidence_idx"}; see
@@ -242,7 +246,7 @@ def sync_categories(db: sqlite_utils.Database, taxonomy: Taxonomy | None = None)
         for i, c in enumerate(sorted(tax.categories, key=lambda c: group_order[c.group]))
     ]
     with transaction(db):
-        db["categories"].upsert_all(rows, pk="id")
+        db.table("categories").upsert_all(rows, pk="id")
     return len(rows)
 
 
@@ -258,7 +262,7 @@ def store_quality_card(db: sqlite_utils.Database, card: dict | None) -> int:
         for category, figures in entry.get("per_category", {}).items()
     ]
     with transaction(db):
-        db["category_quality"].upsert_all(rows, pk=("model_version", "dataset", "category"))
+        db.table("category_quality").upsert_all(rows, pk=("model_version", "dataset", "category"))
     return len(rows)
 
 
@@ -301,9 +305,9 @@ def segment_snapshots(db: sqlite_utils.Database, progress: Progress | None = Non
                 continue  # another run segmented it meanwhile
             _delete_clauses(db, snapshot_id)
             if rows:
-                db["clauses"].insert_all(rows)
-            db["processing"].insert({"snapshot_id": snapshot_id, "step": "segment", "version": SEGMENTER_VERSION,
-                                     "processed_at": utcnow()}, pk=("snapshot_id", "step", "version"), replace=True)
+                db.table("clauses").insert_all(rows)
+            db.table("processing").insert({"snapshot_id": snapshot_id, "step": "segment", "version": SEGMENTER_VERSION,
+                                           "processed_at": utcnow()}, pk=("snapshot_id", "step", "version"), replace=True)
         clauses_written += len(rows)
         if progress:
             progress(n, len(todo))
@@ -315,7 +319,7 @@ def _scores_json(result) -> str | None:
     return json.dumps(scores, separators=(",", ":")) if scores else None
 
 
-def _cells(rows: list, results: list, model: TaggerModel, calibration=None) -> list[dict]:
+def _cells(rows: list, results: Sequence, model: Tagger, calibration: CellCalibration | None = None) -> list[dict]:
     """The grid cells of each snapshot in the batch (rows: id, kind, text, heading, lead_in, snapshot_id)."""
     from taxonomy.coverage import uncalibrated_cell_states
 
@@ -347,8 +351,8 @@ def _delete_clauses(db: sqlite_utils.Database, snapshot_id: int) -> None:
     db.execute("delete from processing where snapshot_id = ? and step in ('segment', 'tag')", [snapshot_id])
 
 
-def tag_snapshots(db: sqlite_utils.Database, model: TaggerModel | None = None, progress: Progress | None = None,
-                  calibration=None) -> dict:
+def tag_snapshots(db: sqlite_utils.Database, model: Tagger | None = None, progress: Progress | None = None,
+                  calibration: CellCalibration | None = None) -> dict:
     """Tag the clauses of every segmented snapshot not yet tagged by this model version.
 
     Tags of other model versions stay in the tags table; the clauses' modality
@@ -377,8 +381,8 @@ def tag_snapshots(db: sqlite_utils.Database, model: TaggerModel | None = None, p
     return {"snapshots": len(todo), "clauses": tagged_clauses, "tags": tag_rows, "version": model.version}
 
 
-def _tag_batch(db: sqlite_utils.Database, model: TaggerModel, snapshot_ids: list[int], calibration=None,
-               ) -> tuple[int, int]:
+def _tag_batch(db: sqlite_utils.Database, model: Tagger, snapshot_ids: list[int],
+               calibration: CellCalibration | None = None) -> tuple[int, int]:
     marks = ",".join("?" * len(snapshot_ids))
     rows = db.execute(
         f"select id, kind, text, heading_path, lead_in, snapshot_id from clauses where snapshot_id in ({marks}) "
@@ -399,13 +403,13 @@ def _tag_batch(db: sqlite_utils.Database, model: TaggerModel, snapshot_ids: list
         db.execute(f"delete from tags where model_version = ? and clause_id in "
                    f"(select id from clauses where snapshot_id in ({marks}))", [model.version, *snapshot_ids])
         if tags:
-            db["tags"].insert_all(tags, pk=("clause_id", "category", "model_version"), replace=True)
+            db.table("tags").insert_all(tags, pk=("clause_id", "category", "model_version"), replace=True)
         db.conn.executemany("update clauses set modality = ?, modality_score = ?, model_version = ?, scores = ? "
                             "where id = ?", updates)
         db.execute(f"delete from coverage_cells where model_version = ? and snapshot_id in ({marks})",
                    [model.version, *snapshot_ids])
-        db["coverage_cells"].insert_all(cells, pk=("snapshot_id", "category", "model_version"), replace=True)
-        db["processing"].insert_all(
+        db.table("coverage_cells").insert_all(cells, pk=("snapshot_id", "category", "model_version"), replace=True)
+        db.table("processing").insert_all(
             [{"snapshot_id": s, "step": "tag", "version": model.version, "processed_at": now} for s in snapshot_ids],
             pk=("snapshot_id", "step", "version"), replace=True)
     return len(rows), len(tags)

@@ -196,7 +196,7 @@ def split_long(text: str, rules: Rules | None = None) -> list[tuple[int, int]]:
     if len(pieces) > 1 and pieces[-1][1] - pieces[-1][0] < rules.min_piece_chars:
         last = pieces.pop()
         pieces[-1][1] = last[1]
-    return [tuple(p) for p in pieces]
+    return [(s, e) for s, e in pieces]
 
 
 def lead_in_of(text: str) -> str:

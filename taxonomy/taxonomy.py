@@ -19,6 +19,7 @@ CONTRACT_IDS = (
     "policy_framework", "employee_rights",
 )
 GROUPS = ("Who", "When", "Identity", "Routing", "Reporting", "Conduct", "Governance")
+# The modality vocabulary of shared/TAXONOMY.md, strongest first: the one definition every package imports.
 MODALITIES = ("prohibition", "obligation", "recommendation", "permission", "information")
 
 

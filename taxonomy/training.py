@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,7 +75,8 @@ def taxonomy_records(tax: Taxonomy, seed: int = 0) -> tuple[list[dict], list[tup
     return records, labels, groups
 
 
-def json_objects(path, error=ValueError, require_text: bool = True):
+def json_objects(path: str | Path, error: type[Exception] = ValueError, require_text: bool = True
+                 ) -> Iterator[tuple[int, dict]]:
     """(line number, object) of a JSON-lines file; `error` names the bad line."""
     with open(path, encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
@@ -116,7 +118,8 @@ def read_labelled(path: str | Path, tax: Taxonomy) -> list[dict]:
     return out
 
 
-def read_unit_labels(units_path: str | Path, labels_path: str | Path, error=ValueError) -> tuple[list[dict], list[dict]]:
+def read_unit_labels(units_path: str | Path, labels_path: str | Path, error: type[Exception] = ValueError
+                     ) -> tuple[list[dict], list[dict]]:
     """Units {doc, idx, text, heading?} and their labels {doc, idx, labels, modality}, matched by (doc, idx).
 
     This is the format of an evaluation set (shared/realcorpus/gold,
@@ -169,7 +172,8 @@ def build_training_set(tax: Taxonomy, labelled: list[dict] | None = None, use_ex
     n_examples = len(records)
     start = (max(groups) + 1) if groups else 0
     doc_groups: dict = {}
-    for i, row in enumerate(labelled or []):
+    labelled = labelled or []
+    for i, row in enumerate(labelled):
         heading = row.get("heading") or ""
         if isinstance(heading, list):
             heading = " > ".join(heading)
@@ -208,8 +212,8 @@ def default_tagger(backend: str, taxonomy_path: str) -> ClauseTagger:
 
 def train_model(labelled_path: str | Path | None = None, taxonomy_path: str | Path | None = None,
                 use_examples: bool = True, tagger: ClauseTagger | None = None, seed: int = 0,
-                backend: str = "tfidf", documents: list[tuple[str, str]] = (),
-                extra_examples: list[str | Path] = (), labelled_rows: list[dict] | None = None,
+                backend: str = "tfidf", documents: Sequence[tuple[str, str]] = (),
+                extra_examples: Sequence[str | Path] = (), labelled_rows: list[dict] | None = None,
                 labelled_weight: float = LABELLED_WEIGHT) -> TaggerModel:
     """Train a model from the taxonomy file's examples and, optionally, labelled clauses.
 
@@ -227,8 +231,8 @@ def train_model(labelled_path: str | Path | None = None, taxonomy_path: str | Pa
     labelled = read_labelled(labelled_path, tax) if labelled_path else []
     for units_path, labels_path in documents:
         labelled += read_labelled_documents(units_path, labels_path, tax)
-    labelled = (labelled + list(labelled_rows or [])) or None
-    data = build_training_set(tax, labelled, use_examples, seed, labelled_weight)
+    labelled = labelled + list(labelled_rows or [])
+    data = build_training_set(tax, labelled or None, use_examples, seed, labelled_weight)
     tagger = tagger if tagger is not None else default_tagger(backend, path)
     if isinstance(tagger.featurizer, ClauseFeaturizer) and tagger.featurizer.taxonomy_path is None:
         tagger.set_params(featurizer__taxonomy_path=path)

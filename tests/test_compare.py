@@ -196,13 +196,13 @@ def test_user_errors(corpus, tmp_path):
 
 def test_compare_clauses_gap_list():
     from analysis.compare import compare_clauses
-    from analysis.corpus import Category, Clause
+    from analysis.corpus import CorpusCategory, CorpusClause
 
-    cats = [Category("scope", "Scope", "Who", 0, 0), Category("privacy", "Privacy", "Conduct", 5, 1),
-            Category("security", "Security", "Conduct", 5, 2)]
+    cats = [CorpusCategory("scope", "Scope", "Who", 0, 0), CorpusCategory("privacy", "Privacy", "Conduct", 5, 1),
+            CorpusCategory("security", "Security", "Conduct", 5, 2)]
 
     def clause(i, company, text, modality, tags):
-        return Clause(i, 0, company, 0, f"https://{company}.example/p", "2026-01-02T00:00:00", i, text,
+        return CorpusClause(i, 0, company, 0, f"https://{company}.example/p", "2026-01-02T00:00:00", i, text,
                       modality=modality, tags={t: 0.9 for t in tags})
 
     peers = {

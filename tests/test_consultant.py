@@ -304,11 +304,11 @@ def test_docx_and_pptx_open_and_convert(corpus, tmp_path):
 
 def test_side_by_side_never_prints_terminal_escapes():
     from analysis.compare import compare_clauses
-    from analysis.corpus import Category, Clause
+    from analysis.corpus import CorpusCategory, CorpusClause
     from analysis.render import side_by_side
 
-    cats = [Category("confidentiality", "Confidential information", "Conduct", 5, 0)]
-    hostile = Clause(1, 1, "Evil\x1b]0;title\x07 Co", 1, "https://evil.example/p", "2026-01-01", 0,
+    cats = [CorpusCategory("confidentiality", "Confidential information", "Conduct", 5, 0)]
+    hostile = CorpusClause(1, 1, "Evil\x1b]0;title\x07 Co", 1, "https://evil.example/p", "2026-01-01", 0,
                      "Keep secrets\x1b[2J\x1b[31m safe.", modality="obligation", tags={"confidentiality": 0.9})
     text = side_by_side(compare_clauses({"Evil\x1b]0;title\x07 Co": [hostile]}, cats), "confidentiality")
     assert "\x1b" not in text and "\x07" not in text

@@ -159,6 +159,16 @@ def test_import_refuses_bad_lines(corpus, tmp_path):
     assert result.returncode == 1 and "line 1" in result.stderr and "unknown review action" in result.stderr
 
 
+def test_parse_lines_refuses_json_python_cannot_read_with_its_line_number():
+    from policycorpus.errors import InputError
+
+    with pytest.raises(InputError, match="line 2: not JSON"):
+        rv.parse_lines(["", "{oops"])
+    # valid JSON, but an integer past Python's conversion limit (a ValueError without .msg)
+    with pytest.raises(InputError, match="line 1: not readable JSON"):
+        rv.parse_lines(['{"reviewer": "x", "action": "add", "value": ' + "1" * 5000 + "}"])
+
+
 def test_sample_is_reproducible(corpus):
     first = run("review", "sample", "--n", "5", "--seed", "1", "--db", corpus).stdout
     assert first == run("review", "sample", "--n", "5", "--seed", "1", "--db", corpus).stdout

@@ -87,15 +87,18 @@ class _Worker:
         self.process = subprocess.Popen(
             [sys.executable, "-c", _BOOT, *(["preload"] if self.preload else [])], stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True,
         )
-        self.writer = Connection(os.dup(self.process.stdin.fileno()), readable=False)
-        self.reader = Connection(os.dup(self.process.stdout.fileno()), writable=False)
-        self.process.stdin.close()
-        self.process.stdout.close()
+        stdin, stdout = self.process.stdin, self.process.stdout
+        if stdin is None or stdout is None:  # never with PIPE; caught as a worker that cannot start
+            raise OSError("the extraction worker has no pipes")
+        self.writer = Connection(os.dup(stdin.fileno()), readable=False)
+        self.reader = Connection(os.dup(stdout.fileno()), writable=False)
+        stdin.close()
+        stdout.close()
         self.ready = False
 
     def wait_ready(self) -> bool:
         """Wait for a new worker's imports, so start-up time never counts against a document."""
-        if not self.ready:
+        if not self.ready and self.reader is not None:
             try:
                 self.ready = self.reader.poll(STARTUP_TIMEOUT) and self.reader.recv() == READY
             except (EOFError, OSError):
@@ -125,7 +128,7 @@ class _Worker:
         except OSError:
             self.stop()
             return "unavailable"
-        if not self.wait_ready():
+        if not self.wait_ready() or self.reader is None or self.writer is None:
             self.stop()
             return "unavailable"
         try:

@@ -67,7 +67,7 @@ def extract(body: bytes, url: str = "", content_type: str | None = None, *, fmt:
     'pdf') the bytes are read as such a file: an HTML or PHP file may be a fragment of a page.
     """
     local = fmt is not None
-    fmt = file_format(fmt) if local else sniff_format(body, url, content_type)
+    fmt = file_format(fmt) if fmt is not None else sniff_format(body, url, content_type)
     if fmt == "pdf" or body[:5] == b"%PDF-":
         return extract_pdf(body, max_bytes=max_bytes)
     if fmt == "html" and not local:

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import TYPE_CHECKING
 
 from policycorpus.extract.base import KEEP, MAX_BYTES, Extracted, clean_blocks, empty, guess_language, heuristics
 from policycorpus.extract.decode import decode_html, looks_binary
 from policycorpus.structure import Block, normalize_space
+
+if TYPE_CHECKING:
+    from lxml.etree import _Element
+
 
 MAX_DEPTH = 120  # deeper HTML is flattened into text rather than walked
 # Policy pages have a few thousand elements; far more means a generated or hostile page whose
@@ -238,9 +243,10 @@ def _trafilatura_blocks(root, url: str) -> list[Block]:
     except Exception as exc:  # noqa: BLE001
         log.debug("trafilatura failed on %s: %r", url, exc)
         return []
-    if doc is None or getattr(doc, "body", None) is None:
+    body = getattr(doc, "body", None)  # None when trafilatura found no document
+    if body is None:
         return []
-    return html_blocks(doc.body, vocabulary="tei")
+    return html_blocks(body, vocabulary="tei")
 
 
 def _content_region(root):
@@ -273,7 +279,7 @@ TEI_ROLES = {
 BLOCK_ROLES = {"heading", "para", "container", "list", "item", "table", "row", "break"}
 
 
-def html_blocks(root, vocabulary: str = "html") -> list[Block]:
+def html_blocks(root: _Element | None, vocabulary: str = "html") -> list[Block]:
     """Walk an lxml element and emit heading / paragraph / list_item blocks in reading order."""
     if root is None:
         return []

@@ -124,7 +124,7 @@ def markdown_blocks(text: str) -> list[Block]:
     text = _strip_comments(text, "\n")
     lines = text.splitlines()
     blocks: list[Block] = []
-    current: Block | Pending | None = None
+    current: Pending | None = None
     levels = _ListLevels()
     in_fence = False
 
@@ -165,8 +165,7 @@ def markdown_blocks(text: str) -> list[Block]:
         if stripped.startswith("|") or (stripped.count("|") >= 2 and _MD_TABLE_SEP.match(next_line or "")):
             close()
             cells = [c.strip() for c in stripped.strip("|").split("|")]
-            row = Block("paragraph", " | ".join(c for c in cells if c))
-            current = row
+            current = Pending("paragraph", " | ".join(c for c in cells if c))
             close()
             continue
         stripped_quote = re.sub(r"^(\s*>)+\s?", "", line) if stripped.startswith(">") else line
@@ -209,7 +208,7 @@ def rst_blocks(text: str) -> list[Block]:
     lines = text.splitlines()
     styles: list[str] = []
     blocks: list[Block] = []
-    current: Block | Pending | None = None
+    current: Pending | None = None
     skip_indent: int | None = None
     levels = _ListLevels()
 
@@ -291,7 +290,7 @@ def _adoc_macro_text(match: re.Match) -> str:
 def asciidoc_blocks(text: str) -> list[Block]:
     """AsciiDoc: '=' section titles, '*'/'-'/'.' lists with nesting, delimited blocks skipped, attributes dropped."""
     blocks: list[Block] = []
-    current: Block | Pending | None = None
+    current: Pending | None = None
     delimiter: str | None = None
 
     def close():

@@ -12,10 +12,15 @@ import logging
 import re
 from collections import Counter
 from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from policycorpus.extract.base import MAX_BYTES, Extracted, Pending, empty, guess_language, heuristics
 from policycorpus.extract.decode import CONTROL
 from policycorpus.structure import Block, normalize_space
+
+if TYPE_CHECKING:
+    from pypdf import PageObject
+
 
 MAX_PDF_PAGES = 300
 # Content-stream tokens (operators and operands; pypdf spends 10-15 microseconds on each): a dense
@@ -121,11 +126,12 @@ def _pdf_pages(body: bytes, max_pages: int) -> tuple[list[list[str]], str | None
 _SEPARATORS = (b" ", b"\n", b"\r", b"\t", b"\f", b"(", b"[", b"<", b"/")
 
 
-def page_tokens(page) -> int:
+def page_tokens(page: PageObject) -> int:
     """About how many content-stream tokens pypdf would parse for this page (its streams and form XObjects)."""
-    streams = [page.get_contents()]
+    streams: list[Any] = [page.get_contents()]
     try:
-        xobjects = page["/Resources"].get_object().get("/XObject")
+        resources: Any = page["/Resources"].get_object()  # untrusted structure: any type, or missing
+        xobjects = resources.get("/XObject")
         for ref in (xobjects.get_object().values() if xobjects is not None else []):
             xobject = ref.get_object()
             if xobject.get("/Subtype") == "/Form":

@@ -14,9 +14,14 @@ import codecs
 import csv
 import io
 import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from datasette import hookimpl
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
@@ -47,6 +52,7 @@ def parse_records(text: str) -> list[list[str]]:
         else:
             cell, pos = "", pos
         plain = PLAIN_FIELD.match(text, pos)  # an unquoted field, or stray text after a closing quote
+        assert plain is not None  # the pattern also matches the empty string
         cell, pos = cell + plain.group(0), plain.end()
         row.append(cell)
         if pos < end and text[pos] == ",":
@@ -70,7 +76,7 @@ class CsvRewriter:
     linear time.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.pieces: list[str] = []
         self.size = 0  # characters in pieces
@@ -100,19 +106,19 @@ class CsvRewriter:
         return out.getvalue().encode("utf-8")
 
 
-def is_csv_request(scope) -> bool:
+def is_csv_request(scope: dict) -> bool:
     path = scope.get("path", "")
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     return path.endswith(".csv") or query.get("_format", [""])[0] == "csv"
 
 
 @hookimpl
-def asgi_wrapper(datasette):
-    def wrap(app):
+def asgi_wrapper(datasette: Datasette) -> Callable[[Callable], Callable]:
+    def wrap(app: Callable) -> Callable:
         if datasette.plugin_config("policycorpus") is None:  # another Datasette in the same environment
             return app
 
-        async def neutralising_app(scope, receive, send):
+        async def neutralising_app(scope: dict, receive, send):
             if scope.get("type") != "http" or not is_csv_request(scope):
                 return await app(scope, receive, send)
             rewriter = CsvRewriter()

@@ -15,8 +15,11 @@ from __future__ import annotations
 import contextvars
 import json
 import re
+import sqlite3
 import sys
 import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode
 
 from datasette import hookimpl
@@ -35,10 +38,19 @@ from publish.site_support import (  # noqa: F401 -- the page helpers, shared wit
     page_time_limit_ms,
     parse_id,
     run_timed,
+    site_config,
     template_context,
     too_slow_page,
 )
 from publish.summary import built_at
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
+    from datasette.utils.asgi import Request
+    from jinja2 import Environment
+
+# An ASGI application: (scope, receive, send) -> None
+ASGIApp = Callable[[dict, Callable, Callable], Awaitable[None]]
 
 # The _search of the request being rendered, so render_cell can mark the terms in table views.
 CURRENT_SEARCH: contextvars.ContextVar[str] = contextvars.ContextVar("policycorpus_search", default="")
@@ -47,7 +59,7 @@ TEXT_COLUMNS = {("current_clauses", "text"), ("clauses", "text")}
 POLICY_LINK_TABLES = {None, "current_clauses"}  # canned queries have table None
 
 
-async def policy_page(datasette, request):
+async def policy_page(datasette: Datasette, request: Request) -> Response:
     raw_id = request.url_vars["document_id"]
     if re.fullmatch(r"[0-9a-f]{12}", raw_id):  # a document's stable key: the permanent link
         found = await run_timed(datasette, lambda conn: pages.document_id_of_key(conn, raw_id))
@@ -70,7 +82,7 @@ async def policy_page(datasette, request):
     )
 
 
-async def clause_page(datasette, request):
+async def clause_page(datasette: Datasette, request: Request) -> Response:
     """A clause's permanent link (its stable key): the policy page of its current version, at the clause."""
     key = request.url_vars["key"]
     if not re.fullmatch(r"[0-9a-f]{16}", key):
@@ -87,15 +99,15 @@ async def clause_page(datasette, request):
     return Response.redirect(f"{target}#clause-{found['clause_id']}")
 
 
-async def compare_page(datasette, request):
+async def compare_page(datasette: Datasette, request: Request) -> Response:
     names = pages.split_names(request.args.getlist("companies") + request.args.getlist("company"))
     try:
         choices = await run_timed(datasette, pages.company_choices)
     except QueryInterrupted:
         return await too_slow_page(datasette, request, "The list of companies")
-    limit = int(config(datasette).get("max_compare_companies", 12))
-    data = {"names": names, "unknown": [], "comparison": None, "error": None, "documents": {}}
-    max_clauses = int(config(datasette).get("max_compare_clauses", pages.MAX_COMPARE_CLAUSES))
+    limit = int(site_config(datasette).get("max_compare_companies", 12))
+    data: dict[str, Any] = {"names": names, "unknown": [], "comparison": None, "error": None, "documents": {}}
+    max_clauses = int(site_config(datasette).get("max_compare_clauses", pages.MAX_COMPARE_CLAUSES))
     if len(names) > limit:
         data["error"] = f"Compare at most {limit} companies at a time ({len(names)} given)."
     elif names:
@@ -109,10 +121,11 @@ async def compare_page(datasette, request):
     return Response.html(await datasette.render_template("compare.html", context, request=request), status=status)
 
 
-async def charts_page(datasette, request):
-    db_name = config(datasette)["database"]
+async def charts_page(datasette: Datasette, request: Request) -> Response:
+    db_name = site_config(datasette)["database"]
     db = database(datasette)
-    charts, errors = {}, []
+    charts: dict[str, list[dict]] = {}
+    errors: list[str] = []
     for name in ("coverage_by_category", "restrictiveness_by_industry"):
         query = await datasette.get_canned_query(db_name, name, request.actor)
         try:
@@ -133,12 +146,12 @@ async def charts_page(datasette, request):
 
 
 @hookimpl
-def register_routes(datasette):
+def register_routes(datasette: Datasette) -> list[tuple[str, Callable]]:
     if config(datasette) is None:  # another Datasette in the same environment
         return []
     from publish import review_site
 
-    extra = []
+    extra: list[tuple[str, Callable]] = []
     if review_site.review_mode(datasette):
         extra += [(r"^/-/review$", review_site.queue_page), (r"^/-/review/decide$", review_site.decide)]
     if review_site.store_path(datasette) is not None:
@@ -153,7 +166,7 @@ def register_routes(datasette):
 
 
 @hookimpl
-def menu_links(datasette):
+def menu_links(datasette: Datasette) -> list[dict[str, str]]:
     if config(datasette) is None:
         return []
     from publish import review_site
@@ -170,14 +183,14 @@ def menu_links(datasette):
 
 
 @hookimpl
-def prepare_connection(conn):
+def prepare_connection(conn: sqlite3.Connection) -> None:
     from publish.search import fts_query
 
     conn.create_function("fts_query", 1, fts_query, deterministic=True)
 
 
 @hookimpl
-def prepare_jinja2_environment(env):
+def prepare_jinja2_environment(env: Environment) -> None:
     env.filters["safe_url"] = pages.safe_url
 
 
@@ -188,13 +201,13 @@ READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 @hookimpl
-def asgi_wrapper(datasette):
+def asgi_wrapper(datasette: Datasette) -> Callable[[ASGIApp], ASGIApp]:
     """Refuse every method but GET/HEAD/OPTIONS (no writable endpoint but, in review mode, the review form's
     POST: publish/review_site.py) and remember the request's _search."""
     from publish import review_site
 
-    def wrap(app):
-        async def with_search(scope, receive, send):
+    def wrap(app: ASGIApp) -> ASGIApp:
+        async def with_search(scope: dict, receive: Callable, send: Callable) -> None:
             token = None
             if scope.get("type") == "http" and config(datasette) is not None:
                 if scope.get("method", "GET").upper() not in READ_METHODS:
@@ -217,11 +230,11 @@ def asgi_wrapper(datasette):
     return wrap
 
 
-def marked(pieces) -> Markup:
+def marked(pieces: Iterable[tuple[str, bool]]) -> Markup:
     return Markup("").join(Markup("<mark>{}</mark>").format(p) if hit else escape(p) for p, hit in pieces)
 
 
-async def category_groups(datasette) -> dict[str, tuple[str, str]]:
+async def category_groups(datasette: Datasette) -> dict[str, tuple[str, str]]:
     """category id -> (name, group), read again at most every CATEGORY_CACHE_SECONDS (the file may change)."""
     cached = getattr(datasette, "_policycorpus_categories", None)
     if cached is None or time.monotonic() - cached[0] > CATEGORY_CACHE_SECONDS:
@@ -231,8 +244,8 @@ async def category_groups(datasette) -> dict[str, tuple[str, str]]:
     return cached[1]
 
 
-def category_chips(datasette, ids: list, known: dict) -> Markup:
-    db_path = datasette.urls.database(config(datasette)["database"])
+def category_chips(datasette: Datasette, ids: list, known: dict) -> Markup:
+    db_path = datasette.urls.database(site_config(datasette)["database"])
     chips = []
     for cid in ids:
         name, group = known.get(cid, (cid, None))
@@ -246,8 +259,10 @@ def category_chips(datasette, ids: list, known: dict) -> Markup:
 
 
 @hookimpl
-def render_cell(row, value, column, table, database, datasette):
-    if config(datasette) is None or database != config(datasette)["database"] or not isinstance(value, (str, int)):
+def render_cell(row: sqlite3.Row, value: Any, column: str, table: str | None, database: str,
+                datasette: Datasette) -> Markup | Callable[[], Awaitable[Markup]] | None:
+    cfg = config(datasette)
+    if cfg is None or database != cfg["database"] or not isinstance(value, (str, int)):
         return None
     if isinstance(value, str) and column == "highlighted":
         return marked(pages.highlight_markers(value))
@@ -256,10 +271,10 @@ def render_cell(row, value, column, table, database, datasette):
     if column == "document_id" and table in POLICY_LINK_TABLES and isinstance(value, int):
         return Markup('<a href="{}">{}</a>').format(datasette.urls.path(f"/-/policy/{value}"), value)
     if column == "snapshot_id" and table in POLICY_LINK_TABLES and isinstance(value, int):
-        href = datasette.urls.row(config(datasette)["database"], "snapshots", tilde_encode(str(value)))
+        href = datasette.urls.row(cfg["database"], "snapshots", tilde_encode(str(value)))
         return Markup('<a href="{}">{}</a>').format(href, value)
     if column == "what_changed" and table is None and isinstance(value, int) and "snapshot_id" in row.keys():
-        href = datasette.urls.database(config(datasette)["database"]) + "/snapshot_changes?" + urlencode(
+        href = datasette.urls.database(cfg["database"]) + "/snapshot_changes?" + urlencode(
             {"document": row["document_id"], "old_snapshot": value, "new_snapshot": row["snapshot_id"]}
             if "document_id" in row.keys() else {"old_snapshot": value, "new_snapshot": row["snapshot_id"]})
         return Markup('<a href="{}">since #{}</a>').format(href, value)
@@ -269,7 +284,7 @@ def render_cell(row, value, column, table, database, datasette):
         except ValueError:
             return None
 
-        async def chips():
+        async def chips() -> Markup:
             return category_chips(datasette, ids, await category_groups(datasette))
 
         return chips

@@ -20,8 +20,13 @@ from __future__ import annotations
 import os
 import sqlite3
 import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from datasette import hookimpl
+
+if TYPE_CHECKING:
+    from datasette.app import Datasette
 
 DENIED_FUNCTIONS = frozenset({
     "fts3_tokenizer",  # returns a tokenizer's address; the two-argument form installs one
@@ -38,11 +43,14 @@ MAX_VALUE_BYTES = 64 * 1024 * 1024
 MAX_RESULT_BYTES = 128 * 1024 * 1024
 
 
+SqlValue = int | float | str | bytes | None  # what SQLite hands a Python function
+
+
 class ResultTooLarge(sqlite3.OperationalError):
     pass
 
 
-def authorizer(action: int, arg1, arg2, db_name, trigger) -> int:
+def authorizer(action: int, arg1: str | None, arg2: str | None, db_name: str | None, trigger: str | None) -> int:
     if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in DENIED_FUNCTIONS:
         return sqlite3.SQLITE_DENY
     if action in DENIED_ACTIONS:
@@ -52,7 +60,7 @@ def authorizer(action: int, arg1, arg2, db_name, trigger) -> int:
     return sqlite3.SQLITE_OK
 
 
-def bounded_size(n, name: str) -> int:
+def bounded_size(n: SqlValue, name: str) -> int:
     if n is None:
         return 0
     try:
@@ -65,25 +73,25 @@ def bounded_size(n, name: str) -> int:
     return size
 
 
-def zeroblob(n) -> bytes:
+def zeroblob(n: SqlValue) -> bytes:
     return bytes(bounded_size(n, "zeroblob"))
 
 
-def randomblob(n) -> bytes:
+def randomblob(n: SqlValue) -> bytes:
     return os.urandom(max(1, bounded_size(n, "randomblob")))
 
 
-def value_size(value) -> int:
+def value_size(value: SqlValue) -> int:
     if isinstance(value, (str, bytes)):
         return len(value)
     return 8
 
 
-def budgeted_row_factory(limit: int = MAX_RESULT_BYTES):
+def budgeted_row_factory(limit: int = MAX_RESULT_BYTES) -> Callable[[sqlite3.Cursor, tuple], sqlite3.Row]:
     """sqlite3.Row rows, raising ResultTooLarge once one cursor's rows exceed limit bytes."""
     totals: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-    def factory(cursor, row):
+    def factory(cursor: sqlite3.Cursor, row: tuple) -> sqlite3.Row:
         total = totals.get(cursor, 0) + sum(value_size(v) for v in row)
         if total > limit:
             raise ResultTooLarge(f"the result is larger than {limit // (1024 * 1024)} MB; select fewer rows or columns")
@@ -103,7 +111,7 @@ def harden(conn: sqlite3.Connection) -> None:
 
 
 @hookimpl
-def prepare_connection(conn, database, datasette):
+def prepare_connection(conn: sqlite3.Connection, database: str, datasette: Datasette) -> None:
     if datasette.plugin_config("policycorpus") is not None:  # a PolicyCorpus site, not any Datasette
         # The plugin's own ATTACH of the review store (and its TEMP overlay views) comes before the
         # authorizer that refuses ATTACH to visitors' SQL.
