@@ -14,6 +14,7 @@ import time
 
 from scrapy import signals
 
+from crawler.tally import CrawlTally, tally_from_db
 from policycorpus.db import open_db, transaction
 
 
@@ -28,12 +29,15 @@ class CorpusConnection:
         self.flush_every = flush_every
         self.flush_seconds = flush_seconds
         self._buffers: dict[str, list[dict]] = {}
+        # what the crawl has counted so far (a resumed crawl starts from its stored rows)
+        self.tally: CrawlTally = tally_from_db(self.db, crawl_id)
         self._last_flush = time.monotonic()
         self.closed = False
 
     def buffer(self, table: str, row: dict) -> None:
         rows = self._buffers.setdefault(table, [])
         rows.append(row)
+        self.tally.add(table, row)
         if len(rows) >= self.flush_every or time.monotonic() - self._last_flush > self.flush_seconds:
             self.flush()
 
