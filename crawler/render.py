@@ -38,6 +38,92 @@ for (const name of ["RTCPeerConnection", "webkitRTCPeerConnection", "RTCDataChan
 """
 
 
+class GuardProxy:
+    """The browser's only way out: an HTTP proxy on 127.0.0.1 that lets a connection through only when the
+    network guard allows its target, and connects to the address it checked (no DNS rebinding).
+
+    The page routes see requests, not connections: a redirect followed inside the browser, a
+    speculative preconnect or a WebSocket would pass them. Chromium sends every connection of every
+    kind to its proxy (loopback included, see ``<-loopback>``), so each one is checked here.
+    """
+
+    def __init__(self, allow_private: bool, allow_networks: tuple, on_refused, approved: set[str],
+                 timeout: float = 20.0):
+        self.allow_private = allow_private
+        self.allow_networks = allow_networks
+        self.on_refused = on_refused
+        self.approved = approved  # hosts a page asked for and the guard allowed
+        self.timeout = timeout
+        self.server = None
+        self.port = 0
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self.port
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+
+    async def _serve(self, reader, writer) -> None:
+        upstream = None
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.timeout)
+            request_line, _, rest = head.partition(b"\r\n")
+            method, target, version = request_line.decode("latin-1").split(" ", 2)
+            if method == "CONNECT":
+                url = f"https://{target}/"
+            else:
+                url = target
+            host, port, reason = await self._check(url)
+            approved = (urlsplit(url).hostname or "").lower() in self.approved
+            if reason or not approved:
+                if reason and (approved or "cannot resolve" not in reason):  # e.g. a redirect to a refused address
+                    self.on_refused(url, reason + " (at the browser's connection)", None)
+                # else the browser's own traffic (update checks ...), no page's request: not let out either
+                writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                return
+            upstream_reader, upstream = await asyncio.wait_for(asyncio.open_connection(host, port), self.timeout)
+            if method == "CONNECT":
+                writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            else:
+                parts = urlsplit(target)
+                path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+                headers = [h for h in rest.split(b"\r\n") if h and not h.lower().startswith((b"proxy-", b"connection:"))]
+                upstream.write(f"{method} {path} {version}\r\n".encode("latin-1") + b"\r\n".join(headers)
+                               + b"\r\nConnection: close\r\n\r\n")
+            await asyncio.gather(_pipe(reader, upstream), _pipe(upstream_reader, writer))
+        except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.TimeoutError):
+            pass
+        finally:
+            for stream in (writer, upstream):
+                if stream is not None:
+                    stream.close()
+
+    async def _check(self, url: str) -> tuple[str, int, str | None]:
+        """(address to connect to, port, refusal reason or None)."""
+        from crawler.safety import resolve
+
+        parts = urlsplit(url)
+        host, port = (parts.hostname or "").strip("[]"), parts.port or (443 if parts.scheme == "https" else 80)
+        reason = await asyncio.to_thread(check_url, url, self.allow_private, self.allow_networks)
+        if reason:
+            return host, port, reason
+        addresses = await asyncio.to_thread(resolve, host)
+        return addresses[0], port, None
+
+
+async def _pipe(reader, writer) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        writer.close()
+
+
 def find_browser(configured: str | None = None) -> str | None:
     """Path of the Chromium to drive: $POLICYCORPUS_CHROMIUM, then chromium on the PATH (no browser download)."""
     for candidate in (configured, os.environ.get("POLICYCORPUS_CHROMIUM"), *BROWSER_CANDIDATES):
@@ -60,6 +146,11 @@ def browser_settings(executable: str, *, timeout: float, heap_mb: int, user_agen
                 "--renderer-process-limit=2",
                 "--disable-dev-shm-usage",
                 "--disable-background-networking",  # no update checks, safe-browsing or other calls home
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-domain-reliability",
+                "--no-pings",
+                "--no-first-run",
                 "--dns-prefetch-disable",
                 "--disable-features=NetworkPrediction,Prefetch,PreloadMediaEngagementData",
                 "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
@@ -91,6 +182,7 @@ class BrowserGuard:
         self.allow_private = allow_private
         self.allow_networks = allow_networks
         self.on_refused = on_refused or (lambda url, reason, page_url: None)
+        self.approved: set[str] = set()  # hosts of the requests the guard let through
 
     async def refusal(self, url: str) -> str | None:
         host = urlsplit(url).hostname or ""
@@ -105,7 +197,10 @@ class BrowserGuard:
         if reason:
             self.on_refused(request.url, reason, _page_url(request))
             return True
-        return request.resource_type in SKIPPED_RESOURCES
+        if request.resource_type in SKIPPED_RESOURCES:
+            return True
+        self.approved.add((urlsplit(request.url).hostname or "").lower())
+        return False
 
     async def route(self, route, request) -> None:
         """Context-wide route: requests of popups and workers, which the page's own route does not see."""
@@ -152,7 +247,9 @@ class GuardedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
         self.settle_ms = settings.getfloat("POLICYCORPUS_RENDER_SETTLE_MS", 1500)
         self._launched = False
         self._launch_lock = asyncio.Lock()
-        self._refused_logged: set[tuple[str, str | None]] = set()
+        self._refused_logged: set[str] = set()
+        self.proxy = GuardProxy(self.guard.allow_private, self.guard.allow_networks, self._log_refused,
+                                self.guard.approved, timeout=settings.getfloat("POLICYCORPUS_RENDER_TIMEOUT", 15.0))
 
     # -- lazy start: nothing is started for a crawl that renders nothing
     async def _maybe_launch_in_thread(self) -> None:
@@ -164,6 +261,9 @@ class GuardedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
     async def _download_request(self, request, spider=None):
         async with self._launch_lock:
             if not self._launched:
+                port = await self.proxy.start()
+                self.config.launch_options = {**self.config.launch_options,
+                                              "proxy": {"server": f"http://127.0.0.1:{port}", "bypass": "<-loopback>"}}
                 await self._launch()
                 self._launched = True
         return await super()._download_request(request, spider)
@@ -177,6 +277,10 @@ class GuardedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
         await wrapper.context.add_init_script(NO_PEER_CONNECTIONS)
         return wrapper
 
+    async def _close(self) -> None:
+        await super()._close()
+        await self.proxy.close()
+
     async def _apply_page_methods(self, page, request, spider) -> None:
         await settle(page, self.settle_ms)
         await super()._apply_page_methods(page, request, spider)
@@ -188,10 +292,9 @@ class GuardedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
 
     def _log_refused(self, url: str, reason: str, page_url: str | None) -> None:
         """A refused browser request is logged like a refused crawler request (once per page and URL)."""
-        key = (url, page_url)
-        if key in self._refused_logged:
+        if url in self._refused_logged:
             return
-        self._refused_logged.add(key)
+        self._refused_logged.add(url)
         self.crawler.stats.inc_value("policycorpus/render_refused")
         from crawler.corpusdb import corpus_connection
 

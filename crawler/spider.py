@@ -21,7 +21,7 @@ from twisted.python.failure import Failure
 from crawler.items import CandidateItem, CompanyDoneItem, LogItem
 from crawler.languages import declared_language, guess_language, language_links, preference
 from crawler.links import LinkRules, load_rules, score_link
-from crawler.outcomes import describe_failure, unfollowed_redirect
+from crawler.outcomes import describe_failure, rendered_away, unfollowed_redirect
 from crawler.safety import connect_refusal
 
 # PDFs are policies too; everything else Scrapy skips by default stays skipped.
@@ -281,7 +281,7 @@ class PolicySpider(scrapy.Spider):
 
     async def parse(self, response: Response):
         state = self.state_for(response.meta)
-        if unfollowed_redirect(response):  # e.g. to file://: logged as refused by CrawlLogExtension
+        if unfollowed_redirect(response) or rendered_away(response):  # logged as refused by CrawlLogExtension
             for item in self.answered(state, response.meta):
                 yield item
             return
