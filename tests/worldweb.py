@@ -42,6 +42,7 @@ class Site:
     language: str = ""
     policies: list[dict] = field(default_factory=list)
     negatives: list[str] = field(default_factory=list)
+    not_kept: list[str] = field(default_factory=list)  # policies in a language the company list did not ask for
     redirects: dict[str, str] = field(default_factory=dict)
     notes: str = ""
 
