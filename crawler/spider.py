@@ -30,7 +30,6 @@ DENY_EXTENSIONS_SET = {e for e in IGNORED_EXTENSIONS if e not in FOLLOWED_EXTENS
 # Bytes that are not control characters (tab, newlines, form feed and everything from space up):
 # deleting them leaves the control bytes, counted at C speed on every page.
 _NOT_CONTROL = bytes(b for b in range(256) if not (b < 9 or 13 < b < 32))
-PROMISING_WORDS = (b"social media", b"social network", b"online communication", b"digital participation")
 
 
 @dataclass
@@ -417,7 +416,7 @@ class PolicySpider(scrapy.Spider):
         if response.meta.get("link_score", 0) >= self.link_rules.policy_threshold:
             return True
         body = response.body[:2_000_000].lower()
-        return sum(body.count(word) for word in PROMISING_WORDS) >= 3
+        return sum(body.count(word) for word in self.link_rules.promising_words) >= 3
 
     async def judge_safely(self, state: CompanyState, response: Response, content_type: str, kind: str) -> list:
         """judge() off the reactor thread, with a crash of extraction on hostile input logged as parse_error

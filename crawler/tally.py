@@ -17,10 +17,10 @@ NOT_FAILURES = frozenset({"ok", "robots", "refused", "skipped", "offsite", "dupl
 def failure_reason(row: dict) -> str | None:
     """The failure a crawl_log row records (e.g. 'timeout', 'HTTP 404'), or None when it is none.
 
-    A missing sitemap.xml is no failure: most sites have none.
+    A missing sitemap.xml or robots.txt is no failure: many sites have none.
     """
     outcome = row.get("outcome") or ""
-    if outcome in NOT_FAILURES or (row.get("url") or "").endswith("/sitemap.xml"):
+    if outcome in NOT_FAILURES or (row.get("url") or "").endswith(("/sitemap.xml", "/robots.txt")):
         return None
     if outcome == "http_error" and row.get("status"):
         return f"HTTP {row['status']}"
