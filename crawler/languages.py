@@ -57,14 +57,17 @@ def normalise(tag: str | None) -> str | None:
 def declared_language(root, content_language: str | None = None) -> str | None:
     """The language a page declares: <html lang>, xml:lang, Content-Language, <meta http-equiv>."""
     html = root if getattr(root, "tag", "") == "html" else next(iter(root.iter("html")), None)
-    for value in ((html.get("lang") or html.get("{http://www.w3.org/XML/1998/namespace}lang")) if html is not None else None,
-                  content_language,
-                  next((m.get("content") for m in root.iter("meta")
-                        if (m.get("http-equiv") or "").lower() == "content-language"), None)):
-        code = normalise((value or "").split(",")[0])
+    if html is not None:
+        code = normalise(html.get("lang") or html.get("{http://www.w3.org/XML/1998/namespace}lang"))
         if code:
             return code
-    return None
+    code = normalise((content_language or "").split(",")[0])
+    if code or html is None:
+        return code
+    head = html.find("head")  # only the head's meta elements: a page's body is not walked
+    meta = next((m.get("content") for m in (head.iter("meta") if head is not None else ())
+                 if (m.get("http-equiv") or "").lower() == "content-language"), None)
+    return normalise((meta or "").split(",")[0])
 
 
 def language_links(root, base_url: str, urljoin) -> dict[str, str]:
