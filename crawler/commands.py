@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
 import warnings
 
@@ -14,6 +15,10 @@ from crawler.tally import CrawlTally, tally_from_db
 from policycorpus.companies import find_companies
 from policycorpus.db import open_db, transaction, utcnow
 from policycorpus.options import UserError, db_option, quiet_option
+
+# loggers of the libraries a crawl runs on, quiet without --verbose
+LIBRARY_LOGGERS = ("scrapy", "scrapy_redis", "scrapy_playwright", "playwright", "twisted", "py.warnings", "asyncio",
+                   "filelock", "urllib3", "trafilatura", "htmldate", "courlan", "charset_normalizer")
 
 
 def start_crawl(db, settings: dict, resume: bool, job: str | None = None, worker: str | None = None) -> tuple[int, set[int]]:
@@ -71,7 +76,10 @@ def run_spider(settings: dict, companies: list[dict], crawl_id: int, verbose: bo
 
     if not verbose:
         warnings.filterwarnings("ignore")  # deprecations and notes of Scrapy, Twisted, playwright ...
-    process = CrawlerProcess(settings={**settings, "LOG_LEVEL": "INFO" if verbose else "ERROR"})
+    process = CrawlerProcess(settings={**settings, "LOG_LEVEL": "INFO" if verbose else "WARNING"})
+    if not verbose:  # the libraries' own log lines; the crawler's (e.g. Redis not answering) still show
+        for name in LIBRARY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.ERROR)
     crawler = process.create_crawler(PolicySpider)
     process.crawl(crawler, companies=companies, crawl_id=crawl_id)
     process.start()
