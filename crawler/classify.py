@@ -55,10 +55,9 @@ def load_signals(path: str | Path = SIGNALS_PATH) -> dict:
         data = yaml.safe_load(fh)
     groups = []
     for name, spec in data["groups"].items():
-        alternation = "|".join(f"(?:{p})" for p in spec["patterns"])
         # per-sentence patterns carry their own anchors and word boundaries
         # patterns are lower case and matched against lower-cased text: much faster than re.I
-        regex = re.compile(alternation if spec.get("per") == "sentence" else rf"\b(?:{alternation})\b")
+        regex = re.compile(_alternation(spec["patterns"], bounded=spec.get("per") != "sentence"))
         groups.append(
             PhraseGroup(
                 name, spec.get("description", ""), regex, float(spec.get("cap", 5.0)),
@@ -69,13 +68,29 @@ def load_signals(path: str | Path = SIGNALS_PATH) -> dict:
         name: (spec.get("description", ""), re.compile("|".join(f"(?:{p})" for p in spec["patterns"]), re.I))
         for name, spec in data.get("title_patterns", {}).items()
     }
+    audiences = {name: re.compile(_alternation(patterns)) for name, patterns in data.get("audiences", {}).items()}
     return {
+        "audiences": audiences,
+        "audience_share": float(data.get("audience_share", 0.7)),
         "groups": groups,
         "titles": titles,
         "threshold": float(data.get("threshold", 0.5)),
         "min_words": int(data.get("min_words", 40)),
         "C": float(data.get("regularization_C", 1.0)),
     }
+
+
+def _alternation(patterns: list[str], bounded: bool = True) -> str:
+    """One regular expression of the patterns, at word boundaries; patterns in Japanese or Chinese script
+    have none (their words are not separated by spaces)."""
+    spaced = [p for p in patterns if not _CJK.search(p)]
+    unspaced = [p for p in patterns if _CJK.search(p)]
+    parts = []
+    if spaced:
+        alternation = "|".join(f"(?:{p})" for p in spaced)
+        parts.append(rf"\b(?:{alternation})\b" if bounded else alternation)
+    parts += [f"(?:{p})" for p in unspaced]
+    return "|".join(parts)
 
 
 def load_examples(path: str | Path = EXAMPLES_PATH) -> list[dict]:
@@ -86,7 +101,8 @@ def load_examples(path: str | Path = EXAMPLES_PATH) -> list[dict]:
 # ---------------------------------------------------------------------------- features
 
 _WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
-_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[\"'“(]?[A-Z0-9])")
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[\"'“(¿¡]?[A-Z0-9À-ÖØ-Þ])|(?<=[。！？])\s*")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff\uff66-\uff9f]")
 _LEAD_LABEL = re.compile(r"^[^.!?:]{1,40}:\s+(?=\S)")  # "Confidentiality: Do not ..." -> "Do not ..."
 _BULLET_PREFIX = re.compile(r"^\s*(?:[-*•]|\(?\w{1,3}[.)])\s+")
 
@@ -102,6 +118,14 @@ def _as_blocks(doc) -> tuple[list[Block], str | None]:
     return markdown_blocks(str(doc or "")), None
 
 
+def count_words(text: str) -> int:
+    """Words of a text; in Japanese or Chinese script, where words are not separated, two characters a word."""
+    cjk = len(_CJK.findall(text))
+    if not cjk:
+        return len(text.split())
+    return len(_CJK.sub(" ", text).split()) + cjk // 2
+
+
 def _sentences(blocks: list[Block]) -> list[str]:
     out = []
     for block in blocks:
@@ -110,7 +134,7 @@ def _sentences(blocks: list[Block]) -> list[str]:
         for sentence in _SENTENCE_SPLIT.split(block.text):
             sentence = _BULLET_PREFIX.sub("", sentence.strip())
             sentence = _LEAD_LABEL.sub("", sentence)
-            if len(sentence.split()) >= 3:  # bare labels ("Likes", "Twitter") are not statements
+            if count_words(sentence) >= 3:  # bare labels ("Likes", "Twitter") are not statements
                 out.append(sentence)
     return out
 
@@ -136,7 +160,8 @@ class FeatureExtractor:
 
     def transform_one(self, blocks: list[Block], title: str | None, url: str | None) -> tuple[np.ndarray, dict]:
         text = "\n".join(b.text for b in blocks)[:MAX_CHARS].lower()
-        words = len(_WORD.findall(text))
+        cjk = len(_CJK.findall(text))
+        words = len(_WORD.findall(_CJK.sub(" ", text) if cjk else text)) + cjk // 2
         sentences = [s.lower() for s in _sentences(blocks)[:MAX_SENTENCES]]
         values: dict[str, float] = {}
         evidence: dict[str, list[str]] = {}
@@ -163,12 +188,13 @@ class FeatureExtractor:
         values["heading_ratio"] = (len(blocks) - len(non_headings)) / max(len(blocks), 1)
         # outlines and tables of contents: a large share of the words are in headings
         # (policies stay under ~15%); 0 up to 15%, 1 from 35%
-        heading_words = sum(len(b.text.split()) for b in blocks if b.type == "heading")
-        share = heading_words / max(sum(len(b.text.split()) for b in blocks), 1)
+        block_words = {id(b): count_words(b.text) for b in blocks}
+        heading_words = sum(block_words[id(b)] for b in blocks if b.type == "heading")
+        share = heading_words / max(sum(block_words.values()), 1)
         values["heading_words"] = min(max((share - 0.15) / 0.2, 0.0), 1.0)
-        values["prose_ratio"] = sum(len(b.text.split()) >= 8 for b in non_headings) / max(len(blocks), 1)
-        block_words = [len(b.text.split()) for b in non_headings]
-        values["prose_word_share"] = sum(n for n in block_words if n >= 8) / max(sum(len(b.text.split()) for b in blocks), 1)
+        values["prose_ratio"] = sum(block_words[id(b)] >= 8 for b in non_headings) / max(len(blocks), 1)
+        prose_words = [block_words[id(b)] for b in non_headings]
+        values["prose_word_share"] = sum(n for n in prose_words if n >= 8) / max(sum(block_words.values()), 1)
         evidence["too_short"] = [f"{words} words"]
         return np.array([values[n] for n in self.names], dtype=float), evidence
 
@@ -245,6 +271,19 @@ class PolicyClassifier:
         X = np.vstack([self._vector(doc, title, url)[0] for doc, title, url in docs])
         p = self.model_.predict_proba(X)[:, 1]
         return np.column_stack([1 - p, p])
+
+    def audience(self, doc) -> str | None:
+        """Whom a policy addresses: employees, members (club members, players, officials), volunteers, or mixed
+        when no kind has `audience_share` of the mentions; None when it names no one."""
+        self._setup()
+        blocks, _ = _as_blocks(doc)
+        text = "\n".join(b.text for b in blocks)[:MAX_CHARS].lower()
+        counts = {name: len(regex.findall(text)) for name, regex in self.signals_["audiences"].items()}
+        total = sum(counts.values())
+        if not total:
+            return None
+        best = max(counts, key=lambda name: counts[name])
+        return best if counts[best] >= self.signals_["audience_share"] * total else "mixed"
 
     def is_policy(self, score: float) -> bool:
         self._setup()

@@ -4,20 +4,28 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
+import warnings
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import click
 import sqlite_utils
 
-from crawler.settings import DEFAULT_CONTACT_URL, REDIS_LOST, REDIS_RETRY_SECONDS
+from crawler.settings import DEFAULT_CONTACT_URL, REDIS_LOST, REDIS_RETRY_SECONDS, RENDER_MODES, RenderUnavailable
+from crawler.tally import CrawlTally, tally_from_db
 from policycorpus.companies import find_companies
 from policycorpus.db import inserted_id, open_db, transaction, utcnow
 from policycorpus.options import UserError, db_option, quiet_option
 
 if TYPE_CHECKING:
     from redis import Redis
+
+# loggers of the libraries a crawl runs on, quiet without --verbose
+LIBRARY_LOGGERS = ("scrapy", "scrapy_redis", "scrapy_playwright", "playwright", "twisted", "py.warnings", "asyncio",
+                   "filelock", "urllib3", "trafilatura", "htmldate", "courlan", "charset_normalizer")
+
 
 
 def start_crawl(db: sqlite_utils.Database, settings: dict, resume: bool, job: str | None = None, worker: str | None = None) -> tuple[int, set[int]]:
@@ -40,19 +48,18 @@ def start_crawl(db: sqlite_utils.Database, settings: dict, resume: bool, job: st
     return crawl_id, set()
 
 
-def crawl_summary(db: sqlite_utils.Database, crawl_id: int) -> dict:
-    one = lambda sql: db.execute(sql, [crawl_id]).fetchone()[0]  # noqa: E731
-    return {
-        "companies": one("select count(*) from crawl_companies where crawl_id = ?"),
-        "pages": one("select count(*) from crawl_log where crawl_id = ? and outcome = 'ok'"),
-        "policies": db.execute("select count(distinct url) from candidates where crawl_id = ? and accepted = 1 and url "
-                               "not in (select url from crawl_log where crawl_id = ? and outcome = 'duplicate_content')",
-                               [crawl_id, crawl_id]).fetchone()[0],
-        # outcomes that are the crawler's own choices, not failures
-        "errors": one("select count(*) from crawl_log where crawl_id = ? and outcome not in "
-                      "('ok', 'robots', 'skipped', 'offsite', 'duplicate_content', 'budget', 'retry') "
-                      "and url not like '%/sitemap.xml'"),
-    }
+def crawl_summary(db: sqlite_utils.Database, crawl_id: int) -> CrawlTally:
+    """The crawl's totals, counted from its stored rows by the rules of its progress line."""
+    tally = tally_from_db(db, crawl_id)
+    tally.companies = db.execute("select count(*) from crawl_companies where crawl_id = ?", [crawl_id]).fetchone()[0]
+    return tally
+
+
+def summary_line(crawl_id: int, status: str, tally: CrawlTally) -> str:
+    line = (f"Crawl {crawl_id} {status}: {tally.companies} companies, {tally.policies} policies found, "
+            f"{tally.pages} pages fetched ({tally.rendered} rendered in a browser), {tally.refused} refused, "
+            f"{tally.robots} robots-disallowed, {tally.errors} errors")
+    return line + (f" ({tally.failures_text()})." if tally.errors else ".")
 
 
 def unreachable_companies(db: sqlite_utils.Database, crawl_id: int, company_ids: list[int]) -> list[str]:
@@ -66,14 +73,20 @@ def unreachable_companies(db: sqlite_utils.Database, crawl_id: int, company_ids:
     return [r[0] for r in rows]
 
 
-def run_spider(settings: dict, companies: list[dict], crawl_id: int) -> tuple[str, str]:
+def run_spider(settings: dict, companies: list[dict], crawl_id: int, verbose: bool = False) -> tuple[str, str]:
     """Run the spider in this process; returns Scrapy's finish reason and, for a worker that lost
-    Redis, what happened."""
+    Redis, what happened. Without verbose, no library warning reaches the terminal: every outcome
+    is in crawl_log, and the summary counts them."""
     from scrapy.crawler import CrawlerProcess
 
     from crawler.spider import PolicySpider
 
-    process = CrawlerProcess(settings={**settings, "LOG_INSTALL_ROOT_HANDLER": True})
+    if not verbose:
+        warnings.filterwarnings("ignore")  # deprecations and notes of Scrapy, Twisted, playwright ...
+    process = CrawlerProcess(settings={**settings, "LOG_LEVEL": "INFO" if verbose else "WARNING"})
+    if not verbose:  # the libraries' own log lines; the crawler's (e.g. Redis not answering) still show
+        for name in LIBRARY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.ERROR)
     crawler = process.create_crawler(PolicySpider)
     process.crawl(crawler, companies=companies, crawl_id=crawl_id)
     process.start()
@@ -81,7 +94,7 @@ def run_spider(settings: dict, companies: list[dict], crawl_id: int) -> tuple[st
     return reason, crawler.stats.get_value("policycorpus/redis_error") or ""
 
 
-def end_crawl(db_path: str, crawl_id: int, status: str, done_companies: Iterable[dict] = ()) -> dict:
+def end_crawl(db_path: str, crawl_id: int, status: str, done_companies: Iterable[dict] = ()) -> CrawlTally:
     """Record how the crawl ended (finished or interrupted) with its totals; returns them."""
     db = open_db(db_path)
     try:
@@ -90,7 +103,8 @@ def end_crawl(db_path: str, crawl_id: int, status: str, done_companies: Iterable
                 db.table("crawl_companies").upsert({"crawl_id": crawl_id, "company_id": company["id"], "status": "done",
                                                     "finished_at": utcnow()}, pk=("crawl_id", "company_id"), alter=True)
             summary = crawl_summary(db, crawl_id)
-            db.table("crawls").update(crawl_id, {"status": status, "finished_at": utcnow(), **summary})
+            db.table("crawls").update(crawl_id, {"status": status, "finished_at": utcnow(),
+                                                 "companies": summary.companies, **summary.columns()})
     finally:
         db.conn.close()
     return summary
@@ -124,11 +138,18 @@ def end_crawl(db_path: str, crawl_id: int, status: str, done_companies: Iterable
               metavar="SECONDS", help="With --redis: how long to keep retrying an unreachable Redis before the "
                                       "worker stops (the crawl is left to continue with --resume).")
 @click.option("--warc-all", is_flag=True, help="Write every judged page to the crawl's WARC, not only accepted policies.")
+@click.option("--render", type=click.Choice(RENDER_MODES), default="auto", show_default=True,
+              help="Fetch pages through headless Chromium: auto = pages whose text scripts build (scripts and next "
+                   "to no text); always = every HTML page; never = no browser. The network guard applies to every "
+                   "request the browser makes.")
+@click.option("--max-renders", default=10, show_default=True, type=click.IntRange(0, 10000),
+              help="Pages rendered per site at most (also at most 90 s of browser time per site).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+@click.option("-v", "--verbose", is_flag=True, help="Also show the libraries' log and warnings (Scrapy, playwright).")
 @db_option
 def crawl(company_names, resume, max_depth, max_pages, threshold, contact_url, allow_private, allow_hosts, timeout,
-          max_size, extract_timeout, no_polite, redis_url, job, worker_id, workers, redis_retry, warc_all, quiet,
-          db_path):
+          max_size, extract_timeout, no_polite, redis_url, job, worker_id, workers, redis_retry, warc_all, render,
+          max_renders, quiet, verbose, db_path):
     """Discover and collect every company's social media policy.
 
     Starts at each company's homepage (and known policy_url), obeys
@@ -142,6 +163,15 @@ def crawl(company_names, resume, max_depth, max_pages, threshold, contact_url, a
     every scheme but http and https; --allow-host opens single addresses
     of a local test web, --allow-private all of them.
 
+    Script-built pages: with --render auto (the default) a page with
+    scripts and next to no text is fetched again through headless
+    Chromium (bounded per site by --max-renders and browser time); the
+    network guard checks every request the browser makes.
+
+    Languages: where a page offers versions in several languages
+    (hreflang, language switcher), the company list's language column
+    says which is kept: en (default), local (the homepage's) or a code.
+
     Distributed: start the same command with --redis URL on several
     machines or processes; each worker writes to its --db (one shared file
     on one machine, or one file per worker merged later with
@@ -153,6 +183,7 @@ def crawl(company_names, resume, max_depth, max_pages, threshold, contact_url, a
         policycorpus crawl --db corpus.db
         policycorpus crawl --resume            # after an interruption
         policycorpus crawl --allow-host 127.0.0.21 --allow-host 127.0.0.22
+        policycorpus crawl --render never      # no browser
     \b
     Example, three workers sharing one crawl through Redis:
         policycorpus crawl --redis redis://127.0.0.1:6379/0 --workers 3 --worker-id w1 --db w1.db &
@@ -183,7 +214,7 @@ def crawl(company_names, resume, max_depth, max_pages, threshold, contact_url, a
     options = {"max_depth": max_depth, "max_pages": max_pages, "threshold": threshold,
                "allow_private": allow_private, "allow_hosts": list(allow_hosts), "polite": not no_polite,
                "contact_url": contact_url, "timeout": timeout, "max_size": int(max_size * 1024 * 1024),
-               "extract_timeout": extract_timeout}
+               "extract_timeout": extract_timeout, "render": render, "max_renders": max_renders}
     crawl_id, done = start_crawl(db, options, resume, job=job if redis_url else None, worker=worker_id)
     todo = [c for c in companies if c["id"] not in done and (c.get("homepage") or c.get("policy_url"))]
     if resume:
@@ -196,9 +227,14 @@ def crawl(company_names, resume, max_depth, max_pages, threshold, contact_url, a
                                            retry_seconds=redis_retry)
         if warc_all:
             extra["POLICYCORPUS_WARC_ALL"] = True
-        settings = crawl_settings(db_path=db_path, crawl_id=crawl_id, progress=not quiet,
-                                  extra=extra, **options)
-        reason, redis_error = run_spider(settings, todo, crawl_id) if todo else ("finished", "")
+        try:
+            settings = crawl_settings(db_path=db_path, crawl_id=crawl_id, progress=not quiet, extra=extra, **options)
+        except RenderUnavailable as exc:
+            raise UserError(str(exc)) from None
+        if settings.get("POLICYCORPUS_RENDER_UNAVAILABLE") and not quiet:
+            click.echo(f"Note: pages are not rendered ({settings['POLICYCORPUS_RENDER_UNAVAILABLE']}); "
+                       "script-built pages are judged as they arrive.", err=True)
+        reason, redis_error = run_spider(settings, todo, crawl_id, verbose=verbose) if todo else ("finished", "")
         status = "finished" if reason == "finished" else "interrupted"
         summary = end_crawl(db_path, crawl_id, status, todo if status == "finished" else [])
     except BaseException:
@@ -207,8 +243,7 @@ def crawl(company_names, resume, max_depth, max_pages, threshold, contact_url, a
         with contextlib.suppress(Exception):
             end_crawl(db_path, crawl_id, "interrupted")
         raise
-    click.echo(f"Crawl {crawl_id} {status}: {summary['companies']} companies, {summary['policies']} policies found, "
-               f"{summary['pages']} pages fetched, {summary['errors']} errors.")
+    click.echo(summary_line(crawl_id, status, summary))
     if reason == REDIS_LOST:
         raise UserError(f"crawl {crawl_id} was interrupted: {redis_error or 'Redis stopped answering'}; continue it "
                         f"with 'policycorpus crawl --resume --redis URL --worker-id {worker_id}' when Redis is back")

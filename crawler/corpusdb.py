@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Self
 
 from scrapy import signals
 
+from crawler.tally import CrawlTally, tally_from_db
 from policycorpus.db import open_db, transaction
 
 if TYPE_CHECKING:
@@ -33,12 +34,15 @@ class CorpusConnection:
         self.flush_every = flush_every
         self.flush_seconds = flush_seconds
         self._buffers: dict[str, list[dict]] = {}
+        # what the crawl has counted so far (a resumed crawl starts from its stored rows)
+        self.tally: CrawlTally = tally_from_db(self.db, crawl_id)
         self._last_flush = time.monotonic()
         self.closed = False
 
     def buffer(self, table: str, row: dict) -> None:
         rows = self._buffers.setdefault(table, [])
         rows.append(row)
+        self.tally.add(table, row)
         if len(rows) >= self.flush_every or time.monotonic() - self._last_flush > self.flush_seconds:
             self.flush()
 

@@ -57,7 +57,7 @@ class CrawlLogExtension:
             "outcome": outcome_of(response), "reason": reason_of(response, request),
             "content_type": (response.headers.get(b"Content-Type") or b"").decode("latin-1").lower(),
             "size": len(response.body), "elapsed_ms": round(elapsed * 1000, 1) if elapsed is not None else None,
-            "at": utcnow(), "worker": conn.worker,
+            "at": utcnow(), "worker": conn.worker, "rendered": 1 if request.meta.get("rendered") else None,
         })
 
 

@@ -320,6 +320,7 @@ def import_documents(db: sqlite_utils.Database, assignments: list[Assignment],
             url=assignment.url, raw=raw, content_type=CONTENT_TYPES[path.suffix.lower()], blocks=extracted.blocks,
             title=extracted.title, extractor=extracted.extractor, policy_score=score,
             file_name=assignment.file_name, metadata=assignment.doc_metadata,
+            audience=classifier.audience(extracted) if classifier.is_policy(score) else None,
         )
         with transaction(db):
             company_id = _company_id(db, assignment)

@@ -37,6 +37,9 @@ class CandidateItem:
     http_status: int | None = None
     extractor: str = ""
     warning: str = ""  # why extraction found no text (encrypted or unreadable PDF ...)
+    rendered: bool = False  # read from the headless browser's rendering
+    language: str | None = None  # ISO 639-1 code, declared by the page or guessed from its text
+    audience: str | None = None  # employees, members, volunteers or mixed (crawler.classify.PolicyClassifier.audience)
 
 
 @dataclass

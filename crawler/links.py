@@ -19,6 +19,7 @@ class LinkRules:
     follow_threshold: float
     policy_threshold: float
     rules: tuple[tuple[str, float, tuple[str, ...]], ...]
+    promising_words: tuple[bytes, ...] = ()  # page words that make it worth judging (UTF-8, lower case)
 
     def score(self, text: str) -> tuple[float, list[str]]:
         folded = f" {fold(text)} "
@@ -36,12 +37,13 @@ def fold(text: str) -> str:
 
 @lru_cache(maxsize=4)
 def load_rules(path: str | Path = SIGNALS_FILE) -> LinkRules:
-    data = yaml.safe_load(Path(path).read_text())
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     rules = []
     for rule in data.get("rules", []) + data.get("penalties", []):
         terms = tuple(fold(t) if t != ".pdf" else "pdf" for t in rule["terms"])
         rules.append((rule["name"], float(rule["weight"]), terms))
-    return LinkRules(float(data["follow_threshold"]), float(data["policy_threshold"]), tuple(rules))
+    words = tuple(w.lower().encode("utf-8") for w in data.get("promising_words", []))
+    return LinkRules(float(data["follow_threshold"]), float(data["policy_threshold"]), tuple(rules), words)
 
 
 def link_text(url: str, anchor: str = "", title: str = "") -> str:

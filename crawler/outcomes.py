@@ -18,7 +18,7 @@ REDIRECT_STATUSES = {301, 302, 303, 307, 308}
 
 
 def outcome_of(response: Response) -> str:
-    if unfollowed_redirect(response):
+    if unfollowed_redirect(response) or rendered_away(response):
         return "refused"
     return "ok" if response.status < 400 else "http_error"
 
@@ -36,8 +36,17 @@ def unfollowed_redirect(response: Response) -> str | None:
     return f"refused: redirect to {target[:200]}: scheme {scheme!r} is not http or https; not followed"
 
 
+def rendered_away(response: Response) -> str | None:
+    """Why a rendered page is no page: its scripts navigated to an address the guard refused (the browser
+    shows its error page instead), or None."""
+    if not response.meta.get("rendered") or response.url.startswith(("http://", "https://")):
+        return None
+    return ("refused: while rendering, the page's scripts navigated to an address the network guard refused; "
+            f"the browser ended on {response.url[:100]}; not judged")
+
+
 def reason_of(response: Response, request: Request) -> str:
-    refused = unfollowed_redirect(response)
+    refused = unfollowed_redirect(response) or rendered_away(response)
     if refused:
         return refused
     if response.url.endswith("/robots.txt"):

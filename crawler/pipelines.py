@@ -56,7 +56,8 @@ class PolicyStorePipeline(_CorpusPipeline):
                 item.company_id,
                 Fetched(url=item.url, raw=item.raw, content_type=item.content_type, blocks=item.blocks,
                         title=item.title, http_status=item.http_status, extractor=item.extractor,
-                        policy_score=item.policy_score),
+                        policy_score=item.policy_score, rendered=item.rendered, language=item.language,
+                        audience=item.audience),
             )
             self.crawler.stats.inc_value("policycorpus/snapshots_new" if result.new_snapshot
                                          else "policycorpus/snapshots_unchanged")

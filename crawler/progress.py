@@ -1,4 +1,6 @@
-"""A progress line on stderr during long crawls: companies done, pages fetched, policies found."""
+"""A progress line on stderr during long crawls: companies done, pages fetched, policies found.
+
+Its figures come from the crawl's tally (crawler/tally.py), the same counts as the final summary."""
 
 from __future__ import annotations
 
@@ -8,6 +10,9 @@ from typing import TYPE_CHECKING, Self
 
 from scrapy import signals
 from twisted.internet.task import LoopingCall
+
+from crawler.corpusdb import corpus_connection
+from crawler.tally import CrawlTally
 
 if TYPE_CHECKING:
     from scrapy import Spider
@@ -41,13 +46,21 @@ class ProgressDisplay:
 
     def report(self, spider: Spider, end: str | None = None) -> None:
         end = end or ("\r" if self.tty else "\n")
-        states = getattr(spider, "state", {}).values()
-        total = len(getattr(spider, "companies", []))
-        done = sum(s.done for s in states)
-        pages = sum(s.pages for s in states)
-        policies = sum(s.policies for s in states)
-        errors = sum(s.errors for s in states)
-        rate = pages / max(time.monotonic() - self.started, 1e-6)
-        sys.stderr.write(f"crawl: companies {done}/{total} done · pages {pages} ({rate:.0f}/s) · "
-                         f"policies {policies} · errors {errors}   {end}")
+        sys.stderr.write(progress_line(spider, self.tally(), time.monotonic() - self.started) + f"   {end}")
         sys.stderr.flush()
+
+    def tally(self) -> CrawlTally:
+        try:
+            return corpus_connection(self.crawler).tally
+        except RuntimeError:  # no corpus connection (a bare test crawler): nothing counted
+            return CrawlTally()
+
+
+def progress_line(spider: Spider, tally: CrawlTally, seconds: float) -> str:
+    """The figures of the final summary (crawler/tally.py), as they grow."""
+    states = getattr(spider, "state", {}).values()
+    total = len(getattr(spider, "companies", []))
+    done = sum(s.done for s in states)
+    rate = tally.pages / max(seconds, 1e-6)
+    return (f"crawl: companies {done}/{total} done · pages {tally.pages} ({rate:.0f}/s, {tally.rendered} rendered) · "
+            f"policies {tally.policies} · refused {tally.refused} · robots {tally.robots} · errors {tally.errors}")

@@ -80,7 +80,17 @@ BASE_SETTINGS: dict[str, Any] = {
     "POLICYCORPUS_PROGRESS_INTERVAL": 2.0,
     "POLICYCORPUS_EXTRACT_TIMEOUT": 10.0,  # seconds per document, in a worker process (policycorpus.extract)
     "POLICYCORPUS_EXTRACT_WORKERS": 2,  # worker processes (and threads waiting on them)
+    # Rendering script-built pages in headless Chromium (crawler/render.py; crawl --render)
+    "POLICYCORPUS_RENDER": "never",  # auto: pages with scripts and next to no text; always: every HTML page
+    "POLICYCORPUS_RENDER_MAX_PER_SITE": 10,  # pages rendered per site at most
+    "POLICYCORPUS_RENDER_SECONDS_PER_SITE": 90.0,  # browser time per site; later pages are not rendered
+    "POLICYCORPUS_RENDER_TIMEOUT": 15.0,  # seconds per page (navigation), then a bounded wait for scripts
+    "POLICYCORPUS_RENDER_SETTLE_MS": 1500,  # how long to wait for the network to go quiet after load
+    "POLICYCORPUS_RENDER_HEAP_MB": 256,  # JavaScript heap of a page's scripts
+    "POLICYCORPUS_RENDER_MIN_TEXT": 200,  # auto: a page with scripts and fewer visible characters is rendered
 }
+
+RENDER_MODES = ("auto", "always", "never")
 
 
 def user_agent(contact_url: str) -> str:
@@ -91,8 +101,12 @@ def crawl_settings(*, db_path: str, crawl_id: int, contact_url: str = DEFAULT_CO
                    allow_private: bool = False, allow_hosts: tuple[str, ...] | list[str] = (), max_depth: int = 3,
                    max_pages: int = 60, threshold: float = 0.5, timeout: float | None = None,
                    max_size: int | None = None, progress: bool = True, extra: dict | None = None,
-                   extract_timeout: float | None = None) -> dict:
+                   extract_timeout: float | None = None, render: str = "auto", max_renders: int | None = None,
+                   browser: str | None = None) -> dict:
     """The full settings dict for one crawl.
+
+    render: auto (default), always or never (see crawler/render.py); auto without a Chromium
+    (or without scrapy-playwright) renders nothing, always raises RenderUnavailable.
 
     Dict-valued settings of `extra` (middlewares, extensions, pipelines) are merged into the
     defaults rather than replacing them.
@@ -117,6 +131,7 @@ def crawl_settings(*, db_path: str, crawl_id: int, contact_url: str = DEFAULT_CO
         settings["DOWNLOAD_MAXSIZE"] = max_size
     if extract_timeout:
         settings["POLICYCORPUS_EXTRACT_TIMEOUT"] = extract_timeout
+    settings.update(render_settings(render, browser, settings["USER_AGENT"], max_renders))
     if not progress:
         settings["EXTENSIONS"] = {**settings["EXTENSIONS"], "crawler.progress.ProgressDisplay": None}
     for key, value in (extra or {}).items():
@@ -125,3 +140,33 @@ def crawl_settings(*, db_path: str, crawl_id: int, contact_url: str = DEFAULT_CO
         else:
             settings[key] = value
     return settings
+
+
+class RenderUnavailable(RuntimeError):
+    """crawl --render always, but no Chromium or no scrapy-playwright to drive it."""
+
+
+def render_settings(mode: str, browser: str | None, user_agent: str, max_renders: int | None = None) -> dict:
+    """Settings for a --render mode; {"POLICYCORPUS_RENDER": "never"} when rendering is off or impossible."""
+    if mode not in RENDER_MODES:
+        raise ValueError(f"render mode {mode!r} is not one of {', '.join(RENDER_MODES)}")
+    if mode == "never":
+        return {"POLICYCORPUS_RENDER": "never"}
+    try:
+        from crawler.render import browser_settings, find_browser
+    except ImportError as exc:  # scrapy-playwright not installed
+        if mode == "always":
+            raise RenderUnavailable(f"--render always needs scrapy-playwright ({exc})") from None
+        return {"POLICYCORPUS_RENDER": "never", "POLICYCORPUS_RENDER_UNAVAILABLE": f"scrapy-playwright missing ({exc})"}
+    executable = find_browser(browser)
+    if executable is None:
+        if mode == "always":
+            raise RenderUnavailable("--render always needs Chromium: install it (apt-get install chromium) "
+                                    "or set POLICYCORPUS_CHROMIUM to its path")
+        return {"POLICYCORPUS_RENDER": "never", "POLICYCORPUS_RENDER_UNAVAILABLE": "no Chromium found"}
+    out = browser_settings(executable, timeout=BASE_SETTINGS["POLICYCORPUS_RENDER_TIMEOUT"],
+                           heap_mb=BASE_SETTINGS["POLICYCORPUS_RENDER_HEAP_MB"], user_agent=user_agent)
+    out["POLICYCORPUS_RENDER"] = mode
+    if max_renders is not None:
+        out["POLICYCORPUS_RENDER_MAX_PER_SITE"] = max_renders
+    return out

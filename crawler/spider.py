@@ -21,8 +21,9 @@ from scrapy.utils.sitemap import Sitemap
 from twisted.python.failure import Failure
 
 from crawler.items import CandidateItem, CompanyDoneItem, LogItem
+from crawler.languages import declared_language, guess_language, language_links, preference
 from crawler.links import LinkRules, load_rules, score_link
-from crawler.outcomes import describe_failure, unfollowed_redirect
+from crawler.outcomes import describe_failure, rendered_away, unfollowed_redirect
 from crawler.safety import connect_refusal
 
 if TYPE_CHECKING:
@@ -41,7 +42,6 @@ DENY_EXTENSIONS_SET = {e for e in IGNORED_EXTENSIONS if e not in FOLLOWED_EXTENS
 # Bytes that are not control characters (tab, newlines, form feed and everything from space up):
 # deleting them leaves the control bytes, counted at C speed on every page.
 _NOT_CONTROL = bytes(b for b in range(256) if not (b < 9 or 13 < b < 32))
-PROMISING_WORDS = (b"social media", b"social network", b"online communication", b"digital participation")
 
 
 @dataclass
@@ -59,6 +59,19 @@ class CompanyState:
     budget_hit: str = ""  # first URL the page budget turned away
     budget_logged: bool = False
     seen: set[str] = field(default_factory=set)
+    language: str = "en"  # which version of a multilingual site to keep: en, local, all or a language code
+    home_language: str | None = None  # the language of the homepage (what 'local' means)
+    renders: int = 0  # pages sent to the browser
+    render_seconds: float = 0.0  # browser time spent on the site
+    render_budget_logged: bool = False
+
+    def preferred_language(self) -> str | None:
+        """The language whose version of a page is kept, or None to keep every version."""
+        if self.language == "all":
+            return None
+        if self.language == "local":
+            return self.home_language
+        return self.language
 
 
 def host_of(url: str) -> str:
@@ -86,6 +99,11 @@ class PolicySpider(scrapy.Spider):
     classifier: PolicyClassifier
     extract_timeout: float
     extraction: ExtractionThreads
+    render_mode: str
+    max_renders: int
+    render_seconds: float
+    render_min_text: int
+    max_size: int
 
     def __init__(self, companies: list[dict] | None = None, crawl_id: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -109,6 +127,11 @@ class PolicySpider(scrapy.Spider):
         spider.classifier = _load_classifier(settings)
         spider.extract_timeout = settings.getfloat("POLICYCORPUS_EXTRACT_TIMEOUT", 10.0)
         spider.extraction = ExtractionThreads(settings.getint("POLICYCORPUS_EXTRACT_WORKERS", 2))
+        spider.render_mode = settings.get("POLICYCORPUS_RENDER", "never")
+        spider.max_renders = settings.getint("POLICYCORPUS_RENDER_MAX_PER_SITE", 10)
+        spider.render_seconds = settings.getfloat("POLICYCORPUS_RENDER_SECONDS_PER_SITE", 90.0)
+        spider.render_min_text = settings.getint("POLICYCORPUS_RENDER_MIN_TEXT", 200)
+        spider.max_size = settings.getint("DOWNLOAD_MAXSIZE")
         crawler.signals.connect(spider.extraction.stop, signal=signals.spider_closed)
         if settings.get("POLICYCORPUS_REDIS_PREFIX"):
             from crawler.distributed import SharedClaims, connect
@@ -125,7 +148,8 @@ class PolicySpider(scrapy.Spider):
             hosts = {host_of(u) for u in (company.get("homepage"), company.get("policy_url")) if u}
             hosts |= {h.lower() for h in json.loads(company.get("domains") or "[]")}
             state = CompanyState(company["id"], company["name"], {h for h in hosts if h},
-                                 key=company.get("slug") or str(company["id"]))
+                                 key=company.get("slug") or str(company["id"]),
+                                 language=preference(json.loads(company.get("metadata") or "{}").get("language")))
             self.state[state.company_id] = state
             self.by_key[state.key] = state
             starts = []
@@ -217,20 +241,55 @@ class PolicySpider(scrapy.Spider):
                           "of the site not followed")
 
     def build_request(self, state: CompanyState, url: str, *, depth: int, link_score: float, reasons: list[str],
-                      callback: Callable | None = None, count_page: bool = True) -> scrapy.Request:
+                      callback: Callable | None = None, count_page: bool = True, render: bool = False) -> scrapy.Request:
         state.seen.add(url)
         state.pending += 1
         if count_page:
             state.scheduled += 1
+        meta = {"company_id": state.company_id, "company": state.key, "depth": depth, "link_score": link_score,
+                "link_reasons": reasons, "crawl_id": self.crawl_id}
+        if render or (self.render_mode == "always" and callback is None and not _looks_like_file(url)
+                      and self.may_render(state)):
+            state.renders += 1
+            meta.update(playwright=True, rendered=True)
         return scrapy.Request(
             url,
             callback=callback or self.parse,
             errback=self.on_error,
             priority=int(link_score * 10) - depth,
-            dont_filter=self.dont_filter,
-            meta={"company_id": state.company_id, "company": state.key, "depth": depth, "link_score": link_score,
-                  "link_reasons": reasons, "crawl_id": self.crawl_id},
+            dont_filter=self.dont_filter or render,  # a page fetched again for rendering is no duplicate
+            meta=meta,
         )
+
+    # -- rendering ----------------------------------------------------------------------
+
+    def may_render(self, state: CompanyState) -> bool:
+        """Within the site's render budgets (number of pages, browser time)?"""
+        return state.renders < self.max_renders and state.render_seconds < self.render_seconds
+
+    def render_again(self, state: CompanyState, response: TextResponse) -> Iterator[SpiderOutput]:
+        """Fetch a page again through the browser when its text is built by scripts (--render auto)."""
+        if self.render_mode != "auto" or response.meta.get("rendered") or not needs_rendering(response, self.render_min_text):
+            return
+        if not self.may_render(state):
+            if not state.render_budget_logged:
+                state.render_budget_logged = True
+                yield LogItem(state.company_id, response.url, "budget", None,
+                              f"render budget of {self.max_renders} pages or {self.render_seconds:.0f} s of browser "
+                              "time per site reached; this and further script-built pages not rendered")
+            return
+        meta = response.meta
+        yield self.build_request(state, response.url, depth=meta.get("depth", 0), link_score=meta.get("link_score", 0),
+                                 reasons=[*meta.get("link_reasons", []), "script-built"], count_page=False, render=True)
+
+    def rendered_too_large(self, state: CompanyState, response: Response) -> LogItem | None:
+        """A rendered page over the download size bound (the browser is not bound by DOWNLOAD_MAXSIZE)."""
+        state.render_seconds += response.meta.get("download_latency") or 0.0
+        if self.max_size and len(response.body) > self.max_size:
+            return LogItem(state.company_id, response.url, "too_large", response.status,
+                           f"rendered page of {len(response.body)} bytes is over the max size of {self.max_size} "
+                           "bytes (DOWNLOAD_MAXSIZE); not parsed")
+        return None
 
     def answered(self, state: CompanyState, meta: dict | None = None) -> Iterator[CompanyDoneItem]:
         """One request of this company got its answer; yields the done marker when none is left."""
@@ -254,13 +313,17 @@ class PolicySpider(scrapy.Spider):
 
     async def parse(self, response: Response, **kwargs: Any) -> AsyncIterator[SpiderOutput]:
         state = self.answering_state(response.meta)
-        if unfollowed_redirect(response):  # e.g. to file://: logged as refused by CrawlLogExtension
+        if unfollowed_redirect(response) or rendered_away(response):  # logged as refused by CrawlLogExtension
             for item in self.answered(state, response.meta):
                 yield item
             return
         state.pages += 1
         content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1").lower()
-        if host_of(response.url) not in state.hosts:
+        if response.meta.get("rendered") and not content_type:
+            content_type = "text/html"
+        if response.meta.get("rendered") and (too_large := self.rendered_too_large(state, response)):
+            yield too_large
+        elif host_of(response.url) not in state.hosts:
             yield LogItem(state.company_id, response.url, "offsite", response.status,
                           "redirected off the company's hosts; not judged")
         elif is_pdf(response, content_type):
@@ -277,7 +340,14 @@ class PolicySpider(scrapy.Spider):
             else:
                 for request in self.follow_links(state, response):
                     yield request
-                if self.is_promising(response):
+                rendering: list[SpiderOutput] = list(self.render_again(state, response))
+                for output in rendering:
+                    yield output
+                switched = self.other_version(state, response) if not rendering else None
+                if switched:
+                    for item in switched:
+                        yield item
+                elif not any(isinstance(r, scrapy.Request) for r in rendering) and self.is_promising(response):
                     for item in await self.judge_safely(state, response, content_type, "html"):
                         yield item
         else:
@@ -351,19 +421,47 @@ class PolicySpider(scrapy.Spider):
         yield from self.make_requests(state, [(url, score, reasons) for score, url, reasons in scored], depth=depth + 1)
         yield from self.budget_note(state)
 
+    def other_version(self, state: CompanyState, response: TextResponse) -> list | None:
+        """When this page offers a version in the company's preferred language, that version is crawled and
+        judged instead of this one (hreflang alternates and language-switcher links on the company's hosts)."""
+        language = page_language(response)
+        if state.home_language is None and "homepage" in response.meta.get("link_reasons", ()):
+            state.home_language = language
+        preferred = state.preferred_language()
+        if not preferred or not language or language == preferred:
+            return None
+        here = canonical(response.url)
+        versions = language_links(response.selector.root, response.url, response.urljoin)
+        other = next((url for url, code in versions.items()
+                      if code == preferred and url != here and host_of(url) in state.hosts), None)
+        if other is None:
+            return None
+        meta = response.meta
+        out: list = [LogItem(state.company_id, response.url, "skipped", response.status,
+                             f"a {preferred} version of this {language} page is kept instead: {other[:300]}")]
+        request = self.make_request(state, other, depth=meta.get("depth", 0), link_score=meta.get("link_score", 0),
+                                    reasons=[*meta.get("link_reasons", []), f"language-version-{preferred}"])
+        if request is not None:
+            out.insert(0, request)
+        return out
+
     def is_promising(self, response: TextResponse) -> bool:
         """Cheap pre-filter so only pages that might be a policy pay for full extraction."""
         if response.meta.get("link_score", 0) >= self.link_rules.policy_threshold:
             return True
         body = response.body[:2_000_000].lower()
-        return sum(body.count(word) for word in PROMISING_WORDS) >= 3
+        return sum(body.count(word) for word in self.link_rules.promising_words) >= 3
 
     async def judge_safely(self, state: CompanyState, response: Response, content_type: str, kind: str) -> list:
         """judge() off the reactor thread, with a crash of extraction on hostile input logged as parse_error
         and a document over the work or time bound logged as extract_bounded / extract_timeout."""
         try:
-            extracted, score, reasons = await self.extraction.run(self.extract_and_score, response, content_type, kind)
+            extracted, score, reasons, audience, guessed = await self.extraction.run(
+                self.extract_and_score, response, content_type, kind)
             item = self.judge(state, response, content_type, kind, extracted, score, reasons)
+            item.audience = audience
+            item.language = (page_language(response) if kind == "html" and isinstance(response, TextResponse)
+                             else None) or guessed
         except Exception as exc:  # untrusted bytes must never stop the crawl
             return [LogItem(state.company_id, response.url, "parse_error", response.status,
                             f"{kind} extraction failed: {type(exc).__name__}: {str(exc)[:300]}")]
@@ -377,14 +475,18 @@ class PolicySpider(scrapy.Spider):
         return [item]
 
     def extract_and_score(self, response: Response, content_type: str, kind: str
-                          ) -> tuple[Extracted, float, list[str]]:
-        """(extracted, score, reasons) of a response; runs in an extraction thread, the work in a worker process."""
+                          ) -> tuple[Extracted, float, list[str], str | None, str | None]:
+        """(extracted, score, reasons, audience, guessed language) of a response; runs in an extraction
+        thread, the work in a worker process."""
         from policycorpus.extract import extract_bounded
 
         ctype = content_type or ("application/pdf" if kind == "pdf" else "text/html")
         extracted = extract_bounded(response.body, response.url, ctype, timeout=self.extract_timeout)
         score, reasons = self.classifier.score(extracted, title=extracted.title, url=response.url)
-        return extracted, score, reasons
+        if not (extracted.blocks and score >= self.threshold):
+            return extracted, score, reasons, None, None
+        text = "\n".join(b.text for b in extracted.blocks)
+        return extracted, score, reasons, self.classifier.audience(extracted), guess_language(text)
 
     def judge(self, state: CompanyState, response: Response, content_type: str, kind: str, extracted: Extracted,
               score: float, reasons: list[str]) -> CandidateItem:
@@ -405,6 +507,7 @@ class PolicySpider(scrapy.Spider):
             http_status=response.status,
             extractor=extracted.extractor,
             warning="; ".join(extracted.warnings)[:300] if not extracted.blocks else "",
+            rendered=bool(response.meta.get("rendered")),
         )
 
 
@@ -437,6 +540,39 @@ def page_links(response: TextResponse, limit: int = 2000) -> list[tuple[str, str
         if len(out) >= limit:
             break
     return out
+
+
+def page_language(response: TextResponse) -> str | None:
+    """The language an HTML page declares (<html lang>, Content-Language, <meta http-equiv>)."""
+    header = (response.headers.get(b"Content-Language") or b"").decode("latin-1")
+    try:
+        return declared_language(response.selector.root, header)
+    except (ValueError, AttributeError):  # unparsable markup is untrusted input
+        return None
+
+
+def needs_rendering(response: TextResponse, min_text: int) -> bool:
+    """A page whose text scripts build: it has scripts and next to no visible text."""
+    body = response.body
+    if b"<script" not in body[:2_000_000] and b"<SCRIPT" not in body[:2_000_000]:
+        return False
+    try:
+        texts = response.selector.root.xpath(
+            "//body//text()[not(ancestor::script or ancestor::style or ancestor::noscript or ancestor::template)]")
+    except ValueError:
+        return False
+    visible = 0
+    for text in texts:
+        visible += len(text.strip())
+        if visible >= min_text:
+            return False
+    return True
+
+
+def _looks_like_file(url: str) -> bool:
+    """A URL that names a document or data file rather than a page (never sent to the browser)."""
+    path = urlsplit(url).path.lower()
+    return path.endswith((".pdf", ".xml", ".txt", ".json", ".doc", ".docx"))
 
 
 def looks_binary(body: bytes) -> bool:

@@ -99,6 +99,10 @@ TABLES: list[Table] = [
             C("file_name", str, "For an imported file: its file name (the local path is never published)."),
             C("metadata", str, "JSON object of the other columns an import sidecar gave for this document "
                                "(source_repo, source_path, source_commit ...)."),
+            C("language", str, "Language of the latest snapshot (ISO 639-1 code such as en, de, ja): from the page's "
+                               "lang attribute, Content-Language or hreflang, else guessed from its words."),
+            C("audience", str, "Whom the policy addresses, as the policy classifier read it: employees, members "
+                               "(club members, players, officials), volunteers, or mixed."),
         ],
         foreign_keys=[("company_id", "companies", "id")],
         indexes=[(("company_id", "url"), True), (("key",), False)],
@@ -131,6 +135,8 @@ TABLES: list[Table] = [
             C("warc_path", str, "WARC file holding the crawl's response for this version (relative to the corpus "
                                 "file's folder), written by the crawl."),
             C("warc_offset", int, "Byte offset of that WARC record in warc_path."),
+            C("rendered", int, "1 if the crawl read this version from a headless browser's rendering of the page "
+                               "(its text is inserted by scripts); raw is then the rendered HTML."),
         ],
         foreign_keys=[("document_id", "documents", "id")],
         indexes=[(("document_id", "text_hash"), True)],
@@ -194,9 +200,9 @@ TABLES: list[Table] = [
             C("status", str, "running, finished or interrupted."),
             C("settings", str, "JSON of the crawl options used."),
             C("companies", int, "Companies crawled."),
-            C("pages", int, "Responses received."),
+            C("pages", int, "Pages received (responses but robots.txt files), rendered ones included."),
             C("policies", int, "Policy documents found."),
-            C("errors", int, "Requests that failed."),
+            C("errors", int, "Requests that failed (refusals, robots.txt rules and a missing sitemap.xml aside)."),
             C("job", str, "Name of the distributed crawl (`crawl --redis --job`) this run was a worker of; null for a single-process crawl."),
             C("worker", str, "Worker id of this run in a distributed crawl (`crawl --worker-id`); null for a single-process crawl."),
         ],
@@ -250,6 +256,8 @@ TABLES: list[Table] = [
             C("elapsed_ms", float, "Download time in milliseconds."),
             C("at", str, "UTC time of the outcome."),
             C("worker", str, "Worker that made the request in a distributed crawl; null for a single-process crawl."),
+            C("rendered", int, "1 for a page fetched through the headless browser (crawl --render); its requests "
+                               "the network guard refused are logged as refused."),
         ],
         indexes=[(("crawl_id",), False), (("company_id",), False)],
     ),

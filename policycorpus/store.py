@@ -28,6 +28,9 @@ class Fetched:
     fetched_at: str | None = None
     file_name: str | None = None  # an imported file's name (its local path is never shown)
     metadata: dict[str, str] | None = None  # extra columns of an import sidecar, kept with the document
+    rendered: bool = False  # the crawl read it from a headless browser's rendering
+    language: str | None = None  # ISO 639-1 code of the text
+    audience: str | None = None  # employees, members, volunteers or mixed
 
 
 @dataclass
@@ -66,6 +69,7 @@ def save_document(db: sqlite_utils.Database, company_id: int, fetched: Fetched, 
         if snapshot_id != current:
             update.update({"title": fetched.title, "policy_score": fetched.policy_score,
                            "snapshot_count": db["snapshots"].count_where("document_id = ?", [doc_id])})
+            update.update({k: v for k, v in (("language", fetched.language), ("audience", fetched.audience)) if v})
         db.table("documents").update(doc_id, update)
     return SaveResult(doc_id, snapshot_id, new_document, same is None)
 
@@ -114,6 +118,7 @@ def _insert_snapshot(db: sqlite_utils.Database, doc_id: int, fetched: Fetched, t
             "structure": structure_json(blocks),
             "extractor": fetched.extractor,
             "source": source,
+            **({"rendered": 1} if fetched.rendered else {}),
             **extra,
         }
     ))

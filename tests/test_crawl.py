@@ -1,5 +1,6 @@
 """Real crawls of the bundled demo web (demo/webserver.py) with `policycorpus crawl`."""
 
+import re
 from urllib.parse import urlsplit
 
 import pytest
@@ -33,6 +34,22 @@ def crawled(tmp_path_factory):
 def test_summary_printed(crawled):
     out = crawled["first"].stdout
     assert "companies" in out and "policies found" in out and "pages fetched" in out and "errors" in out
+
+
+def test_no_warning_lines_and_progress_agrees_with_summary(crawled):
+    """Only our own progress lines reach stderr (no library warnings without --verbose), and the last one
+    counts what the summary counts."""
+    first = crawled["first"]
+    lines = [line.strip() for line in first.stderr.replace("\r", "\n").splitlines()
+             if line.strip() and not line.startswith("Note: pages are not rendered")]  # a machine without Chromium
+    assert lines and all(line.startswith("crawl: companies ") for line in lines), lines
+    progress = re.search(r"pages (\d+) \(\d+/s, (\d+) rendered\) · policies (\d+) · refused (\d+) · robots (\d+) · "
+                         r"errors (\d+)", lines[-1]).groups()
+    summary = re.search(r"(\d+) policies found, (\d+) pages fetched \((\d+) rendered in a browser\), (\d+) refused, "
+                        r"(\d+) robots-disallowed, (\d+) errors", first.stdout).groups()
+    pages, rendered, policies, refused, robots, errors = progress
+    assert (policies, pages, rendered, refused, robots, errors) == summary
+    assert int(policies) == len(crawled["expected_first"]) and rendered == "0"
 
 
 def test_every_planted_policy_found(crawled):
