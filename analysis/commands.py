@@ -193,7 +193,7 @@ def compare(companies, peer_group, document_keys, all_documents, client_file, cl
                    "category and the modality, joined with TF-IDF + LSA of the wording, so clauses group by what "
                    "they do; 'function-embedding': the same with sentence embeddings (the 'embeddings' extra; cached "
                    "in clause_embeddings); 'tfidf' or 'embedding': the wording alone.")
-@click.option("--function-weight", type=click.FloatRange(0), default=2.0, show_default=True,
+@click.option("--function-weight", type=click.FloatRange(0), default=1.0, show_default=True,
               help="Weight of the tagger's probabilities against the wording (weight 1) in the function backends.")
 @click.option("--modality-weight", type=click.FloatRange(0), default=0.25, show_default=True,
               help="Weight of the modality in the function backends.")

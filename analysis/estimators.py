@@ -273,7 +273,7 @@ class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         clusterer: BaseEstimator | None = None,
         labeller: BaseEstimator | None = None,
         embedding_model: str = DEFAULT_EMBEDDING_MODEL,
-        function_weight: float = 2.0,
+        function_weight: float = 1.0,
         modality_weight: float = 0.25,
         k_min: int = 4,
         k_max: int = 40,

@@ -140,7 +140,7 @@ class FunctionUnion(TransformerMixin, BaseEstimator):
     A weight of 0 leaves that part out.
     """
 
-    def __init__(self, semantic: str | BaseEstimator = "tfidf", function_weight: float = 2.0,
+    def __init__(self, semantic: str | BaseEstimator = "tfidf", function_weight: float = 1.0,
                  modality_weight: float = 0.25, semantic_weight: float = 1.0, categories: Sequence[str] | None = None,
                  tagger: Any = None, n_components: int = 100, embedding_model: str = "all-MiniLM-L6-v2",
                  random_state: Any = 0) -> None:
