@@ -308,7 +308,7 @@ def run_report(run: ClusterRun, seconds: float) -> list[str]:
     for s in sorted(summaries, key=lambda s: (not s.novel, s.category_overlap, -s.size)):
         top = s.top_category or "-"
         flag = "NEW " if s.novel else ""
-        cohesion = "" if s.cohesion is None else f"  coh {s.cohesion:.2f}"
+        cohesion = "" if s.coherence is None else f"  coherence {s.coherence:.2f}"
         lines.append(f"  {flag}#{s.cluster:<3} {s.size:>6} clauses  {len(s.companies):>3} orgs  {top}:{s.category_overlap:.0%}"
                      f"{cohesion}  {s.label}")
         if s.examples:

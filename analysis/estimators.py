@@ -702,14 +702,49 @@ class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         from sklearn.preprocessing import normalize
 
         check_is_fitted(self, "labels_")
-        vectors = normalize(self.vectors_)
-        out = {}
-        for c in sorted(c for c in set(self.labels_.tolist()) if c >= 0):
-            members = vectors[self.labels_ == c]
-            centre = members.mean(axis=0)
-            centre = centre / (np.linalg.norm(centre) or 1.0)
-            out[int(c)] = float((members @ centre).mean())
-        return out
+        return _cohesion(normalize(self.vectors_), self.labels_)
+
+    def semantic_vectors(self) -> np.ndarray:
+        """The wording part of the clustered vectors: the semantic part of a function representation (TF-IDF/LSA
+        or embeddings, without the tagger's probabilities), else the vectors themselves."""
+        from sklearn.preprocessing import normalize
+
+        check_is_fitted(self, "labels_")
+        union = getattr(self, "representation_", None)
+        part = union.part(self.vectors_, "semantic") if hasattr(union, "part") and self.reducer is None else None
+        return part if part is not None else normalize(self.vectors_)
+
+    def function_cohesion(self) -> dict[int, float] | None:
+        """Cohesion of each cluster on the tagger's probabilities, with "no category" as one more direction (a
+        clause the tagger gives nothing agrees with another such clause); None without a function part."""
+        from sklearn.preprocessing import normalize
+
+        check_is_fitted(self, "labels_")
+        union = getattr(self, "representation_", None)
+        part = union.part(self.vectors_, "function") if hasattr(union, "part") and self.reducer is None else None
+        if part is None:
+            return None
+        none = 1.0 - np.linalg.norm(part, axis=1, keepdims=True)
+        return _cohesion(normalize(np.hstack([part, np.clip(none, 0.0, 1.0)])), self.labels_)
+
+    def semantic_baseline(self) -> float:
+        """Cohesion of all clauses as one cluster on the wording: what a cluster of unrelated clauses would score."""
+        return _cohesion(self.semantic_vectors(), np.zeros(len(self.labels_), dtype=np.int64))[0]
+
+    def semantic_cohesion(self) -> dict[int, float]:
+        """Cohesion of each cluster on the wording alone: what the clauses say, not what the tagger reads in them.
+        With the category share it is the run's coherence measure (analysis.cluster.summarise)."""
+        return _cohesion(self.semantic_vectors(), self.labels_)
+
+
+def _cohesion(vectors: np.ndarray, labels: np.ndarray) -> dict[int, float]:
+    out = {}
+    for c in sorted(c for c in set(labels.tolist()) if c >= 0):
+        members = vectors[labels == c]
+        centre = members.mean(axis=0)
+        centre = centre / (np.linalg.norm(centre) or 1.0)
+        out[int(c)] = float((members @ centre).mean())
+    return out
 
 
 def choose_by_peak(scores: dict[int, float | None]) -> tuple[int, bool]:

@@ -171,19 +171,37 @@ class FunctionUnion(TransformerMixin, BaseEstimator):
             raise ValueError("the weights must be non-negative and at least one positive")
 
     def _join(self, frame: pd.DataFrame, semantic: np.ndarray | None) -> np.ndarray:
-        parts = []
+        parts: dict[str, np.ndarray] = {}
         if self.function_weight > 0 or self.modality_weight > 0:
             scores, modality = self.function_.tagged(frame)
             if self.function_weight > 0:
-                parts.append(self.function_weight * self.function_.probabilities(scores))
+                parts["function"] = self.function_weight * self.function_.probabilities(scores)
             if self.modality_weight > 0:
-                parts.append(self.modality_weight * self.function_.modalities(modality))
+                parts["modality"] = self.modality_weight * self.function_.modalities(modality)
         if semantic is not None and self.semantic_weight > 0:
             semantic = np.asarray(semantic.toarray() if hasattr(semantic, "toarray") else semantic, dtype=np.float64)
             if semantic.shape[0] != len(frame):
                 raise ValueError(f"{len(frame)} clauses but {semantic.shape[0]} semantic vectors")
-            parts.append(self.semantic_weight * normalize(semantic))
-        return normalize(np.hstack(parts)).astype(np.float32)
+            parts["semantic"] = self.semantic_weight * normalize(semantic)
+        self.blocks_ = self._blocks(parts)
+        return normalize(np.hstack(list(parts.values()))).astype(np.float32)
+
+    @staticmethod
+    def _blocks(parts: dict[str, np.ndarray]) -> dict[str, tuple[int, int]]:
+        """Columns of each part in the output, so a part can be read back (e.g. the wording's cohesion)."""
+        blocks, start = {}, 0
+        for name, part in parts.items():
+            blocks[name] = (start, start + part.shape[1])
+            start += part.shape[1]
+        return blocks
+
+    def part(self, vectors: np.ndarray, name: str) -> np.ndarray | None:
+        """One part (function, modality or semantic) of output rows, unit length again; None when absent."""
+        check_is_fitted(self, "blocks_")
+        if name not in self.blocks_ or vectors.shape[1] != max(stop for _, stop in self.blocks_.values()):
+            return None
+        start, stop = self.blocks_[name]
+        return normalize(np.asarray(vectors)[:, start:stop])
 
     def fit_transform(self, X: Any, y: Any = None, semantic_vectors: np.ndarray | None = None) -> np.ndarray:
         self._check()
