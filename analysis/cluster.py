@@ -113,9 +113,10 @@ def flag_novel(summaries: list[ClusterSummary], baseline: float = 0.0,
     if not cohesions:
         return
     floor = baseline + 0.5 * (float(np.median(cohesions)) - baseline)
-    function_floor = float(np.median(list(function_cohesion.values()))) if function_cohesion else None
+    agreement = function_cohesion or {}
+    function_floor = float(np.median(list(agreement.values()))) if agreement else None
     for s in summaries:
-        consistent = function_floor is None or function_cohesion.get(s.cluster, 0.0) >= function_floor - 1e-9
+        consistent = function_floor is None or agreement.get(s.cluster, 0.0) >= function_floor - 1e-9
         s.novel = (s.cluster >= 0 and s.category_overlap < NOVEL_MAX_OVERLAP and len(s.companies) >= NOVEL_MIN_COMPANIES
                    and s.largest_company_share <= 0.5 and s.semantic_cohesion is not None
                    and s.semantic_cohesion >= floor and consistent)

@@ -259,6 +259,7 @@ class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     """
 
     # learned attributes whose first value (in fit) is empty or None
+    representation_: Any
     selection_: dict
     k_peaked_: bool | None
     outlier_share_before_: float | None
@@ -710,9 +711,17 @@ class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         from sklearn.preprocessing import normalize
 
         check_is_fitted(self, "labels_")
-        union = getattr(self, "representation_", None)
-        part = union.part(self.vectors_, "semantic") if hasattr(union, "part") and self.reducer is None else None
+        part = self._union_part("semantic")
         return part if part is not None else normalize(self.vectors_)
+
+    def _union_part(self, name: str) -> np.ndarray | None:
+        """A part of the clustered vectors when a function representation made them (and no reducer mixed them)."""
+        from analysis.function_features import FunctionUnion
+
+        union = getattr(self, "representation_", None)
+        if not isinstance(union, FunctionUnion) or self.reducer is not None:
+            return None
+        return union.part(self.vectors_, name)
 
     def function_cohesion(self) -> dict[int, float] | None:
         """Cohesion of each cluster on the tagger's probabilities, with "no category" as one more direction (a
@@ -720,8 +729,7 @@ class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         from sklearn.preprocessing import normalize
 
         check_is_fitted(self, "labels_")
-        union = getattr(self, "representation_", None)
-        part = union.part(self.vectors_, "function") if hasattr(union, "part") and self.reducer is None else None
+        part = self._union_part("function")
         if part is None:
             return None
         none = 1.0 - np.linalg.norm(part, axis=1, keepdims=True)

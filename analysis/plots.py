@@ -9,7 +9,7 @@ legend entry (colour and marker) for every cluster, heatmaps can show shares.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -304,7 +304,9 @@ def vega_bundle() -> str:
         import vl_convert
     except ImportError:
         raise DependencyError("interactive HTML plots need vl-convert-python (pip install vl-convert-python)") from None
-    return vl_convert.javascript_bundle(vl_version=VEGA_LITE_VERSION)
+    # without a snippet it is the standard bundle (its type stub wants one; an empty one bundles nothing)
+    bundle: Callable[..., str] = vl_convert.javascript_bundle
+    return bundle(vl_version=VEGA_LITE_VERSION)
 
 
 def _inline_script(code: str) -> str:
