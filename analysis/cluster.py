@@ -26,9 +26,11 @@ from analysis.estimators import (  # noqa: F401  (re-exported: the public API of
     DEFAULT_EMBEDDING_MODEL,
     FUNCTION_REPRESENTATIONS,
     METHODS,
+    REPRESENTATIONS,
     ClauseClusterer,
     CTfidfLabeller,
     SentenceEmbedder,
+    StaticEmbedder,
     TfidfLSA,
     choose_by_peak,
     resolve_embedding_model,
@@ -36,7 +38,7 @@ from analysis.estimators import (  # noqa: F401  (re-exported: the public API of
 from policycorpus.db import inserted_id, transaction, utcnow
 from policycorpus.errors import CorpusStateError
 
-BACKENDS = ("function", "function-embedding", "tfidf", "embedding")  # ClauseClusterer's representations
+BACKENDS = REPRESENTATIONS  # ClauseClusterer's representations
 EMBEDDING_BACKENDS = ("embedding", "function-embedding")
 # A cluster is a candidate new clause type when no category covers half of it, it spans this many
 # organizations with none over half of it, its wording is cohesive (at least halfway from the corpus as one

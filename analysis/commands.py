@@ -187,12 +187,13 @@ def compare(companies, peer_group, document_keys, all_documents, client_file, cl
 @click.command()
 @click.option("--method", type=click.Choice(["kmeans", "hdbscan"]), default="kmeans", show_default=True,
               help="k-means with k chosen by a criterion that must peak inside --k-min..--k-max, or HDBSCAN.")
-@click.option("--backend", type=click.Choice(["function", "function-embedding", "tfidf", "embedding"]), default="function",
-              show_default=True,
-              help="Clause vectors: 'function' (recommended, no extra install): the tagger's probability for every "
-                   "category and the modality, joined with TF-IDF + LSA of the wording, so clauses group by what "
-                   "they do; 'function-embedding': the same with sentence embeddings (the 'embeddings' extra; cached "
-                   "in clause_embeddings); 'tfidf' or 'embedding': the wording alone.")
+@click.option("--backend", type=click.Choice(["function", "function-embedding", "function-static", "tfidf", "embedding",
+                                              "static"]), default="function", show_default=True,
+              help="Clause vectors: 'function' (no extra install): the tagger's probability for every category and "
+                   "the modality, joined with TF-IDF + LSA of the wording, so clauses group by what they do; "
+                   "'function-embedding' (recommended when the 'embeddings' extra is installed; cached in "
+                   "clause_embeddings): the same with sentence embeddings; 'function-static': with GloVe word "
+                   "vectors (the 'static' extra); 'tfidf', 'embedding' or 'static': the wording alone.")
 @click.option("--function-weight", type=click.FloatRange(0), default=1.0, show_default=True,
               help="Weight of the tagger's probabilities against the wording (weight 1) in the function backends.")
 @click.option("--modality-weight", type=click.FloatRange(0), default=0.25, show_default=True,

