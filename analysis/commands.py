@@ -293,6 +293,10 @@ def run_report(run: ClusterRun, seconds: float) -> list[str]:
                f"NO peak inside {model.k_min}..{model.k_max}: the silhouette kept rising or falling, so k is an end "
                "of the range, not a choice (set --clusters K or widen the range)")
         lines.append(f"  k = {model.n_clusters_} chosen by silhouette: {how}")
+        suggested = len(model.labels_) // 30
+        if suggested > model.n_clusters_:
+            lines.append(f"  the silhouette favours broad groups; for clause types set --clusters (about one per 30 "
+                         f"clauses: --clusters {suggested}; see docs/clustering-judgement.md)")
     if model.stability_ is not None:
         lines.append(f"  stability across seeds: mean ARI {model.stability_:.2f}")
     if model.method == "hdbscan" or model.outlier_share_ > 0:
