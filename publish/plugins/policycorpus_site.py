@@ -139,8 +139,7 @@ async def charts_page(datasette, request):
         datasette, coverage=coverage, by_type=by_type, industry=industry, errors=errors,
         coverage_n=charts["coverage_by_category"][0]["of_companies"] if charts["coverage_by_category"] else 0,
         show_by_type=pages.has_values(charts["restrictiveness_by_org_type"], "org_type"),
-        show_industry=pages.has_values(charts["restrictiveness_by_industry"], "industry") or not pages.has_values(
-            charts["restrictiveness_by_org_type"], "org_type"),
+        show_industry=pages.has_values(charts["restrictiveness_by_industry"], "industry"),
         summaries_built_at=summaries_built_at)
     return Response.html(await datasette.render_template("charts.html", context, request=request))
 
