@@ -18,10 +18,11 @@ from urllib.parse import urlencode
 import pytest
 from datasette.utils.testing import TestClient as DatasetteClient
 
-from corpora import add_policy, build_corpus
 from policycorpus.db import open_db
 from publish import canned, pages
 from publish.server import collection_source, make_datasette, prepare_database
+
+from corpora import add_policy, build_corpus
 
 ODD = "Ærø, Kiel & Partners (Nord) — Δelta"
 ODD_CLAUSES = [

@@ -17,7 +17,7 @@ import json
 import re
 import sys
 import time
-from urllib.parse import parse_qs, parse_qsl, urlencode
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 from datasette import hookimpl
 from datasette.database import QueryInterrupted
@@ -282,6 +282,16 @@ def shown_sort_column(query_string: bytes) -> str | None:
     return urlencode([(k, v) for k, v in pairs if not (k == "_nocol" and v in sorted_by)])
 
 
+URL_SHOWN = 60
+
+
+def short_url(url: str) -> str:
+    """A long URL shown in a table cell: its host and the end of its path (the link keeps it whole)."""
+    parts = urlsplit(url.strip())
+    tail = parts.path.rstrip("/").rsplit("/", 1)[-1]
+    return f"{parts.netloc}/…/{tail}"[:URL_SHOWN] if tail else (parts.netloc + parts.path)[:URL_SHOWN]
+
+
 def marked(pieces) -> Markup:
     return Markup("").join(Markup("<mark>{}</mark>").format(p) if hit else escape(p) for p, hit in pieces)
 
@@ -314,6 +324,10 @@ def category_chips(datasette, ids: list, known: dict) -> Markup:
 def render_cell(row, value, column, table, database, datasette):
     if config(datasette) is None or database != config(datasette)["database"] or not isinstance(value, (str, int)):
         return None
+    if isinstance(value, str) and value.startswith("file:"):  # a local path is never shown (file_name says which)
+        return Markup('<span class="pc-local" title="imported from a local file">local file</span>')
+    if isinstance(value, str) and column == "url" and pages.safe_url(value) and len(value) > URL_SHOWN:
+        return Markup('<a href="{}" title="{}">{}</a>').format(value.strip(), value, short_url(value))
     if isinstance(value, str) and column in ("highlighted", "heading") and table is None:
         return marked(pages.highlight_markers(value))
     if isinstance(value, str) and (table, column) in TEXT_COLUMNS and CURRENT_SEARCH.get():
