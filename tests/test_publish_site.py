@@ -232,3 +232,14 @@ def test_serve_offers_title_source_license_and_citation(cli):
     help_text = cli("serve", "--help").output
     for option in ("--title", "--source", "--source-url", "--license", "--license-url", "--citation"):
         assert option in help_text
+
+
+def test_footer_counts_versions_recovered_from_archives(tmp_path):
+    path = build_corpus(tmp_path / "corpus.db", {"Acme Bank": ODD_CLAUSES, "Bolt Bank": ODD_CLAUSES})
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute("update documents set source = 'crawl'")
+        conn.execute("update snapshots set source = 'archive' where id = (select min(id) from snapshots)")
+    conn.close()
+    assert collection_source(path) == ("2 documents crawled from the organizations' websites by policycorpus crawl; "
+                                       "1 earlier version recovered from web archives by policycorpus history")
