@@ -9,6 +9,7 @@ plugin) and returns plain data for the templates in ``site/templates``. The comp
 from __future__ import annotations
 
 import json
+import math
 import re
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
@@ -54,6 +55,39 @@ def split_names(values: list[str]) -> list[str]:
             if name and name.lower() not in seen:
                 seen.add(name.lower())
                 names.append(name)
+    return names
+
+
+MAX_NAME_PIECES = 60  # pieces of a typed list looked at (a page compares at most a dozen organizations)
+MAX_COMMAS_IN_NAME = 6
+
+
+def join_split_names(conn: sqlite3.Connection, pieces: list[str]) -> list[str]:
+    """Comma-separated pieces put back together where a run of them spells one organization's name (a name with
+    commas, such as "Müller, Schmidt & Co."): the longest run that names an organization wins."""
+    names, i = [], 0
+    pieces = pieces[:MAX_NAME_PIECES]
+    while i < len(pieces):
+        for j in range(min(len(pieces), i + 1 + MAX_COMMAS_IN_NAME), i + 1, -1):
+            row = one(conn, "select name from companies where replace(lower(name), ', ', ',') = lower(?) limit 1",
+                      [",".join(pieces[i:j])])
+            if row:
+                names.append(row["name"])
+                i = j
+                break
+        else:
+            names.append(pieces[i])
+            i += 1
+    return names
+
+
+def requested_names(conn: sqlite3.Connection, whole: list[str], typed: list[str]) -> list[str]:
+    """The organizations a page was asked for: whole names (a picker's ticked boxes, one name each) and typed,
+    comma-separated lists; in order, without duplicates (any case)."""
+    names: list[str] = []
+    for name in [*(n.strip() for n in whole), *join_split_names(conn, split_names(typed))]:
+        if name and name.lower() not in {n.lower() for n in names}:
+            names.append(name)
     return names
 
 
@@ -236,8 +270,8 @@ def policy_data(conn: sqlite3.Connection, document_id: int, snapshot_id: int | N
 def company_choices(conn: sqlite3.Connection) -> list[dict]:
     return rows(
         conn,
-        """select co.name, co.slug, co.industry, co.country from companies co
-           where exists (select 1 from documents d where d.company_id = co.id) order by co.name""",
+        """select co.name, co.slug, co.industry, co.country, co.org_type from companies co
+           where exists (select 1 from documents d where d.company_id = co.id) order by lower(co.name), co.name""",
     )
 
 
@@ -349,22 +383,42 @@ def compare_data(conn: sqlite3.Connection, names: list[str], *, max_clauses: int
 # ---------------------------------------------------------------- charts
 
 
-def bar_rows(records: list[dict], label: str, value: str, colour: Callable[[dict], str | None] = lambda r: None,
-             maximum: float = 1.0) -> list[dict]:
-    """Rows for a horizontal bar chart: label, value, bar length as a share of maximum."""
+def bar_rows(records: list[dict], label: str, value: str, colour: Callable[[dict], str | None] = lambda r: None, maximum: float = 1.0, *,
+             low: str | None = None, high: str | None = None, n: str | None = None, k: str | None = None) -> list[dict]:
+    """Rows for a horizontal bar chart: label, value, bar length as a share of maximum, and what the chart says
+    about each bar's n (the organizations behind it, with k of them counted when the value is a share) and
+    spread (low and high ends of a whisker: an interval or a range)."""
     out = []
     for r in records:
         v = r.get(value)
-        out.append(
-            {
-                "label": str(r.get(label)),
-                "value": v,
-                "share": max(0.0, min(1.0, (v or 0) / maximum)) if maximum else 0.0,
-                "colour": colour(r),
-                "record": r,
-            }
-        )
+        row: dict[str, Any] = {"label": str(r.get(label)), "value": v, "share": _scaled(v, maximum), "colour": colour(r), "record": r,
+               "n": r.get(n) if n else None, "k": r.get(k) if k else None, "low": None, "high": None}
+        if low and high and r.get(low) is not None and r.get(high) is not None:
+            row["low"], row["high"] = r[low], r[high]
+        elif k and n and row["n"]:
+            row["low"], row["high"] = wilson_interval(row["k"] or 0, row["n"])
+        row["low_share"], row["high_share"] = _scaled(row["low"], maximum), _scaled(row["high"], maximum)
+        out.append(row)
     return out
+
+
+def _scaled(v: float | None, maximum: float) -> float:
+    return max(0.0, min(1.0, (v or 0) / maximum)) if maximum else 0.0
+
+
+def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of a share k/n: honest for small n and for shares near 0 or 1."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def has_values(records: list[dict], key: str) -> bool:
+    """Whether a chart grouped by key has any group but '(none)' (a corpus without industries, say)."""
+    return any(r.get(key) not in (None, "(none)") for r in records)
 
 
 # ---------------------------------------------------------------- search highlighting
