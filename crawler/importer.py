@@ -315,7 +315,8 @@ def import_documents(db, assignments: list[Assignment], progress=None,
         fetched = Fetched(
             url=assignment.url, raw=raw, content_type=CONTENT_TYPES[path.suffix.lower()], blocks=extracted.blocks,
             title=extracted.title, extractor=extracted.extractor, policy_score=score,
-            file_name=assignment.file_name, metadata=assignment.doc_metadata,
+            file_name=assignment.file_name, metadata=assignment.doc_metadata, language=extracted.language,
+            dates=extracted.dates,
         )
         with transaction(db):
             company_id = _company_id(db, assignment)

@@ -37,6 +37,9 @@ class CandidateItem:
     http_status: int | None = None
     extractor: str = ""
     warning: str = ""  # why extraction found no text (encrypted or unreadable PDF ...)
+    language: str | None = None  # detected language of the text
+    dates: list = field(default_factory=list)  # the dates the page states about itself (PolicyDate)
+    last_modified: str | None = None  # the response's Last-Modified header
 
 
 @dataclass

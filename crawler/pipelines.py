@@ -49,7 +49,8 @@ class PolicyStorePipeline(_CorpusPipeline):
                 item.company_id,
                 Fetched(url=item.url, raw=item.raw, content_type=item.content_type, blocks=item.blocks,
                         title=item.title, http_status=item.http_status, extractor=item.extractor,
-                        policy_score=item.policy_score),
+                        policy_score=item.policy_score, language=item.language, dates=item.dates,
+                        last_modified=item.last_modified),
             )
             self.crawler.stats.inc_value("policycorpus/snapshots_new" if result.new_snapshot
                                          else "policycorpus/snapshots_unchanged")

@@ -375,6 +375,9 @@ class PolicySpider(scrapy.Spider):
             http_status=response.status,
             extractor=extracted.extractor,
             warning="; ".join(extracted.warnings)[:300] if not extracted.blocks else "",
+            language=extracted.language,
+            dates=list(extracted.dates) if accepted else [],
+            last_modified=_header(response, b"Last-Modified"),
         )
 
 
@@ -407,6 +410,12 @@ def page_links(response: TextResponse, limit: int = 2000) -> list[tuple[str, str
         if len(out) >= limit:
             break
     return out
+
+
+def _header(response: Response, name: bytes) -> str | None:
+    """A response header as text (bounded), or None."""
+    value = response.headers.get(name)
+    return value.decode("latin-1")[:200] if value else None
 
 
 def looks_binary(body: bytes) -> bool:
