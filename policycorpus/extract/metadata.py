@@ -37,7 +37,7 @@ MAX_FRONT_MATTER = 64 * 1024  # characters of front matter parsed (a bigger bloc
 MAX_DATE_TEXT = 2_000  # characters of one block searched for dates
 MAX_JSON_LD = 256 * 1024  # characters of JSON-LD parsed per page
 LANGUAGE_SAMPLE = 5_000  # characters the language is detected from
-MIN_LANGUAGE_LETTERS = 40  # fewer letters than this: too little text to tell
+MIN_LANGUAGE_LETTERS = 20  # fewer letters than this: too little text to tell
 MIN_LANGUAGE_PROBABILITY = 0.9  # below it the detection is unsure and a declared language (lang=) is used
 KINDS = ("published", "updated", "reviewed", "effective")
 
