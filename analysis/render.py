@@ -62,13 +62,14 @@ def state_text(cell) -> str:
 
 
 def cite(clause: dict) -> str:
-    """Where a quoted clause comes from: its document's title, URL (or source) and the date it was collected."""
+    """Where a quoted clause comes from: its document's title, URL (or source), the policy's own date when it
+    states one, and the date it was collected."""
     where = clause.get("url") or clause.get("source") or ""
     title = clause.get("document") or ""
     text = f"{title} — {where}" if title and where and title != where else (title or where)
-    if clause.get("collected"):
-        text += f" (collected {clause['collected']})"
-    return text
+    when = "; ".join(filter(None, [f"policy {clause['policy_date']}" if clause.get("policy_date") else "",
+                                   f"collected {clause['collected']}" if clause.get("collected") else ""]))
+    return text + (f" ({when})" if when else "")
 
 
 def summary(comp: Comparison, max_gaps: int = 5) -> dict:
@@ -165,6 +166,8 @@ def md_source(clause: dict) -> str:
     text = md_link(label, clause.get("url"))
     if not clause.get("url") and clause.get("source") and clause.get("source") != label:
         text += f", {md_escape(clause['source'])}"
+    if clause.get("policy_date"):
+        text += f", policy {md_escape(clause['policy_date'])}"
     if clause.get("collected"):
         text += f", collected {md_escape(clause['collected'])}"
     return text
@@ -228,6 +231,8 @@ def _md_sources(comp: Comparison) -> list[str]:
     for p in comp.companies:
         for d in p.documents:
             when = f", collected {md_escape(d['collected'])}" if d.get("collected") else ""
+            if d.get("policy_date"):
+                when = f", policy {md_escape(d['policy_date'])}" + when
             where = md_link(d["url"], d["url"]) if d.get("url") else md_escape(d.get("source") or "")
             lines.append(f"- {md_escape(p.name)}: {md_escape(d.get('title') or '')} — {where}{when}")
         if p.choice:
@@ -325,6 +330,8 @@ def _md_summary(comp: Comparison) -> list[str]:
         ),
         f"- **Covered by none** ({len(comp.absent)}): {names(comp.absent)}",
     ]
+    lines += [f"- **Not tagged**: {md_escape(name)} ({md_escape(why)}: the tagger reads English; left out of "
+              "every count)" for name, why in comp.not_tagged.items()]
     return lines
 
 

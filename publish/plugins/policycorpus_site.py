@@ -94,7 +94,7 @@ async def compare_page(datasette, request):
     except QueryInterrupted:
         return await too_slow_page(datasette, request, "The list of companies")
     limit = int(config(datasette).get("max_compare_companies", 12))
-    data = {"names": names, "unknown": [], "comparison": None, "error": None, "documents": {}}
+    data = {"names": names, "unknown": [], "comparison": None, "error": None, "documents": {}, "not_tagged": {}}
     max_clauses = int(config(datasette).get("max_compare_clauses", pages.MAX_COMPARE_CLAUSES))
     if len(names) > limit:
         data["error"] = f"Compare at most {limit} companies at a time ({len(names)} given)."
