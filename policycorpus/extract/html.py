@@ -123,20 +123,21 @@ def _parse_html(text: str):
     return root
 
 
-def _page_titles(root) -> tuple[list[str], list[str]]:
-    """(og:title and <title> of a page, the texts of its h1 headings): what the title rule reads from a page."""
+def _page_titles(root) -> dict:
+    """What the title rule reads from a page: og:title and <title>, the texts of its h1 headings, og:site_name."""
     candidates = []
     for xpath in ("//meta[@property='og:title']/@content", "//head/title//text()", "//title//text()"):
         found = normalize_space(" ".join(t for t in root.xpath(xpath) if isinstance(t, str)))
         if found:
             candidates.append(found)
     headings = [normalize_space(h.text_content()) for h in root.xpath("//h1")[:20]]
-    return candidates, [h for h in headings if h]
+    site = root.xpath("//meta[@property='og:site_name']/@content")
+    return {"page": candidates, "page_headings": [h for h in headings if h],
+            "site_name": normalize_space(str(site[0])) if site else None}
 
 
 def _html_title(root, blocks: list[Block], front: dict | None = None) -> str | None:
-    page, headings = _page_titles(root)
-    return document_title(front=front, page=page, page_headings=headings, blocks=blocks)
+    return document_title(front=front, blocks=blocks, **_page_titles(root))
 
 
 def _html_language(root) -> str | None:
@@ -198,7 +199,7 @@ def _extract_page(text: str, url: str) -> Extracted:
     if elements > MAX_ELEMENTS:
         return empty("html", f"skipped: {elements} elements is over the {MAX_ELEMENTS} element limit",
                      title=_html_title(root, []), bounded="bounded")
-    page, headings = _page_titles(root)
+    page = _page_titles(root)
     declared = _html_language(root)
     page_dates = meta_tag_dates(root)  # before the chrome (scripts with JSON-LD) is stripped
     _strip_chrome(root)
@@ -210,7 +211,7 @@ def _extract_page(text: str, url: str) -> Extracted:
         blocks = restore_headings(blocks, walked)
     else:
         blocks, extractor = walked, "html-fallback"
-    return Extracted(title=document_title(page=page, page_headings=headings, blocks=blocks), blocks=blocks,
+    return Extracted(title=document_title(blocks=blocks, **page), blocks=blocks,
                      extractor=extractor, language=detect_language(blocks, declared),
                      dates=page_dates + text_dates(blocks))
 
@@ -234,11 +235,11 @@ def extract_html_file(body: bytes, fmt: str = "html", name: str = "") -> Extract
         root = _parse_html(f"<html><body>{text}</body></html>")
         if root is None:
             return empty(fmt, "no parsable HTML")
-        page, headings = _page_titles(root)
+        page = _page_titles(root)
         page_dates = meta_tag_dates(root)
         _strip_chrome(root)
         blocks = clean_blocks(html_blocks(root.find("body") if root.find("body") is not None else root))
-        return Extracted(title=document_title(front=front, page=page, page_headings=headings, blocks=blocks),
+        return Extracted(title=document_title(front=front, blocks=blocks, **page),
                          blocks=blocks, extractor=fmt, language=detect_language(blocks),
                          dates=front_matter_dates(front) + page_dates + text_dates(blocks))
     except RecursionError:

@@ -165,19 +165,27 @@ def front_matter_title(meta: dict[str, Any]) -> str | None:
 _TITLE_SEPARATORS = re.compile(r"\s+(?:\||-|–|—|·|::|»|•|/)\s+")
 
 
-def page_title(candidates: list[str | None], headings: list[str] = ()) -> str | None:
-    """The first usable page title (og:title, then <title>); a site name beside it is dropped when the
-    rest equals one of the page's top headings ('Social Media Guidelines | News' with an h1 of the same)."""
-    wanted = {_trim_title(h).casefold() for h in headings if h}
+def page_title(candidates: list[str | None], headings: list[str] = (), site_name: str | None = None) -> str | None:
+    """The first usable page title (og:title, then <title>) without the site's name beside it: of the parts
+    between separators, the one that is the page's top heading ('Social Media Guidelines | News' with that h1),
+    else the only one that starts with it ('Social Media Guidelines — Acme Advisers' with the h1 'Social
+    Media'), else the title less a part that is the og:site_name; else the whole title."""
+    wanted = [_trim_title(h).casefold() for h in headings if h and _trim_title(h)]
+    site = _trim_title(site_name or "").casefold()
     for candidate in candidates:
         title = usable_title(candidate)
         if not title:
             continue
         parts = _TITLE_SEPARATORS.split(title)
         if len(parts) > 1:
-            match = next((p for p in parts if p.casefold() in wanted), None)
-            if match:
-                return match
+            exact = [p for p in parts if p.casefold() in wanted]
+            prefixed = [p for p in parts if any(re.match(re.escape(h) + r"\b", p.casefold()) for h in wanted)]
+            rest = [p for p in parts if site and p.casefold() != site]
+            for choice in (exact, prefixed):
+                if len(choice) == 1:
+                    return choice[0]
+            if site and rest and len(rest) < len(parts):
+                return " - ".join(rest) if len(rest) > 1 else rest[0]
         return title
     return None
 
@@ -210,10 +218,10 @@ def heading_title(blocks: list[Block]) -> str | None:
 
 
 def document_title(*, front: dict[str, Any] | None = None, page: list[str | None] = (), page_headings: list[str] = (),
-                   blocks: list[Block] = ()) -> str | None:
+                   site_name: str | None = None, blocks: list[Block] = ()) -> str | None:
     """The project's title rule: front matter, then the page's og:title/<title>, then a document-control
     title field, then the first top-level heading (never a section heading); None when the document states none."""
-    return (front_matter_title(front or {}) or page_title(list(page), list(page_headings))
+    return (front_matter_title(front or {}) or page_title(list(page), list(page_headings), site_name)
             or labelled_title(list(blocks)) or heading_title(list(blocks)))
 
 
