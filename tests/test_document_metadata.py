@@ -336,3 +336,20 @@ def test_old_corpora_get_languages_and_duplicates_on_open(small_corpus, tmp_path
               for r in sqlite_utils.Database(small_corpus).query("select * from document_status")}
     assert status == before
     assert sorted(status.values()) == [("en", 0), ("en", 1), ("en", 1), ("ja", 0)]
+
+
+def test_cite_box_gives_the_policy_date_with_its_kind_and_source():
+    from publish.pages import citation
+
+    document = {"id": 3, "key": "k3", "company": "North Rowing Club", "company_slug": "north-rowing-club",
+                "url": "https://north.example/policy", "title": "Social media policy"}
+    snapshot = {"fetched_at": "2026-12-01T10:00:00+00:00", "title": "Social media policy", "policy_date": "2024-09-01",
+                "policy_date_kind": "updated", "policy_date_source": "page metadata: meta article:modified_time"}
+    cite = citation(document, snapshot, "tagger-1")
+    assert cite["text"].startswith("North Rowing Club (2024). Social media policy. https://north.example/policy. "
+                                   "Policy updated 2024-09-01 (page metadata: meta article:modified_time). "
+                                   "Collected 2026-12-01")
+    assert "year = {2024}" in cite["bibtex"] and "month = {9}" in cite["bibtex"]
+    undated = citation(document, {**snapshot, "policy_date": None}, None)
+    assert undated["text"].startswith("North Rowing Club (2026). Social media policy. https://north.example/policy. "
+                                      "Collected 2026-12-01")
