@@ -18,6 +18,7 @@ Every input is untrusted: sizes are bounded, nothing here raises on bad input.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import re
 import unicodedata
@@ -36,6 +37,8 @@ MAX_TITLE = 300
 MAX_FRONT_MATTER = 64 * 1024  # characters of front matter parsed (a bigger block is not front matter)
 MAX_DATE_TEXT = 2_000  # characters of one block searched for dates
 MAX_JSON_LD = 256 * 1024  # characters of JSON-LD parsed per page
+MAX_JSON_LD_VALUES = 5_000  # scalars of JSON-LD read per page
+MAX_HISTORY_BLOCKS = 1_000  # blocks of revision-history sections read per document
 LANGUAGE_SAMPLE = 5_000  # characters the language is detected from
 MIN_LANGUAGE_LETTERS = 20  # fewer letters than this: too little text to tell
 MIN_LANGUAGE_PROBABILITY = 0.9  # below it the detection is unsure and a declared language (lang=) is used
@@ -95,7 +98,8 @@ def front_matter(text: str) -> dict[str, Any]:
         data = yaml.safe_load(body)
     except (yaml.YAMLError, ValueError, RecursionError):
         return {}
-    return {_key(k): v for k, v in data.items()} if isinstance(data, dict) else {}
+    # only text keys: a YAML key can be a structure whose aliases make str() of it explode
+    return {_key(k): v for k, v in data.items() if isinstance(k, str)} if isinstance(data, dict) else {}
 
 
 def asciidoc_attributes(text: str) -> dict[str, str]:
@@ -348,7 +352,7 @@ def json_ld_dates(root) -> list[PolicyDate]:
             data = json.loads(text)
         except (ValueError, RecursionError):
             continue
-        for key, value in _walk(data):
+        for key, value in itertools.islice(_walk(data), MAX_JSON_LD_VALUES):
             kind = wanted.get(_key(key))
             if kind and (date := parse_date(value)):
                 out.append(PolicyDate(date, kind, "page metadata", f"JSON-LD {key}"))
@@ -491,9 +495,11 @@ def text_dates(blocks: list[Block]) -> list[PolicyDate]:
     for block in ends:
         out += block_dates(block.text)
     expression = re.compile(_date_expression(), re.I)
+    budget = MAX_HISTORY_BLOCKS
     for section in _history_sections(blocks):
+        section, budget = section[:budget], budget - len(section[:budget])
         found = []
-        for block in section[:200]:
+        for block in section:
             out += [d for d in block_dates(block.text) if d not in out]
             for match in expression.finditer(block.text[:MAX_DATE_TEXT]):
                 if (date := parse_date(match.group(0))):
