@@ -62,8 +62,12 @@ def test_page_title_drops_the_site_name_beside_the_h1():
     <h1>Blogging guidelines</h1><h2>Introduction</h2><p>Staff who blog about work must say that the views are
     their own and must never share what clients tell us in confidence.</p></main></body></html>"""
     assert extract(page, "https://acme.test/blogging").title == "Blogging guidelines"
-    other = page.replace(b"<h1>Blogging guidelines</h1>", b"<h1>Blogging</h1>")
-    assert extract(other, "https://acme.test/blogging").title == "Blogging guidelines | Acme Widgets"
+    shorter = page.replace(b"<h1>Blogging guidelines</h1>", b"<h1>Blogging</h1>")
+    assert extract(shorter, "https://acme.test/blogging").title == "Blogging guidelines"  # the part starting with it
+    other = page.replace(b"<h1>Blogging guidelines</h1>", b"<h1>Writing online</h1>")
+    assert extract(other, "https://acme.test/blogging").title == "Blogging guidelines | Acme Widgets"  # no telling
+    site = other.replace(b"<head>", b'<head><meta property="og:site_name" content="Acme Widgets">')
+    assert extract(site, "https://acme.test/blogging").title == "Blogging guidelines"
     og = page.replace(b"<head>", b'<head><meta property="og:title" content="Acme blogging guidelines">')
     assert extract(og, "https://acme.test/blogging").title == "Acme blogging guidelines"
 

@@ -25,7 +25,8 @@ class Extracted:
 
     ``title`` follows the one rule of ``metadata.document_title``; ``dates`` are the dates the document
     gives for itself (front matter, page metadata, PDF metadata, its text), ``language`` the detected
-    language of its text (ISO 639-1). ``warnings`` says why there are no (or fewer) blocks; ``bounded`` is set when a work
+    language of its text (ISO 639-1; an extractor sets only a declared one, such as a page's lang
+    attribute, and ``dispatch.extract`` detects it from the blocks). ``warnings`` says why there are no (or fewer) blocks; ``bounded`` is set when a work
     bound or the time limit cut the extraction short (its reason is among the warnings).
     """
 

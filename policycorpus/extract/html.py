@@ -14,7 +14,6 @@ from policycorpus.extract.base import KEEP, MAX_BYTES, Extracted, clean_blocks, 
 from policycorpus.extract.decode import decode_html, looks_binary
 from policycorpus.extract.metadata import (
     PolicyDate,
-    detect_language,
     document_title,
     front_matter,
     front_matter_dates,
@@ -141,6 +140,7 @@ def _html_title(root, blocks: list[Block], front: dict | None = None) -> str | N
 
 
 def _html_language(root) -> str | None:
+    """The language the page declares (lang attribute), the fallback of the detected one."""
     lang = root.get("lang") or root.get("{http://www.w3.org/XML/1998/namespace}lang")
     if lang:
         return lang.split("-")[0].strip().lower()[:8] or None
@@ -212,7 +212,7 @@ def _extract_page(text: str, url: str) -> Extracted:
     else:
         blocks, extractor = walked, "html-fallback"
     return Extracted(title=document_title(blocks=blocks, **page), blocks=blocks,
-                     extractor=extractor, language=detect_language(blocks, declared),
+                     extractor=extractor, language=declared,
                      dates=page_dates + text_dates(blocks))
 
 
@@ -240,7 +240,7 @@ def extract_html_file(body: bytes, fmt: str = "html", name: str = "") -> Extract
         _strip_chrome(root)
         blocks = clean_blocks(html_blocks(root.find("body") if root.find("body") is not None else root))
         return Extracted(title=document_title(front=front, blocks=blocks, **page),
-                         blocks=blocks, extractor=fmt, language=detect_language(blocks),
+                         blocks=blocks, extractor=fmt,
                          dates=front_matter_dates(front) + page_dates + text_dates(blocks))
     except RecursionError:
         return empty(fmt, "document too deeply nested")

@@ -15,7 +15,6 @@ from policycorpus.extract.base import Extracted, Pending, clean_blocks, empty
 from policycorpus.extract.decode import decode_text
 from policycorpus.extract.metadata import (
     asciidoc_attributes,
-    detect_language,
     document_title,
     front_matter,
     front_matter_dates,
@@ -58,7 +57,7 @@ def extract_markup(body: bytes, fmt: str = "text", name: str = "") -> Extracted:
         return empty(fmt, f"extraction failed: {type(exc).__name__}")
     dates = front_matter_dates(meta) + front_matter_dates(attributes) + text_dates(blocks)
     return Extracted(title=document_title(front=meta, blocks=blocks), blocks=blocks, extractor=fmt,
-                     language=detect_language(blocks), warnings=warnings, bounded=bounded, dates=dates)
+                     warnings=warnings, bounded=bounded, dates=dates)
 
 
 # --------------------------------------------------------------------------- text files

@@ -15,7 +15,7 @@ from functools import cache
 
 from policycorpus.extract.base import MAX_BYTES, Extracted, Pending, empty, heuristics
 from policycorpus.extract.decode import CONTROL
-from policycorpus.extract.metadata import PolicyDate, detect_language, document_title, pdf_dates, text_dates
+from policycorpus.extract.metadata import PolicyDate, document_title, pdf_dates, text_dates
 from policycorpus.structure import Block, normalize_space
 
 MAX_PDF_PAGES = 300
@@ -45,8 +45,7 @@ def extract_pdf(body: bytes, max_bytes: int = MAX_BYTES, max_pages: int = MAX_PD
     lines = _strip_page_furniture(pages)
     blocks = lines_to_blocks(lines)
     return Extracted(title=document_title(page=[title], blocks=blocks), blocks=blocks, extractor="pypdf",
-                     language=detect_language(blocks), warnings=warnings, bounded=bounded,
-                     dates=dates + text_dates(blocks))
+                     warnings=warnings, bounded=bounded, dates=dates + text_dates(blocks))
 
 
 def _open_pdf(body: bytes):
