@@ -149,6 +149,9 @@ TABLES: list[Table] = [
                                          "'text: Last updated: 2 April 2025', 'HTTP Last-Modified'."),
             C("policy_dates", str, "JSON list of every date the version states about itself, each "
                                    "{date, kind, source, evidence}."),
+            C("minhash", bytes, "MinHash signature of the text's word 3-shingles (128 unsigned 64-bit values, "
+                                "datasketch), what finding near-identical documents compares; empty for a text too "
+                                "short to compare, null until computed."),
         ],
         foreign_keys=[("document_id", "documents", "id")],
         indexes=[(("document_id", "text_hash"), True)],

@@ -3,7 +3,8 @@
 The same policy is often found twice: imported as Markdown and as the HTML page built from it, served at two
 URLs, mirrored in a handbook. Such documents would count twice in coverage, comparisons and facets. Here every
 pair of one organization's documents is compared on its current text: the word 3-shingles of each text are
-hashed into a MinHash signature (datasketch), whose agreement estimates the Jaccard similarity of the two sets.
+hashed into a MinHash signature (datasketch; computed once per snapshot and kept in ``snapshots.minhash``),
+whose agreement estimates the Jaccard similarity of the two sets.
 Pairs at or above ``THRESHOLD`` are the same policy; of each group one document is kept and counted, the
 others get ``documents.duplicate_of`` (the kept one's id) and ``duplicate_similarity``.
 
@@ -41,9 +42,15 @@ def signature(text: str) -> np.ndarray | None:
     return minhash.hashvalues
 
 
+def signature_bytes(text: str) -> bytes:
+    """The signature as stored in snapshots.minhash (empty for a text too short to compare)."""
+    sig = signature(text)
+    return sig.astype("<u8").tobytes() if sig is not None else b""
+
+
 def _keep_order(doc: dict) -> tuple:
     public = (doc["url"] or "").startswith(("http://", "https://"))
-    return (not public, -len(doc["text"] or ""), doc["key"] or "", doc["id"])
+    return (not public, -(doc["length"] or 0), doc["key"] or "", doc["id"])
 
 
 def link_duplicates(db: sqlite_utils.Database, company_ids: Iterable[int] | None = None) -> int:
@@ -57,14 +64,26 @@ def link_duplicates(db: sqlite_utils.Database, company_ids: Iterable[int] | None
     return duplicates
 
 
+def _signatures(db: sqlite_utils.Database, docs: list[dict]) -> None:
+    """Each document's stored signature, computed and stored for snapshots that have none yet."""
+    for doc in docs:
+        if doc["minhash"] is None and doc["snapshot_id"] is not None:
+            text = db.execute("select text from snapshots where id = ?", [doc["snapshot_id"]]).fetchone()[0]
+            doc["minhash"] = signature_bytes(text)
+            db.execute("update snapshots set minhash = ? where id = ?", [doc["minhash"], doc["snapshot_id"]])
+
+
 def _link_company(db: sqlite_utils.Database, company_id: int) -> int:
-    docs = [dict(zip(("id", "key", "url", "text", "duplicate_of", "duplicate_similarity"), row)) for row in db.execute(
-        "select d.id, d.key, d.url, s.text, d.duplicate_of, d.duplicate_similarity from documents d "
-        "left join snapshots s on s.id = d.latest_snapshot_id where d.company_id = ? order by d.id", [company_id])]
+    columns = ("id", "key", "url", "snapshot_id", "length", "minhash", "duplicate_of", "duplicate_similarity")
+    docs = [dict(zip(columns, row)) for row in db.execute(
+        "select d.id, d.key, d.url, s.id, length(s.text), s.minhash, d.duplicate_of, d.duplicate_similarity "
+        "from documents d left join snapshots s on s.id = d.latest_snapshot_id where d.company_id = ? order by d.id",
+        [company_id])]
     decided = {d["id"]: (None, None) for d in docs}
-    signed = [(d, sig) for d in docs if (sig := signature(d["text"])) is not None]
-    if len(signed) > 1:
-        for group in _groups(signed):
+    if len(docs) > 1:
+        _signatures(db, docs)
+        signed = [(d, np.frombuffer(d["minhash"], dtype="<u8")) for d in docs if d["minhash"]]
+        for group in _groups(signed) if len(signed) > 1 else []:
             kept = min(group, key=lambda pair: _keep_order(pair[0]))
             for doc, sig in group:
                 if doc is not kept[0]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import sqlite_utils
 
 from policycorpus.db import transaction, utcnow
-from policycorpus.duplicates import link_duplicates
+from policycorpus.duplicates import link_duplicates, signature_bytes
 from policycorpus.extract.metadata import PolicyDate, dates_to_json, http_date, policy_date
 from policycorpus.keys import document_key
 from policycorpus.structure import Block, join_blocks, sha256, structure_json
@@ -149,6 +149,7 @@ def _insert_snapshot(db: sqlite_utils.Database, doc_id: int, fetched: Fetched, t
             "raw": zlib.compress(fetched.raw, 6),
             "raw_size": len(fetched.raw),
             **snapshot_facts(fetched),
+            "minhash": signature_bytes(text),
             "text": text,
             "structure": structure_json(blocks),
             "extractor": fetched.extractor,
