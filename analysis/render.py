@@ -529,8 +529,8 @@ def to_xlsx(comp: Comparison, path: str | Path) -> None:
     sheets = [(cat["id"], comp.clauses[cat["id"]]) for cat in comp.categories]
     for title, by_company in sheets + [("no category", comp.uncategorised)]:
         ws = wb.create_sheet(_sheet_title(title, used))
-        header(ws, ["Company", "Document", "Cell", "Confidence", "Modality", "Clause", "Source", "Collected"],
-               [26, 30, 14, 11, 20, 80, 40, 11])
+        header(ws, ["Company", "Document", "Cell", "Confidence", "Modality", "Clause", "Source", "Collected",
+                    "Policy date"], [26, 30, 14, 11, 20, 80, 40, 11, 18])
         r = 2
         clients = {p.name for p in comp.companies if p.is_client}
         for name in sorted(by_company, key=lambda n: (n in clients, n.lower())):
@@ -538,13 +538,14 @@ def to_xlsx(comp: Comparison, path: str | Path) -> None:
             for clause in by_company.get(name, []):
                 values = [name, clause.get("document"), STATE_LABELS[cell.state] if cell else "",
                           clause.get("score"), modality_label(clause.get("modality")), clause["text"],
-                          clause.get("url") or clause.get("source"), clause.get("collected")]
+                          clause.get("url") or clause.get("source"), clause.get("collected"),
+                          clause.get("policy_date")]
                 for j, v in enumerate(values, start=1):
                     put(ws, r, j, v, link=clause.get("url") if j == 7 else None, fmt=CONFIDENCE if j == 4 else None,
                         fill=XLSX_FILLS[cell.state] if cell and j == 3 else None)
                 r += 1
         if r > 2:
-            ws.auto_filter.ref = f"A1:H{r - 1}"
+            ws.auto_filter.ref = f"A1:I{r - 1}"
     wb.save(str(path))
 
 
