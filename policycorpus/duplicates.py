@@ -8,8 +8,8 @@ whose agreement estimates the Jaccard similarity of the two sets.
 Pairs at or above ``THRESHOLD`` are the same policy; of each group one document is kept and counted, the
 others get ``documents.duplicate_of`` (the kept one's id) and ``duplicate_similarity``.
 
-Which one is kept does not depend on the order documents were stored in: a document with a public (http)
-URL before a local file, then the longest text (the fullest copy), then the smallest stable key.
+Which one is kept: a document with a public (http) URL before a local file, then the one stored first. So a
+copy found later never displaces the document that was counted, reviewed and cited until then.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def signature_bytes(text: str) -> bytes:
 
 def _keep_order(doc: dict) -> tuple:
     public = (doc["url"] or "").startswith(("http://", "https://"))
-    return (not public, -(doc["length"] or 0), doc["key"] or "", doc["id"])
+    return (not public, doc["id"])
 
 
 def link_duplicates(db: sqlite_utils.Database, company_ids: Iterable[int] | None = None) -> int:
@@ -74,9 +74,9 @@ def _signatures(db: sqlite_utils.Database, docs: list[dict]) -> None:
 
 
 def _link_company(db: sqlite_utils.Database, company_id: int) -> int:
-    columns = ("id", "key", "url", "snapshot_id", "length", "minhash", "duplicate_of", "duplicate_similarity")
+    columns = ("id", "url", "snapshot_id", "minhash", "duplicate_of", "duplicate_similarity")
     docs = [dict(zip(columns, row)) for row in db.execute(
-        "select d.id, d.key, d.url, s.id, length(s.text), s.minhash, d.duplicate_of, d.duplicate_similarity "
+        "select d.id, d.url, s.id, s.minhash, d.duplicate_of, d.duplicate_similarity "
         "from documents d left join snapshots s on s.id = d.latest_snapshot_id where d.company_id = ? order by d.id",
         [company_id])]
     decided = {d["id"]: (None, None) for d in docs}
