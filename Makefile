@@ -77,6 +77,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/tag.py
 	$(BIN)/python bench/cluster.py
 	$(BIN)/python bench/serve.py
+	$(BIN)/python bench/document_metadata.py
 
 docs: $(STAMP)
 	$(BIN)/policycorpus schema --markdown > docs/schema.md

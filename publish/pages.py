@@ -164,18 +164,28 @@ def document_id_of_key(conn: sqlite3.Connection, key: str) -> int | None:
 
 
 def citation(document: dict, snapshot: dict, model_version: str | None, site_title: str = "PolicyCorpus") -> dict:
-    """How to cite a policy version: a plain-text reference and a BibTeX entry (no local file paths)."""
+    """How to cite a policy version: a plain-text reference and a BibTeX entry (no local file paths).
+
+    The year is the policy's own (snapshots.policy_date, labelled with its kind and where it was read) when the
+    version states one, else the year it was collected."""
     url = document["url"] if (document.get("url") or "").startswith(("http://", "https://")) else None
     source = url or (f"file {document['file_name']}" if document.get("file_name") else "imported file")
     collected = (snapshot.get("fetched_at") or "")[:10]
     title = snapshot.get("title") or document.get("title") or "Social media policy"
-    year = collected[:4] or "n.d."
-    text = (f"{document['company']} ({year}). {title}. {source}. Collected {collected}; "
-            f"{site_title}, policy {document.get('key') or document['id']}"
+    dated = snapshot.get("policy_date") or ""
+    year = dated[:4] or collected[:4] or "n.d."
+    policy_date = (f"{snapshot.get('policy_date_kind') or 'dated'} {dated}"
+                   + (f" ({snapshot['policy_date_source']})" if snapshot.get("policy_date_source") else "")) if dated else ""
+    text = (f"{document['company']} ({year}). {title}. {source}. "
+            + (f"Policy {policy_date}. " if policy_date else "")
+            + f"Collected {collected}; {site_title}, policy {document.get('key') or document['id']}"
             + (f", tagged by {model_version}" if model_version else "") + ".")
     bib_key = re.sub(r"[^a-z0-9]+", "", (document.get("company_slug") or "policy").lower())[:30] + year
-    fields = {"author": "{" + document["company"] + "}", "title": "{" + title + "}", "year": year,
-              "note": f"Collected {collected} in {site_title}; policy key {document.get('key') or document['id']}"}
+    note = (f"Policy {policy_date}. " if policy_date else "") + \
+        f"Collected {collected} in {site_title}; policy key {document.get('key') or document['id']}"
+    fields = {"author": "{" + document["company"] + "}", "title": "{" + title + "}", "year": year, "note": note}
+    if dated[5:7]:
+        fields["month"] = str(int(dated[5:7]))
     if url:
         fields["url"] = url
     bibtex = "@misc{" + bib_key + ",\n" + ",\n".join(f"  {k} = {{{v}}}" if not v.startswith("{") else f"  {k} = {v}"
@@ -207,8 +217,8 @@ def policy_data(conn: sqlite3.Connection, document_id: int, snapshot_id: int | N
         return None
     snapshots = rows(
         conn,
-        "select id, fetched_at, year, title, http_status, content_type, extractor from snapshots "
-        "where document_id = ? order by fetched_at, id",
+        "select id, fetched_at, year, title, http_status, content_type, extractor, language, policy_date, "
+        "policy_date_kind, policy_date_source from snapshots where document_id = ? order by fetched_at, id",
         [document_id],
     )
     by_id = {s["id"]: s for s in snapshots}
@@ -248,8 +258,11 @@ def policy_data(conn: sqlite3.Connection, document_id: int, snapshot_id: int | N
     judged = [c for c in clauses if c.kind == "clause" and c.modality]
     restrictive = sum(c.modality in ("prohibition", "obligation") for c in judged)
     model_version = next((c.model_version for c in clauses if c.model_version), None)
+    status = one(conn, "select counted, status, duplicate_of_key from document_status where document_id = ?",
+                 [document_id])
     return {
         "document": document,
+        "status": status,
         "citation": citation(document, snapshot, model_version),
         "model_version": model_version,
         "source_url": safe_url(document["url"]),
@@ -335,12 +348,13 @@ def compare_data(conn: sqlite3.Connection, names: list[str], *, max_clauses: int
     """The comparison grid of analysis.compare (as `policycorpus compare` builds it) for the named companies."""
     import sqlite_utils
 
-    from analysis.compare import column_cells, compare_clauses
+    from analysis.compare import column_cells, compare_clauses, not_tagged_companies
     from analysis.corpus import load_categories
     from policycorpus.errors import PolicyCorpusError
 
     companies, unknown = resolve_companies(conn, names)
-    result: dict[str, Any] = {"names": names, "unknown": unknown, "comparison": None, "error": None, "documents": {}}
+    result: dict[str, Any] = {"names": names, "unknown": unknown, "comparison": None, "error": None, "documents": {},
+                              "not_tagged": {}}
     if unknown or not companies:
         return result
     n_clauses = count_latest_clauses(conn, [c["id"] for c in companies])
@@ -353,27 +367,35 @@ def compare_data(conn: sqlite3.Connection, names: list[str], *, max_clauses: int
     except PolicyCorpusError as exc:
         result["error"] = str(exc)
         return result
+    db = sqlite_utils.Database(conn)
+    not_tagged = not_tagged_companies(db, [c["id"] for c in companies])
+    result["not_tagged"] = {c["name"]: not_tagged[c["id"]] for c in companies if c["id"] in not_tagged}
+    companies = [c for c in companies if c["id"] not in not_tagged]
     by_company: dict[str, list] = {c["name"]: [] for c in companies}
     for clause in current_clauses_of(conn, [c["id"] for c in companies]):
         by_company[clause.company].append(clause)
+    if result["not_tagged"] and not companies:
+        return result  # nothing the tagger can read: the page lists them as not tagged
     if not any(by_company.values()):
         result["error"] = (f"no segmented clauses for {', '.join(by_company)} "
                            "(run 'policycorpus segment' and 'policycorpus tag' first)")
         return result
-    db = sqlite_utils.Database(conn)
     calibrated = {}
     for name, clauses in by_company.items():
         cells = column_cells(db, sorted({c.document_id for c in clauses}))
         if cells:
             calibrated[name] = cells
     result["comparison"] = compare_clauses(by_company, categories, calibrated=calibrated)
+    result["comparison"].not_tagged = result["not_tagged"]
     for company in companies:
         result["documents"][company["name"]] = [
             dict(doc, source_url=safe_url(doc["url"]))
             for doc in rows(
                 conn,
-                """select d.id, d.url, d.title, d.latest_snapshot_id, s.fetched_at from documents d
-                   left join snapshots s on s.id = d.latest_snapshot_id where d.company_id = ? order by d.id""",
+                """select d.id, d.url, d.title, d.latest_snapshot_id, s.fetched_at, s.policy_date, s.policy_date_kind
+                   from documents d join document_status ds on ds.document_id = d.id
+                   left join snapshots s on s.id = d.latest_snapshot_id
+                   where d.company_id = ? and ds.counted order by d.id""",
                 [company["id"]],
             )
         ]

@@ -107,7 +107,8 @@ async def compare_page(datasette: Datasette, request: Request) -> Response:
     except QueryInterrupted:
         return await too_slow_page(datasette, request, "The list of companies")
     limit = int(site_config(datasette).get("max_compare_companies", 12))
-    data: dict[str, Any] = {"names": names, "unknown": [], "comparison": None, "error": None, "documents": {}}
+    data: dict[str, Any] = {"names": names, "unknown": [], "comparison": None, "error": None, "documents": {},
+                            "not_tagged": {}}
     max_clauses = int(site_config(datasette).get("max_compare_clauses", pages.MAX_COMPARE_CLAUSES))
     if len(names) > limit:
         data["error"] = f"Compare at most {limit} companies at a time ({len(names)} given)."
