@@ -421,7 +421,7 @@ def company_documents(db: sqlite_utils.Database, company_ids: list[int]) -> list
     return docs
 
 
-def not_tagged_companies(db, company_ids: list[int]) -> dict[int, str]:
+def not_tagged_companies(db: sqlite_utils.Database, company_ids: list[int]) -> dict[int, str]:
     """Companies none of whose documents count because the tagger cannot read their language:
     company id -> 'language ja' (from the document_status view)."""
     if not company_ids:

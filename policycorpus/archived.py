@@ -44,7 +44,7 @@ def save_archived(db: sqlite_utils.Database, document_id: int, fetched: Fetched,
                                            capture_url=capture["capture_url"], captured_at=captured_at)
         new_row = _record_version(db, document_id, snapshot_id, captured_at)
         _refresh_document(db, document_id)
-        link_duplicates(db, [db["documents"].get(document_id)["company_id"]])
+        link_duplicates(db, [db.table("documents").get(document_id)["company_id"]])
         _forget_failure(db, document_id, capture)
         db.table("archive_captures").insert({
             "document_id": document_id, "archive": capture["archive"], "timestamp": capture["timestamp"],

@@ -79,7 +79,7 @@ def _link_company(db: sqlite_utils.Database, company_id: int) -> int:
         "select d.id, d.url, s.id, s.minhash, d.duplicate_of, d.duplicate_similarity "
         "from documents d left join snapshots s on s.id = d.latest_snapshot_id where d.company_id = ? order by d.id",
         [company_id])]
-    decided = {d["id"]: (None, None) for d in docs}
+    decided: dict[int, tuple[int | None, float | None]] = {d["id"]: (None, None) for d in docs}
     if len(docs) > 1:
         _signatures(db, docs)
         signed = [(d, np.frombuffer(d["minhash"], dtype="<u8")) for d in docs if d["minhash"]]

@@ -39,7 +39,8 @@ class Fetched:
     def all_dates(self) -> list[PolicyDate]:
         """The document's own dates and, for a fetched page, its HTTP Last-Modified."""
         served = http_date(self.last_modified)
-        extra = [PolicyDate(served, "updated", "HTTP Last-Modified", self.last_modified[:100])] if served else []
+        extra = ([PolicyDate(served, "updated", "HTTP Last-Modified", (self.last_modified or "")[:100])]
+                 if served else [])
         return list(self.dates) + extra
 
 
@@ -118,7 +119,7 @@ def refresh_snapshot_facts(db: sqlite_utils.Database, snapshot: dict, fetched: F
         facts = {k: v for k, v in facts.items() if not k.startswith("policy_date")}
     changed = {k: v for k, v in facts.items() if snapshot.get(k) != v}
     if changed:
-        db["snapshots"].update(snapshot["id"], changed)
+        db.table("snapshots").update(snapshot["id"], changed)
 
 
 def _insert_document(db: sqlite_utils.Database, company_id: int, fetched: Fetched, source: str, now: str) -> int:

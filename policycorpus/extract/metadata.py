@@ -22,6 +22,7 @@ import itertools
 import json
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from functools import cache
@@ -169,7 +170,7 @@ def front_matter_title(meta: dict[str, Any]) -> str | None:
 _TITLE_SEPARATORS = re.compile(r"\s+(?:\||-|–|—|·|::|»|•|/)\s+")
 
 
-def page_title(candidates: list[str | None], headings: list[str] = (), site_name: str | None = None) -> str | None:
+def page_title(candidates: list[str | None], headings: Sequence[str] = (), site_name: str | None = None) -> str | None:
     """The first usable page title (og:title, then <title>) without the site's name beside it: of the parts
     between separators, the one that is the page's top heading ('Social Media Guidelines | News' with that h1),
     else the only one that starts with it ('Social Media Guidelines — Acme Advisers' with the h1 'Social
@@ -221,8 +222,9 @@ def heading_title(blocks: list[Block]) -> str | None:
     return usable_title(first.text)
 
 
-def document_title(*, front: dict[str, Any] | None = None, page: list[str | None] = (), page_headings: list[str] = (),
-                   site_name: str | None = None, blocks: list[Block] = ()) -> str | None:
+def document_title(*, front: dict[str, Any] | None = None, page: Sequence[str | None] = (),
+                   page_headings: Sequence[str] = (), site_name: str | None = None,
+                   blocks: Sequence[Block] = ()) -> str | None:
     """The project's title rule: front matter, then the page's og:title/<title>, then a document-control
     title field, then the first top-level heading (never a section heading); None when the document states none."""
     return (front_matter_title(front or {}) or page_title(list(page), list(page_headings), site_name)
@@ -320,7 +322,7 @@ def front_matter_dates(meta: dict[str, Any], source: str = "front matter") -> li
     return out
 
 
-def meta_tag_dates(root) -> list[PolicyDate]:
+def meta_tag_dates(root: Any) -> list[PolicyDate]:
     """Dates of a page's <meta> tags (name, property, http-equiv or itemprop) and <time itemprop>, from an lxml tree."""
     table = rules()["dates"]["meta_names"]
     out = []
@@ -337,7 +339,7 @@ def meta_tag_dates(root) -> list[PolicyDate]:
     return out + json_ld_dates(root)
 
 
-def json_ld_dates(root) -> list[PolicyDate]:
+def json_ld_dates(root: Any) -> list[PolicyDate]:
     """datePublished / dateModified / dateCreated of the page's schema.org JSON-LD."""
     table = rules()["dates"]["json_ld_keys"]
     wanted = {_key(n): kind for kind, names in table.items() for n in names}
@@ -374,7 +376,7 @@ def _walk(data, depth: int = 0):
             yield from _walk(item, depth + 1)
 
 
-def pdf_dates(info) -> list[PolicyDate]:
+def pdf_dates(info: Any) -> list[PolicyDate]:
     """/CreationDate and /ModDate of a PDF's document information (a pypdf DocumentInformation)."""
     table = rules()["dates"]["pdf_keys"]
     out = []
@@ -469,7 +471,9 @@ def block_dates(text: str) -> list[PolicyDate]:
 
 def _history_sections(blocks: list[Block]) -> list[list[Block]]:
     """The blocks under each revision-history heading (up to the next heading of the same or a higher level)."""
-    sections, current, level = [], None, 0
+    sections: list[list[Block]] = []
+    current: list[Block] | None = None
+    level = 0
     for block in blocks:
         if block.type == "heading":
             if current is not None and (block.level or 1) <= level:
