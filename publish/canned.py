@@ -198,9 +198,10 @@ def search_total(conn: sqlite3.Connection, name: str, args: dict) -> int | None:
     if name not in ("search_clauses", "search_policies") or query == NOTHING:
         return None
     counted = "count(*)" if name == "search_clauses" else "count(distinct cs.document_id)"
-    return conn.execute(f"""select {counted} from clauses_fts join current_segments cs
+    # current_clauses: the clauses of counted documents (no duplicate copy, a language the tagger reads)
+    return conn.execute(f"""select {counted} from clauses_fts join current_clauses cs
                             on cs.clause_id = clauses_fts.rowid
-                            where clauses_fts match ? and cs.kind = 'clause'""", [query]).fetchone()[0]
+                            where clauses_fts match ?""", [query]).fetchone()[0]
 
 
 def cut_notice(conn: sqlite3.Connection, name: str, args: dict, shown: int) -> dict | None:
