@@ -21,7 +21,6 @@ RULES_FORMAT = 7
 STRENGTH = {"prohibition": 4, "obligation": 3, "recommendation": 2, "permission": 1, "information": 0}
 CUE_SCORE = {"explicit": 0.9, "imperative": 0.75, "lead_in": 0.7, "heading": 0.6, "none": 0.7}
 
-_CONDITION = re.compile(r"^\W*(?:if|when|whenever|before|after|once|while|unless|where|for|in|to|during|since|as|because|should)\b[^,.;:]{0,120},\s*", re.I)
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'})
 # contractions the patterns read in full ("you're welcome to", "it's fine", "isn't allowed")
 _CONTRACTIONS = [(re.compile(p, re.I), r) for p, r in (
@@ -46,7 +45,21 @@ def blank_quotations(text: str, min_words: int) -> str:
     return _QUOTED.sub(lambda m: " xquote " if len(m.group(0).split()) >= min_words else m.group(0), text)
 
 
-_LEADING_NOISE = re.compile(r"^[\W\d_]*(?:(?:always|also|then|and|so|just|now|only)\s+)*", re.I)
+_LEADING_NOISE = re.compile(r"^[\W\d_]*(?:(?:always|also|then|and|so|just|now|only|please)\s+)*", re.I)
+# where one instruction can start inside a clause: after a sentence, a label ("Rude replies: ignore them")
+# or an arrow ("Bug reports → ask for an issue")
+_SENTENCE_BREAK = re.compile(r"(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\betc\.)(?<!\bvs\.)(?<=[.!?;])\s+|\s+(?:→|->)\s+", re.I)
+_LABEL = re.compile(r"^\W*([^:.!?]{1,80}?):\s+")
+# a sentence opening with a condition; the instruction follows one of its commas ("If X, or Y, report it")
+_CONDITION_OPENER = re.compile(r"^\W*(?:if|when|whenever|before|after|once|while|unless|where|for(?! example| instance)|in|"
+                               r"to|during|since|as|because|should|until|whether|on)\b", re.I)
+_COMMA = re.compile(r",\s*")
+_CLAUSE_OPENERS = frozenset("what that whether if how who which where when why sure there".split())
+_FINITE_VERBS = frozenset("is are was were has have had will would can could may might must should shall".split())
+_PARENTHESES = re.compile(r"\([^()]*\)")
+# a comma after a condition that does not yet open the main clause ("If X, or Y, report it")
+_CONTINUATION = re.compile(r"^\W*(?:or|and|but|such as|e\.g|for example|including|especially|even|if|when|unless|where|"
+                           r"which|who|whose|that|in|on|at|for|with|without|by|from|etc)\b", re.I)
 
 
 def normalize(text: str) -> str:
@@ -105,6 +118,9 @@ class ModalityTagger(BaseEstimator):
         self.standalone_ = re.compile(data["standalone_sentence"])
         self.standalone_min_words_ = int(data["standalone_min_words"])
         self.heading_max_words_ = int(data["heading_max_words"])
+        self.label_max_words_ = int(data["label_max_words"])
+        self.heading_descriptive_start_ = re.compile(data["heading_descriptive_start"], re.I)
+        self.heading_samples_ = re.compile(data["heading_samples"], re.I)
         self.quote_min_words_ = int(data["quote_min_words"])
         self.classes_ = np.array(MODALITIES)
         self.rules_format_ = RULES_FORMAT
@@ -137,20 +153,59 @@ class ModalityTagger(BaseEstimator):
         return found
 
     def is_imperative(self, text: str) -> bool:
-        """True if the clause opens with an instruction, also after a condition ("If in doubt, ask ...")."""
-        if self._starts_with_instruction(text):
-            return True
-        m = _CONDITION.match(text)
-        return bool(m) and self._starts_with_instruction(text[m.end():])
+        """True if a sentence of the clause opens with an instruction, also after a condition ("If in doubt, ask ...")."""
+        return any(instructs for instructs, _ in self._instructions(text))
+
+    def hard_instruction(self, text: str) -> bool:
+        """True if the clause gives an instruction that no recommending phrase softens."""
+        return any(instructs and not soft for instructs, soft in self._instructions(text))
 
     def soft_instruction(self, text: str) -> bool:
         """True if the clause opens with a recommending phrase ("Consider ...", "Keep in mind ...")."""
-        m = _CONDITION.match(text)
-        for start in (text, text[m.end():] if m else ""):
-            rest = _LEADING_NOISE.sub("", start, count=1)
-            if rest and self.patterns_["recommendation"].match(self.neutralize_.sub(" ", rest.lower())):
-                return True
-        return False
+        return any(soft for _, soft in self._instructions(text, first_sentence=True))
+
+    def _instructions(self, text: str, first_sentence: bool = False) -> list[tuple[bool, bool]]:
+        """(instructs, softened) for each place of the clause where an instruction can open.
+
+        Any sentence counts ("Posted something you regret? Delete it."; "Most comments are thanks.
+        Reply to them warmly."), so does the text after a short label ("Rude replies: ignore them") and
+        after the comma that ends a condition ("If you think you were hacked, or you clicked a link, report
+        it"). An instruction under a tip label ("Pro tip: reply within a day") or opening with a recommending
+        phrase ("Consider ...", "Keep in mind ...") is softened.
+        """
+        if self.not_instruction_.match(_LEADING_NOISE.sub("", text, count=1)):
+            return []  # "Thank you for ...", "Questions? Email ...": a sample reply or a contact, not a rule
+        sentences = _SENTENCE_BREAK.split(text)
+        out = []
+        for sentence in sentences[:1] if first_sentence else sentences:
+            tip = False
+            starts = [sentence]
+            label = _LABEL.match(sentence)
+            if label and len(label.group(1).split()) <= self.label_max_words_:
+                tip = self._cached(self.label_force, label.group(1)) == "recommendation"
+                starts.append(sentence[label.end():])
+            for start in starts:
+                for opening in self._openings(start):
+                    soft = tip or self._opens_softly(opening)
+                    out.append((soft or self._starts_with_instruction(opening), soft))
+        return out
+
+    def _openings(self, sentence: str) -> list[str]:
+        """The sentence, and after a condition the text after each comma up to the main clause."""
+        out = [sentence]
+        if not _CONDITION_OPENER.match(sentence):
+            return out
+        sentence = _PARENTHESES.sub("", sentence)
+        for m in _COMMA.finditer(sentence):
+            rest = sentence[m.end():]
+            out.append(rest)
+            if not _CONTINUATION.match(rest):
+                break  # the main clause: "When debating, users should be accurate, acknowledge ..." ends here
+        return out
+
+    def _opens_softly(self, text: str) -> bool:
+        rest = _LEADING_NOISE.sub("", text, count=1)
+        return bool(rest) and bool(self.patterns_["recommendation"].match(self.neutralize_.sub(" ", rest.lower())))
 
     def _starts_with_instruction(self, text: str) -> bool:
         rest = _LEADING_NOISE.sub("", text, count=1)
@@ -162,14 +217,20 @@ class ModalityTagger(BaseEstimator):
         first = words[0].lower().strip(",.:;")
         if first not in self.imperative_verbs_:
             return False
-        follower = words[1].lower().strip(",.:;") if len(words) > 1 else ""
-        return bool(follower) and follower not in self.noun_followers_
+        if len(words) == 1:
+            return words[0][-1] in ".!"  # a one-word sentence: "When in doubt, escalate."
+        follower = words[1].lower().strip(",.:;")
+        if not follower or follower in self.noun_followers_:
+            return False
+        # "Store contributors are ..." is a subject, not an instruction ("Check what is in the shot" is one)
+        return (len(words) < 3 or follower in _CLAUSE_OPENERS
+                or words[2].split(None, 1)[0].lower() not in _FINITE_VERBS)
 
     def stands_alone(self, text: str) -> bool:
         """A full declarative sentence after a list ("Staff who break these rules will be ...") is not one of its
         items: it keeps its own force instead of taking the lead-in's."""
         return (len(text.split()) >= self.standalone_min_words_ and bool(self.standalone_.search(text))
-                and not self.is_imperative(text))
+                and not any(instructs for instructs, _ in self._instructions(text, first_sentence=True)))
 
     def label_force(self, label: str) -> str:
         """Force a heading or a lead-in label gives to items without their own ("Tips", "Don'ts")."""
@@ -177,6 +238,15 @@ class ModalityTagger(BaseEstimator):
             if m != "information" and pattern.search(label):
                 return m
         return "information"
+
+    def describes(self, heading: str) -> bool:
+        """True if instructions under this heading path state aims or show examples rather than give rules:
+        a descriptive label ("Goals", "Goals of the advocacy programme") or sample text ("Sample tweets > ...")."""
+        last = heading.rsplit(" > ", 1)[-1]
+        descriptive = self.heading_patterns_.get("information")
+        if descriptive and len(last.split()) <= self.heading_max_words_ and descriptive.search(last):
+            return True
+        return bool(self.heading_descriptive_start_.match(last) or self.heading_samples_.search(heading))
 
     def classify(self, text: str, lead_in: str = "", heading: str = "") -> tuple[str, float]:
         """Modality of one clause (read with its lead-in and heading path) and the confidence of its cue."""
@@ -189,7 +259,7 @@ class ModalityTagger(BaseEstimator):
         own = modality
         if modality in ("information", "permission") and self.is_imperative(text):
             modality, cue = "obligation", "imperative"
-        elif modality == "recommendation" and self.is_imperative(text) and not self.soft_instruction(text):
+        elif modality == "recommendation" and self.hard_instruction(text) and not self.soft_instruction(text):
             # an instruction outranks a softer cue later on ("Use the tag, ideally in the first line");
             # "Keep in mind ...", "Be mindful ..." are soft instructions themselves
             modality, cue = "obligation", "imperative"
@@ -207,8 +277,7 @@ class ModalityTagger(BaseEstimator):
             # only a short label ("Tips", "Don'ts") gives force; a title or a rule as heading
             # ("Never share your password") is followed by explanations and other instructions
             forced = self._cached(self.label_force, last) if len(last.split()) <= self.heading_max_words_ else None
-            descriptive = self.heading_patterns_.get("information")
-            if forced == "information" and cue == "imperative" and descriptive and descriptive.search(last):
+            if forced in (None, "information") and cue == "imperative" and self._cached(self.describes, heading):
                 modality, cue = "information", "heading"  # "Goals" + "Grow the community" describes
             elif forced not in (None, "information"):
                 modality, cue = forced, "heading"
