@@ -264,9 +264,10 @@ class ModalityTagger(BaseEstimator):
             # "Keep in mind ...", "Be mindful ..." are soft instructions themselves
             modality, cue = "obligation", "imperative"
         if self.use_lead_in and lead_in and not self.stands_alone(text):
-            inherited, conditional = self._lead_in_force(lead_in)
-            if inherited == "information" and conditional and cue == "imperative" and own == "information":
-                # "Before you post:" + "check the facts" instructs; "Our goals:" + "grow the community" describes
+            inherited, descriptive = self._lead_in_force(_last_lead_in(lead_in))
+            if inherited == "information" and cue == "imperative" and not descriptive:
+                # "Before you post:" or "In particular:" + "check the facts" instructs;
+                # "Our goals:" + "grow the community" describes
                 inherited = "obligation"
             # a list item's bare instruction takes the force of what introduces it:
             # "Objectives:" + "Share news" describes, "Never:" + "share passwords" forbids
@@ -284,7 +285,8 @@ class ModalityTagger(BaseEstimator):
         return modality, CUE_SCORE[cue]
 
     def _lead_in_force(self, lead_in: str) -> tuple[str, bool]:
-        """Force a lead-in gives its items, and whether it sets a condition ("When you post:")."""
+        """Force a lead-in gives its items, and whether it describes them ("Our goals:") rather than sets a
+        condition ("When you post:")."""
         hit = self._memo.get(("lead_in", lead_in)) if self._memo is not None else None
         if hit is None:
             force = self.explicit(lead_in)
@@ -294,7 +296,8 @@ class ModalityTagger(BaseEstimator):
                 force = self.label_force(lead_in)
             if force == "information" and self.is_imperative(lead_in.rsplit(": ", 1)[-1]):
                 force = "obligation"  # "Before posting, check:" + "the spelling of names"
-            hit = (force, bool(self.conditional_lead_in_.search(lead_in)))
+            descriptive = self.heading_patterns_.get("information")
+            hit = (force, bool(descriptive and descriptive.search(lead_in)) and not self.conditional_lead_in_.search(lead_in))
             if self._memo is not None:
                 self._memo[("lead_in", lead_in)] = hit
         return hit
@@ -345,6 +348,14 @@ def load_examples(path: str | Path | None = None) -> tuple[list[dict], list[str]
             records.append(record)
             labels.append(modality)
     return records, labels
+
+
+def _last_lead_in(lead_in: str) -> str:
+    """The lead-in nearest to the item when several follow each other ("Good content: Not on our account:")."""
+    if lead_in.count(":") < 2:
+        return lead_in
+    parts = [p for p in re.split(r"(?<=:)\s+", lead_in.strip()) if re.search(r"[A-Za-z]{2}", p)]
+    return parts[-1] if parts else lead_in
 
 
 def _fields(record) -> tuple[str, str, str]:
