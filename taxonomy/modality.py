@@ -48,7 +48,7 @@ def blank_quotations(text: str, min_words: int) -> str:
 _LEADING_NOISE = re.compile(r"^[\W\d_]*(?:(?:always|also|then|and|so|just|now|only|please)\s+)*", re.I)
 # where one instruction can start inside a clause: after a sentence, a label ("Rude replies: ignore them")
 # or an arrow ("Bug reports → ask for an issue")
-_SENTENCE_BREAK = re.compile(r"(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\betc\.)(?<!\bvs\.)(?<=[.!?;])\s+|\s+(?:→|->)\s+", re.I)
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?;])(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\betc\.)(?<!\bvs\.)\s+|\s(?:→|->)\s+", re.I)
 _LABEL = re.compile(r"^\W*([^:.!?]{1,80}?):\s+")
 # a sentence opening with a condition; the instruction follows one of its commas ("If X, or Y, report it")
 _CONDITION_OPENER = re.compile(r"^\W*(?:if|when|whenever|before|after|once|while|unless|where|for(?! example| instance)|in|"
@@ -204,8 +204,10 @@ class ModalityTagger(BaseEstimator):
         return out
 
     def _opens_softly(self, text: str) -> bool:
-        rest = _LEADING_NOISE.sub("", text, count=1)
-        return bool(rest) and bool(self.patterns_["recommendation"].match(self.neutralize_.sub(" ", rest.lower())))
+        rest = _LEADING_NOISE.sub("", text, count=1).lower()
+        recommending = self.patterns_["recommendation"]
+        # blanking can only remove a cue, so the costly blanking runs only when the raw text opens with one
+        return bool(rest) and bool(recommending.match(rest)) and bool(recommending.match(self.neutralize_.sub(" ", rest)))
 
     def _starts_with_instruction(self, text: str) -> bool:
         rest = _LEADING_NOISE.sub("", text, count=1)
