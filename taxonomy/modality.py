@@ -15,7 +15,7 @@ from taxonomy.taxonomy import MODALITIES
 RULES_PATH = Path(__file__).with_name("modality.yaml")
 EXAMPLES_PATH = Path(__file__).with_name("modality_examples.yaml")
 # bump when fit() learns different attributes: a model pickled by older code is then refitted on load
-RULES_FORMAT = 7
+RULES_FORMAT = 8
 
 # strength order used to pick the strongest cue
 STRENGTH = {"prohibition": 4, "obligation": 3, "recommendation": 2, "permission": 1, "information": 0}
@@ -154,18 +154,18 @@ class ModalityTagger(BaseEstimator):
 
     def is_imperative(self, text: str) -> bool:
         """True if a sentence of the clause opens with an instruction, also after a condition ("If in doubt, ask ...")."""
-        return any(instructs for instructs, _ in self._instructions(text))
+        return any(instructs for _, instructs, _ in self._instructions(text))
 
     def hard_instruction(self, text: str) -> bool:
         """True if the clause gives an instruction that no recommending phrase softens."""
-        return any(instructs and not soft for instructs, soft in self._instructions(text))
+        return any(instructs and not soft for _, instructs, soft in self._instructions(text))
 
     def soft_instruction(self, text: str) -> bool:
         """True if the clause opens with a recommending phrase ("Consider ...", "Keep in mind ...")."""
-        return any(soft for _, soft in self._instructions(text, first_sentence=True))
+        return any(soft for first, _, soft in self._instructions(text) if first)
 
-    def _instructions(self, text: str, first_sentence: bool = False) -> list[tuple[bool, bool]]:
-        """(instructs, softened) for each place of the clause where an instruction can open.
+    def _instructions(self, text: str) -> list[tuple[bool, bool, bool]]:
+        """(in the first sentence, instructs, softened) for each place of the clause where an instruction can open.
 
         Any sentence counts ("Posted something you regret? Delete it."; "Most comments are thanks.
         Reply to them warmly."), so does the text after a short label ("Rude replies: ignore them") and
@@ -173,11 +173,13 @@ class ModalityTagger(BaseEstimator):
         it"). An instruction under a tip label ("Pro tip: reply within a day") or opening with a recommending
         phrase ("Consider ...", "Keep in mind ...") is softened.
         """
+        if self._last_instructions[0] == text:  # classify asks several questions about the same clause
+            return self._last_instructions[1]
+        out: list[tuple[bool, bool, bool]] = []
+        self._last_instructions = (text, out)
         if self.not_instruction_.match(_LEADING_NOISE.sub("", text, count=1)):
-            return []  # "Thank you for ...", "Questions? Email ...": a sample reply or a contact, not a rule
-        sentences = _SENTENCE_BREAK.split(text)
-        out = []
-        for sentence in sentences[:1] if first_sentence else sentences:
+            return out  # "Thank you for ...", "Questions? Email ...": a sample reply or a contact, not a rule
+        for n, sentence in enumerate(_SENTENCE_BREAK.split(text)):
             tip = False
             starts = [sentence]
             label = _LABEL.match(sentence)
@@ -187,7 +189,7 @@ class ModalityTagger(BaseEstimator):
             for start in starts:
                 for opening in self._openings(start):
                     soft = tip or self._opens_softly(opening)
-                    out.append((soft or self._starts_with_instruction(opening), soft))
+                    out.append((n == 0, soft or self._starts_with_instruction(opening), soft))
         return out
 
     def _openings(self, sentence: str) -> list[str]:
@@ -232,7 +234,7 @@ class ModalityTagger(BaseEstimator):
         """A full declarative sentence after a list ("Staff who break these rules will be ...") is not one of its
         items: it keeps its own force instead of taking the lead-in's."""
         return (len(text.split()) >= self.standalone_min_words_ and bool(self.standalone_.search(text))
-                and not any(instructs for instructs, _ in self._instructions(text, first_sentence=True)))
+                and not any(instructs for first, instructs, _ in self._instructions(text) if first))
 
     def label_force(self, label: str) -> str:
         """Force a heading or a lead-in label gives to items without their own ("Tips", "Don'ts")."""
@@ -312,6 +314,7 @@ class ModalityTagger(BaseEstimator):
             self._memo[key] = method(arg)
         return self._memo[key]
 
+    _last_instructions: tuple[str | None, list] = (None, [])
     _memo: dict | None = None  # per predict call: lead-ins and headings repeat from clause to clause
 
     # -- scikit-learn interface
@@ -329,6 +332,7 @@ class ModalityTagger(BaseEstimator):
                 out.append(hit)
         finally:
             del self._memo
+            self.__dict__.pop("_last_instructions", None)
         return out
 
     def predict(self, X) -> np.ndarray:
