@@ -284,7 +284,8 @@ class ModalityTagger(BaseEstimator):
             forced = self._cached(self.label_force, last) if len(last.split()) <= self.heading_max_words_ else None
             if forced in (None, "information") and cue == "imperative" and self._cached(self.describes, heading):
                 modality, cue = "information", "heading"  # "Goals" + "Grow the community" describes
-            elif forced not in (None, "information"):
+            elif forced not in (None, "information") and not (cue == "none" and self.standalone_.search(text)):
+                # a full sentence without an instruction under "Responsibilities" describes who does what
                 modality, cue = forced, "heading"
         return modality, CUE_SCORE[cue]
 
