@@ -367,8 +367,11 @@ def _last_lead_in(lead_in: str) -> str:
 
 def _fields(record) -> tuple[str, str, str]:
     get = record.get if isinstance(record, dict) else lambda k, d=None: getattr(record, k, d)
-    text = get("context") or get("text") or ""
+    lead_in = get("lead_in") or ""
+    # a line fragment is read with the rest of its sentence, but an item of a list that has a lead-in is read
+    # on its own: its neighbours' "must" or "should" are theirs
+    text = (get("text") if lead_in else None) or get("context") or get("text") or ""
     heading = get("heading") or ""
     if isinstance(heading, list):
         heading = " > ".join(heading)
-    return text, get("lead_in") or "", heading
+    return text, lead_in, heading
