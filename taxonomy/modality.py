@@ -51,9 +51,10 @@ _LEADING_NOISE = re.compile(r"^[\W\d_]*(?:(?:always|also|then|and|so|just|now|on
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?;])(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\betc\.)(?<!\bvs\.)\s+|\s(?:→|->)\s+", re.I)
 _LABEL = re.compile(r"^\W*([^:.!?]{1,80}?):\s+")
 # a sentence opening with a condition; the instruction follows one of its commas ("If X, or Y, report it")
-_CONDITION_OPENER = re.compile(r"^\W*(?:if|when|whenever|before|after|once|while|unless|where|for(?! example| instance)|in|"
+_CONDITION_OPENER = re.compile(r"^[\W\d_]*(?:[a-z]\.\s+)?(?:if|when|whenever|before|after|once|while|unless|where|for(?! example| instance)|in|"
                                r"to|during|since|as|because|should|until|whether|on)\b", re.I)
 _COMMA = re.compile(r",\s*")
+_COORDINATED = re.compile(r"[,;]\s+(?:so|then|and then)\s+", re.I)
 _CLAUSE_OPENERS = frozenset("what that whether if how who which where when why sure there".split())
 _FINITE_VERBS = frozenset("is are was were has have had will would can could may might must should shall".split())
 _PARENTHESES = re.compile(r"\([^()]*\)")
@@ -193,15 +194,18 @@ class ModalityTagger(BaseEstimator):
         return out
 
     def _openings(self, sentence: str) -> list[str]:
-        """The sentence, and after a condition the text after each comma up to the main clause."""
+        """The sentence, the text after a coordinating "so" or "then" ("Some clients object, so check first"), and
+        after a condition the text after each comma up to the main clause."""
         out = [sentence]
+        out += [sentence[m.end():] for m in _COORDINATED.finditer(sentence)]
         if not _CONDITION_OPENER.match(sentence):
             return out
         sentence = _PARENTHESES.sub("", sentence)
         for m in _COMMA.finditer(sentence):
             rest = sentence[m.end():]
             out.append(rest)
-            if not _CONTINUATION.match(rest):
+            head = rest.split(",", 1)[0].lower().split()
+            if not _CONTINUATION.match(rest) and _FINITE_VERBS.intersection(head):
                 break  # the main clause: "When debating, users should be accurate, acknowledge ..." ends here
         return out
 
