@@ -54,7 +54,7 @@ _LABEL = re.compile(r"^\W*([^:.!?]{1,80}?):\s+")
 _CONDITION_OPENER = re.compile(r"^[\W\d_]*(?:[a-z]\.\s+)?(?:if|when|whenever|before|after|once|while|unless|where|for(?! example| instance)|in|"
                                r"to|during|since|as|because|should|until|whether|on)\b", re.I)
 _COMMA = re.compile(r",\s*")
-_COORDINATED = re.compile(r"[,;]\s+(?:so|then|and then)\s+", re.I)
+_COORDINATED = re.compile(r"[,;]\s+(?:so|then|and then|but)\s+", re.I)
 _CLAUSE_OPENERS = frozenset("what that whether if how who which where when why sure there".split())
 _FINITE_VERBS = frozenset("is are was were has have had will would can could may might must should shall".split())
 _PARENTHESES = re.compile(r"\([^()]*\)")
@@ -109,6 +109,7 @@ class ModalityTagger(BaseEstimator):
         self.patterns_ = {m: _alternation(data[m]) for m in ("prohibition", "obligation", "recommendation", "permission")}
         self.imperative_verbs_ = frozenset(data["imperative_verbs"])
         self.noun_followers_ = frozenset(data["noun_followers"])
+        self.phrasal_instructions_ = frozenset(data["phrasal_instructions"])
         self.heading_patterns_ = {
             m: re.compile(data[f"heading_{m}"], re.I)
             for m in ("prohibition", "obligation", "recommendation", "permission", "information") if f"heading_{m}" in data
@@ -228,8 +229,13 @@ class ModalityTagger(BaseEstimator):
         if len(words) == 1:
             return words[0][-1] in ".!"  # a one-word sentence: "When in doubt, escalate."
         follower = words[1].lower().strip(",.:;")
-        if not follower or follower in self.noun_followers_:
+        if not follower:
             return False
+        if follower in self.noun_followers_:
+            after = words[2].split(None, 1)[0].lower().strip(",.:;") if len(words) > 2 else ""
+            # "Ask for access", "Know and follow the law" instruct; "Use of social media" names a topic
+            return (f"{first} {follower}" in self.phrasal_instructions_
+                    or (follower in ("and", "or") and after in self.imperative_verbs_))
         # "Store contributors are ..." is a subject, not an instruction ("Check what is in the shot" is one)
         return (len(words) < 3 or follower in _CLAUSE_OPENERS
                 or words[2].split(None, 1)[0].lower() not in _FINITE_VERBS)
