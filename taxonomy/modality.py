@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import yaml
@@ -54,7 +55,7 @@ _LABEL = re.compile(r"^\W*([^:.!?]{1,80}?):\s+")
 _CONDITION_OPENER = re.compile(r"^[\W\d_]*(?:[a-z]\.\s+)?(?:if|when|whenever|before|after|once|while|unless|where|for(?! example| instance)|in|"
                                r"to|during|since|as|because|should|until|whether|on)\b", re.I)
 _COMMA = re.compile(r",\s*")
-_COORDINATED = re.compile(r"[,;]\s+(?:so|then|and then|but)\s+", re.I)
+_COORDINATED = re.compile(r"[,;]\s+(so|then|and then|but)\s+", re.I)
 _CLAUSE_OPENERS = frozenset("what that whether if how who which where when why sure there".split())
 _FINITE_VERBS = frozenset("is are was were has have had will would can could may might must should shall".split())
 _PARENTHESES = re.compile(r"\([^()]*\)")
@@ -86,6 +87,15 @@ def _alternation(patterns: list[str]) -> re.Pattern:
     return re.compile("|".join(parts), re.M)
 
 
+class Opening(NamedTuple):
+    """A place in a clause where an instruction can open."""
+
+    first: bool  # in the clause's first sentence
+    instructs: bool  # an instruction opens here
+    soft: bool = False  # softened: "Consider ...", "Pro tip: ..."
+    secondary: bool = False  # after "so" or "then": it makes a description an instruction, not advice an order
+
+
 class ModalityTagger(BaseEstimator):
     """Rule-based modality classifier with scikit-learn's interface.
 
@@ -115,6 +125,7 @@ class ModalityTagger(BaseEstimator):
             for m in ("prohibition", "obligation", "recommendation", "permission", "information") if f"heading_{m}" in data
         }
         self.conditional_lead_in_ = re.compile(data["conditional_lead_in"], re.I)
+        self.descriptive_lead_in_ = re.compile(data["descriptive_lead_in"], re.I)
         self.question_ = re.compile(data["question"], re.I)
         self.not_instruction_ = re.compile(data["not_instruction"], re.I)
         self.standalone_ = re.compile(data["standalone_sentence"])
@@ -156,18 +167,18 @@ class ModalityTagger(BaseEstimator):
 
     def is_imperative(self, text: str) -> bool:
         """True if a sentence of the clause opens with an instruction, also after a condition ("If in doubt, ask ...")."""
-        return any(instructs for _, instructs, _ in self._instructions(text))
+        return any(o.instructs for o in self._instructions(text))
 
     def hard_instruction(self, text: str) -> bool:
         """True if the clause gives an instruction that no recommending phrase softens."""
-        return any(instructs and not soft for _, instructs, soft in self._instructions(text))
+        return any(o.instructs and not o.soft and not o.secondary for o in self._instructions(text))
 
     def soft_instruction(self, text: str) -> bool:
         """True if the clause opens with a recommending phrase ("Consider ...", "Keep in mind ...")."""
-        return any(soft for first, _, soft in self._instructions(text) if first)
+        return any(o.soft for o in self._instructions(text) if o.first)
 
-    def _instructions(self, text: str) -> list[tuple[bool, bool, bool]]:
-        """(in the first sentence, instructs, softened) for each place of the clause where an instruction can open.
+    def _instructions(self, text: str) -> list[Opening]:
+        """Each place of the clause where an instruction can open, and whether one does.
 
         Any sentence counts ("Posted something you regret? Delete it."; "Most comments are thanks.
         Reply to them warmly."), so does the text after a short label ("Rude replies: ignore them") and
@@ -177,7 +188,7 @@ class ModalityTagger(BaseEstimator):
         """
         if self._last_instructions[0] == text:  # classify asks several questions about the same clause
             return self._last_instructions[1]
-        out: list[tuple[bool, bool, bool]] = []
+        out: list[Opening] = []
         self._last_instructions = (text, out)
         if self.not_instruction_.match(_LEADING_NOISE.sub("", text, count=1)):
             return out  # "Thank you for ...", "Questions? Email ...": a sample reply or a contact, not a rule
@@ -191,14 +202,18 @@ class ModalityTagger(BaseEstimator):
             for start in starts:
                 for opening in self._openings(start):
                     soft = tip or self._opens_softly(opening)
-                    out.append((n == 0, soft or self._starts_with_instruction(opening), soft))
+                    out.append(Opening(n == 0, soft or self._starts_with_instruction(opening), soft))
+            # an instruction after "so", "then" or "but" ("Some clients object, so check first") makes a
+            # description an instruction; after "so" or "then" it does not outrank a recommending cue ("Posts
+            # with images do better, so add one when you can"), after "but" it does ("It's fine, but ask first")
+            for m in _COORDINATED.finditer(sentence):
+                if self._starts_with_instruction(sentence[m.end():]):
+                    out.append(Opening(n == 0, True, False, m.group(1).lower() != "but"))
         return out
 
     def _openings(self, sentence: str) -> list[str]:
-        """The sentence, the text after a coordinating "so" or "then" ("Some clients object, so check first"), and
-        after a condition the text after each comma up to the main clause."""
+        """The sentence, and after a condition the text after each comma up to the main clause."""
         out = [sentence]
-        out += [sentence[m.end():] for m in _COORDINATED.finditer(sentence)]
         if not _CONDITION_OPENER.match(sentence):
             return out
         sentence = _PARENTHESES.sub("", sentence)
@@ -244,7 +259,7 @@ class ModalityTagger(BaseEstimator):
         """A full declarative sentence after a list ("Staff who break these rules will be ...") is not one of its
         items: it keeps its own force instead of taking the lead-in's."""
         return (len(text.split()) >= self.standalone_min_words_ and bool(self.standalone_.search(text))
-                and not any(instructs for first, instructs, _ in self._instructions(text) if first))
+                and not any(o.instructs for o in self._instructions(text) if o.first))
 
     def label_force(self, label: str) -> str:
         """Force a heading or a lead-in label gives to items without their own ("Tips", "Don'ts")."""
@@ -311,8 +326,9 @@ class ModalityTagger(BaseEstimator):
                 force = self.label_force(lead_in)
             if force == "information" and self.is_imperative(lead_in.rsplit(": ", 1)[-1]):
                 force = "obligation"  # "Before posting, check:" + "the spelling of names"
-            descriptive = self.heading_patterns_.get("information")
-            hit = (force, bool(descriptive and descriptive.search(lead_in)) and not self.conditional_lead_in_.search(lead_in))
+            label = self.heading_patterns_.get("information")
+            descriptive = bool(label and label.search(lead_in)) or bool(self.descriptive_lead_in_.search(lead_in))
+            hit = (force, descriptive and not self.conditional_lead_in_.search(lead_in))
             if self._memo is not None:
                 self._memo[("lead_in", lead_in)] = hit
         return hit
