@@ -117,7 +117,7 @@ def _head_token(pattern: str) -> tuple[str, str]:
                     break
             i += 1
         end = i + 1
-        if depth == 0 and not pattern[end:end + 1] in ("?", "*", "+", "{"):
+        if depth == 0 and pattern[end:end + 1] not in ("?", "*", "+", "{"):
             return pattern[:end], pattern[end:]
         return "", pattern
     m = _HEAD_WORD.match(pattern)
@@ -326,7 +326,6 @@ class ModalityTagger(BaseEstimator):
             return "information", CUE_SCORE["explicit"]
         modality = self.explicit(text)
         cue = "explicit" if modality != "information" else "none"
-        own = modality
         if modality in ("information", "permission") and self.is_imperative(text):
             modality, cue = "obligation", "imperative"
         elif modality == "recommendation" and self.hard_instruction(text) and not self.soft_instruction(text):
@@ -334,7 +333,7 @@ class ModalityTagger(BaseEstimator):
             # "Keep in mind ...", "Be mindful ..." are soft instructions themselves
             modality, cue = "obligation", "imperative"
         if self.use_lead_in and lead_in and not self.stands_alone(text):
-            inherited, descriptive = self._lead_in_force(_last_lead_in(lead_in))
+            inherited, descriptive = self._lead_in_force(lead_in)
             if inherited == "information" and cue == "imperative" and not descriptive:
                 # "Before you post:" or "In particular:" + "check the facts" instructs;
                 # "Our goals:" + "grow the community" describes
@@ -422,14 +421,6 @@ def load_examples(path: str | Path | None = None) -> tuple[list[dict], list[str]
             records.append(record)
             labels.append(modality)
     return records, labels
-
-
-def _last_lead_in(lead_in: str) -> str:
-    """The lead-in nearest to the item when several follow each other ("Good content: Not on our account:")."""
-    if lead_in.count(":") < 2:
-        return lead_in
-    parts = [p for p in re.split(r"(?<=:)\s+", lead_in.strip()) if re.search(r"[A-Za-z]{2}", p)]
-    return parts[-1] if parts else lead_in
 
 
 def _fields(record) -> tuple[str, str, str]:
