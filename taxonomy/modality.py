@@ -165,7 +165,6 @@ class ModalityTagger(BaseEstimator):
             for m in ("prohibition", "obligation", "recommendation", "permission", "information") if f"heading_{m}" in data
         }
         self.conditional_lead_in_ = re.compile(data["conditional_lead_in"], re.I)
-        self.descriptive_lead_in_ = re.compile(data["descriptive_lead_in"], re.I)
         self.question_ = re.compile(data["question"], re.I)
         self.not_instruction_ = re.compile(data["not_instruction"], re.I)
         self.standalone_ = re.compile(data["standalone_sentence"])
@@ -326,6 +325,7 @@ class ModalityTagger(BaseEstimator):
             return "information", CUE_SCORE["explicit"]
         modality = self.explicit(text)
         cue = "explicit" if modality != "information" else "none"
+        own = modality
         if modality in ("information", "permission") and self.is_imperative(text):
             modality, cue = "obligation", "imperative"
         elif modality == "recommendation" and self.hard_instruction(text) and not self.soft_instruction(text):
@@ -333,10 +333,9 @@ class ModalityTagger(BaseEstimator):
             # "Keep in mind ...", "Be mindful ..." are soft instructions themselves
             modality, cue = "obligation", "imperative"
         if self.use_lead_in and lead_in and not self.stands_alone(text):
-            inherited, descriptive = self._lead_in_force(lead_in)
-            if inherited == "information" and cue == "imperative" and not descriptive:
-                # "Before you post:" or "In particular:" + "check the facts" instructs;
-                # "Our goals:" + "grow the community" describes
+            inherited, conditional = self._lead_in_force(lead_in)
+            if inherited == "information" and conditional and cue == "imperative" and own == "information":
+                # "Before you post:" + "check the facts" instructs; "Our goals:" + "grow the community" describes
                 inherited = "obligation"
             # a list item's bare instruction takes the force of what introduces it:
             # "Objectives:" + "Share news" describes, "Never:" + "share passwords" forbids
@@ -355,8 +354,7 @@ class ModalityTagger(BaseEstimator):
         return modality, CUE_SCORE[cue]
 
     def _lead_in_force(self, lead_in: str) -> tuple[str, bool]:
-        """Force a lead-in gives its items, and whether it describes them ("Our goals:") rather than sets a
-        condition ("When you post:")."""
+        """Force a lead-in gives its items, and whether it sets a condition ("When you post:")."""
         hit = self._memo.get(("lead_in", lead_in)) if self._memo is not None else None
         if hit is None:
             force = self.explicit(lead_in)
@@ -366,9 +364,7 @@ class ModalityTagger(BaseEstimator):
                 force = self.label_force(lead_in)
             if force == "information" and self.is_imperative(lead_in.rsplit(": ", 1)[-1]):
                 force = "obligation"  # "Before posting, check:" + "the spelling of names"
-            label = self.heading_patterns_.get("information")
-            descriptive = bool(label and label.search(lead_in)) or bool(self.descriptive_lead_in_.search(lead_in))
-            hit = (force, descriptive and not self.conditional_lead_in_.search(lead_in))
+            hit = (force, bool(self.conditional_lead_in_.search(lead_in)))
             if self._memo is not None:
                 self._memo[("lead_in", lead_in)] = hit
         return hit
