@@ -46,7 +46,7 @@ def blank_quotations(text: str, min_words: int) -> str:
     return _QUOTED.sub(lambda m: " xquote " if len(m.group(0).split()) >= min_words else m.group(0), text)
 
 
-_LEADING_NOISE = re.compile(r"^[\W\d_]*(?:(?:always|also|then|and|so|just|now|only|please)\s+)*", re.I)
+_LEADING_NOISE = re.compile(r"^[\W\d_]*(?:(?:always|also|then|and|so|just|now|only)\s+)*", re.I)
 # where one instruction can start inside a clause: after a sentence, a label ("Rude replies: ignore them")
 # or an arrow ("Bug reports → ask for an issue")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?;])(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\betc\.)(?<!\bvs\.)\s+|\s(?:→|->)\s+", re.I)

@@ -51,8 +51,7 @@ def test_rules_agree_with_own_examples(tagger):
     ("You might want to mute notifications at the weekend.", "", "", "recommendation"),
     ("Where appropriate, link to the full report.", "", "", "recommendation"),
     ("You should ensure that every image has alt text.", "", "", "recommendation"),
-    # a polite instruction is still an instruction (the labelled real policies read it so)
-    ("Please ensure that a second admin approves each post.", "", "", "obligation"),
+    ("Please ensure that a second admin approves each post.", "", "", "recommendation"),
     ("Please do not tag customers without asking them.", "", "", "prohibition"),
     ("Ensure that passwords are stored in the password manager.", "", "", "obligation"),
     ("Since pupils may be watching, keep replies formal.", "", "", "obligation"),
