@@ -322,7 +322,9 @@ class ModalityTagger(BaseEstimator):
         text, lead_in, heading = (normalize(s) for s in (text, lead_in, heading))
         text = blank_quotations(text, self.quote_min_words_)
         if self.question_.search(text):
-            return "information", CUE_SCORE["explicit"]
+            # a question asks; under "Ask yourself before posting:" it is one of the questions to ask
+            inherited = self._lead_in_force(lead_in)[0] if self.use_lead_in and lead_in else "information"
+            return inherited, CUE_SCORE["lead_in" if inherited != "information" else "explicit"]
         modality = self.explicit(text)
         cue = "explicit" if modality != "information" else "none"
         own = modality
