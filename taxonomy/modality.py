@@ -169,6 +169,7 @@ class ModalityTagger(BaseEstimator):
         self.not_instruction_ = re.compile(data["not_instruction"], re.I)
         self.standalone_ = re.compile(data["standalone_sentence"])
         self.standalone_min_words_ = int(data["standalone_min_words"])
+        self.declarative_opening_ = re.compile(data["declarative_opening"], re.I)
         self.heading_max_words_ = int(data["heading_max_words"])
         self.label_max_words_ = int(data["label_max_words"])
         self.heading_descriptive_start_ = re.compile(data["heading_descriptive_start"], re.I)
@@ -301,6 +302,11 @@ class ModalityTagger(BaseEstimator):
         return (len(text.split()) >= self.standalone_min_words_ and bool(self.standalone_.search(text))
                 and not any(o.instructs for o in self._instructions(text) if o.first))
 
+    def _declarative(self, text: str) -> bool:
+        """A full sentence stating something ("The panel meets every month."), not a bare item."""
+        return bool(self.standalone_.search(text)) or (
+            bool(self.declarative_opening_.match(text)) and text.rstrip()[-1:] in ".!" and len(text.split()) >= 5)
+
     def label_force(self, label: str) -> str:
         """Force a heading or a lead-in label gives to items without their own ("Tips", "Don'ts")."""
         for m, pattern in self.heading_patterns_.items():
@@ -350,7 +356,7 @@ class ModalityTagger(BaseEstimator):
             forced = self._cached(self.label_force, last) if len(last.split()) <= self.heading_max_words_ else None
             if forced in (None, "information") and cue == "imperative" and self._cached(self.describes, heading):
                 modality, cue = "information", "heading"  # "Goals" + "Grow the community" describes
-            elif forced not in (None, "information") and not (cue == "none" and self.standalone_.search(text)):
+            elif forced not in (None, "information") and not (cue == "none" and self._declarative(text)):
                 # a full sentence without an instruction under "Responsibilities" describes who does what
                 modality, cue = forced, "heading"
         return modality, CUE_SCORE[cue]
