@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ import click
 
 from policycorpus.db import open_db
 from policycorpus.options import UserError, existing_db_option, quiet_option
-from taxonomy.llm_commands import backend_options, check_backend, with_backend
+from taxonomy.llm_commands import backend_options, check_backend, with_backend, write_jsonl
 
 model_option = click.option(
     "--model", "model_file", type=click.Path(dir_okay=False),
@@ -305,13 +304,7 @@ def classify(file, output, model_file, backend, llm_model, llm_args):
 
         return run_classify(rows, output, llm_model, **llm_args)
     out = classify_units(rows, _model(model_file))
-    fh = open(output, "w", encoding="utf-8") if output else sys.stdout
-    try:
-        for row in out:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    finally:
-        if output:
-            fh.close()
+    write_jsonl(out, output)
     if output:
         click.echo(f"Wrote {len(out)} labelled units to {output}.", err=True)
 
@@ -360,13 +353,7 @@ def coverage(file, model_file, thresholds_file, output, backend, llm_model, llm_
     except PolicyCorpusError as exc:
         raise UserError(str(exc)) from exc
     cells = coverage_units(rows, model, calibration)
-    fh = open(output, "w", encoding="utf-8") if output else sys.stdout
-    try:
-        for cell in cells:
-            fh.write(json.dumps(cell, ensure_ascii=False) + "\n")
-    finally:
-        if output:
-            fh.close()
+    write_jsonl(cells, output)
     if output:
         click.echo(f"Wrote {len(cells)} cells to {output}.", err=True)
 
