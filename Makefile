@@ -25,12 +25,14 @@ demo: $(STAMP)
 demo-pipeline: $(STAMP)
 	$(BIN)/python -m demo.pipeline --db $(DB) --port $(PORT)
 
+# Both cores: pytest-xdist runs test modules side by side (--dist loadfile keeps a module's fixtures in one
+# worker; every test server binds port 0, so two workers never collide).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 # The quick loop: everything but the tests marked slow (crawls, browsers, training, real corpora).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow"
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow" -n 2 --dist loadfile
 
 # ruff (pyproject's [tool.ruff]) and the type checker mypy (its [tool.mypy]: which packages, which libraries lack types)
 lint: $(STAMP)
@@ -77,6 +79,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/tag.py
 	$(BIN)/python bench/cluster.py
 	$(BIN)/python bench/serve.py
+	$(BIN)/python bench/document_metadata.py
 
 docs: $(STAMP)
 	$(BIN)/policycorpus schema --markdown > docs/schema.md

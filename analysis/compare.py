@@ -157,6 +157,9 @@ class Comparison:
     uncategorised: dict[str, list[dict]] = field(default_factory=dict)  # company -> clauses in no category
     quality: Quality | None = None  # the tagger's measured quality, when its model has a quality card
     taggers: list[str] = field(default_factory=list)  # model versions of the tags (backend, model, prompt for llm)
+    # columns left out because the tagger cannot read their documents: name -> why ("language ja"); they are
+    # in no count of the grid (not "covered by none", not a gap)
+    not_tagged: dict[str, str] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -188,7 +191,17 @@ def document_info(doc: dict) -> dict:
         name = doc.get("file_name") or PurePosixPath(unquote(urlsplit(doc.get("url") or "").path)).name
         source = f"imported file {name}" if name else "imported file"
     return {"id": doc.get("id"), "key": doc.get("key"), "title": doc.get("title") or source, "url": url,
-            "source": source, "collected": (doc.get("collected") or "")[:10]}
+            "source": source, "collected": (doc.get("collected") or "")[:10],
+            "policy_date": policy_date_label(doc), "policy_date_short": policy_date_label(doc, short=True)}
+
+
+def policy_date_label(doc: dict, short: bool = False) -> str:
+    """'updated 2025-04-02 (front matter: last_updated)' -- the policy's own date with its kind and (unless
+    short) where it was read -- or '' when the document states none."""
+    if not doc.get("policy_date"):
+        return ""
+    label = f"{doc.get('policy_date_kind') or 'dated'} {doc['policy_date']}"
+    return label + (f" ({doc['policy_date_source']})" if doc.get("policy_date_source") and not short else "")
 
 
 def clause_summary(clause: CorpusClause, category: str | None = None, documents: dict[int, dict] | None = None) -> dict:
@@ -206,6 +219,7 @@ def clause_summary(clause: CorpusClause, category: str | None = None, documents:
         "url": doc["url"],
         "source": doc["source"],
         "collected": doc["collected"] or clause.snapshot_date,
+        "policy_date": doc.get("policy_date_short", ""),
     }
     if category is not None:
         out["score"] = round(float(clause.tags.get(category) or clause.scores.get(category) or 0.0), 3)
@@ -322,7 +336,7 @@ def compare_clauses(
         columns[client[0]] = client[1]
         documents = {**(documents or {}), CLIENT_DOCUMENT_ID: {
             "id": None, "key": None, "title": client[0], "url": None, "source": "client draft (not in the corpus)",
-            "collected": ""}}
+            "collected": "", "policy_date": "", "policy_date_short": ""}}
     profiles, cells, uncategorised = [], {}, {}
     side_by_side: dict[str, dict[str, list[dict]]] = {c.id: {} for c in categories}
     known = {cat.id for cat in categories}
@@ -396,13 +410,28 @@ def company_documents(db: sqlite_utils.Database, company_ids: list[int]) -> list
                              "group by document_id", company_ids).fetchall())
     docs = []
     for r in db.query(f"""select d.id, d.key, d.company_id, d.title, d.url, d.file_name, d.policy_score,
-                                 s.fetched_at as collected
+                                 s.fetched_at as collected, s.policy_date, s.policy_date_kind, s.policy_date_source,
+                                 ds.counted, ds.status
                           from documents d left join snapshots s on s.id = d.latest_snapshot_id
+                          join document_status ds on ds.document_id = d.id
                           where d.company_id in ({marks}) order by d.company_id, d.id""", company_ids):
         info = document_info(r)
         docs.append({**r, "clauses": counts.get(r["id"], 0), "title": info["title"], "source": info["source"],
                      "source_label": info["source"], "public_url": info["url"]})
     return docs
+
+
+def not_tagged_companies(db: sqlite_utils.Database, company_ids: list[int]) -> dict[int, str]:
+    """Companies none of whose documents count because the tagger cannot read their language:
+    company id -> 'language ja' (from the document_status view)."""
+    if not company_ids:
+        return {}
+    marks = ", ".join("?" * len(company_ids))
+    found = db.execute(
+        f"""select company_id, group_concat(distinct language) from document_status
+            where company_id in ({marks}) and duplicate_of is null group by company_id
+            having sum(counted) = 0 and sum(status like 'not tagged%') > 0""", list(company_ids)).fetchall()
+    return {company_id: "language " + ", ".join(sorted((languages or "").split(","))) for company_id, languages in found}
 
 
 def main_document(docs: list[dict]) -> dict:
@@ -421,7 +450,8 @@ def columns_for(db: sqlite_utils.Database, companies: list[dict], documents: lis
         by_company.setdefault(d["company_id"], []).append(d)
     columns = []
     for company in companies:
-        mine = [d for d in by_company.get(company["id"], []) if d["clauses"]] or by_company.get(company["id"], [])
+        counted = [d for d in by_company.get(company["id"], []) if d["counted"]]
+        mine = [d for d in counted if d["clauses"]] or counted or by_company.get(company["id"], [])
         label = display_name(company)
         if all_documents or len(mine) <= 1:
             note = "all documents" if len(mine) > 1 else ""
@@ -495,6 +525,12 @@ def compare_columns(
     """Compare columns (companies or single documents) on their current, tagged clauses."""
     if not columns:
         raise InputError("nothing to compare: name companies or documents, or give --peer-group")
+    not_tagged = not_tagged_companies(db, sorted({c.company["id"] for c in columns}))
+    skipped = {c.label: not_tagged[c.company["id"]] for c in columns if c.company["id"] in not_tagged}
+    columns = [c for c in columns if c.label not in skipped]
+    if not columns:
+        raise CorpusStateError("nothing to compare: " + "; ".join(f"{n} is not tagged ({why}: the tagger reads "
+                                                                 "English)" for n, why in skipped.items()))
     categories = load_categories(db)
     clauses = current_clauses(db, sorted({c.company["id"] for c in columns}))
     documents = {d["id"]: document_info(d) for d in company_documents(db, sorted({c.company["id"] for c in columns}))}
@@ -527,6 +563,7 @@ def compare_columns(
         p.other_documents = column.other_documents
         if not p.documents:
             p.documents = [documents[i] for i in column.document_ids if i in documents]
+    comparison.not_tagged = skipped
     compared = [cl for cols in by_column.values() for cl in cols]
     comparison.quality = measured_quality(db, compared)
     comparison.taggers = sorted({c.model_version for c in compared if c.model_version})

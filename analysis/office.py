@@ -132,6 +132,8 @@ def to_docx(comp: Comparison, path: str | Path) -> None:
         for d in p.documents:
             where = d.get("url") or d.get("source") or ""
             when = f", collected {d['collected']}" if d.get("collected") else ""
+            if d.get("policy_date"):
+                when = f", policy {d['policy_date']}" + when
             doc.add_paragraph(_clean(f"{p.name}: {d.get('title')} — {where}{when}"), style="List Bullet")
     doc.save(str(path))
 

@@ -60,13 +60,14 @@ def state_text(cell: Cell) -> str:
 
 
 def cite(clause: dict) -> str:
-    """Where a quoted clause comes from: its document's title, URL (or source) and the date it was collected."""
+    """Where a quoted clause comes from: its document's title, URL (or source), the policy's own date when it
+    states one, and the date it was collected."""
     where = clause.get("url") or clause.get("source") or ""
     title = clause.get("document") or ""
     text = f"{title} — {where}" if title and where and title != where else (title or where)
-    if clause.get("collected"):
-        text += f" (collected {clause['collected']})"
-    return text
+    when = "; ".join(filter(None, [f"policy {clause['policy_date']}" if clause.get("policy_date") else "",
+                                   f"collected {clause['collected']}" if clause.get("collected") else ""]))
+    return text + (f" ({when})" if when else "")
 
 
 def summary(comp: Comparison, max_gaps: int = 5) -> dict:
@@ -163,6 +164,8 @@ def md_source(clause: dict) -> str:
     text = md_link(label, clause.get("url"))
     if not clause.get("url") and clause.get("source") and clause.get("source") != label:
         text += f", {md_escape(clause['source'])}"
+    if clause.get("policy_date"):
+        text += f", policy {md_escape(clause['policy_date'])}"
     if clause.get("collected"):
         text += f", collected {md_escape(clause['collected'])}"
     return text
@@ -226,6 +229,8 @@ def _md_sources(comp: Comparison) -> list[str]:
     for p in comp.companies:
         for d in p.documents:
             when = f", collected {md_escape(d['collected'])}" if d.get("collected") else ""
+            if d.get("policy_date"):
+                when = f", policy {md_escape(d['policy_date'])}" + when
             where = md_link(d["url"], d["url"]) if d.get("url") else md_escape(d.get("source") or "")
             lines.append(f"- {md_escape(p.name)}: {md_escape(d.get('title') or '')} — {where}{when}")
         if p.choice:
@@ -330,6 +335,8 @@ def _md_summary(comp: Comparison) -> list[str]:
         ),
         f"- **Covered by none** ({len(comp.absent)}): {names(comp.absent)}",
     ]
+    lines += [f"- **Not tagged**: {md_escape(name)} ({md_escape(why)}: the tagger reads English; left out of "
+              "every count)" for name, why in comp.not_tagged.items()]
     return lines
 
 
@@ -527,8 +534,8 @@ def to_xlsx(comp: Comparison, path: str | Path) -> None:
     sheets = [(cat["id"], comp.clauses[cat["id"]]) for cat in comp.categories]
     for title, by_company in sheets + [("no category", comp.uncategorised)]:
         ws = wb.create_sheet(_sheet_title(title, used))
-        header(ws, ["Company", "Document", "Cell", "Confidence", "Modality", "Clause", "Source", "Collected"],
-               [26, 30, 14, 11, 20, 80, 40, 11])
+        header(ws, ["Company", "Document", "Cell", "Confidence", "Modality", "Clause", "Source", "Collected",
+                    "Policy date"], [26, 30, 14, 11, 20, 80, 40, 11, 18])
         r = 2
         clients = {p.name for p in comp.companies if p.is_client}
         for name in sorted(by_company, key=lambda n: (n in clients, n.lower())):
@@ -536,13 +543,14 @@ def to_xlsx(comp: Comparison, path: str | Path) -> None:
             for clause in by_company.get(name, []):
                 values = [name, clause.get("document"), STATE_LABELS[grid_cell.state] if grid_cell else "",
                           clause.get("score"), modality_label(clause.get("modality")), clause["text"],
-                          clause.get("url") or clause.get("source"), clause.get("collected")]
+                          clause.get("url") or clause.get("source"), clause.get("collected"),
+                          clause.get("policy_date")]
                 for j, v in enumerate(values, start=1):
                     put(ws, r, j, v, link=clause.get("url") if j == 7 else None, fmt=CONFIDENCE if j == 4 else None,
                         fill=XLSX_FILLS[grid_cell.state] if grid_cell and j == 3 else None)
                 r += 1
         if r > 2:
-            ws.auto_filter.ref = f"A1:H{r - 1}"
+            ws.auto_filter.ref = f"A1:I{r - 1}"
     wb.save(str(path))
 
 

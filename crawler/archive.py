@@ -434,7 +434,8 @@ def _read_capture(db: sqlite_utils.Database, client: ArchiveClient, doc: dict, c
         record_capture_outcome(db, doc["id"], record, "empty", "; ".join(extracted.warnings))
         return
     fetched = Fetched(url=doc["url"], raw=body, content_type=ctype or capture.mime, blocks=extracted.blocks,
-                      title=extracted.title, http_status=status, extractor=extracted.extractor)
+                      title=extracted.title, http_status=status, extractor=extracted.extractor,
+                      language=extracted.language, dates=extracted.dates)
     result = save_archived(db, doc["id"], fetched, record)
     if result.new_snapshot:
         stats.new_versions += 1

@@ -272,7 +272,7 @@ class PolicyClassifier:
         p = self.model_.predict_proba(X)[:, 1]
         return np.column_stack([1 - p, p])
 
-    def audience(self, doc) -> str | None:
+    def audience(self, doc: Extracted | str) -> str | None:
         """Whom a policy addresses: employees, members (club members, players, officials), volunteers, or mixed
         when no kind has `audience_share` of the mentions; None when it names no one."""
         self._setup()

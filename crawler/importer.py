@@ -319,7 +319,8 @@ def import_documents(db: sqlite_utils.Database, assignments: list[Assignment],
         fetched = Fetched(
             url=assignment.url, raw=raw, content_type=CONTENT_TYPES[path.suffix.lower()], blocks=extracted.blocks,
             title=extracted.title, extractor=extracted.extractor, policy_score=score,
-            file_name=assignment.file_name, metadata=assignment.doc_metadata,
+            file_name=assignment.file_name, metadata=assignment.doc_metadata, language=extracted.language,
+            dates=extracted.dates,
             audience=classifier.audience(extracted) if classifier.is_policy(score) else None,
         )
         with transaction(db):

@@ -38,8 +38,10 @@ class CandidateItem:
     extractor: str = ""
     warning: str = ""  # why extraction found no text (encrypted or unreadable PDF ...)
     rendered: bool = False  # read from the headless browser's rendering
-    language: str | None = None  # ISO 639-1 code, declared by the page or guessed from its text
+    language: str | None = None  # ISO 639-1 code, declared by the page or detected in its text
     audience: str | None = None  # employees, members, volunteers or mixed (crawler.classify.PolicyClassifier.audience)
+    dates: list = field(default_factory=list)  # the dates the page states about itself (PolicyDate)
+    last_modified: str | None = None  # the response's Last-Modified header
 
 
 @dataclass

@@ -13,9 +13,11 @@ such as ``de``; see crawler/spider.py.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -56,7 +58,7 @@ def normalise(tag: str | None) -> str | None:
     return primary if _CODE.match(primary) else None
 
 
-def declared_language(root, content_language: str | None = None) -> str | None:
+def declared_language(root: Any, content_language: str | None = None) -> str | None:
     """The language a page declares: <html lang>, xml:lang, Content-Language, <meta http-equiv>."""
     html = root if getattr(root, "tag", "") == "html" else next(iter(root.iter("html")), None)
     if html is not None:
@@ -72,7 +74,7 @@ def declared_language(root, content_language: str | None = None) -> str | None:
     return normalise((meta or "").split(",")[0])
 
 
-def language_links(root, base_url: str, urljoin) -> dict[str, str]:
+def language_links(root: Any, base_url: str, urljoin: Callable[[str], str]) -> dict[str, str]:
     """{absolute URL: language code} of a page's hreflang alternates and language-switcher links."""
     languages = load_languages()
     out: dict[str, str] = {}

@@ -26,6 +26,7 @@ from collections import Counter
 from pathlib import Path
 
 from policycorpus.db import TABLES_BY_NAME, open_db, sqlite_errors, transaction
+from policycorpus.duplicates import link_duplicates
 from policycorpus.errors import InputError, NotFoundError
 
 
@@ -35,7 +36,9 @@ def columns(table: str, *computed: str) -> tuple[str, ...]:
 
 
 COMPANY_FIELDS = columns("companies")
-DOCUMENT_FIELDS = columns("documents", "company_id", "latest_snapshot_id", "snapshot_count")
+# duplicate_of names a document id of the source corpus: the merge links duplicates anew in its own ids
+DOCUMENT_FIELDS = columns("documents", "company_id", "latest_snapshot_id", "snapshot_count", "duplicate_of",
+                          "duplicate_similarity")
 SNAPSHOT_FIELDS = columns("snapshots", "document_id")
 CRAWL_FIELDS = columns("crawls")
 VERSION_FIELDS = columns("document_versions")
@@ -77,6 +80,7 @@ def _merge_one(db, src) -> dict[str, int]:
     company_map = _merge_companies(db, src, counts)
     crawl_map = _merge_crawls(db, src, counts)
     _merge_documents(db, src, company_map, counts)
+    link_duplicates(db, set(company_map.values()))
     _merge_crawl_companies(db, src, company_map, crawl_map)
     counts["candidates"] = _append_rows(db, src, "candidates", CANDIDATE_KEY, company_map, crawl_map)
     counts["crawl_log"] = _append_rows(db, src, "crawl_log", LOG_KEY, company_map, crawl_map)
@@ -186,7 +190,8 @@ def _refresh_document(db, doc_id: int, dest_doc: dict | None, src_doc: dict, sna
                if d and d["latest_snapshot_id"]]
     if current:  # the later sighting wins; on a tie the destination's (so merging again changes nothing)
         seen, _, snapshot_id, winner = max(current, key=lambda c: c[:2])
-        update.update(latest_snapshot_id=snapshot_id, title=winner["title"], policy_score=winner["policy_score"])
+        update.update(latest_snapshot_id=snapshot_id, title=winner["title"], policy_score=winner["policy_score"],
+                      language=winner.get("language"))
         in_force = db.execute("select snapshot_id from document_versions where document_id = ? "
                               "order by since desc, id desc limit 1", [doc_id]).fetchone()
         if in_force is None or in_force[0] != snapshot_id:
@@ -194,9 +199,9 @@ def _refresh_document(db, doc_id: int, dest_doc: dict | None, src_doc: dict, sna
             db["document_versions"].insert({"document_id": doc_id, "snapshot_id": snapshot_id,
                                             "since": seen or update["last_seen"], "source": "merge"})
     elif span[2]:  # neither side knew its current version (an old crash): take the newest snapshot
-        latest = db.execute("select id, title from snapshots where document_id = ? order by fetched_at desc, id desc "
-                            "limit 1", [doc_id]).fetchone()
-        update.update(latest_snapshot_id=latest[0], title=latest[1] or row["title"])
+        latest = db.execute("select id, title, language from snapshots where document_id = ? "
+                            "order by fetched_at desc, id desc limit 1", [doc_id]).fetchone()
+        update.update(latest_snapshot_id=latest[0], title=latest[1] or row["title"], language=latest[2])
     db["documents"].update(doc_id, update)
 
 

@@ -57,7 +57,7 @@ class PolicyStorePipeline(_CorpusPipeline):
                 Fetched(url=item.url, raw=item.raw, content_type=item.content_type, blocks=item.blocks,
                         title=item.title, http_status=item.http_status, extractor=item.extractor,
                         policy_score=item.policy_score, rendered=item.rendered, language=item.language,
-                        audience=item.audience),
+                        audience=item.audience, dates=item.dates, last_modified=item.last_modified),
             )
             self.crawler.stats.inc_value("policycorpus/snapshots_new" if result.new_snapshot
                                          else "policycorpus/snapshots_unchanged")

@@ -1,5 +1,6 @@
 """`policycorpus reextract`: rebuild snapshot texts from the stored raw bytes (or the crawl's WARC record) after
-an extractor change, adding a snapshot only where the text changes.
+an extractor change, adding a snapshot only where the text changes. Where the text is unchanged, the
+snapshot's title, language and policy dates are read anew (so a corpus made before they were read gets them).
 
 A new text of a document's current version becomes current (a `document_versions` row, source 'reextract');
 older versions stay as they were read, their re-extracted text stored beside them with the same date.
@@ -13,7 +14,8 @@ import sqlite_utils
 
 from crawler.archive import extract_capture, strip_archive_markup
 from policycorpus.db import transaction, utcnow
-from policycorpus.store import Fetched, _insert_snapshot, raw_bytes
+from policycorpus.duplicates import link_duplicates
+from policycorpus.store import Fetched, _insert_snapshot, raw_bytes, refresh_snapshot_facts
 from policycorpus.structure import join_blocks, sha256
 
 
@@ -58,7 +60,10 @@ def reextract(db: sqlite_utils.Database, corpus_path: str | None = None,
             continue
         text, blocks = join_blocks(extracted.blocks)
         text_hash = sha256(text)
-        if db["snapshots"].count_where("document_id = ? and text_hash = ?", [doc["id"], text_hash]):
+        same = next(db["snapshots"].rows_where("document_id = ? and text_hash = ?", [doc["id"], text_hash], limit=1),
+                    None)
+        if same is not None:
+            _refresh_facts(db, doc, same, _fetched(doc, snap, raw, extracted))
             stats.unchanged += 1
             continue
         _store(db, doc, snap, raw, extracted, text, blocks, text_hash)
@@ -66,9 +71,23 @@ def reextract(db: sqlite_utils.Database, corpus_path: str | None = None,
     return stats
 
 
+def _fetched(doc, snap, raw, extracted) -> Fetched:
+    return Fetched(url=doc["url"], raw=raw, content_type=snap["content_type"], blocks=extracted.blocks,
+                   title=extracted.title, http_status=snap["http_status"], extractor=extracted.extractor,
+                   language=extracted.language, dates=extracted.dates)
+
+
+def _refresh_facts(db, doc, snapshot, fetched: Fetched) -> None:
+    """Title, language and dates of an unchanged snapshot read anew; its document's too when it is current."""
+    with transaction(db):
+        refresh_snapshot_facts(db, snapshot, fetched)
+        if doc["latest_snapshot_id"] == snapshot["id"]:
+            db["documents"].update(doc["id"], {"title": fetched.title, "language": fetched.language})
+            link_duplicates(db, [doc["company_id"]])
+
+
 def _store(db, doc, snap, raw, extracted, text, blocks, text_hash) -> None:
-    fetched = Fetched(url=doc["url"], raw=raw, content_type=snap["content_type"], blocks=extracted.blocks,
-                      title=extracted.title, http_status=snap["http_status"], extractor=extracted.extractor)
+    fetched = _fetched(doc, snap, raw, extracted)
     extra = {k: snap.get(k) for k in ("capture_url", "captured_at", "warc_path", "warc_offset")}
     with transaction(db):
         new_id = _insert_snapshot(db, doc["id"], fetched, text, blocks, text_hash, snap["fetched_at"],
@@ -76,6 +95,8 @@ def _store(db, doc, snap, raw, extracted, text, blocks, text_hash) -> None:
         if doc["latest_snapshot_id"] == snap["id"]:
             db["document_versions"].insert({"document_id": doc["id"], "snapshot_id": new_id, "since": utcnow(),
                                             "source": "reextract"})
-            db["documents"].update(doc["id"], {"latest_snapshot_id": new_id, "title": extracted.title})
+            db["documents"].update(doc["id"], {"latest_snapshot_id": new_id, "title": extracted.title,
+                                               "language": extracted.language})
         db["documents"].update(doc["id"], {"snapshot_count": db["snapshots"].count_where(
             "document_id = ?", [doc["id"]])})
+        link_duplicates(db, [doc["company_id"]])

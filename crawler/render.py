@@ -21,12 +21,22 @@ import ipaddress
 import os
 import re
 import shutil
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from scrapy_playwright.handler import ScrapyPlaywrightDownloadHandler
 
 from crawler.safety import check_url, parse_networks
 from policycorpus.db import utcnow
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page, Route, WebSocketRoute
+    from playwright.async_api import Request as PlaywrightRequest
+    from scrapy.crawler import Crawler
+
+# on_refused(url, reason, page url): how a refused browser request is recorded
+RefusalLogger = Callable[[str, str, "str | None"], None]
 
 SKIPPED_RESOURCES = frozenset({"image", "media", "font", "stylesheet"})
 BROWSER_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
@@ -47,8 +57,8 @@ class GuardProxy:
     kind to its proxy (loopback included, see ``<-loopback>``), so each one is checked here.
     """
 
-    def __init__(self, allow_private: bool, allow_networks: tuple, on_refused, approved: set[str],
-                 timeout: float = 20.0):
+    def __init__(self, allow_private: bool, allow_networks: tuple, on_refused: RefusalLogger, approved: set[str],
+                 timeout: float = 20.0) -> None:
         self.allow_private = allow_private
         self.allow_networks = allow_networks
         self.on_refused = on_refused
@@ -165,7 +175,7 @@ def browser_settings(executable: str, *, timeout: float, heap_mb: int, user_agen
     }
 
 
-async def settle(page, timeout_ms: float) -> None:
+async def settle(page: Page, timeout_ms: float) -> None:
     """After load, give scripts that fetch their text a moment (network idle), within a bound."""
     from playwright.async_api import Error as PlaywrightError
 
@@ -178,7 +188,7 @@ async def settle(page, timeout_ms: float) -> None:
 class BrowserGuard:
     """The crawler's network guard for the browser: decides, for every request it makes, abort or not."""
 
-    def __init__(self, allow_private: bool, allow_networks: tuple, on_refused=None):
+    def __init__(self, allow_private: bool, allow_networks: tuple, on_refused: RefusalLogger | None = None) -> None:
         self.allow_private = allow_private
         self.allow_networks = allow_networks
         self.on_refused = on_refused or (lambda url, reason, page_url: None)
@@ -191,7 +201,7 @@ class BrowserGuard:
         # a host name is resolved (blocking, cached) off the event loop
         return await asyncio.to_thread(check_url, url, self.allow_private, self.allow_networks)
 
-    async def should_abort(self, request) -> bool:
+    async def should_abort(self, request: PlaywrightRequest) -> bool:
         """PLAYWRIGHT_ABORT_REQUEST: refused addresses, and resources text does not need."""
         reason = await self.refusal(request.url)
         if reason:
@@ -202,14 +212,14 @@ class BrowserGuard:
         self.approved.add((urlsplit(request.url).hostname or "").lower())
         return False
 
-    async def route(self, route, request) -> None:
+    async def route(self, route: Route, request: PlaywrightRequest) -> None:
         """Context-wide route: requests of popups and workers, which the page's own route does not see."""
         if await self.should_abort(request):
             await route.abort("blockedbyclient")
         else:
             await route.fallback()
 
-    async def refuse_websocket(self, ws) -> None:
+    async def refuse_websocket(self, ws: WebSocketRoute) -> None:
         self.on_refused(ws.url, "refused: WebSockets are not opened while rendering", None)
         await ws.close()
 
@@ -235,7 +245,7 @@ class GuardedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
     Requests without ``meta["playwright"]`` go through Scrapy's own HTTP handler, as before.
     """
 
-    def __init__(self, crawler):
+    def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
         self.crawler = crawler
         settings = crawler.settings
@@ -299,7 +309,8 @@ class GuardedPlaywrightHandler(ScrapyPlaywrightDownloadHandler):
         from crawler.corpusdb import corpus_connection
 
         spider = self.crawler.spider
-        company_id = spider.company_for_url(page_url or url) if hasattr(spider, "company_for_url") else None
+        company_for_url = getattr(spider, "company_for_url", None)
+        company_id = company_for_url(page_url or url) if company_for_url else None
         conn = corpus_connection(self.crawler)
         where = f" (requested by a script of {page_url[:300]})" if page_url else ""
         conn.buffer("crawl_log", {

@@ -460,8 +460,9 @@ class PolicySpider(scrapy.Spider):
                 self.extract_and_score, response, content_type, kind)
             item = self.judge(state, response, content_type, kind, extracted, score, reasons)
             item.audience = audience
+            # the page's own declaration first, then the detected language of its text, then the word guess
             item.language = (page_language(response) if kind == "html" and isinstance(response, TextResponse)
-                             else None) or guessed
+                             else None) or item.language or guessed
         except Exception as exc:  # untrusted bytes must never stop the crawl
             return [LogItem(state.company_id, response.url, "parse_error", response.status,
                             f"{kind} extraction failed: {type(exc).__name__}: {str(exc)[:300]}")]
@@ -508,6 +509,9 @@ class PolicySpider(scrapy.Spider):
             extractor=extracted.extractor,
             warning="; ".join(extracted.warnings)[:300] if not extracted.blocks else "",
             rendered=bool(response.meta.get("rendered")),
+            language=extracted.language,
+            dates=list(extracted.dates) if accepted else [],
+            last_modified=_header(response, b"Last-Modified"),
         )
 
 
@@ -573,6 +577,12 @@ def _looks_like_file(url: str) -> bool:
     """A URL that names a document or data file rather than a page (never sent to the browser)."""
     path = urlsplit(url).path.lower()
     return path.endswith((".pdf", ".xml", ".txt", ".json", ".doc", ".docx"))
+
+
+def _header(response: Response, name: bytes) -> str | None:
+    """A response header as text (bounded), or None."""
+    value = response.headers.get(name)
+    return value.decode("latin-1")[:200] if value else None
 
 
 def looks_binary(body: bytes) -> bool:

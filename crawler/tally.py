@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 # crawl_log outcomes that are the crawler's own choices or reported on their own, not failures
 NOT_FAILURES = frozenset({"ok", "robots", "refused", "skipped", "offsite", "duplicate_content", "budget", "retry"})
@@ -75,7 +79,7 @@ class CrawlTally:
         return ", ".join(f"{count} {reason}" for reason, count in sorted(self.failures.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def tally_from_db(db, crawl_id: int) -> CrawlTally:
+def tally_from_db(db: sqlite_utils.Database, crawl_id: int) -> CrawlTally:
     """The tally of a crawl's stored rows (the summary; also the start of a resumed crawl's progress)."""
     tally = CrawlTally()
     for outcome, url, status, was_rendered in db.execute(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from policycorpus.db import transaction, utcnow
+from policycorpus.duplicates import link_duplicates
 from policycorpus.store import Fetched, _insert_snapshot
 from policycorpus.structure import join_blocks, sha256
 
@@ -43,6 +44,7 @@ def save_archived(db: sqlite_utils.Database, document_id: int, fetched: Fetched,
                                            capture_url=capture["capture_url"], captured_at=captured_at)
         new_row = _record_version(db, document_id, snapshot_id, captured_at)
         _refresh_document(db, document_id)
+        link_duplicates(db, [db.table("documents").get(document_id)["company_id"]])
         _forget_failure(db, document_id, capture)
         db.table("archive_captures").insert({
             "document_id": document_id, "archive": capture["archive"], "timestamp": capture["timestamp"],
@@ -98,5 +100,5 @@ def _refresh_document(db: sqlite_utils.Database, document_id: int) -> None:
         update["first_seen"] = first
     if latest and latest[0] != doc["latest_snapshot_id"]:
         snap = db.table("snapshots").get(latest[0])
-        update.update({"latest_snapshot_id": latest[0], "title": snap["title"]})
+        update.update({"latest_snapshot_id": latest[0], "title": snap["title"], "language": snap["language"]})
     db.table("documents").update(document_id, update)

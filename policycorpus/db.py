@@ -99,10 +99,17 @@ TABLES: list[Table] = [
             C("file_name", str, "For an imported file: its file name (the local path is never published)."),
             C("metadata", str, "JSON object of the other columns an import sidecar gave for this document "
                                "(source_repo, source_path, source_commit ...)."),
-            C("language", str, "Language of the latest snapshot (ISO 639-1 code such as en, de, ja): from the page's "
-                               "lang attribute, Content-Language or hreflang, else guessed from its words."),
+            C("language", str, "Language of the current version's text (ISO 639-1 code: en, ja ...): the page's lang "
+                               "attribute, Content-Language or hreflang, else detected offline from the text; null "
+                               "when there is too little text to tell. Documents in a language the tagger does not "
+                               "read (see document_status) are not counted in coverage."),
             C("audience", str, "Whom the policy addresses, as the policy classifier read it: employees, members "
                                "(club members, players, officials), volunteers, or mixed."),
+            C("duplicate_of", int, "For a near-identical copy of another document of the same organization (the "
+                                   "same policy in another format or at another URL): the id of the document kept "
+                                   "and counted in its place. Null for a document counted on its own."),
+            C("duplicate_similarity", float, "Estimated Jaccard similarity (word 3-shingles, MinHash) of the current "
+                                             "text to the kept document's (duplicate_of)."),
         ],
         foreign_keys=[("company_id", "companies", "id")],
         indexes=[(("company_id", "url"), True), (("key",), False)],
@@ -137,6 +144,20 @@ TABLES: list[Table] = [
             C("warc_offset", int, "Byte offset of that WARC record in warc_path."),
             C("rendered", int, "1 if the crawl read this version from a headless browser's rendering of the page "
                                "(its text is inserted by scripts); raw is then the rendered HTML."),
+            C("language", str, "Language of the version's text (ISO 639-1 code), detected offline by py3langid; a "
+                               "page's lang attribute when the text is too short to tell."),
+            C("policy_date", str, "The policy's own date as this version states it, not when it was collected (that "
+                                  "is fetched_at): ISO 8601 as precise as stated (2025-04-02, 2019-03 or 2019); the "
+                                  "latest date of the most trusted source that gives one (front matter, page "
+                                  "metadata, the text, PDF metadata, HTTP Last-Modified). Null when none is stated."),
+            C("policy_date_kind", str, "What policy_date is: published, updated, reviewed or effective."),
+            C("policy_date_source", str, "Where policy_date was read, e.g. 'front matter: last_reviewed_at', "
+                                         "'text: Last updated: 2 April 2025', 'HTTP Last-Modified'."),
+            C("policy_dates", str, "JSON list of every date the version states about itself, each "
+                                   "{date, kind, source, evidence}."),
+            C("minhash", bytes, "MinHash signature of the text's word 3-shingles (128 unsigned 64-bit values, "
+                                "datasketch), what finding near-identical documents compares; empty for a text too "
+                                "short to compare, null until computed."),
         ],
         foreign_keys=[("document_id", "documents", "id")],
         indexes=[(("document_id", "text_hash"), True)],
@@ -561,13 +582,24 @@ class View:
     sql: str
 
 
+# The languages the tagger reads (its training data is English). A document detected to be in another
+# language is kept and shown, but not tagged in any useful sense: it is left out of coverage and comparisons
+# and listed as "not tagged: language xx" (document_status). A document whose language is unknown counts.
+TAGGER_LANGUAGES = ("en",)
+# Which documents count in coverage, comparisons and facets: not a duplicate of another document of their
+# organization (documents.duplicate_of) and in a language the tagger reads. The views below use it.
+COUNTED_DOCUMENT_SQL = ("d.duplicate_of is null and (d.language is null or d.language in ("
+                        + ", ".join(f"'{lang}'" for lang in TAGGER_LANGUAGES) + "))")
+
 # The one definition of "current" and of "effective tags"; every reader (analysis, compare, the
 # Datasette pages, canned queries and summaries) selects from these views and writes no SQL of its own
 # for them (tests/test_current_views.py greps for it).
 #   current_segments: every row (clauses, headings, boilerplate) of each document's current snapshot
 #     (documents.latest_snapshot_id), from that snapshot's latest segmentation;
 #   effective_tags: the tags a clause carries now, from the model version that last tagged it;
-#   current_clauses: the taggable clauses of current_segments with their organization and tags, to browse.
+#   current_clauses: the taggable clauses of current_segments with their organization and tags, to browse
+#     and count: only of counted documents (COUNTED_DOCUMENT_SQL), as current_cells;
+#   document_status: every document with whether it counts, and why not (duplicate, language).
 CURRENT_SEGMENTS_VIEW_SQL = """
 select
   cl.id as clause_id,
@@ -637,6 +669,8 @@ select
   d.file_name as file_name,
   cs.snapshot_id as snapshot_id,
   s.fetched_at as fetched_at,
+  s.policy_date as policy_date,
+  s.policy_date_kind as policy_date_kind,
   cs.position as position,
   cs.heading_path as heading_path,
   cs.text as text,
@@ -655,8 +689,7 @@ from current_segments cs
 join documents d on d.id = cs.document_id
 join snapshots s on s.id = cs.snapshot_id
 join companies co on co.id = cs.company_id
-where cs.kind = 'clause'
-"""
+where cs.kind = 'clause' and """ + COUNTED_DOCUMENT_SQL + "\n"
 
 CURRENT_CELLS_VIEW_SQL = """
 select
@@ -684,6 +717,34 @@ join coverage_cells cc on cc.snapshot_id = d.latest_snapshot_id and cc.model_ver
 join companies co on co.id = d.company_id
 left join categories cat on cat.id = cc.category
 left join clauses ev on ev.id = cc.evidence_clause_id
+where """ + COUNTED_DOCUMENT_SQL + "\n"
+
+DOCUMENT_STATUS_VIEW_SQL = """
+select
+  d.id as document_id,
+  d.key as document_key,
+  d.company_id as company_id,
+  co.name as company,
+  co.org_type as org_type,
+  d.title as policy,
+  case when d.url like 'file:%' then null else d.url end as url,
+  d.file_name as file_name,
+  d.language as language,
+  case when """ + COUNTED_DOCUMENT_SQL + """ then 1 else 0 end as counted,
+  case when d.duplicate_of is not null then 'duplicate of ' || coalesce(kept.title, kept.key)
+       when not (""" + COUNTED_DOCUMENT_SQL + """) then 'not tagged: language ' || d.language
+       else 'counted' end as status,
+  d.duplicate_of as duplicate_of,
+  kept.key as duplicate_of_key,
+  d.duplicate_similarity as duplicate_similarity,
+  s.policy_date as policy_date,
+  s.policy_date_kind as policy_date_kind,
+  s.policy_date_source as policy_date_source,
+  s.fetched_at as fetched_at
+from documents d
+join companies co on co.id = d.company_id
+left join documents kept on kept.id = d.duplicate_of
+left join snapshots s on s.id = d.latest_snapshot_id
 """
 
 def segment_columns(snapshot: str, *, with_spans: bool = False) -> list[Column]:
@@ -738,8 +799,9 @@ VIEWS: list[View] = [
     ),
     View(
         "current_cells",
-        "The comparison grid: for each document's current version and each category, covered / uncertain (check "
-        "by hand) / absent, with the calibrated score and the evidence clause. Count cells from here.",
+        "The comparison grid: for each counted document's current version and each category, covered / uncertain "
+        "(check by hand) / absent, with the calibrated score and the evidence clause. Count cells from here. "
+        "Duplicates and documents in a language the tagger does not read are left out (see document_status).",
         [
             C("document_id", int, "The policy document."),
             C("document_key", str, "Its stable key."),
@@ -764,8 +826,9 @@ VIEWS: list[View] = [
     ),
     View(
         "current_clauses",
-        "Clauses of every document's current snapshot with their company, year, modality and categories: "
-        "the view to browse, search and facet.",
+        "Clauses of every counted document's current snapshot with their company, year, modality and categories: "
+        "the view to browse, search, facet and count. Duplicates and documents in a language the tagger does not "
+        "read are left out (see document_status; their clauses are in current_segments).",
         [
             C("clause_id", int, "Id of the clause (clauses.id)."),
             C("clause_key", str, "Stable key of the clause: the same in every build of the corpus."),
@@ -782,6 +845,8 @@ VIEWS: list[View] = [
             C("file_name", str, "File name of an imported file."),
             C("snapshot_id", int, "Id of the snapshot the clause comes from."),
             C("fetched_at", str, "UTC time the snapshot was fetched or imported."),
+            C("policy_date", str, "The policy's own date as its current version states it (snapshots.policy_date)."),
+            C("policy_date_kind", str, "published, updated, reviewed or effective."),
             C("position", int, "Order of the clause in the snapshot, from 0."),
             C("heading_path", str, "Headings above the clause, joined by ' > '."),
             C("text", str, "The clause text."),
@@ -792,6 +857,34 @@ VIEWS: list[View] = [
             C("groups", str, "JSON list of the groups (Who, When, Identity ...) of those categories."),
         ],
         CURRENT_CLAUSES_VIEW_SQL,
+    ),
+    View(
+        "document_status",
+        "Every policy document with whether it counts in coverage, comparisons and facets, and why not: a "
+        "near-identical copy of another document of its organization (one policy with several sources), or a "
+        "language the tagger does not read (listed as 'not tagged: language ja', never as lacking a category). "
+        "With the policy's own date as its current version states it.",
+        [
+            C("document_id", int, "The document."),
+            C("document_key", str, "Its stable key."),
+            C("company_id", int, "Its organization."),
+            C("company", str, "Organization name."),
+            C("org_type", str, "Type of organization."),
+            C("policy", str, "Title of the document."),
+            C("url", str, "Public source URL (null for a local file imported without one)."),
+            C("file_name", str, "File name of an imported file."),
+            C("language", str, "Detected language of the current text (ISO 639-1)."),
+            C("counted", int, "1 when the document counts in coverage and comparisons."),
+            C("status", str, "counted, 'duplicate of <title>' or 'not tagged: language <code>'."),
+            C("duplicate_of", int, "The kept document this one duplicates."),
+            C("duplicate_of_key", str, "Its stable key."),
+            C("duplicate_similarity", float, "Estimated Jaccard similarity to it."),
+            C("policy_date", str, "The policy's own date (snapshots.policy_date of the current version)."),
+            C("policy_date_kind", str, "published, updated, reviewed or effective."),
+            C("policy_date_source", str, "Where the date was read."),
+            C("fetched_at", str, "When the current version was collected."),
+        ],
+        DOCUMENT_STATUS_VIEW_SQL,
     ),
 ]
 
@@ -976,11 +1069,14 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         for view in reversed(VIEWS):  # recreated by ensure_views once the tables are migrated
             db.execute(f"drop view if exists [{view.name}]")
         had_versions = db["document_versions"].exists()
+        had_languages = not db["documents"].exists() or "language" in db["documents"].columns_dict
         for table in TABLES:
             _ensure_table(db, table)
         if not had_versions:
             _backfill_document_versions(db)
         _backfill_keys(db)
+        if not had_languages:
+            _backfill_languages_and_duplicates(db)
         db.table("meta").upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
         if not db["meta"].count_where("key = 'created_at'"):
             db.table("meta").insert({"key": "created_at", "value": utcnow()}, pk="key")
@@ -1019,6 +1115,22 @@ def _backfill_keys(db: sqlite_utils.Database) -> None:
         updates = [(key, row[0]) for group in by_version.values()
                    for row, key in zip(group, clause_keys(group[0][2] or "", [r[1] for r in group]))]
         db.conn.executemany("update clauses set key = ? where id = ?", updates)
+
+
+def _backfill_languages_and_duplicates(db: sqlite_utils.Database) -> None:
+    """Corpora made before languages and duplicates: detect each snapshot's language from its stored blocks and
+    link the documents that duplicate one another. (Titles and policy dates of stored snapshots are read again
+    by `policycorpus reextract`, which extracts their raw bytes anew.)"""
+    from policycorpus.duplicates import link_duplicates
+    from policycorpus.extract.metadata import detect_language
+    from policycorpus.structure import blocks_from_json
+
+    rows = db.execute("select id, structure from snapshots where language is null").fetchall()
+    db.conn.executemany("update snapshots set language = ? where id = ?",
+                        [(detect_language(blocks_from_json(structure)), sid) for sid, structure in rows])
+    db.execute("update documents set language = (select s.language from snapshots s "
+               "where s.id = documents.latest_snapshot_id) where language is null")
+    link_duplicates(db)
 
 
 def _backfill_document_versions(db: sqlite_utils.Database) -> None:

@@ -63,13 +63,17 @@ RELEASE_TABLES = [
         "Policy documents: one per source URL (or imported file) per organization.",
         """select d.key as document_key, c.slug as organization, d.title,
                   case when d.url like 'file:%' then null else d.url end as url, d.file_name, d.source,
-                  d.first_seen, d.last_seen, d.snapshot_count, d.policy_score, d.metadata
-           from documents d join companies c on c.id = d.company_id order by d.key""",
+                  d.first_seen, d.last_seen, d.snapshot_count, d.policy_score, d.metadata, d.language,
+                  kept.key as duplicate_of
+           from documents d join companies c on c.id = d.company_id
+           left join documents kept on kept.id = d.duplicate_of order by d.key""",
         [("document_key", "documents.key"), ("organization", "companies.slug"), ("title", "documents.title"),
          ("url", "current_clauses.url"), ("file_name", "documents.file_name"), ("source", "documents.source"),
          ("first_seen", "documents.first_seen"), ("last_seen", "documents.last_seen"),
          ("snapshot_count", "documents.snapshot_count"), ("policy_score", "documents.policy_score"),
-         ("metadata", "documents.metadata")],
+         ("metadata", "documents.metadata"), ("language", "documents.language"),
+         ("duplicate_of", "For a near-identical copy of another document of the same organization: the document_key "
+                          "of the one kept and counted in its place (one policy with several sources).")],
         ["document_key"],
     ),
     ReleaseTable(
@@ -77,13 +81,16 @@ RELEASE_TABLES = [
         "Every distinct version of each document, with its extracted text.",
         """select d.key || '-' || substr(s.text_hash, 1, 12) as snapshot_key, d.key as document_key,
                   s.fetched_at, s.content_type, s.text_hash, s.title, s.extractor, s.text,
-                  (s.id = d.latest_snapshot_id) as is_current
+                  (s.id = d.latest_snapshot_id) as is_current, s.language, s.policy_date, s.policy_date_kind,
+                  s.policy_date_source, s.policy_dates
            from snapshots s join documents d on d.id = s.document_id order by d.key, s.fetched_at, s.id""",
         [("snapshot_key", "Stable key of the version: its document's key and the start of its text hash."),
          ("document_key", "documents.key"), ("fetched_at", "snapshots.fetched_at"),
          ("content_type", "snapshots.content_type"), ("text_hash", "snapshots.text_hash"),
          ("title", "snapshots.title"), ("extractor", "snapshots.extractor"), ("text", "snapshots.text"),
-         ("is_current", "1 for the document's current version.")],
+         ("is_current", "1 for the document's current version."), ("language", "snapshots.language"),
+         ("policy_date", "snapshots.policy_date"), ("policy_date_kind", "snapshots.policy_date_kind"),
+         ("policy_date_source", "snapshots.policy_date_source"), ("policy_dates", "snapshots.policy_dates")],
         ["snapshot_key"],
     ),
     ReleaseTable(

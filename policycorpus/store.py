@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlite_utils
 
 from policycorpus.db import inserted_id, transaction, utcnow
+from policycorpus.duplicates import link_duplicates, signature_bytes
+from policycorpus.extract.metadata import PolicyDate, dates_to_json, http_date, policy_date
 from policycorpus.keys import document_key
 from policycorpus.structure import Block, join_blocks, sha256, structure_json
 
@@ -29,8 +31,17 @@ class Fetched:
     file_name: str | None = None  # an imported file's name (its local path is never shown)
     metadata: dict[str, str] | None = None  # extra columns of an import sidecar, kept with the document
     rendered: bool = False  # the crawl read it from a headless browser's rendering
-    language: str | None = None  # ISO 639-1 code of the text
+    language: str | None = None  # ISO 639-1 code of the text (declared by the page or detected)
     audience: str | None = None  # employees, members, volunteers or mixed
+    dates: list[PolicyDate] = field(default_factory=list)  # the dates the document states about itself
+    last_modified: str | None = None  # the HTTP Last-Modified header of a fetched page
+
+    def all_dates(self) -> list[PolicyDate]:
+        """The document's own dates and, for a fetched page, its HTTP Last-Modified."""
+        served = http_date(self.last_modified)
+        extra = ([PolicyDate(served, "updated", "HTTP Last-Modified", (self.last_modified or "")[:100])]
+                 if served else [])
+        return list(self.dates) + extra
 
 
 @dataclass
@@ -59,18 +70,21 @@ def save_document(db: sqlite_utils.Database, company_id: int, fetched: Fetched, 
         same = next(db["snapshots"].rows_where("document_id = ? and text_hash = ?", [doc_id, text_hash], limit=1), None)
         if same:
             snapshot_id = same["id"]
+            refresh_snapshot_facts(db, same, fetched)
         else:
             snapshot_id = _insert_snapshot(db, doc_id, fetched, text, blocks, text_hash, now, source)
         current = None if doc is None else doc["latest_snapshot_id"]
         if snapshot_id != current:
             db.table("document_versions").insert(
                 {"document_id": doc_id, "snapshot_id": snapshot_id, "since": now, "source": source})
-        update = {"last_seen": now, "latest_snapshot_id": snapshot_id, **_provenance(fetched)}
+        update = {"last_seen": now, "latest_snapshot_id": snapshot_id, "title": fetched.title,
+                  "language": fetched.language, **_provenance(fetched)}
         if snapshot_id != current:
-            update.update({"title": fetched.title, "policy_score": fetched.policy_score,
+            update.update({"policy_score": fetched.policy_score,
                            "snapshot_count": db["snapshots"].count_where("document_id = ?", [doc_id])})
             update.update({k: v for k, v in (("language", fetched.language), ("audience", fetched.audience)) if v})
         db.table("documents").update(doc_id, update)
+        link_duplicates(db, [company_id])
     return SaveResult(doc_id, snapshot_id, new_document, same is None)
 
 
@@ -81,6 +95,31 @@ def _provenance(fetched: Fetched) -> dict:
     if fetched.metadata:
         out["metadata"] = json.dumps(fetched.metadata, ensure_ascii=False, sort_keys=True)
     return out
+
+
+def snapshot_facts(fetched: Fetched) -> dict:
+    """The snapshot columns of what a document states about itself: title, language and its own dates."""
+    dates = fetched.all_dates()
+    chosen = policy_date(dates)
+    return {
+        "title": fetched.title,
+        "language": fetched.language,
+        "policy_date": chosen.date if chosen else None,
+        "policy_date_kind": chosen.kind if chosen else None,
+        "policy_date_source": f"{chosen.source}: {chosen.evidence}" if chosen else None,
+        "policy_dates": json.dumps(dates_to_json(dates), ensure_ascii=False) if dates else None,
+    }
+
+
+def refresh_snapshot_facts(db: sqlite_utils.Database, snapshot: dict, fetched: Fetched) -> None:
+    """The same text seen again: its title, language and dates are read anew (the rules may have improved since);
+    dates already stored stay when this sighting states none."""
+    facts = snapshot_facts(fetched)
+    if not facts["policy_dates"] and snapshot.get("policy_dates"):
+        facts = {k: v for k, v in facts.items() if not k.startswith("policy_date")}
+    changed = {k: v for k, v in facts.items() if snapshot.get(k) != v}
+    if changed:
+        db.table("snapshots").update(snapshot["id"], changed)
 
 
 def _insert_document(db: sqlite_utils.Database, company_id: int, fetched: Fetched, source: str, now: str) -> int:
@@ -113,7 +152,8 @@ def _insert_snapshot(db: sqlite_utils.Database, doc_id: int, fetched: Fetched, t
             "text_hash": text_hash,
             "raw": zlib.compress(fetched.raw, 6),
             "raw_size": len(fetched.raw),
-            "title": fetched.title,
+            **snapshot_facts(fetched),
+            "minhash": signature_bytes(text),
             "text": text,
             "structure": structure_json(blocks),
             "extractor": fetched.extractor,

@@ -9,6 +9,7 @@ plugin) and returns plain data for the templates in ``site/templates``. The comp
 from __future__ import annotations
 
 import json
+import math
 import re
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
@@ -54,6 +55,39 @@ def split_names(values: list[str]) -> list[str]:
             if name and name.lower() not in seen:
                 seen.add(name.lower())
                 names.append(name)
+    return names
+
+
+MAX_NAME_PIECES = 60  # pieces of a typed list looked at (a page compares at most a dozen organizations)
+MAX_COMMAS_IN_NAME = 6
+
+
+def join_split_names(conn: sqlite3.Connection, pieces: list[str]) -> list[str]:
+    """Comma-separated pieces put back together where a run of them spells one organization's name (a name with
+    commas, such as "Müller, Schmidt & Co."): the longest run that names an organization wins."""
+    names, i = [], 0
+    pieces = pieces[:MAX_NAME_PIECES]
+    while i < len(pieces):
+        for j in range(min(len(pieces), i + 1 + MAX_COMMAS_IN_NAME), i + 1, -1):
+            row = one(conn, "select name from companies where replace(lower(name), ', ', ',') = lower(?) limit 1",
+                      [",".join(pieces[i:j])])
+            if row:
+                names.append(row["name"])
+                i = j
+                break
+        else:
+            names.append(pieces[i])
+            i += 1
+    return names
+
+
+def requested_names(conn: sqlite3.Connection, whole: list[str], typed: list[str]) -> list[str]:
+    """The organizations a page was asked for: whole names (a picker's ticked boxes, one name each) and typed,
+    comma-separated lists; in order, without duplicates (any case)."""
+    names: list[str] = []
+    for name in [*(n.strip() for n in whole), *join_split_names(conn, split_names(typed))]:
+        if name and name.lower() not in {n.lower() for n in names}:
+            names.append(name)
     return names
 
 
@@ -130,18 +164,28 @@ def document_id_of_key(conn: sqlite3.Connection, key: str) -> int | None:
 
 
 def citation(document: dict, snapshot: dict, model_version: str | None, site_title: str = "PolicyCorpus") -> dict:
-    """How to cite a policy version: a plain-text reference and a BibTeX entry (no local file paths)."""
+    """How to cite a policy version: a plain-text reference and a BibTeX entry (no local file paths).
+
+    The year is the policy's own (snapshots.policy_date, labelled with its kind and where it was read) when the
+    version states one, else the year it was collected."""
     url = document["url"] if (document.get("url") or "").startswith(("http://", "https://")) else None
     source = url or (f"file {document['file_name']}" if document.get("file_name") else "imported file")
     collected = (snapshot.get("fetched_at") or "")[:10]
     title = snapshot.get("title") or document.get("title") or "Social media policy"
-    year = collected[:4] or "n.d."
-    text = (f"{document['company']} ({year}). {title}. {source}. Collected {collected}; "
-            f"{site_title}, policy {document.get('key') or document['id']}"
+    dated = snapshot.get("policy_date") or ""
+    year = dated[:4] or collected[:4] or "n.d."
+    policy_date = (f"{snapshot.get('policy_date_kind') or 'dated'} {dated}"
+                   + (f" ({snapshot['policy_date_source']})" if snapshot.get("policy_date_source") else "")) if dated else ""
+    text = (f"{document['company']} ({year}). {title}. {source}. "
+            + (f"Policy {policy_date}. " if policy_date else "")
+            + f"Collected {collected}; {site_title}, policy {document.get('key') or document['id']}"
             + (f", tagged by {model_version}" if model_version else "") + ".")
     bib_key = re.sub(r"[^a-z0-9]+", "", (document.get("company_slug") or "policy").lower())[:30] + year
-    fields = {"author": "{" + document["company"] + "}", "title": "{" + title + "}", "year": year,
-              "note": f"Collected {collected} in {site_title}; policy key {document.get('key') or document['id']}"}
+    note = (f"Policy {policy_date}. " if policy_date else "") + \
+        f"Collected {collected} in {site_title}; policy key {document.get('key') or document['id']}"
+    fields = {"author": "{" + document["company"] + "}", "title": "{" + title + "}", "year": year, "note": note}
+    if dated[5:7]:
+        fields["month"] = str(int(dated[5:7]))
     if url:
         fields["url"] = url
     bibtex = "@misc{" + bib_key + ",\n" + ",\n".join(f"  {k} = {{{v}}}" if not v.startswith("{") else f"  {k} = {v}"
@@ -173,8 +217,8 @@ def policy_data(conn: sqlite3.Connection, document_id: int, snapshot_id: int | N
         return None
     snapshots = rows(
         conn,
-        "select id, fetched_at, year, title, http_status, content_type, extractor from snapshots "
-        "where document_id = ? order by fetched_at, id",
+        "select id, fetched_at, year, title, http_status, content_type, extractor, language, policy_date, "
+        "policy_date_kind, policy_date_source from snapshots where document_id = ? order by fetched_at, id",
         [document_id],
     )
     by_id = {s["id"]: s for s in snapshots}
@@ -214,8 +258,11 @@ def policy_data(conn: sqlite3.Connection, document_id: int, snapshot_id: int | N
     judged = [c for c in clauses if c.kind == "clause" and c.modality]
     restrictive = sum(c.modality in ("prohibition", "obligation") for c in judged)
     model_version = next((c.model_version for c in clauses if c.model_version), None)
+    status = one(conn, "select counted, status, duplicate_of_key from document_status where document_id = ?",
+                 [document_id])
     return {
         "document": document,
+        "status": status,
         "citation": citation(document, snapshot, model_version),
         "model_version": model_version,
         "source_url": safe_url(document["url"]),
@@ -236,8 +283,8 @@ def policy_data(conn: sqlite3.Connection, document_id: int, snapshot_id: int | N
 def company_choices(conn: sqlite3.Connection) -> list[dict]:
     return rows(
         conn,
-        """select co.name, co.slug, co.industry, co.country from companies co
-           where exists (select 1 from documents d where d.company_id = co.id) order by co.name""",
+        """select co.name, co.slug, co.industry, co.country, co.org_type from companies co
+           where exists (select 1 from documents d where d.company_id = co.id) order by lower(co.name), co.name""",
     )
 
 
@@ -301,12 +348,13 @@ def compare_data(conn: sqlite3.Connection, names: list[str], *, max_clauses: int
     """The comparison grid of analysis.compare (as `policycorpus compare` builds it) for the named companies."""
     import sqlite_utils
 
-    from analysis.compare import column_cells, compare_clauses
+    from analysis.compare import column_cells, compare_clauses, not_tagged_companies
     from analysis.corpus import load_categories
     from policycorpus.errors import PolicyCorpusError
 
     companies, unknown = resolve_companies(conn, names)
-    result: dict[str, Any] = {"names": names, "unknown": unknown, "comparison": None, "error": None, "documents": {}}
+    result: dict[str, Any] = {"names": names, "unknown": unknown, "comparison": None, "error": None, "documents": {},
+                              "not_tagged": {}}
     if unknown or not companies:
         return result
     n_clauses = count_latest_clauses(conn, [c["id"] for c in companies])
@@ -319,27 +367,35 @@ def compare_data(conn: sqlite3.Connection, names: list[str], *, max_clauses: int
     except PolicyCorpusError as exc:
         result["error"] = str(exc)
         return result
+    db = sqlite_utils.Database(conn)
+    not_tagged = not_tagged_companies(db, [c["id"] for c in companies])
+    result["not_tagged"] = {c["name"]: not_tagged[c["id"]] for c in companies if c["id"] in not_tagged}
+    companies = [c for c in companies if c["id"] not in not_tagged]
     by_company: dict[str, list] = {c["name"]: [] for c in companies}
     for clause in current_clauses_of(conn, [c["id"] for c in companies]):
         by_company[clause.company].append(clause)
+    if result["not_tagged"] and not companies:
+        return result  # nothing the tagger can read: the page lists them as not tagged
     if not any(by_company.values()):
         result["error"] = (f"no segmented clauses for {', '.join(by_company)} "
                            "(run 'policycorpus segment' and 'policycorpus tag' first)")
         return result
-    db = sqlite_utils.Database(conn)
     calibrated = {}
     for name, clauses in by_company.items():
         cells = column_cells(db, sorted({c.document_id for c in clauses}))
         if cells:
             calibrated[name] = cells
     result["comparison"] = compare_clauses(by_company, categories, calibrated=calibrated)
+    result["comparison"].not_tagged = result["not_tagged"]
     for company in companies:
         result["documents"][company["name"]] = [
             dict(doc, source_url=safe_url(doc["url"]))
             for doc in rows(
                 conn,
-                """select d.id, d.url, d.title, d.latest_snapshot_id, s.fetched_at from documents d
-                   left join snapshots s on s.id = d.latest_snapshot_id where d.company_id = ? order by d.id""",
+                """select d.id, d.url, d.title, d.latest_snapshot_id, s.fetched_at, s.policy_date, s.policy_date_kind
+                   from documents d join document_status ds on ds.document_id = d.id
+                   left join snapshots s on s.id = d.latest_snapshot_id
+                   where d.company_id = ? and ds.counted order by d.id""",
                 [company["id"]],
             )
         ]
@@ -349,22 +405,42 @@ def compare_data(conn: sqlite3.Connection, names: list[str], *, max_clauses: int
 # ---------------------------------------------------------------- charts
 
 
-def bar_rows(records: list[dict], label: str, value: str, colour: Callable[[dict], str | None] = lambda r: None,
-             maximum: float = 1.0) -> list[dict]:
-    """Rows for a horizontal bar chart: label, value, bar length as a share of maximum."""
+def bar_rows(records: list[dict], label: str, value: str, colour: Callable[[dict], str | None] = lambda r: None, maximum: float = 1.0, *,
+             low: str | None = None, high: str | None = None, n: str | None = None, k: str | None = None) -> list[dict]:
+    """Rows for a horizontal bar chart: label, value, bar length as a share of maximum, and what the chart says
+    about each bar's n (the organizations behind it, with k of them counted when the value is a share) and
+    spread (low and high ends of a whisker: an interval or a range)."""
     out = []
     for r in records:
         v = r.get(value)
-        out.append(
-            {
-                "label": str(r.get(label)),
-                "value": v,
-                "share": max(0.0, min(1.0, (v or 0) / maximum)) if maximum else 0.0,
-                "colour": colour(r),
-                "record": r,
-            }
-        )
+        row: dict[str, Any] = {"label": str(r.get(label)), "value": v, "share": _scaled(v, maximum), "colour": colour(r), "record": r,
+               "n": r.get(n) if n else None, "k": r.get(k) if k else None, "low": None, "high": None}
+        if low and high and r.get(low) is not None and r.get(high) is not None:
+            row["low"], row["high"] = r[low], r[high]
+        elif k and n and row["n"]:
+            row["low"], row["high"] = wilson_interval(row["k"] or 0, row["n"])
+        row["low_share"], row["high_share"] = _scaled(row["low"], maximum), _scaled(row["high"], maximum)
+        out.append(row)
     return out
+
+
+def _scaled(v: float | None, maximum: float) -> float:
+    return max(0.0, min(1.0, (v or 0) / maximum)) if maximum else 0.0
+
+
+def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of a share k/n: honest for small n and for shares near 0 or 1."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def has_values(records: list[dict], key: str) -> bool:
+    """Whether a chart grouped by key has any group but '(none)' (a corpus without industries, say)."""
+    return any(r.get(key) not in (None, "(none)") for r in records)
 
 
 # ---------------------------------------------------------------- search highlighting

@@ -108,7 +108,8 @@ async def queue_page(datasette: Datasette, request: Request) -> Response:
 
     if not review_mode(datasette) or store_path(datasette) is None:
         return await message_page(datasette, request, "This site is not in review mode.", status=404)
-    names = pages.split_names(request.args.getlist("companies"))[:20]
+    names = (await run_timed(datasette, lambda conn: pages.requested_names(
+        conn, request.args.getlist("company")[:20], request.args.getlist("companies")[:20])))[:20]
     query = (request.args.get("q") or "")[:200]
     clause = request.args.get("clause")
     if clause and not (len(clause) == 16 and all(ch in "0123456789abcdef" for ch in clause)):

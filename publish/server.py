@@ -114,14 +114,18 @@ def collection_source(db_path: str | Path) -> str:
     conn = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro", uri=True)
     try:
         counts = dict(conn.execute("select coalesce(source, 'crawl'), count(*) from documents group by 1").fetchall())
+        archived = conn.execute("select count(*) from snapshots s join documents d on d.id = s.document_id "
+                                "where s.source = 'archive' and coalesce(d.source, 'crawl') != 'archive'").fetchone()[0]
     except sqlite3.Error:
-        counts = {}
+        counts, archived = {}, 0
     finally:
         conn.close()
     words = {"crawl": "crawled from the organizations' websites by policycorpus crawl",
              "import": "imported from files with policycorpus import-docs",
              "archive": "recovered from web archives by policycorpus history"}
     parts = [f"{n} document{'s' if n != 1 else ''} {words.get(kind, kind)}" for kind, n in sorted(counts.items())]
+    if archived:  # earlier versions of crawled documents, backfilled from an archive
+        parts.append(f"{archived} earlier version{'s' if archived != 1 else ''} {words['archive']}")
     return "; ".join(parts) or "No documents yet"
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from policycorpus.db import open_db
 from policycorpus.options import UserError, existing_db_option, quiet_option
-from taxonomy.llm_commands import backend_options, check_backend, with_backend
+from taxonomy.llm_commands import backend_options, check_backend, with_backend, write_jsonl
 
 model_option = click.option(
     "--model", "model_file", type=click.Path(dir_okay=False),
@@ -109,17 +109,13 @@ def tag(db_path, model_file, quiet, backend, llm_model, only, llm_args):
                    f"{stats['tags']} tags ({stats['version']}).")
 
 
-def _calibration_or_none(model, model_file, quiet: bool):
+def _calibration_or_none(model: Any, model_file: str | None, quiet: bool) -> Any:
     """The model's cell thresholds; without them (a newly trained model) cells are not calibrated, and we say so."""
     from policycorpus.errors import NotFoundError
-    from taxonomy.pipeline import get_calibration
+    from taxonomy.llm_commands import calibration_or_note
 
-    try:
-        return get_calibration(model, model_file)
-    except NotFoundError as exc:
-        if not quiet:
-            click.echo(f"Note: {exc}; grid cells will be covered/absent only, none marked uncertain.", err=True)
-        return None
+    return calibration_or_note(model, model_file, quiet, "grid cells will be covered/absent only, none marked uncertain",
+                               missing_only=NotFoundError)
 
 
 @click.group()
@@ -308,13 +304,7 @@ def classify(file, output, model_file, backend, llm_model, llm_args):
 
         return run_classify(rows, output, llm_model, **llm_args)
     out = classify_units(rows, _model(model_file))
-    fh = open(output, "w", encoding="utf-8") if output else sys.stdout
-    try:
-        for row in out:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    finally:
-        if output:
-            fh.close()
+    write_jsonl(out, output)
     if output:
         click.echo(f"Wrote {len(out)} labelled units to {output}.", err=True)
 
@@ -363,13 +353,7 @@ def coverage(file, model_file, thresholds_file, output, backend, llm_model, llm_
     except PolicyCorpusError as exc:
         raise UserError(str(exc)) from exc
     cells = coverage_units(rows, model, calibration)
-    fh = open(output, "w", encoding="utf-8") if output else sys.stdout
-    try:
-        for cell in cells:
-            fh.write(json.dumps(cell, ensure_ascii=False) + "\n")
-    finally:
-        if output:
-            fh.close()
+    write_jsonl(cells, output)
     if output:
         click.echo(f"Wrote {len(cells)} cells to {output}.", err=True)
 
@@ -427,9 +411,11 @@ def evaluate(units_files, labels_files, model_file, as_json, card_name, descript
         return run_evaluate(units, gold, llm_model, as_json=as_json, card_name=card_name, description=description,
                             **llm_args)
     model = _model(model_file)
-    trained_on = {Path(u).resolve() for u, _ in model.info.get("labelled_documents") or []}
+    # a labelled set is known by its folder and file name, so a set that moved (taxonomy/owndocs -> eval/owndocs)
+    # is still recognised
+    trained_on = {Path(u).parts[-2:] for u, _ in model.info.get("labelled_documents") or []}
     for units_file in units_files:
-        if Path(units_file).resolve() in trained_on:
+        if Path(units_file).resolve().parts[-2:] in trained_on:
             click.echo(f"note: model {model.version} was trained on {units_file}: these figures are not a test "
                        f"(for the shipped model, 'make evaluate' cross-validates)", err=True)
     predicted = classify_units(units, model)

@@ -142,8 +142,9 @@ def run_tag(db_path: str, quiet: bool, llm_model: str, llm_cache: str | None, on
         from taxonomy.pipeline import load_tagger as _model
 
         offline = _model(offline_model_file)
-        tagger = UncertainOnlyTagger(offline, language, calibration=_calibration_or_none(offline, offline_model_file,
-                                                                                         quiet))
+        calibration = calibration_or_note(offline, offline_model_file, quiet,
+                                          "--only uncertain uses the score band of the prompt file instead")
+        tagger = UncertainOnlyTagger(offline, language, calibration=calibration)
     try:
         card = load_card(card_path(language.model_id), tagger.version)
     except ValueError as exc:
@@ -171,17 +172,31 @@ def run_tag(db_path: str, quiet: bool, llm_model: str, llm_cache: str | None, on
                    "--retry-failed asks again).", err=True)
 
 
-def _calibration_or_none(model, model_file, quiet: bool):
-    """The offline model's cell thresholds, or None (then --only uncertain falls back to a score band)."""
+def calibration_or_note(model: Any, model_file: str | None, quiet: bool, without: str,
+                        missing_only: type[Exception] | None = None) -> Any:
+    """The model's cell thresholds, or None after a note saying what happens ``without`` them. With
+    ``missing_only`` (e.g. NotFoundError) only that problem is noted; others (a file fitted for another model)
+    stay errors."""
     from policycorpus.errors import PolicyCorpusError
     from taxonomy.pipeline import get_calibration
 
     try:
         return get_calibration(model, model_file)
-    except PolicyCorpusError as exc:
+    except (missing_only or PolicyCorpusError) as exc:
         if not quiet:
-            click.echo(f"Note: {exc}; --only uncertain uses the score band of the prompt file instead.", err=True)
+            click.echo(f"Note: {exc}; {without}.", err=True)
         return None
+
+
+def write_jsonl(rows: list[dict], output: str | None) -> None:
+    """JSON lines to a file, or to standard output."""
+    fh = open(output, "w", encoding="utf-8") if output else sys.stdout
+    try:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    finally:
+        if output:
+            fh.close()
 
 
 def _unit_cache(llm_cache: str | None):
@@ -198,13 +213,7 @@ def run_classify(rows: list[dict], output: str | None, llm_model: str, llm_cache
         out = classify_units(rows, tagger)
     except BudgetExhausted as exc:
         _stopped(exc, tagger)
-    fh = open(output, "w", encoding="utf-8") if output else sys.stdout
-    try:
-        for row in out:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    finally:
-        if output:
-            fh.close()
+    write_jsonl(out, output)
     click.echo(_summary(tagger), err=True)
 
 
@@ -218,14 +227,7 @@ def run_coverage(rows: list[dict], output: str | None, llm_model: str, llm_cache
         classified = classify_units(rows, tagger)
     except BudgetExhausted as exc:
         _stopped(exc, tagger)
-    cells = classified_cells(classified, list(tagger.categories))
-    fh = open(output, "w", encoding="utf-8") if output else sys.stdout
-    try:
-        for cell in cells:
-            fh.write(json.dumps(cell, ensure_ascii=False) + "\n")
-    finally:
-        if output:
-            fh.close()
+    write_jsonl(classified_cells(classified, list(tagger.categories)), output)
     click.echo(_summary(tagger) + "; cells are covered or absent as the model decided (no calibration: none "
                "is marked uncertain)", err=True)
 

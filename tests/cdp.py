@@ -7,6 +7,7 @@ message each, ended by a NUL byte.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import queue
@@ -28,8 +29,12 @@ class Browser:
         self._from_chrome, from_chrome_w = os.pipe()
 
         def wire():
-            os.dup2(to_chrome_r, 3)
-            os.dup2(from_chrome_w, 4)
+            # Move both ends above 4 first: a pipe end that already is fd 3 or 4 would otherwise be clobbered,
+            # or keep its close-on-exec flag (dup2 onto itself changes nothing).
+            reader = fcntl.fcntl(to_chrome_r, fcntl.F_DUPFD, 10)
+            writer = fcntl.fcntl(from_chrome_w, fcntl.F_DUPFD, 10)
+            os.dup2(reader, 3)
+            os.dup2(writer, 4)
 
         self.process = subprocess.Popen(
             [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],

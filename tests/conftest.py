@@ -28,7 +28,8 @@ SLOW_MODULES = {
     "test_distributed", "test_faults", "test_hostile", "test_kill_at_statements", "test_kill_resume",
     "test_llm_backend", "test_merge", "test_notebook", "test_owndocs", "test_publish_demo", "test_publish_live",
     "test_realdev", "test_release", "test_taxonomy_cli", "test_taxonomy_quality", "test_templates", "test_keys",
-    "test_coverage_cells", "test_tagger", "test_history_archive", "test_review_browser", "test_crawl_world",
+    "test_coverage_cells", "test_tagger", "test_history_archive", "test_review_browser", "test_site_links",
+    "test_crawl_generations", "test_crawl_world", "test_document_metadata_real", "test_no_local_paths",
 }
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

@@ -73,3 +73,26 @@ def test_concurrent_imports_segments_and_tags_equal_one_run(tmp_path):
     one, two = shape(single), shape(double)
     assert one["clauses"] and one["tags"]
     assert one == two
+
+
+def test_concurrent_merges_equal_one_merge(tmp_path):
+    """Two `merge` runs of the same worker corpora into one destination at once: the same corpus as one run."""
+    folder = files(tmp_path)
+    shards = []
+    for i, names in enumerate((NAMES[:4], NAMES[2:])):
+        part = tmp_path / f"part{i}"
+        part.mkdir()
+        for name in names:
+            source = folder / f"{name.split()[0].lower()}.md"
+            (part / source.name).write_text(source.read_text() + ("\nUpdated by worker two.\n" if i else ""))
+        (part / "INDEX.tsv").write_text("file\tcompany\n" + "".join(
+            f"{name.split()[0].lower()}.md\t{name}\n" for name in names))
+        shard = tmp_path / f"w{i}.db"
+        run_together(["import-docs", part, "-q", "--db", shard])
+        shards.append(shard)
+    single, double = tmp_path / "single.db", tmp_path / "double.db"
+    run_together(["merge", *shards, "--db", single])
+    run_together(["merge", *shards, "--db", double], ["merge", *shards, "--db", double])
+    one, two = shape(single), shape(double)
+    assert len(one["documents"]) == 8  # four files from each folder (two companies in both, at two URLs)
+    assert one == two

@@ -241,7 +241,8 @@ def test_xlsx_reads_well(corpus, tmp_path):
     assert conf.cell(row=2, column=4).number_format == "0.00"
 
 
-def test_category_side_by_side(corpus, tmp_path):
+def test_category_side_by_side(corpus, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # the columns wrap at the terminal's width: give them room for the checks
     out = run("compare", "acme", "bolt", "--client", _client(tmp_path), "--client-name", "Zephyr",
               "--category", "confidentiality", "--db", corpus).output
     lines = out.splitlines()

@@ -153,5 +153,5 @@ def test_evaluate_prints_cell_figures_and_warns_when_the_model_was_trained_on_th
     text = result.output + (getattr(result, "stderr", "") or "")
     assert "decided accuracy" in text and "evidence precision" in text
     # the shipped model is trained on the own documents, so this is no test of it and evaluate says so
-    assert any(u == units for u, _ in get_model().info["labelled_documents"])
+    assert any(Path(u).parts[-2:] == Path(units).parts[-2:] for u, _ in get_model().info["labelled_documents"])
     assert "these figures are not a test" in text

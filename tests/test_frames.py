@@ -15,6 +15,7 @@ from analysis.clause_filter import rejection, select_clauses
 from analysis.corpus import current_clauses
 from policycorpus.cli import cli
 from policycorpus.db import open_db
+from policycorpus.duplicates import link_duplicates
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpora import (  # noqa: E402
@@ -115,6 +116,13 @@ def test_duplicate_documents_and_per_org_cap(tmp_path):
         add_policy(db, company, clauses)
     # the same policy imported twice (say Markdown and HTML) by one organization
     add_policy(db, "Lumen Co", texts["Lumen Co"][:-1], url="https://lumen-co.example/policy.html")
+    link_duplicates(db)
+    # the corpus links the copy to the policy it duplicates: current_clauses counts it once
+    status = {r["url"]: r for r in db.query("select url, counted, duplicate_of from document_status")}
+    assert status["https://lumen-co.example/policy.html"]["counted"] == 0
+    assert len(current_clauses(db)) == 90
+    # select_clauses still drops a copy the corpus has not linked (say one from before links were made)
+    db.execute("update documents set duplicate_of = null")
     clauses = current_clauses(db)
     assert len(clauses) == 90 + 14
     selection = select_clauses(clauses)

@@ -19,7 +19,7 @@ REALCORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "realcorpus
 needs_corpus = pytest.mark.skipif(not REALCORPUS.is_dir(), reason=f"real corpus not found at {REALCORPUS}")
 
 MD = """---
-title: ignored front matter
+title: Staff policy from front matter
 ---
 # Staff social media policy
 
@@ -83,7 +83,8 @@ def test_import_folder_with_company(tmp_path, policy_dir):
     snapshots = {Path(db["documents"].get(s["document_id"])["url"]).name: s for s in db["snapshots"].rows}
     md = snapshots["policy.md"]
     assert md["content_type"] == "text/markdown" and md["extractor"] == "markdown" and md["http_status"] is None
-    assert "front matter" not in md["text"]
+    assert "front matter" not in md["text"]  # front matter is not text
+    assert md["title"] == "Staff policy from front matter"  # but its title is the document's
     blocks = blocks_from_json(md["structure"])
     assert [b.type for b in blocks] == ["heading", "paragraph", "list_item", "list_item"]
     assert all(md["text"][b.start:b.end] == b.text for b in blocks)

@@ -191,7 +191,7 @@ def test_every_table_and_column_of_the_database_is_described(corpus):
 def test_home_page_shows_metadata_and_links(client):
     html = get(client, "/").text
     assert "PolicyCorpus" in html and "/-/compare" in html and "/-/charts" in html
-    assert "Crawled texts remain the property" in html
+    assert "remain the property of their publishers" in html
 
 
 def test_table_and_column_descriptions_are_served(client):
@@ -443,8 +443,9 @@ def test_compare_page_without_and_with_bad_companies(client):
 def test_charts_page(client):
     html = get(client, "/-/charts").text
     assert html.count('<figure class="pc-chart"') == 2
-    assert "<title>Confidentiality: 0.667</title>" in html
-    assert "<title>banking: 0.6</title>" in html
+    # each bar says its n and spread: covered by 2 of the 3 organizations, a 95% interval; one bank, its range
+    assert "<title>Confidentiality: 0.667 (2 of 3; 21–94%)</title>" in html
+    assert "<title>banking: 0.6 (n = 1; 60–60%)</title>" in html
     assert "datasette-vega" in html
 
 
@@ -549,7 +550,7 @@ def test_plugins_come_from_the_datasette_entry_points_once(client):
         assert pm.get_plugin(name) is importlib.import_module(module)
     listed = [p for p in get(client, "/-/plugins.json").json if p["name"] == "policycorpus"]
     assert sorted(h for p in listed for h in p["hooks"]) == sorted(
-        ["asgi_wrapper", "asgi_wrapper", "menu_links", "prepare_connection", "prepare_connection",
+        ["asgi_wrapper", "asgi_wrapper", "extra_template_vars", "menu_links", "prepare_connection", "prepare_connection",
          "prepare_jinja2_environment", "register_routes", "render_cell"])
 
 

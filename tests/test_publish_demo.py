@@ -181,7 +181,10 @@ def test_policy_pages_tag_every_clause(client, sql, current):
 
 def test_charts_page_draws_every_category(client, current, sql):
     html = get(client, "/-/charts").text
-    assert html.count('<g class="pc-bar">') == 22 + len(rows_of(client, "restrictiveness_by_industry"))
+    industries = rows_of(client, "restrictiveness_by_industry")
+    assert html.count('<g class="pc-bar"') == 22 + len(industries)
+    for r in industries:  # each industry's bar says its n and its range
+        assert f'<title>{r["industry"]}: {r["mean_restrictiveness"]} (n = {r["companies"]};' in html
     coverage = rows_of(client, "coverage_by_category")
     companies = {c.company for c in current}
     for r in coverage:

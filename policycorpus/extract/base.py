@@ -1,9 +1,8 @@
-"""What every extractor shares: the result type, the input limits, block clean-up and the language guess."""
+"""What every extractor shares: the result type, the input limits and block clean-up."""
 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from policycorpus.extract.metadata import PolicyDate
 from policycorpus.structure import Block, join_blocks, normalize_space
 
 MAX_BYTES = 10 * 1024 * 1024
@@ -23,7 +23,10 @@ KEEP = "\u2060"
 class Extracted:
     """The outcome of an extraction: title, blocks in reading order, and provenance.
 
-    ``warnings`` says why there are no (or fewer) blocks; ``bounded`` is set when a work
+    ``title`` follows the one rule of ``metadata.document_title``; ``dates`` are the dates the document
+    gives for itself (front matter, page metadata, PDF metadata, its text), ``language`` the detected
+    language of its text (ISO 639-1; an extractor sets only a declared one, such as a page's lang
+    attribute, and ``dispatch.extract`` detects it from the blocks). ``warnings`` says why there are no (or fewer) blocks; ``bounded`` is set when a work
     bound or the time limit cut the extraction short (its reason is among the warnings).
     """
 
@@ -33,6 +36,7 @@ class Extracted:
     language: str | None = None
     warnings: list[str] = field(default_factory=list)
     bounded: str | None = None  # None, "bounded" (a work bound cut it short) or "timeout"
+    dates: list[PolicyDate] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -72,30 +76,6 @@ def clean_blocks(blocks: list[Block]) -> list[Block]:
         if text:
             out.append(Block(block.type, text, block.level))
     return out
-
-
-@cache
-def _stopwords() -> dict[str, frozenset[str]]:
-    return {lang: frozenset(words) for lang, words in heuristics()["stopwords"].items()}
-
-
-def guess_language(blocks: list[Block]) -> str | None:
-    """A cheap stop-word vote over the first few thousand characters; None if unsure."""
-    sample = ""
-    for block in blocks:  # only the first 5,000 characters are needed: do not join a huge document
-        sample += block.text + " "
-        if len(sample) > 5000:
-            break
-    sample = sample.rstrip(" ")[:5000].lower()
-    if sample and sum(0x3040 <= ord(c) <= 0x9fff for c in sample) > len(sample) / 4:
-        return "ja" if any(0x3040 <= ord(c) <= 0x30ff for c in sample) else "zh"
-    words = re.findall(r"[^\W\d_]+", sample)
-    if len(words) < 20:
-        return None
-    counts = Counter(words)
-    scores = {lang: sum(counts[w] for w in stop) / len(words) for lang, stop in _stopwords().items()}
-    lang, score = max(scores.items(), key=lambda kv: kv[1])
-    return lang if score > 0.08 else None
 
 
 class Pending:

@@ -69,7 +69,7 @@ def serve(options: list[str]) -> None:
         except (EOFError, OSError):
             return
         try:
-            result = extraction.extract(body, url, content_type, fmt=fmt, max_bytes=max_bytes)
+            result = extraction.extract(body, url, content_type, fmt=fmt, max_bytes=max_bytes, detect=False)
         except BaseException as exc:  # noqa: BLE001 - extract never raises; MemoryError and the like still may
             result = empty(fmt or "unknown", f"extraction failed: {type(exc).__name__}")
         writer.send(result)
@@ -225,7 +225,7 @@ def extract_bounded(body: bytes, url: str = "", content_type: str | None = None,
     A ``timeout`` of None or 0, or a document under ``inline_below`` bytes that is not a PDF, is
     extracted in this thread without a time limit (the work bounds still hold).
     """
-    from policycorpus.extract.dispatch import extract, file_format, sniff_format
+    from policycorpus.extract.dispatch import extract, file_format, sniff_format, with_language
 
     kind = file_format(fmt) if fmt else sniff_format(body, url, content_type)
     small = len(body) < inline_below and kind != "pdf" and b"%PDF" not in body[:1024]
@@ -234,7 +234,7 @@ def extract_bounded(body: bytes, url: str = "", content_type: str | None = None,
     started = time.monotonic()
     outcome = worker_pool().run((bytes(body), url, content_type, fmt, max_bytes), timeout)
     if isinstance(outcome, Extracted):
-        return outcome
+        return with_language(outcome)  # detected here: the worker does not load the language model
     if outcome == "unavailable":  # no worker process can run here: the work bounds still hold
         log.warning("no extraction worker could be started; extracting in this process without a time limit")
         return extract(body, url, content_type, fmt=fmt, max_bytes=max_bytes)

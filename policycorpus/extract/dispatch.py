@@ -13,6 +13,7 @@ from policycorpus.extract.base import MAX_BYTES, Extracted, empty
 from policycorpus.extract.decode import looks_binary
 from policycorpus.extract.html import extract_html, extract_html_file
 from policycorpus.extract.markup import extract_markup
+from policycorpus.extract.metadata import detect_language
 from policycorpus.extract.pdf import extract_pdf
 
 # File suffixes and the format each one names.
@@ -59,13 +60,30 @@ def file_format(fmt: str) -> str:
 
 
 def extract(body: bytes, url: str = "", content_type: str | None = None, *, fmt: str | None = None,
-            max_bytes: int = MAX_BYTES) -> Extracted:
+            max_bytes: int = MAX_BYTES, detect: bool = True) -> Extracted:
     """Extract any supported document; never raises.
 
     Fetched bytes (no ``fmt``) are sniffed: a web page goes through the page extractor. With
     ``fmt`` (a local file's suffix or format name: 'md', 'rst', 'adoc', 'txt', 'html', 'php',
     'pdf') the bytes are read as such a file: an HTML or PHP file may be a fragment of a page.
+    ``detect`` adds the language of the text (``with_language``); an extraction worker leaves it to
+    its caller, so that no worker loads the language model.
     """
+    result = _extract(body, url, content_type, fmt=fmt, max_bytes=max_bytes)
+    return with_language(result) if detect else result
+
+
+def with_language(result: Extracted) -> Extracted:
+    """The result with the language detected from its text (the declared one when the text cannot tell).
+
+    Detection reads a bounded sample of the text in linear time, so it needs no worker's time limit.
+    """
+    if result.blocks:
+        result.language = detect_language(result.blocks, declared=result.language)
+    return result
+
+
+def _extract(body: bytes, url: str, content_type: str | None, *, fmt: str | None, max_bytes: int) -> Extracted:
     local = fmt is not None
     fmt = file_format(fmt) if fmt is not None else sniff_format(body, url, content_type)
     if fmt == "pdf" or body[:5] == b"%PDF-":

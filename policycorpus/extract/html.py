@@ -11,8 +11,16 @@ import logging
 import re
 from typing import TYPE_CHECKING
 
-from policycorpus.extract.base import KEEP, MAX_BYTES, Extracted, clean_blocks, empty, guess_language, heuristics
+from policycorpus.extract.base import KEEP, MAX_BYTES, Extracted, clean_blocks, empty, heuristics
 from policycorpus.extract.decode import decode_html, looks_binary
+from policycorpus.extract.metadata import (
+    PolicyDate,
+    document_title,
+    front_matter,
+    front_matter_dates,
+    meta_tag_dates,
+    text_dates,
+)
 from policycorpus.structure import Block, normalize_space
 
 if TYPE_CHECKING:
@@ -119,16 +127,25 @@ def _parse_html(text: str):
     return root
 
 
-def _html_title(root) -> str | None:
-    for xpath in ("//meta[@property='og:title']/@content", "//head/title//text()", "//title//text()", "//h1//text()"):
-        found = " ".join(t for t in root.xpath(xpath) if isinstance(t, str))
-        title = normalize_space(found)
-        if title:
-            return title[:300]
-    return None
+def _page_titles(root) -> dict:
+    """What the title rule reads from a page: og:title and <title>, the texts of its h1 headings, og:site_name."""
+    candidates = []
+    for xpath in ("//meta[@property='og:title']/@content", "//head/title//text()", "//title//text()"):
+        found = normalize_space(" ".join(t for t in root.xpath(xpath) if isinstance(t, str)))
+        if found:
+            candidates.append(found)
+    headings = [normalize_space(h.text_content()) for h in root.xpath("//h1")[:20]]
+    site = root.xpath("//meta[@property='og:site_name']/@content")
+    return {"page": candidates, "page_headings": [h for h in headings if h],
+            "site_name": normalize_space(str(site[0])) if site else None}
+
+
+def _html_title(root, blocks: list[Block], front: dict | None = None) -> str | None:
+    return document_title(front=front, blocks=blocks, **_page_titles(root))
 
 
 def _html_language(root) -> str | None:
+    """The language the page declares (lang attribute), the fallback of the detected one."""
     lang = root.get("lang") or root.get("{http://www.w3.org/XML/1998/namespace}lang")
     if lang:
         return lang.split("-")[0].strip().lower()[:8] or None
@@ -186,9 +203,10 @@ def _extract_page(text: str, url: str) -> Extracted:
     elements = sum(1 for _ in root.iter())
     if elements > MAX_ELEMENTS:
         return empty("html", f"skipped: {elements} elements is over the {MAX_ELEMENTS} element limit",
-                     title=_html_title(root), bounded="bounded")
-    title = _html_title(root)
-    language = _html_language(root)
+                     title=_html_title(root, []), bounded="bounded")
+    page = _page_titles(root)
+    declared = _html_language(root)
+    page_dates = meta_tag_dates(root)  # before the chrome (scripts with JSON-LD) is stripped
     _strip_chrome(root)
     _protect_platform_names(root)
     walked = clean_blocks(html_blocks(_content_region(root)))
@@ -198,8 +216,9 @@ def _extract_page(text: str, url: str) -> Extracted:
         blocks = restore_headings(blocks, walked)
     else:
         blocks, extractor = walked, "html-fallback"
-    language = language or guess_language(blocks)
-    return Extracted(title=title, blocks=blocks, extractor=extractor, language=language)
+    return Extracted(title=document_title(blocks=blocks, **page), blocks=blocks,
+                     extractor=extractor, language=declared,
+                     dates=page_dates + text_dates(blocks))
 
 
 def extract_html_file(body: bytes, fmt: str = "html", name: str = "") -> Extracted:
@@ -208,27 +227,41 @@ def extract_html_file(body: bytes, fmt: str = "html", name: str = "") -> Extract
         text = decode_html(body)
         if fmt == "php":
             text = re.sub(r"<\?(php|=)?.*?(\?>|\Z)", " ", text, flags=re.S)
+        front = front_matter(text)  # a static site's source page (Jekyll, Hugo) starts with front matter
+        if front:
+            text = re.sub(r"\A\ufeff?\s*(---|\+\+\+)[ \t]*\n.*?\n\1[ \t]*(\n|\Z)", "", text, count=1, flags=re.S)
         is_page = re.search(r"(?i)<html|<body", text[:4096]) is not None
         if is_page:
             result = extract_html(text.encode("utf-8"), name, "text/html; charset=utf-8")
             result.extractor = f"{fmt}:{result.extractor}"
-            return result
+            return _with_front_matter(result, front)
         if (why := markup_bound(text)):
             return empty(fmt, why, bounded="bounded")
         root = _parse_html(f"<html><body>{text}</body></html>")
         if root is None:
             return empty(fmt, "no parsable HTML")
-        title = _html_title(root)
+        page = _page_titles(root)
+        page_dates = meta_tag_dates(root)
         _strip_chrome(root)
         blocks = clean_blocks(html_blocks(root.find("body") if root.find("body") is not None else root))
-        if not title:
-            title = next((b.text for b in blocks if b.type == "heading"), None)
-        return Extracted(title=title, blocks=blocks, extractor=fmt, language=guess_language(blocks))
+        return Extracted(title=document_title(front=front, blocks=blocks, **page),
+                         blocks=blocks, extractor=fmt,
+                         dates=front_matter_dates(front) + page_dates + text_dates(blocks))
     except RecursionError:
         return empty(fmt, "document too deeply nested")
     except Exception as exc:  # noqa: BLE001
         log.debug("HTML file extraction failed for %s: %r", name, exc)
         return empty(fmt, f"extraction failed: {type(exc).__name__}")
+
+
+def _with_front_matter(result: Extracted, front: dict) -> Extracted:
+    """A page read from a static site's source file: its front matter's title and dates come first."""
+    if not front:
+        return result
+    result.title = document_title(front=front) or result.title
+    dates: list[PolicyDate] = front_matter_dates(front)
+    result.dates = dates + result.dates
+    return result
 
 
 def _trafilatura_blocks(root, url: str) -> list[Block]:

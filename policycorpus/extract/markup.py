@@ -11,8 +11,15 @@ import html as _html
 import logging
 import re
 
-from policycorpus.extract.base import Extracted, Pending, clean_blocks, empty, guess_language
+from policycorpus.extract.base import Extracted, Pending, clean_blocks, empty
 from policycorpus.extract.decode import decode_text
+from policycorpus.extract.metadata import (
+    asciidoc_attributes,
+    document_title,
+    front_matter,
+    front_matter_dates,
+    text_dates,
+)
 from policycorpus.extract.pdf import drop_running_text, lines_to_blocks
 from policycorpus.structure import Block, normalize_space
 
@@ -34,6 +41,10 @@ def extract_markup(body: bytes, fmt: str = "text", name: str = "") -> Extracted:
             text = "\n".join(text.split("\n", MAX_LINES)[:MAX_LINES])
             warnings.append(f"bounded: only the first {MAX_LINES} of {lines} lines read")
             bounded = "bounded"
+        meta = front_matter(text) if fmt in ("markdown", "text", "asciidoc") else {}
+        if meta and fmt == "text":
+            text = _FRONT_MATTER.sub("", text, count=1)
+        attributes = asciidoc_attributes(text) if fmt == "asciidoc" else {}
         parse = {"markdown": markdown_blocks, "rst": rst_blocks, "asciidoc": asciidoc_blocks}.get(fmt, text_blocks)
         blocks = drop_running_text(clean_blocks(parse(text)))
         if any(b.type == "list_item" and b.level >= MAX_LIST_DEPTH for b in blocks):
@@ -44,9 +55,9 @@ def extract_markup(body: bytes, fmt: str = "text", name: str = "") -> Extracted:
     except Exception as exc:  # noqa: BLE001
         log.debug("text extraction failed for %s: %r", name, exc)
         return empty(fmt, f"extraction failed: {type(exc).__name__}")
-    title = next((b.text for b in blocks if b.type == "heading"), None)
-    return Extracted(title=title, blocks=blocks, extractor=fmt, language=guess_language(blocks), warnings=warnings,
-                     bounded=bounded)
+    dates = front_matter_dates(meta) + front_matter_dates(attributes) + text_dates(blocks)
+    return Extracted(title=document_title(front=meta, blocks=blocks), blocks=blocks, extractor=fmt,
+                     warnings=warnings, bounded=bounded, dates=dates)
 
 
 # --------------------------------------------------------------------------- text files

@@ -14,8 +14,9 @@ from collections import Counter
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from policycorpus.extract.base import MAX_BYTES, Extracted, Pending, empty, guess_language, heuristics
+from policycorpus.extract.base import MAX_BYTES, Extracted, Pending, empty, heuristics
 from policycorpus.extract.decode import CONTROL
+from policycorpus.extract.metadata import PolicyDate, document_title, pdf_dates, text_dates
 from policycorpus.structure import Block, normalize_space
 
 if TYPE_CHECKING:
@@ -41,20 +42,19 @@ def extract_pdf(body: bytes, max_bytes: int = MAX_BYTES, max_pages: int = MAX_PD
     """Text of a PDF rebuilt into headings, paragraphs and list items; never raises."""
     if len(body) > max_bytes:
         return empty("pypdf", f"skipped: {len(body)} bytes is over the {max_bytes} byte limit")
-    pages, title, warnings, bounded = _pdf_pages(body, max_pages)
+    pages, info, warnings, bounded = _pdf_pages(body, max_pages)
+    title, dates = info
     if not pages:
-        return Extracted(title=title, blocks=[], extractor="pypdf", warnings=warnings or ["no text in PDF"],
-                         bounded=bounded)
+        return Extracted(title=document_title(page=[title]), blocks=[], extractor="pypdf",
+                         warnings=warnings or ["no text in PDF"], bounded=bounded, dates=dates)
     lines = _strip_page_furniture(pages)
     blocks = lines_to_blocks(lines)
-    if not title:
-        title = next((b.text for b in blocks if b.type == "heading"), None)
-    return Extracted(title=title, blocks=blocks, extractor="pypdf", language=guess_language(blocks), warnings=warnings,
-                     bounded=bounded)
+    return Extracted(title=document_title(page=[title], blocks=blocks), blocks=blocks, extractor="pypdf",
+                     warnings=warnings, bounded=bounded, dates=dates + text_dates(blocks))
 
 
 def _open_pdf(body: bytes):
-    """(reader, title, None) or (None, None, why not)."""
+    """(reader, (title, dates) of its document information, None) or (None, (None, []), why not)."""
     from pypdf import PdfReader
 
     try:
@@ -62,27 +62,30 @@ def _open_pdf(body: bytes):
         if reader.is_encrypted:
             try:
                 if not reader.decrypt(""):
-                    return None, None, "encrypted PDF (password required)"
+                    return None, (None, []), "encrypted PDF (password required)"
             except Exception as exc:  # noqa: BLE001 - unsupported crypto etc.
-                return None, None, f"encrypted PDF ({type(exc).__name__})"
-        title = None
+                return None, (None, []), f"encrypted PDF ({type(exc).__name__})"
+        title, dates = None, []
         try:
             meta = reader.metadata
             title = normalize_space(str(meta.title)) if meta and meta.title else None
+            dates = pdf_dates(meta)
         except Exception:  # noqa: BLE001
             pass
         len(reader.pages)  # noqa: B018 - a broken page tree raises here
     except Exception as exc:  # noqa: BLE001 - truncated, garbage, not a PDF
-        return None, None, f"unreadable PDF: {type(exc).__name__}"
-    return reader, title, None
+        return None, (None, []), f"unreadable PDF: {type(exc).__name__}"
+    return reader, (title, dates), None
 
 
-def _pdf_pages(body: bytes, max_pages: int) -> tuple[list[list[str]], str | None, list[str], str | None]:
-    """(lines of each page, title, warnings, "bounded" if a work bound left pages unread)."""
+def _pdf_pages(body: bytes, max_pages: int
+               ) -> tuple[list[list[str]], tuple[str | None, list[PolicyDate]], list[str], str | None]:
+    """(lines of each page, (title, dates) of the document information, warnings, "bounded" if a work bound
+    left pages unread)."""
     logging.getLogger("pypdf").setLevel(logging.ERROR)
-    reader, title, why = _open_pdf(body)
+    reader, info, why = _open_pdf(body)
     if reader is None:
-        return [], None, [why], None
+        return [], info, [why], None
     warnings: list[str] = []
     bounded = None
     page_count = len(reader.pages)
@@ -117,8 +120,8 @@ def _pdf_pages(body: bytes, max_pages: int) -> tuple[list[list[str]], str | None
             continue
         pages.append(CONTROL.sub("", text).splitlines())
     if not any(line.strip() for page in pages for line in page):
-        return [], title, warnings + ["no text in PDF (scanned?)"], bounded
-    return pages, title or None, warnings, bounded
+        return [], info, warnings + ["no text in PDF (scanned?)"], bounded
+    return pages, info, warnings, bounded
 
 
 # Every content-stream token (operand or operator) is preceded by whitespace or a delimiter, so

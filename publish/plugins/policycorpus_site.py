@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
 
 from datasette import hookimpl
 from datasette.database import QueryInterrupted
@@ -100,13 +100,15 @@ async def clause_page(datasette: Datasette, request: Request) -> Response:
 
 
 async def compare_page(datasette: Datasette, request: Request) -> Response:
-    names = pages.split_names(request.args.getlist("companies") + request.args.getlist("company"))
+    whole, typed = request.args.getlist("company")[:100], request.args.getlist("companies")[:100]
     try:
         choices = await run_timed(datasette, pages.company_choices)
+        names = await run_timed(datasette, lambda conn: pages.requested_names(conn, whole, typed))
     except QueryInterrupted:
         return await too_slow_page(datasette, request, "The list of companies")
     limit = int(site_config(datasette).get("max_compare_companies", 12))
-    data: dict[str, Any] = {"names": names, "unknown": [], "comparison": None, "error": None, "documents": {}}
+    data: dict[str, Any] = {"names": names, "unknown": [], "comparison": None, "error": None, "documents": {},
+                            "not_tagged": {}}
     max_clauses = int(site_config(datasette).get("max_compare_clauses", pages.MAX_COMPARE_CLAUSES))
     if len(names) > limit:
         data["error"] = f"Compare at most {limit} companies at a time ({len(names)} given)."
@@ -116,9 +118,14 @@ async def compare_page(datasette: Datasette, request: Request) -> Response:
         except QueryInterrupted:
             return await too_slow_page(datasette, request, "The comparison of " + ", ".join(names)[:200])
     status = 400 if (data["unknown"] or data["error"]) else 200
-    context = template_context(datasette, choices=choices, **data)
-    context["grid_query"] = "?" + urlencode({"companies": ", ".join(names)}) if names else ""
+    context = template_context(datasette, choices=choices, max_companies=limit, **data)
+    picked = {c["name"] for c in choices} & set(names)
+    context.update(picked=picked, typed=[n for n in names if n not in picked],
+                   grid_query="?" + urlencode({"companies": ", ".join(names)}) if names else "")
     return Response.html(await datasette.render_template("compare.html", context, request=request), status=status)
+
+
+CHART_QUERIES = ("coverage_by_category", "restrictiveness_by_org_type", "restrictiveness_by_industry")
 
 
 async def charts_page(datasette: Datasette, request: Request) -> Response:
@@ -126,7 +133,7 @@ async def charts_page(datasette: Datasette, request: Request) -> Response:
     db = database(datasette)
     charts: dict[str, list[dict]] = {}
     errors: list[str] = []
-    for name in ("coverage_by_category", "restrictiveness_by_industry"):
+    for name in CHART_QUERIES:
         query = await datasette.get_canned_query(db_name, name, request.actor)
         try:
             result = await db.execute(query["sql"])
@@ -135,13 +142,19 @@ async def charts_page(datasette: Datasette, request: Request) -> Response:
             charts[name] = []
             continue
         charts[name] = [dict(r) for r in result.rows]
-    coverage = pages.bar_rows(
-        charts["coverage_by_category"], "name", "share", colour=lambda r: colour_of(datasette, r["group"])
-    )
-    industry = pages.bar_rows(charts["restrictiveness_by_industry"], "industry", "mean_restrictiveness")
+    coverage = pages.bar_rows(charts["coverage_by_category"], "name", "share",
+                              colour=lambda r: colour_of(datasette, r["group"]), n="of_companies", k="companies")
+    by_type = pages.bar_rows(charts["restrictiveness_by_org_type"], "org_type", "mean_restrictiveness",
+                             low="lowest", high="highest", n="organizations")
+    industry = pages.bar_rows(charts["restrictiveness_by_industry"], "industry", "mean_restrictiveness",
+                              low="lowest", high="highest", n="companies")
     summaries_built_at = await db.execute_fn(built_at)
-    context = template_context(datasette, coverage=coverage, industry=industry, errors=errors,
-                               summaries_built_at=summaries_built_at)
+    context = template_context(
+        datasette, coverage=coverage, by_type=by_type, industry=industry, errors=errors,
+        coverage_n=charts["coverage_by_category"][0]["of_companies"] if charts["coverage_by_category"] else 0,
+        show_by_type=pages.has_values(charts["restrictiveness_by_org_type"], "org_type"),
+        show_industry=pages.has_values(charts["restrictiveness_by_industry"], "industry"),
+        summaries_built_at=summaries_built_at)
     return Response.html(await datasette.render_template("charts.html", context, request=request))
 
 
@@ -182,11 +195,51 @@ def menu_links(datasette: Datasette) -> list[dict[str, str]]:
     return links
 
 
-@hookimpl
-def prepare_connection(conn: sqlite3.Connection) -> None:
+@hookimpl(trylast=True)  # after Datasette's own escape_fts, which this replaces on the corpus's connections
+def prepare_connection(conn: sqlite3.Connection, datasette: Datasette) -> None:
     from publish.search import fts_query
 
     conn.create_function("fts_query", 1, fts_query, deterministic=True)
+    if config(datasette) is not None:
+        # Table search boxes (?_search=) pass what was typed through escape_fts: ours keeps "phrases" and OR too.
+        conn.create_function("escape_fts", 1, fts_query, deterministic=True)
+
+
+@hookimpl
+def extra_template_vars(template: str, database: str | None, view_name: str, request: Request | None,
+                        datasette: Datasette) -> dict[str, Any]:
+    """On a canned query's page: the choices of its parameters, why its result is empty, whether it was cut."""
+    cfg = config(datasette)
+    if cfg is None or request is None or database != cfg["database"]:
+        return {}
+    if template.startswith("table"):  # _table-corpus-current_clauses.html shows the modality as on policy pages
+        return {"pc_modality_labels": cfg.get("modality_labels") or {}}
+    if not template.startswith("query"):
+        return {}
+    from datasette.utils import tilde_decode
+
+    from publish import canned
+
+    name = tilde_decode(request.url_vars.get("table") or "")
+    args = {key: request.args.get(key) or "" for key in request.args}
+
+    async def why_empty() -> str:
+        try:
+            return await run_timed(datasette, lambda conn: canned.why_empty(conn, name, args))
+        except QueryInterrupted:
+            return "The query found nothing (its explanation took longer than the time limit)."
+
+    async def cut_notice(shown: int) -> dict | None:
+        try:
+            return await run_timed(datasette, lambda conn: canned.cut_notice(conn, name, args, shown))
+        except QueryInterrupted:
+            return None
+
+    async def choices(kind: str) -> list[dict]:
+        source = {"categories": canned.category_choices, "organizations": canned.organization_choices}.get(kind)
+        return await run_timed(datasette, source) if source else []
+
+    return {"pc_why_empty": why_empty, "pc_cut_notice": cut_notice, "pc_choices": choices}
 
 
 @hookimpl
@@ -218,6 +271,10 @@ def asgi_wrapper(datasette: Datasette) -> Callable[[ASGIApp], ASGIApp]:
                                             status=status, headers={"Allow": "GET, HEAD, OPTIONS"}).asgi_send(send)
                         return
                 query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+                kept = shown_sort_column(scope.get("query_string", b""))
+                if kept is not None:  # Datasette fails (500) on a page sorted by a column it is told to hide
+                    await Response.redirect(scope.get("root_path", "") + scope["path"] + "?" + kept).asgi_send(send)
+                    return
                 token = CURRENT_SEARCH.set((query.get("_search") or [""])[0])
             try:
                 await app(scope, receive, send)
@@ -228,6 +285,26 @@ def asgi_wrapper(datasette: Datasette) -> Callable[[ASGIApp], ASGIApp]:
         return with_search
 
     return wrap
+
+
+def shown_sort_column(query_string: bytes) -> str | None:
+    """The query string without the _nocol values that hide the column the page is sorted by, if it has any
+    ("Hide this column" on a sorted column); None when nothing needs to change."""
+    pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
+    sorted_by = {v for k, v in pairs if k in ("_sort", "_sort_desc")}
+    if not sorted_by or not any(k == "_nocol" and v in sorted_by for k, v in pairs):
+        return None
+    return urlencode([(k, v) for k, v in pairs if not (k == "_nocol" and v in sorted_by)])
+
+
+URL_SHOWN = 60
+
+
+def short_url(url: str) -> str:
+    """A long URL shown in a table cell: its host and the end of its path (the link keeps it whole)."""
+    parts = urlsplit(url.strip())
+    tail = parts.path.rstrip("/").rsplit("/", 1)[-1]
+    return f"{parts.netloc}/…/{tail}"[:URL_SHOWN] if tail else (parts.netloc + parts.path)[:URL_SHOWN]
 
 
 def marked(pieces: Iterable[tuple[str, bool]]) -> Markup:
@@ -264,7 +341,11 @@ def render_cell(row: sqlite3.Row, value: Any, column: str, table: str | None, da
     cfg = config(datasette)
     if cfg is None or database != cfg["database"] or not isinstance(value, (str, int)):
         return None
-    if isinstance(value, str) and column == "highlighted":
+    if isinstance(value, str) and value.startswith("file:"):  # a local path is never shown (file_name says which)
+        return Markup('<span class="pc-local" title="imported from a local file">local file</span>')
+    if isinstance(value, str) and column == "url" and pages.safe_url(value) and len(value) > URL_SHOWN:
+        return Markup('<a href="{}" title="{}">{}</a>').format(value.strip(), value, short_url(value))
+    if isinstance(value, str) and column in ("highlighted", "heading") and table is None:
         return marked(pages.highlight_markers(value))
     if isinstance(value, str) and (table, column) in TEXT_COLUMNS and CURRENT_SEARCH.get():
         return marked(pages.mark_terms(value, pages.search_terms(CURRENT_SEARCH.get())))
