@@ -15,7 +15,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import sqlite_utils
@@ -37,6 +37,9 @@ from analysis.estimators import (  # noqa: F401  (re-exported: the public API of
 )
 from policycorpus.db import inserted_id, transaction, utcnow
 from policycorpus.errors import CorpusStateError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 BACKENDS = REPRESENTATIONS  # ClauseClusterer's representations
 EMBEDDING_BACKENDS = ("embedding", "function-embedding")
@@ -252,7 +255,7 @@ def cached_embeddings(db: sqlite_utils.Database, keys: list[str | None], texts: 
 # ---------------------------------------------------------------------------- the run
 
 
-def clause_frame_of(clauses: list[CorpusClause], texts: list[str]):
+def clause_frame_of(clauses: list[CorpusClause], texts: list[str]) -> pd.DataFrame:
     """The clause frame the estimator reads: text (as clustered), the tagger's scores and modality, heading path.
 
     A clause tagged before every category's probability was stored (clauses.scores empty)

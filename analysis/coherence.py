@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from analysis.estimators import ClauseClusterer
 
 
@@ -84,7 +86,7 @@ def ami(clusters: Sequence[int] | np.ndarray, labels: list[list[str]]) -> float:
     return float(adjusted_mutual_info_score([cats[0] if cats else "none" for cats in labels], clusters))
 
 
-def evaluate(model: ClauseClusterer, texts: list[str], labels: list[list[str]], clauses=None) -> dict:
+def evaluate(model: ClauseClusterer, texts: list[str], labels: list[list[str]], clauses: pd.DataFrame | None = None) -> dict:
     """Fit the model on the texts (or on ``clauses``, a clause frame of them) and measure its clusters against
     the labels."""
     started = time.monotonic()
@@ -125,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def clause_frame_of_units(texts: list[str], headings: list[str]):
+def clause_frame_of_units(texts: list[str], headings: list[str]) -> pd.DataFrame:
     import pandas as pd
 
     return pd.DataFrame({"text": texts, "heading_path": headings})

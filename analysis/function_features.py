@@ -31,6 +31,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_is_fitted
 
+from analysis.representations import SentenceEmbedder, StaticEmbedder, TfidfLSA, is_clause_frame  # noqa: F401
 from taxonomy.taxonomy import MODALITIES
 
 if TYPE_CHECKING:
@@ -52,12 +53,6 @@ def clause_frame(X: Any) -> pd.DataFrame:
     return pd.DataFrame({"text": [str(t) for t in X]})
 
 
-def is_clause_frame(X: Any) -> bool:
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - pandas is a dependency
-        return False
-    return isinstance(X, pd.DataFrame) and "text" in X.columns
 
 
 def _scores(value: Any) -> dict[str, float]:
@@ -156,8 +151,6 @@ class FunctionUnion(TransformerMixin, BaseEstimator):
         self.random_state = random_state
 
     def _semantic(self):
-        from analysis.estimators import SentenceEmbedder, StaticEmbedder, TfidfLSA
-
         if self.semantic == "tfidf":
             return TfidfLSA(n_components=self.n_components, random_state=self.random_state)
         if self.semantic == "embedding":
