@@ -15,7 +15,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import sqlite_utils
@@ -24,10 +24,13 @@ from analysis.clause_filter import Selection, select_clauses
 from analysis.corpus import CorpusClause, current_clauses
 from analysis.estimators import (  # noqa: F401  (re-exported: the public API of analysis.cluster)
     DEFAULT_EMBEDDING_MODEL,
+    FUNCTION_REPRESENTATIONS,
     METHODS,
+    REPRESENTATIONS,
     ClauseClusterer,
     CTfidfLabeller,
     SentenceEmbedder,
+    StaticEmbedder,
     TfidfLSA,
     choose_by_peak,
     resolve_embedding_model,
@@ -35,10 +38,16 @@ from analysis.estimators import (  # noqa: F401  (re-exported: the public API of
 from policycorpus.db import inserted_id, transaction, utcnow
 from policycorpus.errors import CorpusStateError
 
-BACKENDS = ("tfidf", "embedding")
-# A cluster is a candidate new clause type when no category covers half of it, it spans
-# this many organizations and its cohesion is at least halfway from the corpus baseline (all clauses as one
-# cluster) to the median cluster's.
+if TYPE_CHECKING:
+    import pandas as pd
+
+BACKENDS = REPRESENTATIONS  # ClauseClusterer's representations
+EMBEDDING_BACKENDS = ("embedding", "function-embedding")
+# A cluster is a candidate new clause type when no category covers half of it, it spans this many
+# organizations with none over half of it, its wording is cohesive (at least halfway from the corpus as one
+# cluster to the median cluster) and its members agree on what the tagger reads in them (cohesion of the
+# tagger's probabilities, "no category" included, at least the median cluster's). On the real corpus every
+# cluster below half overlap read as mixed; the last condition is what keeps such leftovers out.
 NOVEL_MAX_OVERLAP = 0.5
 NOVEL_MIN_COMPANIES = 3
 
@@ -57,6 +66,10 @@ class ClusterSummary:
     cohesion: float | None = None  # mean cosine similarity of members to the centre
     largest_company_share: float = 0.0  # share of members from the organization with the most
     novel: bool = False  # a candidate clause type the taxonomy lacks
+    semantic_cohesion: float | None = None  # cohesion on the wording alone (without the tagger's probabilities)
+    # category_overlap x semantic_cohesion: members share a category and say similar things (the automatic
+    # coherence measure, compared with a reading of every cluster in docs/clustering-judgement.md)
+    coherence: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -69,6 +82,7 @@ def summarise(model: ClauseClusterer, clauses: list[CorpusClause], *, n_terms: i
     terms = model.label_terms(n_terms)
     reps = model.representatives(n_representatives)
     cohesion = model.cohesion()
+    semantic = model.semantic_cohesion()
     summaries = []
     for c in sorted(reps):
         members = [clauses[i] for i in np.flatnonzero(model.labels_ == c)]
@@ -88,21 +102,29 @@ def summarise(model: ClauseClusterer, clauses: list[CorpusClause], *, n_terms: i
                 terms=list(terms.get(c, [])),
                 cohesion=None if c < 0 else round(cohesion[c], 4),
                 largest_company_share=round(max(by_company.values()) / len(members), 3) if members else 0.0,
+                semantic_cohesion=None if c < 0 else round(semantic[c], 4),
+                coherence=None if c < 0 else round(top_count / len(members) * semantic[c], 4),
             )
         )
-    flag_novel(summaries, model.cohesion_baseline())
+    flag_novel(summaries, model.semantic_baseline(), model.function_cohesion())
     return summaries
 
 
-def flag_novel(summaries: list[ClusterSummary], baseline: float = 0.0) -> None:
-    """Mark candidate new clause types: coherent clusters over several organizations that no category covers."""
-    cohesions = [s.cohesion for s in summaries if s.cluster >= 0 and s.cohesion is not None]
+def flag_novel(summaries: list[ClusterSummary], baseline: float = 0.0,
+               function_cohesion: dict[int, float] | None = None) -> None:
+    """Mark candidate new clause types: clusters no category covers, over several organizations (none over half),
+    cohesive in wording and consistent in what the tagger reads in them (see NOVEL_MAX_OVERLAP)."""
+    cohesions = [s.semantic_cohesion for s in summaries if s.cluster >= 0 and s.semantic_cohesion is not None]
     if not cohesions:
         return
     floor = baseline + 0.5 * (float(np.median(cohesions)) - baseline)
+    agreement = function_cohesion or {}
+    function_floor = float(np.median(list(agreement.values()))) if agreement else None
     for s in summaries:
+        consistent = function_floor is None or agreement.get(s.cluster, 0.0) >= function_floor - 1e-9
         s.novel = (s.cluster >= 0 and s.category_overlap < NOVEL_MAX_OVERLAP and len(s.companies) >= NOVEL_MIN_COMPANIES
-                   and s.largest_company_share <= 0.5 and s.cohesion is not None and s.cohesion >= floor)
+                   and s.largest_company_share <= 0.5 and s.semantic_cohesion is not None
+                   and s.semantic_cohesion >= floor and consistent)
 
 
 def _json_param(value):
@@ -138,7 +160,8 @@ def store_run(
     params["outlier_share_before_reduction"] = model.outlier_share_before_
     params["outliers_reassigned"] = model.outliers_reassigned_
     params["outlier_bound_met"] = model.outlier_bound_met_
-    params["clusters"] = {str(s.cluster): {"cohesion": s.cohesion, "novel": s.novel,
+    params["clusters"] = {str(s.cluster): {"cohesion": s.cohesion, "semantic_cohesion": s.semantic_cohesion,
+                                           "coherence": s.coherence, "novel": s.novel,
                                            "largest_company_share": s.largest_company_share} for s in summaries}
     with transaction(db):
         run_id = inserted_id(db.table("cluster_runs").insert(
@@ -232,6 +255,17 @@ def cached_embeddings(db: sqlite_utils.Database, keys: list[str | None], texts: 
 # ---------------------------------------------------------------------------- the run
 
 
+def clause_frame_of(clauses: list[CorpusClause], texts: list[str]) -> pd.DataFrame:
+    """The clause frame the estimator reads: text (as clustered), the tagger's scores and modality, heading path.
+
+    A clause tagged before every category's probability was stored (clauses.scores empty)
+    contributes its tags' probabilities; a clause with neither has no function part."""
+    import pandas as pd
+
+    return pd.DataFrame({"text": texts, "scores": [c.scores or c.tags for c in clauses],
+                         "modality": [c.modality for c in clauses], "heading_path": [c.heading_path for c in clauses]})
+
+
 @dataclass
 class ClusterRun:
     run_id: int
@@ -250,8 +284,9 @@ def run_clustering(db: sqlite_utils.Database, *, min_words: int | None = None, m
                    **params: Any) -> ClusterRun:
     """Cluster the current clauses worth clustering and store the run.
 
-    ``backend`` ('tfidf' or 'embedding') is the representation; embeddings are cached in
-    clause_embeddings. Other keyword arguments are ``ClauseClusterer`` parameters.
+    ``backend`` is the representation: 'function' (the default: the tagger's probabilities
+    and modality with TF-IDF/LSA), 'function-embedding', 'tfidf' or 'embedding'; embeddings
+    are cached in clause_embeddings. Other keyword arguments are ``ClauseClusterer`` parameters.
     Returns a ``ClusterRun`` (unpacks as run id, model, summaries).
     """
     if backend is not None:
@@ -265,13 +300,17 @@ def run_clustering(db: sqlite_utils.Database, *, min_words: int | None = None, m
                                f"left out: {dict(selection.removed) or 'none'}")
     texts = [without_own_name(c.text, c.company) for c in clauses]
     model = ClauseClusterer(**params)
+    if model.representation in FUNCTION_REPRESENTATIONS and not any(c.scores or c.tags for c in clauses):
+        raise CorpusStateError("the clauses have no tagger scores: run 'policycorpus tag' first "
+                               "(or cluster on wording alone with --backend tfidf)")
     computed = None
-    if model.representation == "embedding":
+    frame = clause_frame_of(clauses, texts)
+    if model.representation in EMBEDDING_BACKENDS:
         embedder = SentenceEmbedder(model=model.embedding_model, verbose=model.verbose)
         embeddings, computed = cached_embeddings(db, [c.key for c in clauses], texts, embedder, model.embedding_model)
-        model.fit(texts, embeddings=embeddings)
+        model.fit(frame, embeddings=embeddings)
     else:
-        model.fit(texts)
+        model.fit(frame)
     summaries = summarise(model, clauses)
     from analysis.clause_filter import load_rules
 

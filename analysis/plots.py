@@ -9,14 +9,15 @@ legend entry (colour and marker) for every cluster, heatmaps can show shares.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import sqlite_utils
 
-from policycorpus.errors import CorpusStateError
+from policycorpus.errors import CorpusStateError, DependencyError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -284,20 +285,36 @@ def map_spec(x: np.ndarray, y: np.ndarray, clusters: np.ndarray, labels: dict[in
 
 HTML_PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>{title}</title>
-<script src="https://cdn.jsdelivr.net/npm/vega@5"></script>
-<script src="https://cdn.jsdelivr.net/npm/vega-lite@5"></script>
-<script src="https://cdn.jsdelivr.net/npm/vega-embed@6"></script></head>
+<script>{bundle}</script></head>
 <body><div id="vis"></div>
 <p>Interactive Vega-Lite chart: click a legend entry to highlight a cluster; hover a point for its clause.
 The specification with its data is also in the file next to this one ({spec_name}) for the Vega editor.</p>
 <script type="application/json" id="spec">{spec}</script>
-<script>vegaEmbed('#vis', JSON.parse(document.getElementById('spec').textContent));</script>
+<script>vegaEmbed('#vis', JSON.parse(document.getElementById('spec').textContent), {{actions: false, renderer: 'svg'}});</script>
 </body></html>
 """
+VEGA_LITE_VERSION = "5.20"  # the specification's $schema is Vega-Lite 5
+
+
+@lru_cache(maxsize=1)
+def vega_bundle() -> str:
+    """Vega, Vega-Lite and vega-embed as one script, from the vl-convert-python package: the page is
+    self-contained and opens without a network (no CDN). About 0.9 MB, built once per process."""
+    try:
+        import vl_convert
+    except ImportError:
+        raise DependencyError("interactive HTML plots need vl-convert-python (pip install vl-convert-python)") from None
+    # without a snippet it is the standard bundle (its type stub wants one; an empty one bundles nothing)
+    bundle: Callable[..., str] = vl_convert.javascript_bundle
+    return bundle(vl_version=VEGA_LITE_VERSION)
+
+
+def _inline_script(code: str) -> str:
+    return code.replace("</script", "<\\/script")  # the bundle has none today; a later one must not end the tag
 
 
 def write_interactive(spec: dict, path: str | Path) -> list[Path]:
-    """STEM.html (Vega-Lite via vega-embed) and STEM.vl.json (the specification with its data)."""
+    """STEM.html (Vega-Lite via vega-embed, the libraries inlined) and STEM.vl.json (the specification with its data)."""
     import html
 
     stem = output_stem(path)
@@ -306,7 +323,8 @@ def write_interactive(spec: dict, path: str | Path) -> list[Path]:
     spec_path.write_text(spec_text, encoding="utf-8")
     page = stem.with_name(stem.name + ".html")
     page.write_text(HTML_PAGE.format(title=html.escape(str(spec.get("title", ""))), spec_name=spec_path.name,
-                                     spec=spec_text.replace("</", "<\\/")), encoding="utf-8")
+                                     bundle=_inline_script(vega_bundle()), spec=spec_text.replace("</", "<\\/")),
+                    encoding="utf-8")
     return [page, spec_path]
 
 

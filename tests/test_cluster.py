@@ -41,7 +41,7 @@ def test_cluster_command_finds_the_clause_types(corpus):
     run = db["cluster_runs"].get(1)
     params = json.loads(run["params"])
     assert params["random_state"] == 0 and params["k_min"] == 2 and params["k_max"] == 8
-    assert params["method"] == "kmeans" and params["backend"] == "tfidf" and params["min_words"] == 5
+    assert params["method"] == "kmeans" and params["backend"] == "function" and params["min_words"] == 5
     assert set(params["selection"]) and params["chosen"] == run["n_clusters"]
     assert run["n_clusters"] >= 3 and run["quality"] > 0.1
     clusters = list(db["clusters"].rows_where("run_id = 1"))

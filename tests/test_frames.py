@@ -97,8 +97,14 @@ def test_what_is_worth_clustering():
                  "Contact us", "12 345 678 90 11 12 13 14 15",
                  "3.2: the new dashboard feature on LinkedIn (4,100 views, 35 reactions)"]:
         assert rejection(junk) is not None, junk
+    # a sample post quoted in a guide and a row of short table cells are not clauses either
+    assert rejection("Great talks today at #OpenDayBerlin with @riverdocs and friends, slides soon") == "sample_post"
+    assert rejection("Join the livestream at https://bit.ly/3xYz #harbourconf") == "sample_post"
+    assert rejection("Mastodon | @harbour@social.example | Community news") == "table_cells"
     for clause in ["Do not share confidential client information on social media.",
-                   "Ask the communications team before you speak to journalists about our work."]:
+                   "Ask the communications team before you speak to journalists about our work.",
+                   "Mention @harbour in posts about the release and add the #HarbourDocs hashtag.",
+                   "Defamation | posting untrue statements that damage the reputation of a person or a company"]:
         assert rejection(clause) is None, clause
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from policycorpus.cli import cli
@@ -57,7 +60,7 @@ def test_all_plots(tmp_path):
     assert len(spec["data"]["values"]) == corpus["cluster_members"].count
     assert {r["cluster"] for r in spec["data"]["values"]} == {c["cluster"] for c in clusters}
     page = (out / "map.html").read_text()
-    assert "vegaEmbed" in page and "<\\/" not in page.split("application/json")[0]
+    assert "vegaEmbed" in page and "<script src" not in page and "cdn." not in page
     invoke("plot", "heatmap", "--peer-group", "banks", "--share", "-o", out / "shares", "--db", db)
     assert "%" in assert_images(out / "shares")
     invoke("plot", "shares", "--by", "company", "-o", out / "by-company", "--db", db)
@@ -120,3 +123,25 @@ def test_non_latin_names_have_a_font(tmp_path):
         plot_dendrogram(["東京みらい銀行", "Société Générale", "Ωmega"], sims, tmp_path / "names")
     assert not [w for w in caught if "missing from font" in str(w.message)]
     assert "東京みらい銀行" in (tmp_path / "names.svg").read_text()
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary installed (apt-get install chromium)")
+def test_interactive_map_renders_without_a_network(tmp_path):
+    """The HTML page carries Vega, Vega-Lite and vega-embed itself: Chromium with every request sent to a dead
+    proxy draws every point of the map."""
+    from analysis.plots import map_spec, write_interactive
+
+    spec = map_spec(np.array([0.0, 1.0, 2.0, 3.0]), np.array([0.0, 1.0, 0.0, 1.0]), np.array([0, 0, 1, 1]),
+                    {0: "alpha, beta", 1: "gamma"}, texts=["one </script> two", "b", "c", "d"])
+    page, _ = write_interactive(spec, tmp_path / "map")
+    dom = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--proxy-server=127.0.0.1:9",
+         "--proxy-bypass-list=<-loopback>", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000",
+         "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert 'class="marks"' in dom.stdout, dom.stdout[-2000:]
+    assert dom.stdout.count('role="graphics-symbol"') >= 4  # one per clause, at least
