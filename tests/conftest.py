@@ -30,6 +30,7 @@ SLOW_MODULES = {
     "test_realdev", "test_release", "test_taxonomy_cli", "test_taxonomy_quality", "test_templates", "test_keys",
     "test_coverage_cells", "test_tagger", "test_history_archive", "test_review_browser", "test_site_links",
     "test_crawl_generations", "test_crawl_world", "test_document_metadata_real", "test_no_local_paths",
+    "test_reviews", "test_history_demo", "test_history_pages",
 }
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

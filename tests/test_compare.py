@@ -288,6 +288,7 @@ def test_client_draft_errors(corpus, tmp_path):
     assert result.exit_code == 1 and "cannot read the draft" in result.output
 
 
+@pytest.mark.slow  # over 1.5 s (the fast tier stays under a minute)
 def test_demo_peer_group_compare(demo_corpus, tmp_path):
     expectations = demo_expectations("regional-banks")
     assert len(expectations) == 5
@@ -340,6 +341,7 @@ def test_demo_peer_group_compare(demo_corpus, tmp_path):
         assert all(data["cells"][n][cat]["state"] == "covered" for n in expectations)
 
 
+@pytest.mark.slow  # builds the demo crawl
 def test_demo_hostile_text_is_neutralised(demo_corpus, tmp_path):
     """Quillsoft's policy quotes <script> and starts a paragraph with =HYPERLINK(...)."""
     from openpyxl import load_workbook

@@ -69,7 +69,9 @@ def text_file(tmp_path):
     ("newer_corpus", "made by a newer PolicyCorpus"),
     ("readonly_corpus", "read-only"),
 ])
-@pytest.mark.parametrize("command", [["status"], ["segment"], ["tag"], ["compare", "Acme"], ["companies", "list"]])
+# each case starts a policycorpus process (1-3 s): the fast tier keeps one command, the full suite all five
+@pytest.mark.parametrize("command", [["status"]] + [pytest.param(c, marks=pytest.mark.slow) for c in
+                                                    (["segment"], ["tag"], ["compare", "Acme"], ["companies", "list"])])
 def test_unusable_files_one_line_error_and_unchanged(request, kind, message, command):
     path = request.getfixturevalue(kind)
     before = digest(path)
@@ -126,6 +128,7 @@ def test_a_failed_transaction_leaves_nothing(tmp_path):
     assert db["companies"].count == 0
 
 
+@pytest.mark.slow  # over 1.5 s (the fast tier stays under a minute)
 def test_company_reimport_changes_only_given_columns(tmp_path):
     full = tmp_path / "full.csv"
     full.write_text("name,homepage,industry,country,peer_group\nAcme,https://acme.example,retail,UK,shops;big\n")

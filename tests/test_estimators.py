@@ -28,11 +28,18 @@ CUSTOM_EXPECTED = {
 
 
 @parametrize_with_checks(
-    [ClauseClusterer(), ClauseClusterer(method="hdbscan", reduce_outliers=True),
+    [ClauseClusterer(method="hdbscan", reduce_outliers=True),
      ClauseClusterer(metric="euclidean", reducer=PCA(n_components=2), clusterer=AgglomerativeClustering(n_clusters=3))],
     expected_failed_checks=lambda est: CUSTOM_EXPECTED if est.clusterer is not None else {},
 )
 def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+# The default representation runs the shipped tagger on every check's data: half a minute, so in the full suite only
+@pytest.mark.slow
+@parametrize_with_checks([ClauseClusterer()])
+def test_sklearn_estimator_checks_on_the_default_clusterer(estimator, check):
     check(estimator)
 
 

@@ -12,6 +12,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scrapy.http import HtmlResponse
@@ -87,12 +88,14 @@ def test_extract_random_bytes(body, content_type):
     check_extracted(extract(body, "http://fuzz.example/x", content_type))
 
 
+@pytest.mark.slow  # over 1.5 s (the fast tier stays under a minute)
 @FUZZ
 @given(mutated("html"))
 def test_extract_html_mutated(body):
     check_extracted(extract_html(body, "http://fuzz.example/page.html", "text/html"))
 
 
+@pytest.mark.slow  # over 1.5 s (the fast tier stays under a minute)
 @FUZZ
 @given(mutated("pdf"))
 def test_extract_pdf_mutated(body):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from analysis.history import (
     ClauseRef,
     align,
@@ -55,6 +57,7 @@ def test_unrelated_clauses_are_not_paired_and_repeats_pair_by_occurrence():
     assert sorted(c.kind for c in changes) == ["added", "removed", "unchanged", "unchanged"]
 
 
+@pytest.mark.slow  # over 1.5 s (the fast tier stays under a minute)
 def test_corpus_history_in_force_by_year(tmp_path):
     from archive_fixtures import InternetArchiveLike, make_corpus, records
 

@@ -209,6 +209,7 @@ def test_help_has_example():
     assert "Example:" in result.output and "--sidecar" in result.output
 
 
+@pytest.mark.slow  # over 1.5 s (the fast tier stays under a minute)
 @needs_corpus
 def test_real_corpus_with_index_tsv_sidecar(tmp_path):
     rows = list(csv.DictReader(open(REALCORPUS / "INDEX.tsv", encoding="utf-8"), delimiter="\t"))

@@ -34,6 +34,7 @@ def assert_images(stem: Path):
     return text
 
 
+@pytest.mark.slow  # over 1.5 s (the fast tier stays under a minute)
 def test_all_plots(tmp_path):
     db = build_corpus(tmp_path / "c.db")
     out = tmp_path / "plots"
@@ -128,6 +129,7 @@ def test_non_latin_names_have_a_font(tmp_path):
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.mark.slow  # starts Chromium
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary installed (apt-get install chromium)")
 def test_interactive_map_renders_without_a_network(tmp_path):
     """The HTML page carries Vega, Vega-Lite and vega-embed itself: Chromium with every request sent to a dead

@@ -201,6 +201,7 @@ def test_table_and_column_descriptions_are_served(client):
     assert data["databases"]["corpus"]["tables"]["clauses"]["columns"]["modality"].startswith("Modality")
 
 
+@pytest.mark.slow  # over 1.5 s (the fast tier stays under a minute)
 def test_served_read_only_with_time_limit_and_no_writes(client, corpus):
     import asyncio
 
@@ -554,6 +555,7 @@ def test_plugins_come_from_the_datasette_entry_points_once(client):
          "prepare_jinja2_environment", "register_routes", "render_cell"])
 
 
+@pytest.mark.slow  # over 1.5 s (the fast tier stays under a minute)
 def test_plugins_are_registered_by_hand_when_no_entry_point_loaded_them(corpus):
     """Datasette skips entry points when sys._called_from_test is set: make_datasette then adds the plugins, once."""
     import subprocess

@@ -173,6 +173,7 @@ def test_compare_page_stops_at_its_time_limit(corpus):
     assert response.status == 200 and 'id="pc-grid"' in response.text
 
 
+@pytest.mark.slow  # over 1.5 s (the fast tier stays under a minute)
 def test_compare_page_refuses_more_clauses_than_it_may_compare(corpus):
     capped = DatasetteClient(make_datasette(corpus["path"], plugin_config={"max_compare_clauses": 30_000}))
     response = capped.get("/-/compare?" + urlencode({"companies": "Bulk A,Bulk B"}))

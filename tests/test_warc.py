@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from archive_fixtures import POLICIES, make_corpus
 from warcio.archiveiterator import ArchiveIterator
 
@@ -15,6 +16,7 @@ from policycorpus.store import raw_bytes
 from commandline import policycorpus
 
 
+@pytest.mark.slow  # over 1.5 s (the fast tier stays under a minute)
 def test_every_accepted_policy_is_in_a_warc_byte_identical_to_its_raw_body(tmp_path):
     db_path = str(tmp_path / "corpus.db")
     with DemoWeb(port=0, generation=1) as web:
@@ -39,6 +41,7 @@ def test_every_accepted_policy_is_in_a_warc_byte_identical_to_its_raw_body(tmp_p
     assert judged <= records and ok <= records and len(records) > len(snaps)  # --warc-all: every fetched page
 
 
+@pytest.mark.slow  # over 1.5 s (the fast tier stays under a minute)
 def test_reextract_adds_a_snapshot_only_where_the_text_changes(tmp_path):
     db_path = make_corpus(tmp_path / "corpus.db")
     out = policycorpus("reextract", "--db", db_path)
