@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -64,6 +65,7 @@ class InternetArchiveServer:
         self.pages = pages
         self.throttle = throttle
         self.requests: list[str] = []
+        self.times: list[float] = []  # time.monotonic() of each request, in the order of `requests`
         self.server = ThreadingHTTPServer((host, 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -87,6 +89,7 @@ class InternetArchiveServer:
                 pass
 
             def do_GET(self):
+                archive.times.append(time.monotonic())
                 archive.requests.append(self.path)
                 if archive.throttle > 0:
                     archive.throttle -= 1

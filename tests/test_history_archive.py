@@ -1,7 +1,9 @@
-"""`policycorpus history`: backfilling versions from a real pywb and from an Internet-Archive-style server."""
+"""`policycorpus history`: backfilling versions from a real pywb and from an Internet-Archive-style server, as a
+Scrapy crawl (crawler/history.py) run by the command in a subprocess (Twisted's reactor starts once a process)."""
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -20,7 +22,7 @@ from archive_fixtures import (
     wait_for,
 )
 
-from crawler.archive import ArchiveClient, backfill, parse_cdx, select_captures, strip_archive_markup
+from crawler.archive import open_archive, parse_cdx, select_captures, strip_archive_markup
 from policycorpus.db import open_db
 from policycorpus.errors import InputError
 from policycorpus.extract import extract
@@ -89,18 +91,33 @@ def ia():
     server.close()
 
 
+STAT_NAMES = {"documents read": "documents", "captures kept": "captures_kept", "new versions": "new_versions",
+              "with known text": "same_text", "already read": "already_read", "empty": "empty", "failed": "failed",
+              "requests": "requests"}
+
+
+def stats_of(stdout: str) -> dict[str, int]:
+    """The figures of the command's summary line ("History run 1 finished: 3 documents read (...), ...")."""
+    return {key: int(re.search(rf"(\d+) {words}", stdout).group(1)) for words, key in STAT_NAMES.items()}
+
+
+def history(db_path, url, *args):
+    return policycorpus("history", "--archive", url, "--allow-host", "127.0.0.1", "--delay", "0", *args,
+                        "--db", db_path)
+
+
 def test_pywb_backfill_gives_exactly_the_distinct_versions_and_a_rerun_adds_nothing(tmp_path, pywb):
     db_path = make_corpus(tmp_path / "corpus.db")
-    db = open_db(db_path)
-    client = ArchiveClient(pywb.url, delay=0, allow_hosts=("127.0.0.1",))
-    assert client.pywb
-    stats = backfill(db, client, per_year=2)
-    assert stats.new_versions == 8 and stats.same_text == 4  # 3+3+2 new; Alpha's v3 and the 3 toolbar captures
-    assert stats.captures_kept == 12 and stats.failed == 0
+    assert open_archive(pywb.url, allow_hosts=("127.0.0.1",)).pywb
+    stats = stats_of(history(db_path, pywb.url).stdout)
+    assert stats["new_versions"] == 8 and stats["same_text"] == 4  # 3+3+2 new; Alpha's v3 and the 3 toolbar captures
+    assert stats["captures_kept"] == 12 and stats["failed"] == 0
+    assert stats["requests"] == 15  # 3 CDX listings and 12 raw captures, nothing else (no robots.txt)
     check_history(db_path)
     before = counts(db_path)
-    again = backfill(db, ArchiveClient(pywb.url, delay=0, allow_hosts=("127.0.0.1",)), per_year=2)
-    assert again.new_versions == 0 and again.already_read == 12 and counts(db_path) == before
+    again = stats_of(history(db_path, pywb.url).stdout)
+    assert again["new_versions"] == 0 and again["already_read"] == 12 and counts(db_path) == before
+    assert again["requests"] == 3  # the listings only: no capture is read twice
 
 
 def test_internet_archive_flavour_through_the_command_backs_off_on_429(tmp_path, ia):
@@ -163,7 +180,8 @@ def test_cdx_formats_and_selection():
 
 def test_archive_on_loopback_must_be_allowed():
     with pytest.raises(InputError, match="allow-host"):
-        ArchiveClient("http://127.0.0.1:9/")
+        open_archive("http://127.0.0.1:9/")
+    assert open_archive("http://127.0.0.1:9/", allow_hosts=("127.0.0.1",)).base == "http://127.0.0.1:9"
     assert DATES == sorted(DATES)
 
 
