@@ -128,6 +128,11 @@ def test_internet_archive_flavour_through_the_command_backs_off_on_429(tmp_path,
                        "--db", db_path)
     assert "8 new versions" in out.stdout, out.stdout
     assert ia.requests[0] == ia.requests[1]  # the throttled CDX query was asked again after Retry-After
+    assert ia.times[1] - ia.times[0] >= 0.95  # ... after the second it asked for, not straight away
+    db = open_db(db_path)
+    retry = list(db["crawl_log"].rows_where("outcome = 'retry'"))
+    assert len(retry) == 1 and retry[0]["status"] == 429 and "retry after 1 s" in retry[0]["reason"]
+    db.conn.close()
     assert all("id_/" in p for p in ia.requests if p.startswith("/web/"))
     check_history(db_path)
     before = counts(db_path)
@@ -147,15 +152,68 @@ def test_killed_run_resumed_loses_nothing_and_duplicates_nothing(tmp_path, ia):
     proc.wait(10)
     partial = counts(db_path)
     assert partial[2] < 12  # the kill left work to do
+    db = open_db(db_path)
+    read_before = {r["capture_url"] for r in db["archive_captures"].rows}
+    killed_run = db.execute("select id, kind, status from crawls").fetchall()
+    db.conn.close()
+    assert read_before and [row[1:] for row in killed_run] == [("history", "running")]
+    asked_before = len(ia.requests)
     out = policycorpus("history", "--archive", ia.url, "--allow-host", "127.0.0.1", "--delay", "0", "--resume",
                        "--db", db_path)
     assert "skipped by --resume" in out.stdout
+    assert f"History run {killed_run[0][0]} finished" in out.stdout  # the killed run is continued, not a new one
     check_history(db_path)
     db = open_db(db_path)
     assert db["archive_captures"].count == 12
     dupes = db.execute("select count(*) from (select document_id, since from document_versions "
                        "group by 1, 2 having count(*) > 1)").fetchone()[0]
     assert dupes == 0
+    assert db.execute("select count(*) from (select document_id, text_hash from snapshots "
+                      "group by 1, 2 having count(*) > 1)").fetchone()[0] == 0
+    assert [(r["id"], r["status"]) for r in db["crawls"].rows] == [(killed_run[0][0], "finished")]
+    # no capture read before the kill is asked for again; every capture is read by one run or the other
+    asked_after = {ia.url + p for p in ia.requests[asked_before:] if p.startswith("/web/")}
+    assert not asked_after & read_before
+    assert read_before | asked_after == {r["capture_url"] for r in db["archive_captures"].rows}
+    assert db["archive_listings"].count == 3
+
+
+def test_a_history_run_logs_every_request_in_crawl_log_one_at_a_time_at_the_delay(tmp_path, ia):
+    db_path = make_corpus(tmp_path / "corpus.db")
+    out = policycorpus("history", "--archive", ia.url, "--allow-host", "127.0.0.1", "--delay", "0.3",
+                       "--db", db_path)
+    assert "history: documents 3/3 done" in out.stderr  # the progress line, as a crawl prints its own
+    db = open_db(db_path)
+    (run,) = db["crawls"].rows
+    assert run["kind"] == "history" and run["status"] == "finished" and f"History run {run['id']} " in out.stdout
+    log = list(db["crawl_log"].rows_where("crawl_id = ?", [run["id"]], order_by="id"))
+    assert not db["crawl_log"].count_where("crawl_id != ?", [run["id"]])
+    cdx = [r for r in log if "/cdx/search/cdx?" in r["url"] and r["outcome"] != "retry"]
+    captures = [r for r in log if "id_/" in r["url"]]
+    assert len(cdx) == 3 and len(captures) == 12 and len(log) == 16  # and the 429's retry row
+    assert all(r["outcome"] == "ok" and r["status"] == 200 and r["company_id"] for r in cdx + captures)
+    assert {r["url"] for r in captures} == {r["capture_url"] for r in db["archive_captures"].rows}
+    assert [r["outcome"] for r in log].count("retry") == 1 and log[0]["outcome"] == "retry"
+    assert log[0]["status"] == 429 and log[0]["url"] == cdx[0]["url"]
+    assert len(ia.requests) == 16 and run["pages"] == 15 and run["errors"] == 0
+    gaps = [b - a for a, b in zip(ia.times, ia.times[1:])]
+    # one request per --delay (measured here on arrival: a few ms of jitter either way), never two at once
+    assert min(gaps) >= 0.25 and sum(gaps[1:]) / len(gaps[1:]) >= 0.3 * 0.98, gaps
+    again = policycorpus("history", "--archive", ia.url, "--allow-host", "127.0.0.1", "--delay", "0", "-q",
+                         "--db", db_path)
+    assert not again.stderr.strip()  # -q: no progress line
+    runs = list(db["crawls"].rows_where(order_by="id"))
+    assert len(runs) == 2 and db["crawl_log"].count_where("crawl_id = ?", [runs[1]["id"]]) == 3  # the listings
+
+
+def test_crawl_resume_never_continues_a_history_run(tmp_path):
+    from crawler.commands import start_crawl, start_history_run
+
+    db = open_db(tmp_path / "corpus.db")
+    history_run = start_history_run(db, {}, resume=False)
+    with pytest.raises(InputError, match="nothing to resume"):
+        start_crawl(db, {}, resume=True)
+    assert start_history_run(db, {}, resume=True) == history_run  # the unfinished history run is continued
 
 
 def test_cdx_formats_and_selection():
