@@ -291,3 +291,27 @@ def test_a_moved_page_is_followed_through_the_known_url_and_the_recorded_redirec
     for url in others:  # the others are untouched by Gamma's old URL
         doc = next(db["documents"].rows_where("url = ?", [url]))
         assert db["snapshots"].count_where("document_id = ? and source = 'archive'", [doc["id"]]) in (2, 3)
+
+
+def test_a_capture_over_the_size_bound_is_logged_failed_and_read_again_by_the_next_run(tmp_path):
+    from archive_fixtures import Record
+
+    db_path = make_corpus(tmp_path / "corpus.db")
+    url = next(iter(POLICIES))
+    big = page("Alpha", 1).replace(b"</main>", b"<p>" + b"padding words " * 2000 + b"</p></main>")  # ~28 KB
+    server = InternetArchiveLike([Record(url, "20190315120000", 200, big)])
+    try:
+        out = history(db_path, server.url, "--company", "Alpha", "--max-size", "0.01")  # 10 KB
+        assert stats_of(out.stdout)["failed"] == 1 and stats_of(out.stdout)["new_versions"] == 0
+        db = open_db(db_path)
+        (capture,) = db["archive_captures"].rows
+        assert capture["outcome"] == "failed" and "max size" in capture["error"]
+        (logged,) = db["crawl_log"].rows_where("url like '%id_/%'")
+        assert logged["outcome"] == "too_large"
+        db.conn.close()
+        again = stats_of(history(db_path, server.url, "--company", "Alpha").stdout)
+        assert again["new_versions"] == 1 and again["already_read"] == 0  # a failed capture is read again
+    finally:
+        server.close()
+    db = open_db(db_path)
+    assert [r["outcome"] for r in db["archive_captures"].rows] == ["new_version"]
