@@ -33,11 +33,8 @@ from policycorpus.errors import InputError
 if TYPE_CHECKING:
     from policycorpus.extract import Extracted
 
-DEFAULT_ARCHIVE = "https://web.archive.org"
 IA_FIELDS = ("urlkey", "timestamp", "original", "mimetype", "statuscode", "digest", "length")
-MAX_CDX_BYTES = 20 * 1024 * 1024
-MAX_CAPTURE_BYTES = 10 * 1024 * 1024
-MAX_RETRY_AFTER = 120.0  # seconds of Retry-After honoured at most
+MAX_CDX_BYTES = 20 * 1024 * 1024  # a CDX listing's bound (a capture's: history --max-size, DOWNLOAD_MAXSIZE)
 _TIMESTAMP = re.compile(r"^\d{4,14}$")
 
 

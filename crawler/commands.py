@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any
 import click
 import sqlite_utils
 
-from crawler.settings import DEFAULT_CONTACT_URL, REDIS_LOST, REDIS_RETRY_SECONDS, RENDER_MODES, RenderUnavailable
+from crawler.settings import (
+    ARCHIVE_MAX_CAPTURE_MB,
+    DEFAULT_ARCHIVE,
+    DEFAULT_CONTACT_URL,
+    REDIS_LOST,
+    REDIS_RETRY_SECONDS,
+    RENDER_MODES,
+    RenderUnavailable,
+)
 from crawler.tally import CrawlTally, tally_from_db
 from policycorpus.companies import find_companies
 from policycorpus.db import inserted_id, open_db, transaction, utcnow
@@ -431,7 +439,7 @@ def company_documents(db: sqlite_utils.Database, company_names: tuple[str, ...])
 @click.option("--until", type=click.IntRange(1991, 2100), help="Last year of captures to read.")
 @click.option("--per-year", default=2, show_default=True, type=click.IntRange(1, 366),
               help="Captures with distinct content kept per document and year.")
-@click.option("--archive", default="https://web.archive.org", show_default=True,
+@click.option("--archive", default=DEFAULT_ARCHIVE, show_default=True,
               help="Web archive: the Internet Archive (no path) or a pywb collection, e.g. http://127.0.0.1:8080/my-coll.")
 @click.option("--resume", is_flag=True, help="Continue the last unfinished history run: documents an earlier run "
                                              "finished with the same archive and years are skipped.")
@@ -439,7 +447,7 @@ def company_documents(db: sqlite_utils.Database, company_names: tuple[str, ...])
 @click.option("--delay", default=1.0, show_default=True, type=click.FloatRange(0, 600),
               help="Seconds between two requests to the archive (one request at a time).")
 @click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(0.1, 600), help="Seconds per request.")
-@click.option("--max-size", default=10.0, show_default=True, type=click.FloatRange(0.01, 1024),
+@click.option("--max-size", default=ARCHIVE_MAX_CAPTURE_MB, show_default=True, type=click.FloatRange(0.01, 1024),
               help="Largest capture in MB (CDX listings: 20 MB); a larger one is logged as too_large.")
 @click.option("--contact-url", default=DEFAULT_CONTACT_URL, show_default=True, help="Contact URL in the User-Agent.")
 @click.option("--allow-private", is_flag=True, help="Allow an archive on a loopback/private address.")
@@ -463,9 +471,10 @@ def history(since, until, per_year, archive, resume, company_names, delay, timeo
 
     Politeness as in crawls, and the archive's rate limits: one request at a
     time, at most one per --delay seconds (1 s, the Internet Archive's
-    ask), 429 and 5xx answers retried after their Retry-After (else a
-    growing back-off), timeouts and size limits on every response, every
-    request kept on the archive's host and checked by the network guard.
+    ask), 429 and 5xx answers retried (a 429 or 503 after its Retry-After,
+    else a growing back-off, sending nothing else meanwhile), timeouts and
+    size limits on every response, every request kept on the archive's host
+    and checked by the network guard.
     Every request's outcome is in crawl_log under the run's crawls row
     (kind 'history'); a progress line shows while it runs (-q: none).
 

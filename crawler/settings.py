@@ -11,6 +11,9 @@ from policycorpus import __version__
 DEFAULT_CONTACT_URL = "https://github.com/policycorpus/policycorpus#crawler"
 REDIS_RETRY_SECONDS = 30.0  # distributed crawl: patience with an unreachable Redis before a worker stops
 REDIS_LOST = "redis_unavailable"  # the finish reason of a worker that gave up on Redis
+DEFAULT_ARCHIVE = "https://web.archive.org"  # `history --archive`: the Internet Archive (CDX server, id_ replay)
+ARCHIVE_MAX_CAPTURE_MB = 10.0  # `history --max-size`
+ARCHIVE_RETRY_AFTER_MAX = 120.0  # seconds of an archive's Retry-After honoured at most
 
 RESOLVER_SETTING = "TWISTED_DNS_RESOLVER" if hasattr(default_settings, "TWISTED_DNS_RESOLVER") else "DNS_RESOLVER"
 
@@ -179,7 +182,8 @@ def history_user_agent(contact_url: str) -> str:
 
 
 def history_settings(*, db_path: str, crawl_id: int, delay: float = 1.0, timeout: float = 30.0,
-                     max_size: int = 10 * 1024 * 1024, retries: int = 3, retry_after_max: float = 120.0,
+                     max_size: int = int(ARCHIVE_MAX_CAPTURE_MB * 1024 * 1024), retries: int = 3,
+                     retry_after_max: float = ARCHIVE_RETRY_AFTER_MAX,
                      allow_private: bool = False, allow_hosts: tuple[str, ...] | list[str] = (),
                      contact_url: str = DEFAULT_CONTACT_URL, progress: bool = True) -> dict:
     """The settings of a `policycorpus history` run (crawler/history.py): the crawl's safety, crawl_log, retries
