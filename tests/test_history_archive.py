@@ -206,6 +206,21 @@ def test_a_history_run_logs_every_request_in_crawl_log_one_at_a_time_at_the_dela
     assert len(runs) == 2 and db["crawl_log"].count_where("crawl_id = ?", [runs[1]["id"]]) == 3  # the listings
 
 
+def test_a_429_without_retry_after_backs_off_before_the_retry(tmp_path):
+    db_path = make_corpus(tmp_path / "corpus.db")
+    server = InternetArchiveLike(records(), throttle=1, retry_after=None)
+    try:
+        history_out = policycorpus("history", "--archive", server.url, "--allow-host", "127.0.0.1", "--delay", "0.3",
+                                   "--company", "Alpha", "-q", "--db", db_path)
+    finally:
+        server.close()
+    assert "0 failed" in history_out.stdout
+    assert server.requests[0] == server.requests[1] and server.times[1] - server.times[0] >= 1.15  # 4 x --delay
+    db = open_db(db_path)
+    (retry,) = db["crawl_log"].rows_where("outcome = 'retry'")
+    assert retry["status"] == 429 and "no Retry-After; backing off 1.2 s" in retry["reason"]
+
+
 def test_crawl_resume_never_continues_a_history_run(tmp_path):
     from crawler.commands import start_crawl, start_history_run
 
