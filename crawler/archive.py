@@ -1,4 +1,4 @@
-"""Backfilling documents' history from a web archive (CDX listing + raw `id_` captures).
+"""Backfilling documents' history from a web archive: CDX listings and raw `id_` captures (the pure part).
 
 Two CDX flavours are understood:
 
@@ -11,42 +11,30 @@ Two CDX flavours are understood:
 
 An archive URL without a path is the Internet Archive flavour, one with a path is a pywb collection.
 
-Fetching is a bounded, polite, sequential client (not Scrapy): one request at a time, at most one per
-`delay` seconds (1 s by default), a timeout and a size limit on every response, `Retry-After` honoured on 429
-and 503 (the Internet Archive's rate limiting) with a bounded number of retries, and redirects followed only
-within the archive's own host. Every URL passes crawler.safety's checks, so a loopback or private archive must
-be allowed explicitly (--allow-host / --allow-private).
+The fetching is a Scrapy crawl (crawler/history.py, `HistorySpider`): this module has what its callbacks
+decide with — parsing and selecting captures, the archive's URLs, dropping archive markup, extracting a
+capture, following a page that moved — and which documents a run reads.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import sqlite_utils
 
 from crawler.safety import check_url, parse_networks
-from policycorpus.archived import record_capture_outcome, save_archived
-from policycorpus.db import transaction, utcnow
 from policycorpus.errors import InputError
-from policycorpus.store import Fetched
 
 if TYPE_CHECKING:
     from policycorpus.extract import Extracted
 
-DEFAULT_ARCHIVE = "https://web.archive.org"
 IA_FIELDS = ("urlkey", "timestamp", "original", "mimetype", "statuscode", "digest", "length")
-MAX_CDX_BYTES = 20 * 1024 * 1024
-MAX_CAPTURE_BYTES = 10 * 1024 * 1024
-MAX_RETRY_AFTER = 120.0
-USER_AGENT = "PolicyCorpus-history/0.1 (+https://github.com/policycorpus; research; 1 request/s)"
+MAX_CDX_BYTES = 20 * 1024 * 1024  # a CDX listing's bound (a capture's: history --max-size, DOWNLOAD_MAXSIZE)
 _TIMESTAMP = re.compile(r"^\d{4,14}$")
 
 
@@ -169,32 +157,21 @@ def select_captures(captures: Iterable[Capture], per_year: int, since: int | Non
     return kept
 
 
-# --------------------------------------------------------------------------- the archive client
+# --------------------------------------------------------------------------- the archive's URLs
 
-class ArchiveClient:
-    """CDX listings and raw captures from one archive, one polite request at a time."""
+@dataclass(frozen=True)
+class Archive:
+    """One web archive: where its CDX API and its raw (`id_`) captures are."""
 
-    def __init__(self, base: str, *, delay: float = 1.0, timeout: float = 30.0, retries: int = 3,
-                 allow_private: bool = False, allow_hosts: tuple[str, ...] = (),
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        base = base.rstrip("/")
-        try:
-            self.networks = parse_networks(allow_hosts)
-        except ValueError as exc:
-            raise InputError(f"--allow-host: {exc}") from None
-        self.allow_private = allow_private
-        reason = check_url(base + "/", allow_private, self.networks)
-        if reason:
-            raise InputError(f"archive {base}: {reason}")
-        self.base = base
-        parts = urllib.parse.urlsplit(base)
-        self.host = parts.netloc
-        self.pywb = parts.path not in ("", "/")
-        self.delay, self.timeout, self.retries, self.sleep = delay, timeout, retries, sleep
-        self._last = 0.0
-        self.requests = 0
-        self._opener = urllib.request.build_opener(_SameHostRedirects(self))
-        self._no_redirects = urllib.request.build_opener(_NoRedirects())
+    base: str
+
+    @property
+    def pywb(self) -> bool:
+        return urllib.parse.urlsplit(self.base).path not in ("", "/")
+
+    @property
+    def netloc(self) -> str:
+        return urllib.parse.urlsplit(self.base).netloc.lower()
 
     def cdx_url(self, url: str, since: int | None = None, until: int | None = None) -> str:
         params = {"url": url, "output": "json"}
@@ -209,98 +186,19 @@ class ArchiveClient:
         prefix = self.base if self.pywb else self.base + "/web"
         return f"{prefix}/{capture.timestamp}id_/{capture.original}"
 
-    def list(self, url: str, since: int | None = None, until: int | None = None) -> list[Capture]:
-        status, body, _ = self.get(self.cdx_url(url, since, until), MAX_CDX_BYTES)
-        if status == 404:  # pywb and the IA answer 404 / empty for a URL never captured
-            return []
-        if status != 200:
-            raise ArchiveError(f"CDX query answered HTTP {status}")
-        return parse_cdx(body)
 
-    def get(self, url: str, max_bytes: int = MAX_CAPTURE_BYTES) -> tuple[int, bytes, str]:
-        """(status, body, content type); waits out 429/503 with Retry-After, at most `retries` times."""
-        for attempt in range(self.retries + 1):
-            status, body, ctype, retry_after = self._get_once(url, max_bytes)
-            if status not in (429, 503) or attempt == self.retries:
-                return status, body, ctype
-            self.sleep(min(retry_after if retry_after is not None else self.delay * 2 ** (attempt + 2),
-                           MAX_RETRY_AFTER))
-        raise AssertionError("unreachable")
-
-    def redirect_target(self, capture: Capture) -> str | None:
-        """Where a 3xx capture pointed (the archive's rewritten Location unwrapped), or None."""
-        reason = check_url(self.replay_url(capture), self.allow_private, self.networks)
-        if reason:
-            raise ArchiveError(reason)
-        wait = self._last + self.delay - time.monotonic()
-        if wait > 0:
-            self.sleep(wait)
-        self._last = time.monotonic()
-        self.requests += 1
-        req = urllib.request.Request(self.replay_url(capture), headers={"User-Agent": USER_AGENT})
-        try:
-            with self._no_redirects.open(req, timeout=self.timeout) as resp:
-                location = resp.headers.get("Location")
-        except urllib.error.HTTPError as exc:
-            location = exc.headers.get("Location") if exc.headers else None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise ArchiveError(f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}") from None
-        if not location:
-            return None
-        location = urllib.parse.urljoin(capture.original, location)
-        wrapped = re.search(r"/\d{4,14}(?:[a-z]{2}_)?/(https?://.+)$", location)
-        return wrapped.group(1) if wrapped else location
-
-    def _get_once(self, url: str, max_bytes: int) -> tuple[int, bytes, str, float | None]:
-        reason = check_url(url, self.allow_private, self.networks)
-        if reason:
-            raise ArchiveError(reason)
-        wait = self._last + self.delay - time.monotonic()
-        if wait > 0:
-            self.sleep(wait)
-        self._last = time.monotonic()
-        self.requests += 1
-        req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-        try:
-            with self._opener.open(req, timeout=self.timeout) as resp:
-                return resp.status, _read(resp, max_bytes), resp.headers.get("Content-Type", ""), None
-        except urllib.error.HTTPError as exc:
-            return exc.code, _read(exc, max_bytes), exc.headers.get("Content-Type", ""), _retry_after(exc.headers)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise ArchiveError(f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}") from None
-
-
-class ArchiveError(Exception):
-    """One archive request failed (recorded per capture; the backfill goes on)."""
-
-
-class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
-    def __init__(self, client: ArchiveClient):
-        self.client = client
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        parts = urllib.parse.urlsplit(newurl)
-        if parts.netloc != self.client.host or check_url(newurl, self.client.allow_private, self.client.networks):
-            return None  # the 3xx is returned as an HTTPError and the capture counts as failed
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-def _read(resp, max_bytes: int) -> bytes:
-    body = resp.read(max_bytes + 1)
-    if len(body) > max_bytes:
-        raise ArchiveError(f"response larger than {max_bytes} bytes")
-    return body
-
-
-def _retry_after(headers) -> float | None:
-    value = (headers.get("Retry-After") or "").strip() if headers else ""
-    return float(value) if value.isdigit() else None
-
+def open_archive(base: str, allow_private: bool = False, allow_hosts: Iterable[str] = ()) -> Archive:
+    """The archive at base, refused (InputError) where crawler.safety refuses it: a loopback or private archive
+    must be allowed with --allow-host or --allow-private, as for crawls."""
+    base = base.strip().rstrip("/")
+    try:
+        networks = parse_networks(allow_hosts)
+    except ValueError as exc:
+        raise InputError(f"--allow-host: {exc}") from None
+    reason = check_url(base + "/", allow_private, networks)
+    if reason:
+        raise InputError(f"archive {base}: {reason}")
+    return Archive(base)
 
 # --------------------------------------------------------------------------- archive markup
 
@@ -322,7 +220,51 @@ def strip_archive_markup(body: bytes) -> bytes:
     return _ARCHIVE_COMMENT.sub(b"", body)
 
 
-# --------------------------------------------------------------------------- the backfill
+# --------------------------------------------------------------------------- a page that moved
+
+REDIRECT_STATUSES = ("301", "302", "303", "307", "308")
+
+
+def moved_from_url(db: sqlite_utils.Database, doc: dict) -> str | None:
+    """The company's known policy URL, when it differs from the document's: where the page may have lived
+    before it moved (its captures that redirect to the document's URL tell)."""
+    company = db.table("companies").get(doc["company_id"])
+    old = (company.get("policy_url") or "").strip()
+    if not old or _same_page(old, doc["url"]) or not old.startswith(("http://", "https://")):
+        return None
+    return old
+
+
+def redirect_captures(captures: Iterable[Capture]) -> list[Capture]:
+    """The 3xx captures of a URL in time order: each is looked up (in turn) for where it pointed."""
+    return sorted((c for c in captures if c.status in REDIRECT_STATUSES), key=lambda c: c.timestamp)
+
+
+def redirect_target(location: str | None, original: str) -> str | None:
+    """Where a 3xx capture pointed: its Location, with the archive's rewriting (`/<timestamp>[xx_]/<url>`) undone."""
+    if not location:
+        return None
+    location = urllib.parse.urljoin(original, location)
+    wrapped = re.search(r"/\d{4,14}(?:[a-z]{2}_)?/(https?://.+)$", location)
+    return wrapped.group(1) if wrapped else location
+
+
+def moved_here(target: str | None, url: str) -> bool:
+    """Does a redirect to target lead to the document at url?"""
+    return _same_page(target, url)
+
+
+def captures_before(captures: Iterable[Capture], moved_at: str) -> list[Capture]:
+    """The 200 captures of the old URL from before it started redirecting: the document's earlier versions."""
+    return [c for c in captures if c.status == "200" and c.timestamp < moved_at]
+
+
+def _same_page(a: str | None, b: str) -> bool:
+    strip = lambda u: urllib.parse.urlsplit(u)._replace(fragment="").geturl().rstrip("/")  # noqa: E731
+    return bool(a) and strip(a) == strip(b)
+
+
+# --------------------------------------------------------------------------- what a run reads
 
 @dataclass
 class HistoryStats:
@@ -340,104 +282,46 @@ class HistoryStats:
     def as_dict(self) -> dict:
         return dict(self.__dict__)
 
-
-def backfill(db: sqlite_utils.Database, client: ArchiveClient, *, since: int | None = None, until: int | None = None,
-             per_year: int = 2, resume: bool = False, document_ids: list[int] | None = None,
-             progress: Callable[[str], None] | None = None) -> HistoryStats:
-    """Read every document's archived captures into its history; re-running reads nothing twice."""
-    stats = HistoryStats()
-    params = json.dumps({"since": since, "until": until, "per_year": per_year}, sort_keys=True)
-    for doc in _documents(db, document_ids):
-        if resume and db["archive_listings"].count_where("document_id = ? and archive = ? and params = ?",
-                                                         [doc["id"], client.base, params]):
-            stats.skipped_documents += 1
-            continue
-        stats.documents += 1
-        try:
-            listed = client.list(doc["url"], since, until)
-        except (ArchiveError, InputError) as exc:
-            stats.failed += 1
-            if progress:
-                progress(f"{doc['url']}: CDX listing failed ({exc})")
-            continue
-        listed = listed + _moved_from(db, client, doc, since, until)
-        kept = select_captures(listed, per_year, since, until)
-        stats.captures_listed += len(listed)
-        stats.captures_kept += len(kept)
-        for capture in kept:
-            _read_capture(db, client, doc, capture, stats)
-        with transaction(db):
-            db.table("archive_listings").upsert({"document_id": doc["id"], "archive": client.base, "params": params,
-                                                 "captures": len(kept), "done_at": utcnow()},
-                                                pk=("document_id", "archive", "params"))
-        if progress:
-            progress(f"{doc['url']}: {len(listed)} captures listed, {len(kept)} kept")
-    stats.requests = client.requests
-    return stats
+    @classmethod
+    def from_crawl(cls, stats: dict, skipped_documents: int = 0) -> HistoryStats:
+        """The figures of a history crawl from its Scrapy stats (`history/<name>`, the downloader's count)."""
+        out = cls(skipped_documents=skipped_documents, requests=int(stats.get("downloader/request_count", 0)))
+        for name in ("documents", "captures_listed", "captures_kept", "already_read", "new_versions", "same_text",
+                     "empty", "failed"):
+            setattr(out, name, int(stats.get(f"history/{name}", 0)))
+        return out
 
 
-def _moved_from(db: sqlite_utils.Database, client: ArchiveClient, doc: dict, since: int | None,
-                until: int | None) -> list[Capture]:
-    """Captures of the page before it moved to the document's URL.
-
-    The company's known policy URL, when it differs from the document's, is looked up too; if one of its
-    captures redirects to the document's URL, its 200 captures from before that redirect are the document's
-    earlier versions (read from the old URL)."""
-    company = db.table("companies").get(doc["company_id"])
-    old = (company.get("policy_url") or "").strip()
-    if not old or old == doc["url"] or not old.startswith(("http://", "https://")):
-        return []
-    try:
-        captures = client.list(old, since, until)
-        moved_at = None
-        for c in sorted((c for c in captures if c.status in ("301", "302", "307", "308")), key=lambda c: c.timestamp):
-            if _same_page(client.redirect_target(c), doc["url"]):
-                moved_at = c.timestamp
-                break
-    except (ArchiveError, InputError):
-        return []
-    if moved_at is None:
-        return []
-    return [c for c in captures if c.status == "200" and c.timestamp < moved_at]
+def listing_params(since: int | None, until: int | None, per_year: int) -> str:
+    """The listing's parameters as stored in archive_listings (what --resume compares)."""
+    return json.dumps({"since": since, "until": until, "per_year": per_year}, sort_keys=True)
 
 
-def _same_page(a: str | None, b: str) -> bool:
-    strip = lambda u: urllib.parse.urlsplit(u)._replace(fragment="").geturl().rstrip("/")  # noqa: E731
-    return bool(a) and strip(a) == strip(b)
-
-
-def _documents(db: sqlite_utils.Database, ids: list[int] | None) -> list[dict]:
+def documents_to_read(db: sqlite_utils.Database, archive: Archive, params: str, *, resume: bool = False,
+                      document_ids: list[int] | None = None) -> tuple[list[dict], int]:
+    """(documents to look up, how many --resume skips): every document with an http(s) URL, in id order, with
+    `old_url` set where the page may have moved; with resume, those an earlier run finished are left out."""
     where = "url like 'http://%' or url like 'https://%'"
-    rows = list(db["documents"].rows_where(where, order_by="id"))
-    return [r for r in rows if ids is None or r["id"] in ids]
+    docs = [r for r in db["documents"].rows_where(where, order_by="id") if document_ids is None or r["id"] in document_ids]
+    todo, skipped = [], 0
+    for doc in docs:
+        if resume and db["archive_listings"].count_where("document_id = ? and archive = ? and params = ?",
+                                                         [doc["id"], archive.base, params]):
+            skipped += 1
+            continue
+        todo.append({"id": doc["id"], "url": doc["url"], "company_id": doc["company_id"],
+                     "old_url": moved_from_url(db, doc)})
+    return todo, skipped
 
 
-def _read_capture(db: sqlite_utils.Database, client: ArchiveClient, doc: dict, capture: Capture,
-                  stats: HistoryStats) -> None:
-    if db["archive_captures"].count_where("document_id = ? and archive = ? and timestamp = ? and outcome != 'failed'",
-                                          [doc["id"], client.base, capture.timestamp]):
-        stats.already_read += 1
-        return
-    record = {"archive": client.base, "timestamp": capture.timestamp, "digest": capture.digest,
-              "capture_url": client.replay_url(capture), "captured_at": capture.captured_at}
-    try:
-        status, body, ctype = client.get(record["capture_url"])
-        if status != 200:
-            raise ArchiveError(f"HTTP {status}")
-        extracted = extract_capture(strip_archive_markup(body), doc["url"], ctype or capture.mime)
-    except ArchiveError as exc:
-        stats.failed += 1
-        record_capture_outcome(db, doc["id"], record, "failed", str(exc))
-        return
-    if not extracted.ok:
-        stats.empty += 1
-        record_capture_outcome(db, doc["id"], record, "empty", "; ".join(extracted.warnings))
-        return
-    fetched = Fetched(url=doc["url"], raw=body, content_type=ctype or capture.mime, blocks=extracted.blocks,
-                      title=extracted.title, http_status=status, extractor=extracted.extractor,
-                      language=extracted.language, dates=extracted.dates)
-    result = save_archived(db, doc["id"], fetched, record)
-    if result.new_snapshot:
-        stats.new_versions += 1
-    else:
-        stats.same_text += 1
+def already_read(db: sqlite_utils.Database, document_id: int, archive: Archive, capture: Capture) -> bool:
+    """A capture an earlier run read (a failed one is read again)."""
+    return bool(db["archive_captures"].count_where(
+        "document_id = ? and archive = ? and timestamp = ? and outcome != 'failed'",
+        [document_id, archive.base, capture.timestamp]))
+
+
+def capture_record(archive: Archive, capture: Capture) -> dict:
+    """The archive_captures facts of a capture (policycorpus.archived.save_archived's `capture`)."""
+    return {"archive": archive.base, "timestamp": capture.timestamp, "digest": capture.digest,
+            "capture_url": archive.replay_url(capture), "captured_at": capture.captured_at}

@@ -8,12 +8,20 @@ import logging
 import re
 import warnings
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 import sqlite_utils
 
-from crawler.settings import DEFAULT_CONTACT_URL, REDIS_LOST, REDIS_RETRY_SECONDS, RENDER_MODES, RenderUnavailable
+from crawler.settings import (
+    ARCHIVE_MAX_CAPTURE_MB,
+    DEFAULT_ARCHIVE,
+    DEFAULT_CONTACT_URL,
+    REDIS_LOST,
+    REDIS_RETRY_SECONDS,
+    RENDER_MODES,
+    RenderUnavailable,
+)
 from crawler.tally import CrawlTally, tally_from_db
 from policycorpus.companies import find_companies
 from policycorpus.db import inserted_id, open_db, transaction, utcnow
@@ -21,6 +29,9 @@ from policycorpus.options import UserError, db_option, quiet_option
 
 if TYPE_CHECKING:
     from redis import Redis
+    from scrapy.crawler import Crawler
+
+    from crawler.archive import HistoryStats
 
 # loggers of the libraries a crawl runs on, quiet without --verbose
 LIBRARY_LOGGERS = ("scrapy", "scrapy_redis", "scrapy_playwright", "playwright", "twisted", "py.warnings", "asyncio",
@@ -34,7 +45,7 @@ def start_crawl(db: sqlite_utils.Database, settings: dict, resume: bool, job: st
     A worker of a distributed crawl resumes its own last unfinished row (same --worker-id).
     """
     if resume:
-        where, params = "status != 'finished'", []
+        where, params = "status != 'finished' and coalesce(kind, 'crawl') = 'crawl'", []
         if worker:
             where, params = where + " and worker = ?", [worker]
         row = next(db["crawls"].rows_where(where, params, order_by="id desc", limit=1), None)
@@ -44,7 +55,8 @@ def start_crawl(db: sqlite_utils.Database, settings: dict, resume: bool, job: st
         db.table("crawls").update(row["id"], {"status": "running"})
         return row["id"], done
     crawl_id = inserted_id(db.table("crawls").insert({"started_at": utcnow(), "status": "running",
-                                                      "settings": json.dumps(settings), "job": job, "worker": worker}))
+                                                      "settings": json.dumps(settings), "job": job, "worker": worker,
+                                                      "kind": "crawl"}))
     return crawl_id, set()
 
 
@@ -77,9 +89,17 @@ def run_spider(settings: dict, companies: list[dict], crawl_id: int, verbose: bo
     """Run the spider in this process; returns Scrapy's finish reason and, for a worker that lost
     Redis, what happened. Without verbose, no library warning reaches the terminal: every outcome
     is in crawl_log, and the summary counts them."""
-    from scrapy.crawler import CrawlerProcess
-
     from crawler.spider import PolicySpider
+
+    crawler = run_crawler(PolicySpider, settings, verbose, companies=companies, crawl_id=crawl_id)
+    reason = crawler.stats.get_value("finish_reason") or "unknown"
+    return reason, crawler.stats.get_value("policycorpus/redis_error") or ""
+
+
+def run_crawler(spider_class: type, settings: dict, verbose: bool = False, **spider_args: Any) -> Crawler:
+    """Run one spider in this process (Twisted's reactor starts once per process: a command runs one crawl);
+    returns the finished Crawler, whose stats hold the finish reason and the spider's counts."""
+    from scrapy.crawler import CrawlerProcess
 
     if not verbose:
         warnings.filterwarnings("ignore")  # deprecations and notes of Scrapy, Twisted, playwright ...
@@ -87,11 +107,10 @@ def run_spider(settings: dict, companies: list[dict], crawl_id: int, verbose: bo
     if not verbose:  # the libraries' own log lines; the crawler's (e.g. Redis not answering) still show
         for name in LIBRARY_LOGGERS:
             logging.getLogger(name).setLevel(logging.ERROR)
-    crawler = process.create_crawler(PolicySpider)
-    process.crawl(crawler, companies=companies, crawl_id=crawl_id)
+    crawler = process.create_crawler(spider_class)
+    process.crawl(crawler, **spider_args)
     process.start()
-    reason = crawler.stats.get_value("finish_reason") or "unknown"
-    return reason, crawler.stats.get_value("policycorpus/redis_error") or ""
+    return crawler
 
 
 def end_crawl(db_path: str, crawl_id: int, status: str, done_companies: Iterable[dict] = ()) -> CrawlTally:
@@ -385,33 +404,82 @@ def import_docs(paths, company, sidecar, industry, country, dry_run, extract_tim
     sys.stdout.flush()
 
 
+def start_history_run(db: sqlite_utils.Database, settings: dict, resume: bool) -> int:
+    """The crawls row of a history run (kind 'history'); with resume, the last unfinished one is reopened, so
+    the resumed run's crawl_log continues under the same id."""
+    if resume:
+        row = next(db["crawls"].rows_where("status != 'finished' and kind = 'history'", order_by="id desc", limit=1),
+                   None)
+        if row is not None:
+            db.table("crawls").update(row["id"], {"status": "running"})
+            return int(row["id"])
+    return inserted_id(db.table("crawls").insert({"started_at": utcnow(), "status": "running", "kind": "history",
+                                                  "settings": json.dumps(settings)}, alter=True))
+
+
+def history_summary(crawl_id: int, status: str, stats: HistoryStats) -> str:
+    s = stats.as_dict()
+    return (f"History run {crawl_id} {status}: {s['documents']} documents read ({s['skipped_documents']} skipped by "
+            f"--resume), {s['captures_kept']} captures kept of {s['captures_listed']} listed, {s['new_versions']} new "
+            f"versions, {s['same_text']} with known text, {s['already_read']} already read, {s['empty']} empty, "
+            f"{s['failed']} failed, {s['requests']} requests (each in crawl_log, crawl_id {crawl_id}).")
+
+
+def company_documents(db: sqlite_utils.Database, company_names: tuple[str, ...]) -> list[int] | None:
+    """Ids of the named companies' documents (None: every document)."""
+    if not company_names:
+        return None
+    companies = find_companies(db, list(company_names))
+    return [r["id"] for r in db["documents"].rows_where(
+        "company_id in (%s)" % ",".join("?" * len(companies)), [c["id"] for c in companies])]
+
+
 @click.command()
 @click.option("--since", type=click.IntRange(1991, 2100), help="First year of captures to read.")
 @click.option("--until", type=click.IntRange(1991, 2100), help="Last year of captures to read.")
 @click.option("--per-year", default=2, show_default=True, type=click.IntRange(1, 366),
               help="Captures with distinct content kept per document and year.")
-@click.option("--archive", default="https://web.archive.org", show_default=True,
+@click.option("--archive", default=DEFAULT_ARCHIVE, show_default=True,
               help="Web archive: the Internet Archive (no path) or a pywb collection, e.g. http://127.0.0.1:8080/my-coll.")
-@click.option("--resume", is_flag=True, help="Skip documents an earlier run finished with the same archive and years.")
+@click.option("--resume", is_flag=True, help="Continue the last unfinished history run: documents an earlier run "
+                                             "finished with the same archive and years are skipped.")
 @click.option("--company", "company_names", multiple=True, help="Only this company's documents (repeatable).")
 @click.option("--delay", default=1.0, show_default=True, type=click.FloatRange(0, 600),
-              help="Seconds between two requests to the archive.")
+              help="Seconds between two requests to the archive (one request at a time).")
 @click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(0.1, 600), help="Seconds per request.")
+@click.option("--max-size", default=ARCHIVE_MAX_CAPTURE_MB, show_default=True, type=click.FloatRange(0.01, 1024),
+              help="Largest capture in MB (CDX listings: 20 MB); a larger one is logged as too_large.")
+@click.option("--contact-url", default=DEFAULT_CONTACT_URL, show_default=True, help="Contact URL in the User-Agent.")
 @click.option("--allow-private", is_flag=True, help="Allow an archive on a loopback/private address.")
 @click.option("--allow-host", "allow_hosts", multiple=True, metavar="ADDRESS[/BITS]",
               help="Allow this private or loopback address only (repeatable), e.g. --allow-host 127.0.0.1.")
+@click.option("-v", "--verbose", is_flag=True, help="Also show Scrapy's and Twisted's log and warnings.")
 @quiet_option
 @db_option
-def history(since, until, per_year, archive, resume, company_names, delay, timeout, allow_private, allow_hosts,
-            quiet, db_path):
+def history(since, until, per_year, archive, resume, company_names, delay, timeout, max_size, contact_url,
+            allow_private, allow_hosts, verbose, quiet, db_path):
     """Backfill each document's earlier versions from a web archive.
 
-    Lists every document URL's captures through the archive's CDX API, keeps
-    --per-year captures a year with distinct content (HTTP 200 only), reads
-    the raw captures (id_ mode, no archive banner), extracts them and stores
-    each new text as a snapshot dated by its capture time (source 'archive').
-    The current version of a document never moves back to an older capture.
-    Re-running reads no capture twice; --resume also skips finished documents.
+    A Scrapy crawl of the archive: lists every document URL's captures
+    through the archive's CDX API, keeps --per-year captures a year with
+    distinct content (HTTP 200 only), reads the raw captures (id_ mode, no
+    archive banner), extracts them and stores each new text as a snapshot
+    dated by its capture time (source 'archive'). The current version of a
+    document never moves back to an older capture. A page that moved is
+    followed through the company's known policy URL and the redirects its
+    captures recorded.
+
+    Politeness as in crawls, and the archive's rate limits: one request at a
+    time, at most one per --delay seconds (1 s, the Internet Archive's
+    ask), 429 and 5xx answers retried (a 429 or 503 after its Retry-After,
+    else a growing back-off, sending nothing else meanwhile), timeouts and
+    size limits on every response, every request kept on the archive's host
+    and checked by the network guard.
+    Every request's outcome is in crawl_log under the run's crawls row
+    (kind 'history'); a progress line shows while it runs (-q: none).
+
+    Re-running reads no capture twice; --resume continues a killed or
+    interrupted run, skipping the documents it finished.
 
     \b
     Example:
@@ -419,26 +487,42 @@ def history(since, until, per_year, archive, resume, company_names, delay, timeo
         policycorpus history --archive http://127.0.0.1:8080/my-coll --allow-host 127.0.0.1   # a local pywb
         policycorpus history --resume                           # after an interruption
     """
-    from crawler.archive import ArchiveClient, backfill
+    from crawler.archive import HistoryStats, documents_to_read, listing_params, open_archive
+    from crawler.settings import history_settings
 
     if since and until and since > until:
         raise UserError("--since is after --until")
+    web_archive = open_archive(archive, allow_private, allow_hosts)  # refused before any run row or request
     db = open_db(db_path)
-    ids = None
-    if company_names:
-        companies = find_companies(db, company_names)
-        ids = [r["id"] for r in db["documents"].rows_where(
-            "company_id in (%s)" % ",".join("?" * len(companies)), [c["id"] for c in companies])]
-    client = ArchiveClient(archive, delay=delay, timeout=timeout, allow_private=allow_private,
-                           allow_hosts=allow_hosts)
-    say = None if quiet else (lambda line: click.echo(line, err=True))
-    stats = backfill(db, client, since=since, until=until, per_year=per_year, resume=resume, document_ids=ids,
-                     progress=say)
-    s = stats.as_dict()
-    click.echo(f"history: {s['documents']} documents read ({s['skipped_documents']} skipped by --resume), "
-               f"{s['captures_kept']} captures kept of {s['captures_listed']} listed, {s['new_versions']} new "
-               f"versions, {s['same_text']} with known text, {s['already_read']} already read, {s['empty']} empty, "
-               f"{s['failed']} failed, {s['requests']} requests")
+    params = listing_params(since, until, per_year)
+    documents, skipped = documents_to_read(db, web_archive, params, resume=resume,
+                                           document_ids=company_documents(db, company_names))
+    options = {"archive": web_archive.base, "since": since, "until": until, "per_year": per_year, "delay": delay,
+               "timeout": timeout, "max_size": int(max_size * 1024 * 1024), "allow_private": allow_private,
+               "allow_hosts": list(allow_hosts), "contact_url": contact_url}
+    crawl_id = start_history_run(db, options, resume)
+    db.conn.close()
+    stats, status = HistoryStats(skipped_documents=skipped), "finished"
+    try:
+        if documents:
+            from crawler.history import HistorySpider
+
+            settings = history_settings(db_path=db_path, crawl_id=crawl_id, progress=not quiet,
+                                        **{k: v for k, v in options.items() if k not in ("archive", "since", "until",
+                                                                                        "per_year")})
+            crawler = run_crawler(HistorySpider, settings, verbose, documents=documents, archive=web_archive,
+                                  since=since, until=until, per_year=per_year, params=params)
+            stats = HistoryStats.from_crawl(crawler.stats.get_stats(), skipped)
+            status = "finished" if crawler.stats.get_value("finish_reason") == "finished" else "interrupted"
+        end_crawl(db_path, crawl_id, status)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            end_crawl(db_path, crawl_id, "interrupted")
+        raise
+    click.echo(history_summary(crawl_id, status, stats))
+    if status != "finished":
+        raise UserError(f"history run {crawl_id} was interrupted; continue it with 'policycorpus history --resume' "
+                        "(with the same --archive and years)")
 
 
 @click.command()
@@ -460,11 +544,6 @@ def reextract(company_names, quiet, db_path):
     from crawler.reextract import reextract as run
 
     db = open_db(db_path)
-    ids = None
-    if company_names:
-        companies = find_companies(db, company_names)
-        ids = [r["id"] for r in db["documents"].rows_where(
-            "company_id in (%s)" % ",".join("?" * len(companies)), [c["id"] for c in companies])]
-    stats = run(db, db_path, ids)
+    stats = run(db, db_path, company_documents(db, company_names))
     click.echo(f"reextract: {stats.snapshots} snapshots read, {stats.new_snapshots} new texts, "
                f"{stats.unchanged} unchanged, {stats.empty} extracted empty, {stats.no_raw} without raw bytes")

@@ -1,8 +1,12 @@
-"""Items the policy spider yields; each pipeline handles one kind."""
+"""Items the policy spider (and the history spider) yield; each pipeline handles one kind."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from policycorpus.store import Fetched
 
 
 @dataclass
@@ -51,3 +55,26 @@ class CompanyDoneItem:
     company_id: int
     pages: int
     policies: int
+
+
+@dataclass
+class ArchivedCaptureItem:
+    """One archive capture the history spider read: its extracted text (outcome 'read'), or why it gave none
+    ('empty', 'failed'); PolicyCorpus stores it with policycorpus.archived (ArchiveStorePipeline)."""
+
+    document_id: int
+    company_id: int
+    record: dict  # crawler.archive.capture_record: archive, timestamp, digest, capture_url, captured_at
+    outcome: str  # read, empty or failed
+    fetched: Fetched | None = None  # the capture's body and extracted blocks (outcome 'read')
+    error: str = ""
+
+
+@dataclass
+class ListingDoneItem:
+    """Every kept capture of a document has been read: what `history --resume` skips."""
+
+    document_id: int
+    archive: str
+    params: str  # crawler.archive.listing_params
+    captures: int

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, Self
 import sqlite_utils
 
 from crawler.corpusdb import CorpusConnection, corpus_connection
-from crawler.items import CandidateItem, CompanyDoneItem, LogItem
+from crawler.items import ArchivedCaptureItem, CandidateItem, CompanyDoneItem, ListingDoneItem, LogItem
+from policycorpus.archived import record_capture_outcome, record_listing_done, save_archived
 from policycorpus.db import transaction, utcnow
 from policycorpus.store import Fetched, save_document
 from policycorpus.structure import Block, join_blocks, sha256
@@ -118,3 +119,26 @@ class CompanyDonePipeline(_CorpusPipeline):
                     "pages": item.pages, "policies": item.policies, "finished_at": utcnow(),
                 }, pk=("crawl_id", "company_id"))
         return item
+
+
+class ArchiveStorePipeline(_CorpusPipeline):
+    """The history crawl's captures: each distinct text a snapshot dated by its capture time
+    (policycorpus.archived), every capture's outcome in archive_captures, finished documents in archive_listings."""
+
+    def process_item(self, item: Any, spider: Spider | None = None) -> Any:
+        if isinstance(item, ArchivedCaptureItem):
+            self.conn.flush()  # keep log rows ordered before the stored capture
+            self.crawler.stats.inc_value(f"history/{self.store(item)}")
+        elif isinstance(item, ListingDoneItem):
+            self.conn.flush()
+            record_listing_done(self.conn.db, item.document_id, item.archive, item.params, item.captures)
+        return item
+
+    def store(self, item: ArchivedCaptureItem) -> str:
+        """Store one capture; what came of it: new_versions, same_text, empty or failed."""
+        if item.outcome == "read" and item.fetched is not None:
+            result = save_archived(self.conn.db, item.document_id, item.fetched, item.record)
+            return "new_versions" if result.new_snapshot else "same_text"
+        outcome = "empty" if item.outcome == "empty" else "failed"
+        record_capture_outcome(self.conn.db, item.document_id, item.record, outcome, item.error)
+        return outcome

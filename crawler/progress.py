@@ -1,4 +1,5 @@
-"""A progress line on stderr during long crawls: companies done, pages fetched, policies found.
+"""A progress line on stderr during long crawls: companies done, pages fetched, policies found (a history
+run: documents done, requests, captures read, new versions).
 
 Its figures come from the crawl's tally (crawler/tally.py), the same counts as the final summary."""
 
@@ -57,7 +58,11 @@ class ProgressDisplay:
 
 
 def progress_line(spider: Spider, tally: CrawlTally, seconds: float) -> str:
-    """The figures of the final summary (crawler/tally.py), as they grow."""
+    """The figures of the final summary (crawler/tally.py), as they grow; a spider with a line of its own
+    (the history spider's progress_text) gives that."""
+    own = getattr(spider, "progress_text", None)
+    if callable(own):
+        return str(own(tally, seconds))
     states = getattr(spider, "state", {}).values()
     total = len(getattr(spider, "companies", []))
     done = sum(s.done for s in states)

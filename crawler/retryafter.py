@@ -1,6 +1,10 @@
 """Honour Retry-After: a 429 or 503 that asks to come back in at most POLICYCORPUS_RETRY_AFTER_MAX
 seconds is retried after that wait (within RETRY_TIMES), not straight away as Scrapy's RetryMiddleware
-would; a longer wait is left to the ordinary retry and, failing that, logged as http_error."""
+would; a longer wait is left to the ordinary retry and, failing that, logged as http_error.
+
+With POLICYCORPUS_RETRY_BACKOFF > 0 (the history crawl: the Internet Archive asks clients to back off on 429),
+a 429 or 503 without Retry-After waits that many seconds, doubled at each retry, instead of coming straight
+back (at most POLICYCORPUS_RETRY_AFTER_MAX)."""
 
 from __future__ import annotations
 
@@ -45,6 +49,8 @@ class RetryAfterMiddleware:
         self.max_delay = crawler.settings.getfloat("POLICYCORPUS_RETRY_AFTER_MAX", 30.0)
         self.max_retries = crawler.settings.getint("RETRY_TIMES", 2)
         self.enabled = crawler.settings.getbool("RETRY_ENABLED", True)
+        self.backoff = crawler.settings.getfloat("POLICYCORPUS_RETRY_BACKOFF", 0.0)
+        self.priority_adjust = crawler.settings.getint("RETRY_PRIORITY_ADJUST", -1)  # as Scrapy's RetryMiddleware
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -54,8 +60,10 @@ class RetryAfterMiddleware:
                                ) -> Request | Response:
         if not self.enabled or response.status not in RETRY_STATUSES or request.meta.get("dont_retry"):
             return response
-        delay = retry_after_seconds(response.headers.get(b"Retry-After"))
         retries = request.meta.get("retry_times", 0)
+        delay = retry_after_seconds(response.headers.get(b"Retry-After"))
+        if delay is None and self.backoff > 0:
+            delay = min(self.backoff * 2 ** retries, self.max_delay)
         if delay is None or delay > self.max_delay or retries >= self.max_retries:
             return response
         self.log(request, response, delay, retries + 1)
@@ -64,7 +72,7 @@ class RetryAfterMiddleware:
         await maybe_deferred_to_future(task.deferLater(reactor, delay, lambda: None))
         retry = request.replace(dont_filter=True)
         retry.meta["retry_times"] = retries + 1
-        retry.priority = request.priority - 1
+        retry.priority = request.priority + self.priority_adjust
         return retry
 
     def log(self, request: Request, response: Response, delay: float, attempt: int) -> None:
@@ -74,8 +82,15 @@ class RetryAfterMiddleware:
         conn.buffer("crawl_log", {
             "crawl_id": conn.crawl_id, "company_id": state.company_id if state else None, "url": request.url,
             "status": response.status, "outcome": "retry",
-            "reason": f"HTTP {response.status}: server asked to retry after {delay:g} s; retry {attempt} of "
-                      f"{self.max_retries} after that wait",
+            "reason": f"HTTP {response.status}: {asked(response, delay)}; retry {attempt} of {self.max_retries} "
+                      "after that wait",
             "content_type": (response.headers.get(b"Content-Type") or b"").decode("latin-1").lower(),
             "size": len(response.body), "elapsed_ms": None, "at": utcnow(), "worker": conn.worker,
         })
+
+
+def asked(response: Response, delay: float) -> str:
+    """What the wait before a retry comes from, for crawl_log."""
+    if response.headers.get(b"Retry-After"):
+        return f"server asked to retry after {delay:g} s"
+    return f"no Retry-After; backing off {delay:g} s"

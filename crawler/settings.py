@@ -1,4 +1,4 @@
-"""Scrapy settings for the policy crawl: polite and bounded by default."""
+"""Scrapy settings for the policy crawl and the history crawl: polite and bounded by default."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from policycorpus import __version__
 DEFAULT_CONTACT_URL = "https://github.com/policycorpus/policycorpus#crawler"
 REDIS_RETRY_SECONDS = 30.0  # distributed crawl: patience with an unreachable Redis before a worker stops
 REDIS_LOST = "redis_unavailable"  # the finish reason of a worker that gave up on Redis
+DEFAULT_ARCHIVE = "https://web.archive.org"  # `history --archive`: the Internet Archive (CDX server, id_ replay)
+ARCHIVE_MAX_CAPTURE_MB = 10.0  # `history --max-size`
+ARCHIVE_RETRY_AFTER_MAX = 120.0  # seconds of an archive's Retry-After honoured at most
 
 RESOLVER_SETTING = "TWISTED_DNS_RESOLVER" if hasattr(default_settings, "TWISTED_DNS_RESOLVER") else "DNS_RESOLVER"
 
@@ -77,6 +80,7 @@ BASE_SETTINGS: dict[str, Any] = {
     "POLICYCORPUS_ALLOW_HOSTS": [],  # addresses/networks allowed although private (test webs), e.g. 127.0.0.21/32
     "POLICYCORPUS_SITEMAPS": True,
     "POLICYCORPUS_RETRY_AFTER_MAX": 30.0,  # honour a Retry-After of at most this many seconds
+    "POLICYCORPUS_RETRY_BACKOFF": 0.0,  # >0: a 429/503 without Retry-After waits this, doubled per retry
     "POLICYCORPUS_PROGRESS_INTERVAL": 2.0,
     "POLICYCORPUS_EXTRACT_TIMEOUT": 10.0,  # seconds per document, in a worker process (policycorpus.extract)
     "POLICYCORPUS_EXTRACT_WORKERS": 2,  # worker processes (and threads waiting on them)
@@ -170,3 +174,56 @@ def render_settings(mode: str, browser: str | None, user_agent: str, max_renders
     if max_renders is not None:
         out["POLICYCORPUS_RENDER_MAX_PER_SITE"] = max_renders
     return out
+
+
+def history_user_agent(contact_url: str) -> str:
+    return (f"PolicyCorpus-history/{__version__} (research: earlier versions of published social media policies; "
+            f"at most 1 request/s; +{contact_url})")
+
+
+def history_settings(*, db_path: str, crawl_id: int, delay: float = 1.0, timeout: float = 30.0,
+                     max_size: int = int(ARCHIVE_MAX_CAPTURE_MB * 1024 * 1024), retries: int = 3,
+                     retry_after_max: float = ARCHIVE_RETRY_AFTER_MAX,
+                     allow_private: bool = False, allow_hosts: tuple[str, ...] | list[str] = (),
+                     contact_url: str = DEFAULT_CONTACT_URL, progress: bool = True) -> dict:
+    """The settings of a `policycorpus history` run (crawler/history.py): the crawl's safety, crawl_log, retries
+    and progress display, one request at a time to the archive, at most one per `delay` seconds (not randomised;
+    AutoThrottle only ever slows down), 429/5xx retried (Retry-After honoured up to retry_after_max, else a
+    backoff from 4 x delay), redirects kept on the archive's host, no robots.txt (the archive's APIs are
+    meant for programs) and no meta refresh (an archived page's refresh is not the archive's redirect)."""
+    middlewares = {**BASE_SETTINGS["DOWNLOADER_MIDDLEWARES"],
+                   "crawler.crawllog.LoggedRobotsTxtMiddleware": None,
+                   "crawler.history.ArchiveOnlyMiddleware": 60}
+    extensions = {**BASE_SETTINGS["EXTENSIONS"], "crawler.warcwriter.WarcAllExtension": None}
+    if not progress:
+        extensions["crawler.progress.ProgressDisplay"] = None
+    settings = dict(BASE_SETTINGS)
+    settings.update({
+        "BOT_NAME": "policycorpus-history",
+        "USER_AGENT": history_user_agent(contact_url),
+        "POLICYCORPUS_DB": db_path,
+        "POLICYCORPUS_CRAWL_ID": crawl_id,
+        "POLICYCORPUS_ALLOW_PRIVATE": allow_private,
+        "POLICYCORPUS_ALLOW_HOSTS": list(allow_hosts),
+        "ROBOTSTXT_OBEY": False,
+        "METAREFRESH_ENABLED": False,
+        "CONCURRENT_REQUESTS": 1,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": 1,
+        "DOWNLOAD_DELAY": delay,
+        "RANDOMIZE_DOWNLOAD_DELAY": False,
+        "AUTOTHROTTLE_ENABLED": True,
+        "AUTOTHROTTLE_START_DELAY": delay,
+        "AUTOTHROTTLE_MAX_DELAY": max(60.0, delay),
+        "DOWNLOAD_TIMEOUT": timeout,
+        "DOWNLOAD_MAXSIZE": max_size,
+        "RETRY_TIMES": retries,
+        "RETRY_HTTP_CODES": [429, 500, 502, 503, 504, 522, 524, 408],
+        "RETRY_PRIORITY_ADJUST": 1,  # a retried request goes next, before the next document's listing
+        "POLICYCORPUS_RETRY_AFTER_MAX": retry_after_max,
+        "POLICYCORPUS_RETRY_BACKOFF": max(4 * delay, 1.0),
+        "ITEM_PIPELINES": {"crawler.pipelines.CrawlLogPipeline": 100,
+                           "crawler.pipelines.ArchiveStorePipeline": 300},
+        "DOWNLOADER_MIDDLEWARES": middlewares,
+        "EXTENSIONS": extensions,
+    })
+    return settings

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -58,12 +59,15 @@ def demo_captures(web) -> list[ArchivedPage]:
 
 class InternetArchiveServer:
     """Answers as the Internet Archive documents its CDX server and id_ replay. The first `throttle` requests
-    get 429 with Retry-After: 1, as the Internet Archive rate-limits."""
+    get 429 with Retry-After: 1 (`retry_after`; None: without the header), as the Internet Archive rate-limits."""
 
-    def __init__(self, pages: list[ArchivedPage], throttle: int = 0, host: str = "127.0.0.1"):
+    def __init__(self, pages: list[ArchivedPage], throttle: int = 0, host: str = "127.0.0.1",
+                 retry_after: str | None = "1"):
         self.pages = pages
         self.throttle = throttle
+        self.retry_after = retry_after
         self.requests: list[str] = []
+        self.times: list[float] = []  # time.monotonic() of each request, in the order of `requests`
         self.server = ThreadingHTTPServer((host, 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -87,10 +91,12 @@ class InternetArchiveServer:
                 pass
 
             def do_GET(self):
+                archive.times.append(time.monotonic())
                 archive.requests.append(self.path)
                 if archive.throttle > 0:
                     archive.throttle -= 1
-                    return self._send(429, b"Too Many Requests", "text/plain", {"Retry-After": "1"})
+                    asked = {"Retry-After": archive.retry_after} if archive.retry_after else {}
+                    return self._send(429, b"Too Many Requests", "text/plain", asked)
                 parts = urllib.parse.urlsplit(self.path)
                 if parts.path == "/cdx/search/cdx":
                     return self._cdx(urllib.parse.parse_qs(parts.query))

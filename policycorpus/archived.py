@@ -64,6 +64,14 @@ def record_capture_outcome(db: sqlite_utils.Database, document_id: int, capture:
             "checked_at": utcnow(), "error": (error or "")[:500] or None})
 
 
+def record_listing_done(db: sqlite_utils.Database, document_id: int, archive: str, params: str, captures: int) -> None:
+    """Every kept capture of the document has been read with these listing parameters (what --resume skips)."""
+    with transaction(db):
+        db.table("archive_listings").upsert({"document_id": document_id, "archive": archive, "params": params,
+                                             "captures": captures, "done_at": utcnow()},
+                                            pk=("document_id", "archive", "params"))
+
+
 def _forget_failure(db: sqlite_utils.Database, document_id: int, capture: dict) -> None:
     """A capture that failed before is read again by the next run; its old row gives way."""
     db.execute("delete from archive_captures where document_id = ? and archive = ? and timestamp = ?",

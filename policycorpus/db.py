@@ -213,7 +213,8 @@ TABLES: list[Table] = [
     ),
     Table(
         "crawls",
-        "One row per run of `policycorpus crawl`.",
+        "One row per run of `policycorpus crawl` or `policycorpus history` (kind); crawl_log and the tallies "
+        "below are per run.",
         [
             C("id", int, "Row id."),
             C("started_at", str, "UTC start time."),
@@ -226,6 +227,9 @@ TABLES: list[Table] = [
             C("errors", int, "Requests that failed (refusals, robots.txt rules and a missing sitemap.xml aside)."),
             C("job", str, "Name of the distributed crawl (`crawl --redis --job`) this run was a worker of; null for a single-process crawl."),
             C("worker", str, "Worker id of this run in a distributed crawl (`crawl --worker-id`); null for a single-process crawl."),
+            C("kind", str, "crawl (a `policycorpus crawl`; null in corpora made before this column) or history (a "
+                           "`policycorpus history` run: its crawl_log rows are the archive's CDX, redirect and "
+                           "capture requests)."),
         ],
     ),
     Table(
@@ -266,7 +270,7 @@ TABLES: list[Table] = [
         "Every request's outcome: fetched, failed, filtered or refused, with the reason.",
         [
             C("id", int, "Row id."),
-            C("crawl_id", int, "The crawl the request belongs to."),
+            C("crawl_id", int, "The crawl (or history run: crawls.kind) the request belongs to."),
             C("company_id", int, "The company being crawled."),
             C("url", str, "Requested URL."),
             C("status", int, "HTTP status, null when no response arrived."),
