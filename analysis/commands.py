@@ -281,6 +281,8 @@ def cluster(method, backend, function_weight, modality_weight, embedding_model, 
 
 def run_report(run: ClusterRun, seconds: float) -> list[str]:
     """The text summary of a cluster run: counts, how k was chosen, outliers, then one block per cluster."""
+    from analysis.cluster import ONE_ORGANIZATION_SHARE
+
     model, summaries, selection = run.model, run.summaries, run.selection
     quality = "n/a" if model.quality_ is None else f"{model.quality_:.3f}"
     lines = [f"Cluster run {run.run_id}: {len(model.labels_)} clauses, {model.n_clusters_} clusters "
@@ -314,6 +316,8 @@ def run_report(run: ClusterRun, seconds: float) -> list[str]:
         top = s.top_category or "-"
         flag = "NEW " if s.novel else ""
         cohesion = "" if s.coherence is None else f"  coherence {s.coherence:.2f}"
+        if s.largest_company_share > ONE_ORGANIZATION_SHARE:
+            cohesion += f" (one organization: {s.largest_company_share:.0%})"
         lines.append(f"  {flag}#{s.cluster:<3} {s.size:>6} clauses  {len(s.companies):>3} orgs  {top}:{s.category_overlap:.0%}"
                      f"{cohesion}  {s.label}")
         if s.examples:

@@ -202,3 +202,12 @@ def test_summarise_refuses_a_mismatched_clause_list(corpus):
     run = run_clustering(open_db(corpus), n_clusters=3)
     with pytest.raises(ValueError, match="fitted on 90 clauses"):
         summarise(run.model, run.clauses[:-1])
+
+
+def test_a_cluster_mostly_from_one_organization_has_no_coherence():
+    """More than 75 % of members from one organization: the cluster describes a document, not a clause type."""
+    from analysis.cluster import ONE_ORGANIZATION_SHARE, coherence
+
+    assert coherence(1.0, 0.8, 0.9) == 0.0
+    assert coherence(1.0, 0.8, ONE_ORGANIZATION_SHARE) == 0.8
+    assert coherence(0.5, 0.8, 0.2) == 0.4
