@@ -16,7 +16,7 @@ from policycorpus.keys import clause_keys
 from policycorpus.structure import Block, blocks_from_json
 from taxonomy.coverage import CellCalibration, cell_states
 from taxonomy.evaluate import CARD_CATEGORY_FIGURES
-from taxonomy.model import Tagger, TaggerModel, load_model
+from taxonomy.model import TaggedResult, Tagger, TaggerModel, load_model
 from taxonomy.segment import CLAUSE, SEGMENTER_VERSION, Clause, blocks_from_text, clauses_from_units, segment_blocks
 from taxonomy.taxonomy import Taxonomy, load_taxonomy
 from taxonomy.training import DEFAULT_MODEL_PATH
@@ -381,14 +381,56 @@ def tag_snapshots(db: sqlite_utils.Database, model: Tagger | None = None, progre
     return {"snapshots": len(todo), "clauses": tagged_clauses, "tags": tag_rows, "version": model.version}
 
 
+def carried_over_tags(db: sqlite_utils.Database, model_version: str, keys: Sequence[str],
+                      exclude_snapshots: Sequence[int] = ()) -> dict[str, TaggedResult]:
+    """What this model version already gave the clauses of these keys in another snapshot of their document.
+
+    A clause key holds its document, normalised text and occurrence, so a clause that is unchanged or moved in
+    a new version of a policy keeps the tags, modality and scores of the version tagged first: categories do
+    not flicker on clauses that did not change when their neighbours did (the tagger reads context)."""
+    found: dict[str, TaggedResult] = {}
+    wanted = sorted(set(keys))
+    skip = set(exclude_snapshots)
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        rows = db.execute(
+            f"select id, key, snapshot_id, modality, modality_score, scores from clauses where key in "
+            f"({','.join('?' * len(chunk))}) and model_version = ? order by id", [*chunk, model_version]).fetchall()
+        first = {}
+        for row in rows:
+            if row[2] not in skip and row[3] is not None and row[1] not in first:
+                first[row[1]] = row
+        labels: dict[int, dict[str, float]] = {row[0]: {} for row in first.values()}
+        if labels:
+            for clause_id, category, score in db.execute(
+                    f"select clause_id, category, score from tags where model_version = ? and clause_id in "
+                    f"({','.join('?' * len(labels))})", [model_version, *labels]):
+                labels[clause_id][category] = score
+        for key, row in first.items():
+            found[key] = TaggedResult(labels=labels[row[0]], modality=row[3] or "", modality_score=row[4] or 0.0,
+                                      scores=json.loads(row[5]) if row[5] else {})
+    return found
+
+
 def _tag_batch(db: sqlite_utils.Database, model: Tagger, snapshot_ids: list[int],
                calibration: CellCalibration | None = None) -> tuple[int, int]:
     marks = ",".join("?" * len(snapshot_ids))
     rows = db.execute(
-        f"select id, kind, text, heading_path, lead_in, snapshot_id from clauses where snapshot_id in ({marks}) "
+        f"select id, kind, text, heading_path, lead_in, snapshot_id, key from clauses where snapshot_id in ({marks}) "
         "order by snapshot_id, position", snapshot_ids).fetchall()
     records = [{"text": r[2], "context": r[2], "heading": r[3] or "", "lead_in": r[4] or ""} for r in rows]
-    results = model.tag(records, [r[1] == CLAUSE for r in rows], documents=[r[5] for r in rows])
+    results = list(model.tag(records, [r[1] == CLAUSE for r in rows], documents=[r[5] for r in rows]))
+    carried = carried_over_tags(db, model.version, [r[6] for r in rows if r[1] == CLAUSE and r[6]], snapshot_ids)
+    first_in_batch: dict[str, int] = {}
+    for i, r in enumerate(rows):
+        if r[1] != CLAUSE or not r[6]:
+            continue
+        if r[6] in carried:
+            results[i] = carried[r[6]]
+        elif r[6] in first_in_batch:  # several versions of one policy tagged together: the first one's tags
+            results[i] = results[first_in_batch[r[6]]]
+        else:
+            first_in_batch[r[6]] = i
     tags = [
         {"clause_id": r[0], "category": cat, "score": score, "model_version": model.version}
         for r, res in zip(rows, results) for cat, score in res.labels.items()

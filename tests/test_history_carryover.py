@@ -148,3 +148,33 @@ def test_a_modified_clause_inherits_nothing_and_is_queued_again(reviewed_then_re
     history = [d for d in rv.decisions(store) if d["clause_key"] == before[VIEWS_OLD]["key"]]
     assert [d["action"] for d in history] == ["add", "modality"]
     assert before[VIEWS_OLD]["key"] not in {r[0] for r in reviewed.execute("select clause_key from current_clauses")}
+
+
+def test_model_tags_of_unchanged_and_moved_clauses_carry_over_even_where_context_would_change_them(tmp_path):
+    """The tagger reads a clause's context, so a clause whose neighbours changed could be read differently in the
+    new version. Its tags, modality and scores come from the version tagged first instead: version 1's stored
+    tags are altered here (as another reading of its context would), and version 2's unchanged and moved clauses
+    show the altered tags, while the reworded clause gets the model's own."""
+    db = open_db(tmp_path / "corpus.db")
+    company = db["companies"].insert({"name": "Harbour Co", "slug": "harbour-co"}).last_pk
+    crawl_version(db, company, VERSION_1, "2024-01-10T09:00:00+00:00")
+    version = db.execute("select model_version from clauses where model_version is not null limit 1").fetchone()[0]
+    for text in (SHARE, SPEAK, VIEWS_OLD):
+        clause_id = db.execute("select id from clauses where text = ?", [text]).fetchone()[0]
+        db.execute("delete from tags where clause_id = ?", [clause_id])
+        db["tags"].insert({"clause_id": clause_id, "category": "training", "score": 0.61, "model_version": version})
+        db.execute("update clauses set modality = 'permission', modality_score = 0.5, scores = ? where id = ?",
+                   [json.dumps({"training": 0.61}), clause_id])
+    db.conn.commit()
+    crawl_version(db, company, VERSION_2, "2025-03-01T09:00:00+00:00")
+
+    def tags_in_version_2(text: str) -> tuple[dict, str]:
+        clause_id, modality = db.execute("select c.id, c.modality from clauses c join snapshots s on s.id = "
+                                         "c.snapshot_id where c.text = ? order by s.id desc limit 1", [text]).fetchone()
+        return dict(db.execute("select category, score from tags where clause_id = ? and model_version = ?",
+                               [clause_id, version]).fetchall()), modality
+
+    assert tags_in_version_2(SHARE) == ({"training": 0.61}, "permission")  # unchanged
+    assert tags_in_version_2(SPEAK) == ({"training": 0.61}, "permission")  # moved
+    reworded_tags, reworded_modality = tags_in_version_2(VIEWS_NEW)
+    assert "training" not in reworded_tags and reworded_modality != "permission"
