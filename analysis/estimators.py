@@ -42,6 +42,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from analysis.representations import (  # noqa: F401  (re-exported: part of the public API of analysis.estimators)
     DEFAULT_EMBEDDING_MODEL,
     TOKEN_PATTERN,
+    RandomState,
     SentenceEmbedder,
     StaticEmbedder,
     TfidfLSA,
@@ -61,7 +62,6 @@ FUNCTION_REPRESENTATIONS = ("function", "function-embedding", "function-static")
 PROJECTIONS = ("pca", "tsne", "umap")
 # What the clusterer reads: clause texts, or a numeric matrix of precomputed vectors (array or sparse)
 ClauseInput: TypeAlias = Sequence[str] | np.ndarray | sparse.spmatrix
-RandomState: TypeAlias = int | np.random.RandomState | None  # scikit-learn's random_state
 
 
 class CTfidfLabeller(BaseEstimator):
