@@ -85,15 +85,20 @@ class PhraseMatcher:
             return False
         return all(self._token_matches(tokens[i + j], p) for j, p in enumerate(rest))
 
-    def _candidates(self, token: str) -> list[tuple[tuple[str, ...], int]]:
-        """Phrases that can start with this token (memoised: tokens repeat across clauses)."""
+    def _candidates(self, token: str) -> list[tuple[list[str] | None, tuple[str, ...], int]]:
+        """Phrases that can start with this token (memoised: tokens repeat across clauses).
+
+        Each is (rest as a list when it has no prefix pattern, so one slice
+        comparison checks it; else None), its rest, its category.
+        """
         hit = self._memo.get(token)
         if hit is None:
-            hit = list(self.exact.get(token, ()))
+            found = list(self.exact.get(token, ()))
             for n in self.prefix_lengths:
                 if n > len(token):
                     break
-                hit.extend(self.prefix.get(token[:n], ()))
+                found.extend(self.prefix.get(token[:n], ()))
+            hit = [(None if any(p.endswith("*") for p in rest) else list(rest), rest, k) for rest, k in found]
             if len(self._memo) < 500_000:
                 self._memo[token] = hit
         return hit
@@ -103,9 +108,11 @@ class PhraseMatcher:
         found: dict[int, int] = {}
         candidates = self._candidates
         for i, token in enumerate(tokens):
-            for rest, k in candidates(token):
-                if not rest or self._rest_matches(tokens, i + 1, rest):
-                    found[k] = found.get(k, 0) + 1
+            for plain, rest, k in candidates(token):
+                if rest and not (tokens[i + 1: i + 1 + len(rest)] == plain if plain is not None
+                                 else self._rest_matches(tokens, i + 1, rest)):
+                    continue
+                found[k] = found.get(k, 0) + 1
         return found
 
     def __getstate__(self):
@@ -141,6 +148,58 @@ def _transform_unique(vectorizer, texts: list[str]):
     index: dict[str, int] = {}
     rows = [index.setdefault(t, len(index)) for t in texts]
     return vectorizer.transform(list(index))[rows]
+
+
+_CHAR_CACHE_LIMIT = 200_000  # distinct words whose n-gram columns are remembered
+
+
+def _word_char_columns(vectorizer: TfidfVectorizer, word: str) -> list[int]:
+    """The vocabulary columns of a word's padded character n-grams, as ``char_wb`` makes them, in order."""
+    vocabulary = vectorizer.vocabulary_
+    min_n, max_n = vectorizer.ngram_range
+    w = f" {word} "
+    columns = []
+    for n in range(min_n, max_n + 1):
+        for offset in range(max(1, len(w) - n + 1)):
+            column = vocabulary.get(w[offset: offset + n])
+            if column is not None:
+                columns.append(column)
+        if len(w) <= n:  # a word shorter than n counts once, as in scikit-learn
+            break
+    return columns
+
+
+def _analyses_word_by_word(vectorizer: TfidfVectorizer) -> bool:
+    """True if ``_char_wb_transform`` computes exactly what this vectorizer's ``transform`` does."""
+    return (vectorizer.analyzer == "char_wb" and vectorizer.input == "content" and vectorizer.lowercase
+            and vectorizer.preprocessor is None and vectorizer.strip_accents is None and not vectorizer.binary)
+
+
+def _char_wb_transform(vectorizer: TfidfVectorizer, texts: list[str], cache: dict[str, list[int]]):
+    """``vectorizer.transform(texts)`` for a fitted ``char_wb`` TF-IDF vectorizer, computed word by word.
+
+    ``char_wb`` n-grams never cross a word boundary, so a text's counts are the
+    sum of its words' and each distinct word is analysed once (``cache``):
+    the slicing and vocabulary look-ups of every n-gram of every clause were
+    nearly half of the tagging time. The count matrix is built exactly as
+    scikit-learn builds it (same dtype, canonical sorted indices) and goes
+    through the vectorizer's own TF-IDF step, so the output is identical.
+    """
+    columns: list[int] = []
+    indptr = [0]
+    for text in texts:
+        for word in text.lower().split():
+            hit = cache.get(word)
+            if hit is None:
+                hit = _word_char_columns(vectorizer, word)
+                if len(cache) < _CHAR_CACHE_LIMIT:
+                    cache[word] = hit
+            columns.extend(hit)
+        indptr.append(len(columns))
+    counts = sp.csr_array((np.ones(len(columns), dtype=vectorizer.dtype), np.asarray(columns, dtype=np.int32),
+                           np.asarray(indptr, dtype=np.int32)), shape=(len(texts), len(vectorizer.vocabulary_)))
+    counts.sum_duplicates()  # also sorts the indices of each row
+    return vectorizer._tfidf.transform(counts, copy=False)
 
 
 class ClauseFeaturizer(BaseEstimator, TransformerMixin):
@@ -198,6 +257,19 @@ class ClauseFeaturizer(BaseEstimator, TransformerMixin):
         self.heading_matcher_ = PhraseMatcher([list(c.headings) + list(c.phrases) for c in tax.categories])
         return self
 
+    def _char_transform(self, texts: list[str]):
+        vectorizer = self.char_
+        assert vectorizer is not None
+        if not _analyses_word_by_word(vectorizer):
+            return vectorizer.transform(texts)
+        cache = self.__dict__.setdefault("_char_columns", {})
+        return _char_wb_transform(vectorizer, texts, cache)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_char_columns", None)  # a cache, rebuilt on use
+        return state
+
     def _path(self) -> str:
         return str(self.taxonomy_path or TAXONOMY_PATH)
 
@@ -209,7 +281,7 @@ class ClauseFeaturizer(BaseEstimator, TransformerMixin):
         last_headings = [h.rsplit(" > ", 1)[-1] for h in headings]
         blocks = [self.word_.transform(texts)]
         if self.char_ is not None:
-            blocks.append(self.char_.transform(texts) * self.char_weight)
+            blocks.append(self._char_transform(texts) * self.char_weight)
         blocks.append(_transform_unique(self.heading_, headings) * self.heading_weight)
         blocks.append(_transform_unique(self.lead_, leads) * self.lead_in_weight)
         blocks.append(text_matcher.transform(texts) * self.phrase_weight)

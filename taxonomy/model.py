@@ -280,12 +280,16 @@ class TaggerModel:
         chosen = self.tagger.decide(P, taggable, documents)
         modalities = self.modality.predict_with_score(records)
         out = []
-        for i in range(len(records)):
-            labels = {self.categories[k]: round(float(P[i, k]), 4) for k in np.flatnonzero(chosen[i])}
+        categories = self.categories
+        kept = (P >= SCORE_FLOOR).tolist()
+        for i, (row, chosen_row, kept_row) in enumerate(zip(P.tolist(), chosen.tolist(), kept)):
+            if not taggable[i]:
+                out.append(TaggedResult({}, "information", 1.0, {}))
+                continue
+            labels = {categories[k]: round(row[k], 4) for k, c in enumerate(chosen_row) if c}
             labels = dict(sorted(labels.items(), key=lambda kv: -kv[1]))
-            modality, mscore = modalities[i] if taggable[i] else ("information", 1.0)
-            scores = {self.categories[k]: round(float(P[i, k]), 4) for k in np.flatnonzero(P[i] >= SCORE_FLOOR)} \
-                if taggable[i] else {}
+            modality, mscore = modalities[i]
+            scores = {categories[k]: round(row[k], 4) for k, keep in enumerate(kept_row) if keep}
             out.append(TaggedResult(labels, modality, mscore, scores))
         return out
 

@@ -123,6 +123,42 @@ def test_phrase_matcher_handles_multiword_and_wildcard_phrases():
     m = PhraseMatcher([["two-factor", "official account*"], ["#"]])
     assert m.counts("Enable two-factor authentication on official accounts. #tips") == {0: 2, 1: 1}
     assert m.counts("An account that is official") == {}
+    # a phrase whose rest is exact and one whose rest is a prefix, both starting with the same word
+    m = PhraseMatcher([["report to your manager"], ["report abus*"]])
+    assert m.counts("Report abuse; report to your manager; report to your team") == {0: 1, 1: 1}
+    assert m.counts("report to your") == {}
+
+
+CHAR_TEXTS = ["", "   ", "a", "of", "x\ty  z\nw", "naïve café İstanbul", "emoji 😀 ok", "ok ok ok ok",
+              "two-factor authentication for every official account",
+              "supercalifragilistic " * 30, "Mixed CASE Words And #tags @handles"]
+
+
+def test_char_ngrams_counted_word_by_word_equal_scikit_learns():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from taxonomy.features import _char_wb_transform
+
+    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, min_df=1,
+                                 dtype=np.float32).fit(CHAR_TEXTS[5:] + ["an official account", "of a"])
+    cache: dict = {}
+    for _ in range(2):  # the second pass reads every word from the cache
+        ours = _char_wb_transform(vectorizer, CHAR_TEXTS, cache)
+        theirs = vectorizer.transform(CHAR_TEXTS)
+        assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
+        np.testing.assert_array_equal(ours.indptr, theirs.indptr)
+        np.testing.assert_array_equal(ours.indices, theirs.indices)
+        np.testing.assert_array_equal(ours.data, theirs.data)  # bit for bit, not approximately
+    assert "of" in cache
+
+
+def test_featurizer_cache_is_not_saved_with_the_model():
+    import pickle
+
+    featurizer = get_model().tagger.featurizer_
+    featurizer.transform([{"text": "Never share your password."}])
+    assert featurizer.__dict__.get("_char_columns")
+    assert "_char_columns" not in pickle.loads(pickle.dumps(featurizer)).__dict__
 
 
 def test_document_rule_gives_an_uncovered_category_to_its_best_clause():
