@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 DB     ?= demo-out/corpus.db
 PORT   ?= 8631
 
-.PHONY: install demo demo-pipeline test test-fast lint evaluate model bench docs clean
+.PHONY: install demo demo-pipeline test test-fast lint evaluate model model-embeddings bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,17 @@ model: $(STAMP)
 	$(BIN)/policycorpus taxonomy train $(OWNDOCS) $(REALDEV) --units $(GOLD)/units.jsonl --labels $(GOLD)/labels.jsonl \
 	  -o taxonomy/models/default.joblib
 	$(MAKE) evaluate
+
+# The optional embeddings model, trained and cross-validated the same way (the venv needs the extra:
+# .venv/bin/pip install -e '.[embeddings]'); its card and cell thresholds land beside it.
+EMBEDDINGS_MODEL := taxonomy/models/embeddings.joblib
+model-embeddings: $(STAMP)
+	@test -f $(GOLD)/units.jsonl || { echo "gold set not found at $(GOLD)"; exit 1; }
+	$(BIN)/python -m taxonomy.realdev $(REALCORPUS) -o demo-out/realdev >/dev/null
+	$(BIN)/policycorpus taxonomy train $(OWNDOCS) $(REALDEV) --units $(GOLD)/units.jsonl --labels $(GOLD)/labels.jsonl \
+	  --backend embeddings -o $(EMBEDDINGS_MODEL)
+	$(BIN)/python -m taxonomy.crossval $(REALCORPUS) --realdev demo-out/realdev --model $(EMBEDDINGS_MODEL) \
+	  --card --write-thresholds
 
 bench: $(STAMP)
 	$(BIN)/python bench/crawl.py --workers 3 --redis

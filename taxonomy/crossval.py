@@ -153,16 +153,18 @@ def score_documents(model: TaggerModel, docs: list[LabelledDoc]) -> tuple[list, 
 
 def out_of_fold(docs: list[LabelledDoc], labelled_weight: float = 0.0, seed: int = 0, folds: int = FOLDS,
                 train: Callable[[list[dict]], TaggerModel] | None = None, log: Callable[[str], object] = print,
-                model: TaggerModel | None = None) -> FoldScores:
+                model: TaggerModel | None = None, backend: str = "tfidf") -> FoldScores:
     """Score each document with a model trained without its fold.
 
     With ``labelled_weight`` 0 no labelled clause is trained on, so one model
     scores every fold: ``model`` (say, the shipped one) or one trained on the
-    examples.
+    examples. Otherwise each fold trains a model of ``backend`` (the measured
+    model's own: an embeddings model is measured by embeddings models).
     """
     from taxonomy.training import train_model
 
-    train = train or (lambda rows: train_model(seed=seed, labelled_rows=rows or None, labelled_weight=labelled_weight))
+    train = train or (lambda rows: train_model(seed=seed, labelled_rows=rows or None, labelled_weight=labelled_weight,
+                                               backend=backend))
     fold = fold_of(docs, folds)
     P: list = [None] * len(docs)
     C: list = [None] * len(docs)
@@ -324,7 +326,8 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.load_scores, "rb") as fh:
             oof = FoldScores(**pickle.load(fh))
     else:
-        oof = out_of_fold(docs, weight, args.seed, log=log, model=model if weight == 0 else None)
+        oof = out_of_fold(docs, weight, args.seed, log=log, model=model if weight == 0 else None,
+                          backend=model.info.get("backend") or "tfidf")
     if args.save_scores:
         import pickle
 

@@ -77,3 +77,23 @@ def test_the_shipped_quality_card_holds_a_fresh_cross_validation(tmp_path):
             assert round(getattr(fresh, metric), 4) == getattr(stored, metric), (name, metric)
         for metric in CELL_METRICS:
             assert round(float(cells[name][metric]), 4) == getattr(stored, metric), (name, metric)
+
+
+def test_cross_validation_trains_each_fold_with_the_measured_models_backend(monkeypatch):
+    """An embeddings model is measured by embeddings models trained without each fold, not by TF-IDF ones."""
+    from taxonomy import crossval, training
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_train_model(**kwargs):
+        seen.append((kwargs["backend"], kwargs["labelled_weight"]))
+        raise Stop
+
+    monkeypatch.setattr(training, "train_model", fake_train_model)
+    doc = crossval.LabelledDoc(set="owndocs", doc="d1", units=[], labels=[])
+    with pytest.raises(Stop):
+        crossval.out_of_fold([doc], 3.0, folds=1, backend="embeddings", log=lambda _: None)
+    assert seen == [("embeddings", 3.0)]
