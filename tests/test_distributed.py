@@ -293,10 +293,28 @@ def test_interrupted_while_waiting_for_workers_leaves_no_running_crawl(redis_url
     while "joining job" not in (line := proc.stderr.readline()) and time.monotonic() < deadline:
         assert line or proc.poll() is None, "the worker exited before waiting"
     time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode != 0 and "Traceback" not in err, out + err
+    out, err = _interrupt(proc)
+    # ended by the Ctrl-C (click says "Aborted!"), not by the 120 s wait for the missing worker
+    assert proc.returncode != 0 and "Traceback" not in err and "Aborted" in err, out + err
     assert [r["status"] for r in open_db(db_path)["crawls"].rows] == ["interrupted"]
+
+
+def _interrupt(proc: subprocess.Popen) -> tuple[str, str]:
+    """Ctrl-C, pressed a second time if the first one is not answered within 30 s.
+
+    Once in a full CI run on a loaded 2-core machine the first SIGINT went unanswered for 60 s (no output
+    at all), which could not be reproduced since; a person would press Ctrl-C again, and so does this.
+    The process is killed rather than left behind if neither is answered.
+    """
+    for _ in range(2):
+        proc.send_signal(signal.SIGINT)
+        try:
+            return proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            continue
+    proc.kill()
+    out, err = proc.communicate()
+    raise AssertionError(f"the worker ignored two Ctrl-C: {out}{err}")
 
 
 def test_workers_ride_out_a_short_redis_outage(tmp_path):
