@@ -416,13 +416,38 @@ class WorkerCoordinator:
                 self.guard.attempt(self.flush_released)
 
     def flush_released(self) -> None:
-        if self.released and not self.guard.down:
-            keys, self.released = self.released, []
-            try:
-                self.client.hdel(self.inflight_key, *keys)
-            except RedisError:
-                self.released.extend(keys)  # sent with the next batch
-                raise
+        """Tell Redis which requests are answered, once what they produced is kept.
+
+        The spider says a request is answered at the end of its callback, but Scrapy hands the
+        callback's items and requests to the pipelines and the scheduler concurrently, after the
+        callback ran: a request still being scraped stays listed as this worker's until all of its
+        output is through, and buffered rows are committed first, so a worker killed at any moment
+        has either kept a page's policy and links or left the page to the other workers.
+        """
+        if not self.released or self.guard.down:
+            return
+        scraping = self._keys_being_scraped()
+        ready = [key for key in self.released if key not in scraping]
+        if not ready:
+            return
+        conn = corpus_connection(self.crawler)
+        if not conn.closed:
+            conn.flush()
+        self.released = [key for key in self.released if key in scraping]
+        try:
+            self.client.hdel(self.inflight_key, *ready)
+        except RedisError:
+            self.released.extend(ready)  # sent with the next batch
+            raise
+
+    def _keys_being_scraped(self) -> set[str]:
+        """In-flight keys of the responses the scraper has not finished (callback output still in work)."""
+        engine = self.crawler.engine
+        slot = getattr(getattr(engine, "scraper", None), "slot", None)
+        if slot is None:
+            return set()
+        requests = [*slot.active, *(request for _, request, _ in slot.queue)]
+        return {key for request in requests if (key := request.meta.get("inflight_key"))}
 
     def request_scheduled(self, request: Request, spider: Spider | None = None) -> None:
         # a retry or redirect of a request this worker holds goes back through the shared queue

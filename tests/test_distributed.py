@@ -1,11 +1,13 @@
 """Distributed crawl: 3 worker processes share one crawl of the demo web through a real redis-server."""
 
+import os
 import random
 import signal
 import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -214,6 +216,49 @@ def test_killed_worker_loses_no_page(redis_url, tmp_path):
     assert all(r["snapshot_count"] == 1 for r in docs.values())
     requeued = db.execute("select count(*) from crawl_log where outcome = 'requeued'").fetchone()[0]
     print(f"requeued after the kill: {requeued}")
+
+
+def test_worker_killed_while_storing_a_policy_loses_it_to_no_one(redis_url, tmp_path):
+    """A worker is killed while a policy it fetched waits in its item pipelines (its spider has already
+    called the page answered): the page stays listed as that worker's in Redis until the policy is kept,
+    so the other worker fetches it again and the merged corpus has every planted policy."""
+    marker = tmp_path / "storing.txt"
+    with DemoWeb(port=0, generation=1) as web:
+        csv_path = web.write_companies_csv(tmp_path / "companies.csv")
+        db_paths = [tmp_path / f"{w}.db" for w in WORKERS[:2]]
+        for db_path in db_paths:
+            policycorpus("companies", "import", str(csv_path), "--db", str(db_path))
+        common = ["crawl", "--redis", redis_url, "--job", "kill-storing", "--workers", "2", "--allow-private", "-q"]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parent),
+                                                                           os.environ.get("PYTHONPATH")]))}
+        slow = subprocess.Popen([sys.executable, "-m", "slow_store_worker", str(marker), "30",
+                                 *common, "--worker-id", "w1", "--db", str(db_paths[0])],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        other = subprocess.Popen([sys.executable, "-m", "policycorpus", *common, "--worker-id", "w2",
+                                  "--db", str(db_paths[1])], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 120
+            while not (marker.exists() and marker.read_text()) and slow.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert slow.poll() is None, "the slow worker ended before it held a policy: " + "".join(slow.communicate())
+            assert marker.exists(), "the slow worker held no policy within 120 s"
+            time.sleep(2)  # several heartbeats: an early release would have reached Redis by now
+            slow.send_signal(signal.SIGKILL)
+            slow.wait(timeout=30)
+            out, err = other.communicate(timeout=600)
+            assert other.returncode == 0, out + err
+        finally:
+            for proc in (slow, other):
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        held = set(marker.read_text().split())
+        expected = [p["url"] for p in web.expected(generation=1)]
+    merged = tmp_path / "corpus.db"
+    policycorpus("merge", *map(str, db_paths), "--db", str(merged))
+    docs = {r["url"] for r in open_db(merged)["documents"].rows}
+    assert held and held <= docs, f"policies held by the killed worker were lost: {sorted(held - docs)}"
+    assert not [u for u in expected if u not in docs]
 
 
 def test_workers_stop_when_redis_dies_and_resume_later(tmp_path):
